@@ -1,0 +1,59 @@
+//! The command-line surface: global options, the subcommand list and dispatch.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+/// Exit status for a failed command (bad input, upstream failure).
+pub(crate) const EXIT_FAILURE: u8 = 1;
+/// Exit status for input that could not be read as asked (bad lines, usage errors).
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+/// triage sends each LLM request to the cheapest model that can handle it.
+///
+/// It classifies a request into one of six routing classes (extract, faq, transform,
+/// analyze, reason, critical), maps the class to a model from a priced catalog, calls the
+/// provider, falls back to a stronger model when the answer is not good enough, and records
+/// what every request cost against a single-model baseline.
+#[derive(Debug, Parser)]
+#[command(
+    name = "triage",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {}
+
+/// Sends log output to stderr, at a level chosen by `-v` unless `RUST_LOG` is set.
+pub(crate) fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Runs the chosen command.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {}
+}

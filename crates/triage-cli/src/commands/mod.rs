@@ -1,0 +1,1 @@
+//! One module per `triage` subcommand; each exposes its clap `Args` and a `run` function.

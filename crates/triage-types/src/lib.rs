@@ -1,0 +1,13 @@
+//! The plain-data vocabulary every triage crate speaks: routing classes, chat requests and
+//! responses, token usage. No I/O, no policy.
+#![deny(missing_docs)]
+
+mod class;
+mod request;
+mod response;
+
+pub use class::{ParseClassError, RouteClass};
+pub use request::{
+    ChatRequest, ContentPart, Message, ResponseFormat, Role, ToolCall, ToolChoice, ToolDefinition,
+};
+pub use response::{ChatResponse, FinishReason, StreamEvent, Usage};
