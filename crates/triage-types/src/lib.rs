@@ -5,9 +5,11 @@
 mod class;
 mod request;
 mod response;
+mod scorer;
 
 pub use class::{ParseClassError, RouteClass};
 pub use request::{
     ChatRequest, ContentPart, Message, ResponseFormat, Role, ToolCall, ToolChoice, ToolDefinition,
 };
 pub use response::{ChatResponse, FinishReason, StreamEvent, Usage};
+pub use scorer::{ClassScores, TextClassifier};
