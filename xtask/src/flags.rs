@@ -6,14 +6,22 @@ use clap::{Parser, Subcommand};
 
 /// Project automation for triage.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask")]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
 pub(crate) struct Xtask {
     #[command(subcommand)]
     pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum Command {}
+pub(crate) enum Command {
+    /// Download a model repository from the Hugging Face Hub, verified against models/manifest.toml.
+    FetchModel(crate::fetch_model::Args),
+    /// Train the on-device classifier from ../shared/data and write it to models/default.
+    TrainModel(crate::train::Args),
+    /// Learn the keyword strategy's default weights from ../shared/data/train.jsonl and write
+    /// crates/triage-strategies/src/keywords.toml (`--check`: fail if it is stale).
+    LearnKeywords(crate::keywords::Args),
+}
 
 /// The repository root, found from this crate's manifest directory.
 pub(crate) fn project_root() -> PathBuf {

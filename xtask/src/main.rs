@@ -1,11 +1,18 @@
 //! `cargo xtask`: project automation that is not part of the product (model training,
 //! model fetching, benchmarks).
 
+mod fetch_model;
 mod flags;
+mod keywords;
+mod train;
 
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     let cli = flags::Xtask::parse();
-    match cli.command {}
+    match cli.command {
+        flags::Command::FetchModel(args) => fetch_model::run(args),
+        flags::Command::TrainModel(args) => train::run(args),
+        flags::Command::LearnKeywords(args) => keywords::run(args),
+    }
 }

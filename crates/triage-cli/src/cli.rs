@@ -34,7 +34,14 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// List the catalog's models with prices, context window, tier and lifecycle status.
+    Models(commands::models::Args),
+    /// Compare the monthly cost of one baseline model with a routed mix of models.
+    Cost(commands::cost::Args),
+    /// Serve a scripted mock of the OpenAI, Anthropic and Gemini APIs for demos and tests.
+    MockUpstream(commands::mock_upstream::Args),
+}
 
 /// Sends log output to stderr, at a level chosen by `-v` unless `RUST_LOG` is set.
 pub(crate) fn init_tracing(verbose: u8) {
@@ -55,5 +62,9 @@ pub(crate) fn init_tracing(verbose: u8) {
 
 /// Runs the chosen command.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Models(args) => commands::models::run(args),
+        Command::Cost(args) => commands::cost::run(args),
+        Command::MockUpstream(args) => commands::mock_upstream::run(args),
+    }
 }

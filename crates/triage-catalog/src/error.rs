@@ -1,0 +1,199 @@
+//! The catalog's errors: unreadable files, invalid entries, unknown models.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use time::Date;
+use triage_types::RouteClass;
+
+/// A place in a catalog file: its origin (a path or `embedded catalog.toml`) and a 1-based line
+/// and column.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location {
+    /// The file's path or name.
+    pub origin: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.origin, self.line, self.column)
+    }
+}
+
+/// Why a catalog could not be read, or a model could not be found or used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CatalogError {
+    /// The file is not valid TOML, or a key is unknown, missing or of the wrong type.
+    #[error("{location}: invalid catalog{}: {message}", key_suffix(key.as_deref()))]
+    Syntax {
+        /// Where the problem is.
+        location: Location,
+        /// The dotted key path (`models[3].pricing.input`), when one could be found.
+        key: Option<String>,
+        /// The parser's description.
+        message: String,
+    },
+    /// A date field holds a date-time or a time instead of a plain date.
+    #[error(
+        "{location}: `{field}` of model `{model}` must be a plain date like 2025-01-31, not `{value}`"
+    )]
+    InvalidDate {
+        /// Where the model is defined.
+        location: Location,
+        /// The model's id.
+        model: String,
+        /// The field's name.
+        field: String,
+        /// What was written.
+        value: String,
+    },
+    /// Two models in one file share an id.
+    #[error("{location}: duplicate model id `{id}` (first defined at {first})")]
+    DuplicateModel {
+        /// Where the second one is defined.
+        location: Location,
+        /// The shared id.
+        id: String,
+        /// Where the first one is defined.
+        first: Location,
+    },
+    /// A model names a provider that the catalog does not define.
+    #[error(
+        "{location}: model `{model}` names unknown provider `{provider}` (known: {})",
+        list_or_none(known)
+    )]
+    UnknownProvider {
+        /// Where the model is defined.
+        location: Location,
+        /// The model's id.
+        model: String,
+        /// The provider it names.
+        provider: String,
+        /// The providers the catalog defines.
+        known: Vec<String>,
+    },
+    /// A price is negative.
+    #[error("{location}: model `{model}` has a negative {kind} price ({value})")]
+    NegativePrice {
+        /// Where the model is defined.
+        location: Location,
+        /// The model's id.
+        model: String,
+        /// Which price.
+        kind: crate::PriceKind,
+        /// The price written.
+        value: Decimal,
+    },
+    /// A batch discount is not a fraction in (0, 1].
+    #[error(
+        "{location}: model `{model}` has batch_discount {value}; it must be a fraction above 0 and at most 1"
+    )]
+    InvalidBatchDiscount {
+        /// Where the model is defined.
+        location: Location,
+        /// The model's id.
+        model: String,
+        /// The discount written.
+        value: Decimal,
+    },
+    /// A tier is outside 1..=5.
+    #[error(
+        "{location}: model `{model}` has tier {tier}; tiers run from 1 (cheapest) to 5 (frontier)"
+    )]
+    InvalidTier {
+        /// Where the model is defined.
+        location: Location,
+        /// The model's id.
+        model: String,
+        /// The tier written.
+        tier: u8,
+    },
+    /// A model's successor is not in the catalog.
+    #[error(
+        "{location}: model `{model}` names unknown successor `{successor}`{}",
+        suggestion_suffix(suggestions)
+    )]
+    UnknownSuccessor {
+        /// Where the model is defined.
+        location: Location,
+        /// The model's id.
+        model: String,
+        /// The successor it names.
+        successor: String,
+        /// The closest known ids.
+        suggestions: Vec<String>,
+    },
+    /// Successors form a loop.
+    #[error("{location}: successors form a cycle: {}", cycle.join(" -> "))]
+    SuccessorCycle {
+        /// Where the first model of the cycle is defined.
+        location: Location,
+        /// The ids around the loop, the first repeated at the end.
+        cycle: Vec<String>,
+    },
+    /// A route names a model the catalog does not hold.
+    #[error(
+        "{location}: route `{class}` names unknown model `{model}`{}",
+        suggestion_suffix(suggestions)
+    )]
+    UnknownRouteModel {
+        /// Where the route is written.
+        location: Location,
+        /// The route's class.
+        class: RouteClass,
+        /// The model it names.
+        model: String,
+        /// The closest known ids.
+        suggestions: Vec<String>,
+    },
+    /// A full catalog lacks a route, or gives one an empty list.
+    #[error("{origin}: route `{class}` needs at least one model in the [routes] table")]
+    MissingRoute {
+        /// The catalog file.
+        origin: String,
+        /// The class without models.
+        class: RouteClass,
+    },
+    /// A model id is not in the catalog.
+    #[error("unknown model `{id}`{}", suggestion_suffix(suggestions))]
+    UnknownModel {
+        /// The id asked for.
+        id: String,
+        /// The closest known ids, best first.
+        suggestions: Vec<String>,
+    },
+    /// A model is retired and has no successor to use instead.
+    #[error("model `{id}` retired on {retired_on} and has no successor")]
+    RetiredWithoutSuccessor {
+        /// The retired model reached (the one asked for, or the end of its successor chain).
+        id: String,
+        /// Its retirement date.
+        retired_on: Date,
+    },
+}
+
+fn key_suffix(key: Option<&str>) -> String {
+    match key {
+        Some(key) => format!(" at key `{key}`"),
+        None => String::new(),
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        return "none".to_owned();
+    }
+    items.join(", ")
+}
+
+fn suggestion_suffix(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        return String::new();
+    }
+    let quoted: Vec<String> = suggestions.iter().map(|id| format!("`{id}`")).collect();
+    format!("; did you mean {}?", quoted.join(", "))
+}

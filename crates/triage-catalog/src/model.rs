@@ -1,0 +1,198 @@
+//! Validated catalog entries: models, their prices, limits, capabilities and lifecycle, and providers.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use time::Date;
+
+use crate::error::Location;
+
+/// One model as the catalog knows it, after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// triage's id for the model (`gpt-4o`, `claude-sonnet-4-5`), unique in a catalog.
+    pub id: String,
+    /// The id of the provider that serves it, a key of the catalog's `[providers]` table.
+    pub provider: String,
+    /// The model name the provider's API expects (`claude-sonnet-4-5-20250929`).
+    pub api_name: String,
+    /// What it costs, per million tokens.
+    pub pricing: Pricing,
+    /// The most tokens (prompt and answer together) one request may hold.
+    pub context_window: u64,
+    /// The most answer tokens one request may produce.
+    pub max_output_tokens: u64,
+    /// What it can do besides plain chat.
+    pub capabilities: Capabilities,
+    /// Capability tier, 1 (cheapest, weakest) to 5 (frontier); see [`Tier`].
+    pub tier: u8,
+    /// Release, deprecation and retirement dates, and the successor.
+    pub lifecycle: Lifecycle,
+    /// Where the entry was defined (file and line), for messages.
+    pub defined_at: Location,
+}
+
+/// The capability tier scale, from 1 to 5.
+///
+/// - 1: small, cheapest models for extraction, labelling and short answers (Gemini Flash-Lite,
+///   GPT-4.1 nano, GPT-5 nano).
+/// - 2: small general models (GPT-4o mini, Gemini 2.0/2.5 Flash, Claude 3.5 Haiku, GPT-5 mini).
+/// - 3: fast mid-size models good at rewriting, summaries and routine code (Claude Haiku 4.5,
+///   GPT-4.1 mini, DeepSeek V3).
+/// - 4: strong general models for analysis and code (GPT-4o, GPT-4.1, Claude Sonnet, Gemini Pro,
+///   reasoning models such as o3-mini, o4-mini and DeepSeek R1).
+/// - 5: frontier models for the hardest and highest-stakes work (Claude Opus, GPT-5, o3, o1,
+///   Gemini 3 Pro).
+#[derive(Debug, Clone, Copy)]
+pub struct Tier;
+
+impl Tier {
+    /// The lowest tier.
+    pub const MIN: u8 = 1;
+    /// The highest tier.
+    pub const MAX: u8 = 5;
+}
+
+/// Prices of one model in US dollars per million tokens, with where and when they were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pricing {
+    /// Prompt tokens not served from or written to a cache.
+    pub input: Decimal,
+    /// Answer tokens, reasoning tokens included.
+    pub output: Decimal,
+    /// Prompt tokens read from the provider's cache; `None` when the price is unknown or the
+    /// provider does not cache.
+    pub cached_input: Option<Decimal>,
+    /// Prompt tokens written to the cache (Anthropic's 5-minute cache write); `None` when unknown
+    /// or not billed separately.
+    pub cache_write: Option<Decimal>,
+    /// Fraction taken off every price by the provider's batch API (0.5 = half price); `None`
+    /// when the provider offers no batch API.
+    pub batch_discount: Option<Decimal>,
+    /// The day the prices were read from `source`.
+    pub checked_on: Date,
+    /// The provider's public pricing page.
+    pub source: String,
+}
+
+/// What a model can do besides plain chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Capabilities {
+    /// Function or tool calling.
+    pub tools: bool,
+    /// Image input.
+    pub vision: bool,
+    /// A JSON output mode (JSON object or JSON schema).
+    pub json_mode: bool,
+    /// Hidden reasoning ("thinking") before the answer.
+    pub reasoning: bool,
+}
+
+/// A model's life: when it came, when it was deprecated, when it stops answering, and what
+/// replaces it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lifecycle {
+    /// The release date, when known.
+    pub released: Option<Date>,
+    /// The day the provider announced its deprecation.
+    pub deprecated_on: Option<Date>,
+    /// The day the provider stops serving it.
+    pub retires_on: Option<Date>,
+    /// The id of the model that replaces it, in the same catalog.
+    pub successor: Option<String>,
+}
+
+/// Whether a model can be used on a given day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelStatus {
+    /// Served, not deprecated.
+    Active,
+    /// Still served, but deprecated: it has a retirement date or a successor to move to.
+    Deprecated,
+    /// No longer served.
+    Retired,
+}
+
+impl ModelStatus {
+    /// The status as it appears in output: `active`, `deprecated` or `retired`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ModelStatus::Active => "active",
+            ModelStatus::Deprecated => "deprecated",
+            ModelStatus::Retired => "retired",
+        }
+    }
+}
+
+impl fmt::Display for ModelStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Model {
+    /// The model's status on `today`: retired from its retirement day on; deprecated from its
+    /// deprecation day on, or as soon as a retirement date is announced; active otherwise.
+    pub fn status(&self, today: Date) -> ModelStatus {
+        let lifecycle = &self.lifecycle;
+        if lifecycle.retires_on.is_some_and(|day| day <= today) {
+            return ModelStatus::Retired;
+        }
+        if lifecycle.retires_on.is_some() || lifecycle.deprecated_on.is_some_and(|day| day <= today)
+        {
+            return ModelStatus::Deprecated;
+        }
+        ModelStatus::Active
+    }
+}
+
+/// The wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub enum Protocol {
+    /// OpenAI's Chat Completions API.
+    #[serde(rename = "openai")]
+    OpenAi,
+    /// Anthropic's Messages API.
+    #[serde(rename = "anthropic")]
+    Anthropic,
+    /// Google's Gemini `generateContent` API.
+    #[serde(rename = "gemini")]
+    Gemini,
+    /// Any server that speaks OpenAI's Chat Completions API (DeepSeek, vLLM, Ollama, …).
+    #[serde(rename = "openai-compatible")]
+    OpenAiCompatible,
+}
+
+impl Protocol {
+    /// The protocol's name as written in catalog files.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Protocol::OpenAi => "openai",
+            Protocol::Anthropic => "anthropic",
+            Protocol::Gemini => "gemini",
+            Protocol::OpenAiCompatible => "openai-compatible",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How to reach one provider: its protocol, default endpoint and the variable holding its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderInfo {
+    /// The provider's id (`openai`, `anthropic`, `google`, `deepseek`, …).
+    pub id: String,
+    /// The wire protocol.
+    pub protocol: Protocol,
+    /// The default base URL. OpenAI-style URLs include the version (`https://api.openai.com/v1`);
+    /// Anthropic's and Gemini's do not.
+    pub base_url: String,
+    /// The environment variable that holds the API key; `None` for servers that need none.
+    pub api_key_env: Option<String>,
+}

@@ -1,0 +1,295 @@
+//! The second step of reading a catalog: raw entries become validated models, merged onto a base
+//! catalog, then checked as a whole (providers, successors, cycles, routes).
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+use time::{Date, Month};
+use toml::value::Datetime;
+use triage_types::RouteClass;
+
+use crate::error::{CatalogError, Location};
+use crate::raw::{RawCapability, RawCatalog, RawModel, RawPrice};
+use crate::syntax::location;
+use crate::{Capabilities, Catalog, Lifecycle, Model, PriceKind, Pricing, ProviderInfo, Tier};
+
+/// Whether the text is a complete catalog or an overlay on one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Every route class must be listed.
+    Full,
+    /// Everything is optional.
+    Overlay,
+}
+
+/// Merges `raw` (read from `text` at `origin`) onto `base` and checks the result.
+pub(crate) fn build(
+    mut base: Catalog,
+    raw: RawCatalog,
+    text: &str,
+    origin: &str,
+    mode: Mode,
+) -> Result<Catalog, CatalogError> {
+    for (id, provider) in raw.providers {
+        let info = ProviderInfo {
+            id,
+            protocol: provider.protocol,
+            base_url: provider.base_url,
+            api_key_env: provider.api_key_env,
+        };
+        match base.providers.iter_mut().find(|known| known.id == info.id) {
+            Some(known) => *known = info,
+            None => base.providers.push(info),
+        }
+    }
+    base.providers.sort_by(|a, b| a.id.cmp(&b.id));
+
+    let mut first_seen: HashMap<String, Location> = HashMap::new();
+    for raw_model in raw.models {
+        let model = model(raw_model, text, origin)?;
+        if let Some(first) = first_seen.get(&model.id) {
+            return Err(CatalogError::DuplicateModel {
+                location: model.defined_at.clone(),
+                id: model.id,
+                first: first.clone(),
+            });
+        }
+        first_seen.insert(model.id.clone(), model.defined_at.clone());
+        match base.index.get(&model.id) {
+            Some(&position) => base.models[position] = model,
+            None => {
+                base.index.insert(model.id.clone(), base.models.len());
+                base.models.push(model);
+            }
+        }
+    }
+
+    check_models(&base, origin)?;
+
+    let lists = raw
+        .routes
+        .map(|routes| routes.into_array())
+        .unwrap_or_default();
+    for (class, list) in RouteClass::ALL.into_iter().zip(lists) {
+        let Some(list) = list else { continue };
+        let mut ids = Vec::with_capacity(list.len());
+        for entry in list {
+            let id = entry.get_ref();
+            if base.find(id).is_none() {
+                return Err(CatalogError::UnknownRouteModel {
+                    location: location(text, origin, entry.span().start),
+                    class,
+                    model: id.clone(),
+                    suggestions: base.suggestions(id),
+                });
+            }
+            ids.push(entry.into_inner());
+        }
+        base.routes.by_class[class.index()] = ids;
+    }
+    if mode == Mode::Full || !base.routes.by_class.iter().all(Vec::is_empty) {
+        for class in RouteClass::ALL {
+            if base.routes.models(class).is_empty() {
+                return Err(CatalogError::MissingRoute {
+                    origin: origin.to_owned(),
+                    class,
+                });
+            }
+        }
+    }
+    Ok(base)
+}
+
+/// Checks one raw entry and turns it into a model.
+fn model(raw: RawModel, text: &str, origin: &str) -> Result<Model, CatalogError> {
+    let defined_at = location(text, origin, raw.id.span().start);
+    let id = raw.id.into_inner();
+    let date = |field: &str, value: Option<Datetime>| -> Result<Option<Date>, CatalogError> {
+        value
+            .map(|value| plain_date(&value))
+            .transpose()
+            .map_err(|value| CatalogError::InvalidDate {
+                location: defined_at.clone(),
+                model: id.clone(),
+                field: field.to_owned(),
+                value,
+            })
+    };
+    let released = date("released", raw.released)?;
+    let deprecated_on = date("deprecated_on", raw.deprecated_on)?;
+    let retires_on = date("retires_on", raw.retires_on)?;
+    let checked_on = date("pricing.checked_on", Some(raw.pricing.checked_on))?;
+
+    if !(Tier::MIN..=Tier::MAX).contains(&raw.tier) {
+        return Err(CatalogError::InvalidTier {
+            location: defined_at,
+            model: id,
+            tier: raw.tier,
+        });
+    }
+
+    let price = |kind: PriceKind, value: RawPrice| -> Result<Decimal, CatalogError> {
+        if value.0.is_sign_negative() && !value.0.is_zero() {
+            return Err(CatalogError::NegativePrice {
+                location: defined_at.clone(),
+                model: id.clone(),
+                kind,
+                value: value.0,
+            });
+        }
+        Ok(value.0)
+    };
+    let pricing = raw.pricing;
+    let input = price(PriceKind::Input, pricing.input)?;
+    let output = price(PriceKind::Output, pricing.output)?;
+    let cached_input = pricing
+        .cached_input
+        .map(|value| price(PriceKind::CachedInput, value))
+        .transpose()?;
+    let cache_write = pricing
+        .cache_write
+        .map(|value| price(PriceKind::CacheWrite, value))
+        .transpose()?;
+    let batch_discount = match pricing.batch_discount {
+        Some(RawPrice(value)) if value <= Decimal::ZERO || value > Decimal::ONE => {
+            return Err(CatalogError::InvalidBatchDiscount {
+                location: defined_at,
+                model: id,
+                value,
+            });
+        }
+        Some(RawPrice(value)) => Some(value),
+        None => None,
+    };
+
+    let mut capabilities = Capabilities::default();
+    for capability in raw.capabilities {
+        match capability {
+            RawCapability::Tools => capabilities.tools = true,
+            RawCapability::Vision => capabilities.vision = true,
+            RawCapability::JsonMode => capabilities.json_mode = true,
+            RawCapability::Reasoning => capabilities.reasoning = true,
+        }
+    }
+
+    Ok(Model {
+        api_name: raw.api_name.unwrap_or_else(|| id.clone()),
+        id,
+        provider: raw.provider,
+        pricing: Pricing {
+            input,
+            output,
+            cached_input,
+            cache_write,
+            batch_discount,
+            // `date` only fails on a present value, and this one is always present.
+            checked_on: checked_on.unwrap_or(Date::MIN),
+            source: pricing.source,
+        },
+        context_window: raw.context_window,
+        max_output_tokens: raw.max_output_tokens,
+        capabilities,
+        tier: raw.tier,
+        lifecycle: Lifecycle {
+            released,
+            deprecated_on,
+            retires_on,
+            successor: raw.successor,
+        },
+        defined_at,
+    })
+}
+
+/// A TOML local date (`2025-01-31`) as a [`Date`]; anything else is returned as text.
+fn plain_date(value: &Datetime) -> Result<Date, String> {
+    let (Some(day), None, None) = (value.date, value.time, value.offset) else {
+        return Err(value.to_string());
+    };
+    let month = Month::try_from(day.month).map_err(|_| value.to_string())?;
+    Date::from_calendar_date(i32::from(day.year), month, day.day).map_err(|_| value.to_string())
+}
+
+/// Checks what spans models: providers exist, successors exist and form no cycle.
+fn check_models(catalog: &Catalog, origin: &str) -> Result<(), CatalogError> {
+    for model in &catalog.models {
+        if catalog.provider(&model.provider).is_none() {
+            return Err(CatalogError::UnknownProvider {
+                location: model.defined_at.clone(),
+                model: model.id.clone(),
+                provider: model.provider.clone(),
+                known: catalog.providers.iter().map(|p| p.id.clone()).collect(),
+            });
+        }
+        let Some(successor) = &model.lifecycle.successor else {
+            continue;
+        };
+        if catalog.find(successor).is_none() {
+            return Err(CatalogError::UnknownSuccessor {
+                location: model.defined_at.clone(),
+                model: model.id.clone(),
+                successor: successor.clone(),
+                suggestions: catalog.suggestions(successor),
+            });
+        }
+    }
+    for model in &catalog.models {
+        let mut path: Vec<&str> = vec![&model.id];
+        let mut current = model;
+        while let Some(next) = current.lifecycle.successor.as_deref() {
+            if let Some(start) = path.iter().position(|id| *id == next) {
+                let mut cycle: Vec<&Model> = path[start..]
+                    .iter()
+                    .filter_map(|id| catalog.find(id))
+                    .collect();
+                // Start the loop at a model of the file being read, where the fix belongs.
+                let first = cycle
+                    .iter()
+                    .position(|member| member.defined_at.origin == origin)
+                    .unwrap_or(0);
+                cycle.rotate_left(first);
+                let location = cycle.first().map_or_else(
+                    || model.defined_at.clone(),
+                    |member| member.defined_at.clone(),
+                );
+                let mut ids: Vec<String> = cycle.iter().map(|member| member.id.clone()).collect();
+                if let Some(first) = ids.first().cloned() {
+                    ids.push(first);
+                }
+                return Err(CatalogError::SuccessorCycle {
+                    location,
+                    cycle: ids,
+                });
+            }
+            path.push(next);
+            let Some(found) = catalog.find(next) else {
+                break;
+            };
+            current = found;
+        }
+    }
+    Ok(())
+}
+
+/// Up to `limit` of `candidates` closest to `wanted`, best first.
+pub(crate) fn closest<'a>(
+    wanted: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    limit: usize,
+) -> Vec<String> {
+    let wanted = wanted.to_lowercase();
+    let mut scored: Vec<(f64, &str)> = candidates
+        .map(|candidate| {
+            (
+                strsim::jaro_winkler(&wanted, &candidate.to_lowercase()),
+                candidate,
+            )
+        })
+        .filter(|(score, _)| *score >= 0.8)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    scored
+        .into_iter()
+        .take(limit)
+        .map(|(_, candidate)| candidate.to_owned())
+        .collect()
+}

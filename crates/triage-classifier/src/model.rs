@@ -1,0 +1,233 @@
+//! The inference forward pass, written for one prompt at a time: fused QKV projection,
+//! weights transposed once at load time, no attention mask, fused layer norms.
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+
+use crate::ModelConfig;
+use crate::params::{
+    CLASSIFIER, EMBEDDINGS_NORM, LAYER_NORMS, POSITION_EMBEDDINGS, WORD_EMBEDDINGS, layer_prefix,
+};
+
+/// A layer norm's scale and shift.
+#[derive(Debug, Clone)]
+struct Norm {
+    scale: Tensor,
+    shift: Tensor,
+    eps: f32,
+}
+
+impl Norm {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::layer_norm(xs, &self.scale, &self.shift, self.eps)
+    }
+}
+
+/// A linear layer with its weight stored `(in, out)`, so `xs.matmul` needs no transpose.
+#[derive(Debug, Clone)]
+struct Linear {
+    weight_t: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        xs.matmul(&self.weight_t)?.broadcast_add(&self.bias)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    /// Query, key and value projections in one matrix; the query part is pre-scaled by
+    /// `1/sqrt(head_size)`.
+    qkv: Linear,
+    output: Linear,
+    attention_norm: Norm,
+    up: Linear,
+    down: Linear,
+    ffn_norm: Norm,
+}
+
+/// The encoder and its classification head, ready for batch-of-one inference.
+#[derive(Debug, Clone)]
+pub(crate) struct Encoder {
+    config: ModelConfig,
+    word: Tensor,
+    position: Tensor,
+    embeddings_norm: Norm,
+    layers: Vec<Layer>,
+    /// The head's weight, `(num_labels, hidden)` row-major, applied in plain Rust.
+    head_weight: Vec<f32>,
+    head_bias: Vec<f32>,
+}
+
+/// Takes a tensor out of the loaded map, checking its shape.
+struct Tensors {
+    tensors: HashMap<String, Tensor>,
+}
+
+impl Tensors {
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor, String> {
+        let tensor = self
+            .tensors
+            .remove(name)
+            .ok_or_else(|| format!("missing tensor `{name}`"))?;
+        if tensor.dims() != shape {
+            return Err(format!(
+                "tensor `{name}` has shape {:?}, expected {shape:?}",
+                tensor.dims()
+            ));
+        }
+        tensor
+            .to_dtype(candle_core::DType::F32)
+            .map_err(|error| format!("tensor `{name}`: {error}"))
+    }
+
+    fn linear(&mut self, prefix: &str, out: usize, input: usize) -> Result<Linear, String> {
+        let weight = self.take(&format!("{prefix}.weight"), &[out, input])?;
+        let bias = self.take(&format!("{prefix}.bias"), &[out])?;
+        let weight_t = weight
+            .t()
+            .and_then(|weight| weight.contiguous())
+            .map_err(|error| error.to_string())?;
+        Ok(Linear { weight_t, bias })
+    }
+
+    fn norm(&mut self, prefix: &str, hidden: usize, eps: f64) -> Result<Norm, String> {
+        Ok(Norm {
+            scale: self.take(&format!("{prefix}.weight"), &[hidden])?,
+            shift: self.take(&format!("{prefix}.bias"), &[hidden])?,
+            eps: eps as f32,
+        })
+    }
+}
+
+impl Encoder {
+    /// Builds the encoder from the tensors of `model.safetensors`; the error says what is wrong.
+    pub(crate) fn new(
+        config: &ModelConfig,
+        tensors: HashMap<String, Tensor>,
+    ) -> Result<Self, String> {
+        let hidden = config.hidden_size;
+        let eps = config.layer_norm_eps;
+        let mut tensors = Tensors { tensors };
+        let word = tensors.take(WORD_EMBEDDINGS, &[config.vocab_size, hidden])?;
+        let position = tensors.take(POSITION_EMBEDDINGS, &[config.max_tokens, hidden])?;
+        let embeddings_norm = tensors.norm(EMBEDDINGS_NORM, hidden, eps)?;
+        let query_scale = 1.0 / (config.head_size() as f64).sqrt();
+        let mut scale = vec![query_scale as f32; hidden];
+        scale.extend(std::iter::repeat_n(1.0f32, 2 * hidden));
+        let scale = Tensor::from_vec(scale, 3 * hidden, &Device::Cpu).map_err(|e| e.to_string())?;
+        let mut layers = Vec::with_capacity(config.num_layers);
+        for layer in 0..config.num_layers {
+            let prefix = |part: &str| layer_prefix(layer, part);
+            let [qkv, output, up, down] = crate::params::layer_linears(config);
+            let mut qkv_linear = tensors.linear(&prefix(qkv.0), qkv.1, qkv.2)?;
+            qkv_linear.weight_t = qkv_linear
+                .weight_t
+                .broadcast_mul(&scale)
+                .map_err(|e| e.to_string())?;
+            qkv_linear.bias = (&qkv_linear.bias * &scale).map_err(|e| e.to_string())?;
+            layers.push(Layer {
+                qkv: qkv_linear,
+                output: tensors.linear(&prefix(output.0), output.1, output.2)?,
+                attention_norm: tensors.norm(&prefix(LAYER_NORMS[0]), hidden, eps)?,
+                up: tensors.linear(&prefix(up.0), up.1, up.2)?,
+                down: tensors.linear(&prefix(down.0), down.1, down.2)?,
+                ffn_norm: tensors.norm(&prefix(LAYER_NORMS[1]), hidden, eps)?,
+            });
+        }
+        let head = tensors.linear(CLASSIFIER, config.num_labels, hidden)?;
+        let head_weight = head
+            .weight_t
+            .t()
+            .and_then(|weight| weight.flatten_all())
+            .and_then(|weight| weight.to_vec1::<f32>())
+            .map_err(|e| e.to_string())?;
+        let head_bias = head.bias.to_vec1::<f32>().map_err(|e| e.to_string())?;
+        if let Some(name) = tensors.tensors.keys().next() {
+            return Err(format!("unexpected tensor `{name}`"));
+        }
+        Ok(Self {
+            config: config.clone(),
+            word,
+            position,
+            embeddings_norm,
+            layers,
+            head_weight,
+            head_bias,
+        })
+    }
+
+    /// Class probabilities, in the model's output order, for one sequence of token ids (at most
+    /// `max_tokens`, every id below `vocab_size`).
+    pub(crate) fn forward(&self, ids: &[u32]) -> candle_core::Result<Vec<f32>> {
+        let pooled = self.pooled(ids)?;
+        Ok(self.head(&pooled))
+    }
+
+    /// The mean of the last layer's hidden states.
+    fn pooled(&self, ids: &[u32]) -> candle_core::Result<Vec<f32>> {
+        let tokens = ids.len();
+        let hidden = self.config.hidden_size;
+        let heads = self.config.num_heads;
+        let head_size = self.config.head_size();
+        let ids = Tensor::from_slice(ids, tokens, &Device::Cpu)?;
+        let xs = self.word.index_select(&ids, 0)?;
+        let xs = (xs + self.position.narrow(0, 0, tokens)?)?;
+        let mut xs = self.embeddings_norm.forward(&xs)?;
+        for layer in &self.layers {
+            // (tokens, 3 * hidden) -> (3 * heads, tokens, head_size): one copy for q, k and v.
+            let qkv = layer
+                .qkv
+                .forward(&xs)?
+                .reshape((tokens, 3 * heads, head_size))?
+                .transpose(0, 1)?
+                .contiguous()?;
+            let query = qkv.narrow(0, 0, heads)?;
+            let key = qkv.narrow(0, heads, heads)?;
+            let value = qkv.narrow(0, 2 * heads, heads)?;
+            let scores = query.matmul(&key.t()?)?;
+            let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
+            let context = probabilities
+                .matmul(&value)?
+                .transpose(0, 1)?
+                .reshape((tokens, hidden))?;
+            let attention = layer.output.forward(&context)?;
+            xs = layer.attention_norm.forward(&(attention + xs)?)?;
+            let ffn = layer.down.forward(&layer.up.forward(&xs)?.relu()?)?;
+            xs = layer.ffn_norm.forward(&(ffn + xs)?)?;
+        }
+        xs.mean(0)?.to_vec1::<f32>()
+    }
+
+    /// Linear head and softmax over the pooled state.
+    fn head(&self, pooled: &[f32]) -> Vec<f32> {
+        let hidden = pooled.len();
+        let mut logits: Vec<f32> = self
+            .head_bias
+            .iter()
+            .enumerate()
+            .map(|(class, bias)| {
+                let row = &self.head_weight[class * hidden..(class + 1) * hidden];
+                bias + row.iter().zip(pooled).map(|(w, x)| w * x).sum::<f32>()
+            })
+            .collect();
+        softmax_in_place(&mut logits);
+        logits
+    }
+}
+
+/// Numerically stable softmax of a short slice.
+pub(crate) fn softmax_in_place(values: &mut [f32]) {
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for value in values.iter_mut() {
+        *value = (*value - max).exp();
+        sum += *value;
+    }
+    for value in values.iter_mut() {
+        *value /= sum;
+    }
+}

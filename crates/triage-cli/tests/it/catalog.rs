@@ -1,0 +1,226 @@
+//! `triage models` and `triage cost`: outputs, the classic $225.00 example, user catalogs, errors.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// The day lifecycles are judged on, so that statuses do not change with the calendar.
+const AS_OF: &str = "2026-11-29";
+
+const CLASSIC: [&str; 9] = [
+    "--requests-per-day",
+    "1000",
+    "--input-tokens",
+    "1000",
+    "--output-tokens",
+    "500",
+    "--baseline",
+    "gpt-4o",
+    "--as-of",
+];
+
+/// Runs `triage` with `args` and answers its exit code, stdout and stderr.
+fn triage(args: &[&str]) -> (i32, String, String) {
+    let output = Command::cargo_bin("triage")
+        .expect("the triage binary is built")
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("triage runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+        String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+    )
+}
+
+fn classic(extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["cost"].iter().map(|arg| (*arg).to_owned()).collect();
+    args.extend(CLASSIC.iter().map(|arg| (*arg).to_owned()));
+    args.push(AS_OF.to_owned());
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    args
+}
+
+fn run_classic(extra: &[&str]) -> (i32, String, String) {
+    let args = classic(extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    triage(&args)
+}
+
+fn cost_json(extra: &[&str]) -> Value {
+    let mut extra = extra.to_vec();
+    extra.push("--json");
+    let (code, stdout, stderr) = run_classic(&extra);
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).expect("cost --json prints JSON")
+}
+
+#[test]
+fn models_json_lists_at_least_25_models_with_the_documented_fields() {
+    let (code, stdout, stderr) = triage(&["models", "--json", "--as-of", AS_OF]);
+    assert_eq!(code, 0, "{stderr}");
+    let models: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert!(models.len() >= 25, "{} models", models.len());
+    for model in &models {
+        for key in [
+            "id",
+            "provider",
+            "input_per_mtok",
+            "output_per_mtok",
+            "context_window",
+            "status",
+            "successor",
+        ] {
+            assert!(model.get(key).is_some(), "{key} missing in {model}");
+        }
+        assert!(model["input_per_mtok"].is_number());
+        assert!(["active", "deprecated", "retired"].contains(&model["status"].as_str().unwrap()));
+    }
+    insta::assert_json_snapshot!("models_json_first_entry", models[0]);
+    let statuses: Vec<String> = models
+        .iter()
+        .map(|model| {
+            format!(
+                "{} {} {} -> {}",
+                model["id"].as_str().unwrap(),
+                model["provider"].as_str().unwrap(),
+                model["status"].as_str().unwrap(),
+                model["successor"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    insta::assert_snapshot!("models_json_statuses", statuses.join("\n"));
+}
+
+#[test]
+fn models_table_for_one_provider() {
+    let (code, stdout, stderr) = triage(&["models", "--provider", "anthropic", "--as-of", AS_OF]);
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!(stdout);
+}
+
+#[test]
+fn models_with_a_user_catalog() {
+    let (code, stdout, stderr) = triage(&[
+        "models",
+        "--catalog",
+        "tests/it/fixtures/extra-model.toml",
+        "--provider",
+        "local",
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!(stdout, @r"
+    id           provider  $ in/1M  $ out/1M  context  tier  status
+    local-llama  local        0.00      0.00    8,192     1  active
+    ");
+}
+
+#[test]
+fn cost_reproduces_the_classic_example() {
+    let (code, stdout, stderr) = run_classic(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("baseline (gpt-4o)  $225.00  / month"),
+        "{stdout}"
+    );
+    insta::assert_snapshot!("cost_classic_table", stdout);
+    insta::assert_snapshot!("cost_classic_warnings", stderr);
+}
+
+#[test]
+fn cost_json_has_the_documented_keys() {
+    let report = cost_json(&[]);
+    assert_eq!(report["baseline_monthly_usd"], 225.0);
+    for key in ["routed_monthly_usd", "savings_usd", "savings_pct"] {
+        assert!(report[key].is_number(), "{key}: {report}");
+    }
+    insta::assert_json_snapshot!("cost_classic_json", report);
+}
+
+#[test]
+fn batch_and_cached_pricing() {
+    // Half price through the batch API.
+    let batch = cost_json(&["--batch", "--mix", "analyze=1"]);
+    assert_eq!(batch["baseline_monthly_usd"], 112.5);
+    assert_eq!(batch["routed_monthly_usd"], 112.5);
+    assert_eq!(batch["savings_usd"], 0.0);
+    // Half of the input at $1.25 instead of $2.50: 500 x 2.50 + 500 x 1.25 + 500 x 10 per
+    // million tokens, 30,000 times.
+    let cached = cost_json(&["--cached-share", "0.5"]);
+    assert_eq!(cached["baseline_monthly_usd"], 206.25);
+}
+
+#[test]
+fn model_mix_and_overridden_prices() {
+    let report = cost_json(&["--model-mix", "gpt-4o-mini=0.7,gpt-4o=0.3"]);
+    // 0.7 x 30,000 x (1,000 x 0.15 + 500 x 0.60) / 1M + 0.3 x 225.
+    assert_eq!(report["routed_monthly_usd"], 9.45 + 67.5);
+    let report = cost_json(&["--catalog", "tests/it/fixtures/extra-model.toml"]);
+    assert_eq!(report["baseline_monthly_usd"], 180.0);
+}
+
+#[test]
+fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
+    let cases: &[(&str, Vec<String>)] = &[
+        ("unknown baseline", {
+            let mut args = classic(&[]);
+            args[8] = "gpt4o".to_owned();
+            args
+        }),
+        (
+            "unknown model in model mix",
+            classic(&["--model-mix", "gpt-4o-mni=1"]),
+        ),
+        (
+            "unknown class",
+            classic(&["--mix", "extract=0.5,expert=0.5"]),
+        ),
+        (
+            "shares not summing to 1",
+            classic(&["--mix", "extract=0.5,faq=0.45"]),
+        ),
+        (
+            "negative share",
+            classic(&["--mix", "extract=1.5,faq=-0.5"]),
+        ),
+        (
+            "share that is not a number",
+            classic(&["--mix", "extract=half"]),
+        ),
+        ("cached share above 1", classic(&["--cached-share", "1.5"])),
+        (
+            "malformed catalog file",
+            classic(&["--catalog", "tests/it/fixtures/malformed.toml"]),
+        ),
+        (
+            "missing catalog file",
+            classic(&["--catalog", "tests/it/fixtures/absent.toml"]),
+        ),
+        ("batch on a model without a batch API", {
+            let mut args = classic(&["--batch"]);
+            args[8] = "deepseek-v4-flash".to_owned();
+            args
+        }),
+        (
+            "unknown provider",
+            vec![
+                "models".to_owned(),
+                "--provider".to_owned(),
+                "openia".to_owned(),
+            ],
+        ),
+    ];
+    let mut out = String::new();
+    for (name, args) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, stdout, stderr) = triage(&args);
+        assert_ne!(code, 0, "{name} succeeded: {stdout}");
+        assert!(stdout.is_empty(), "{name} printed {stdout}");
+        // clap's usage errors end with a help hint; keep the first line.
+        let message = stderr.lines().next().unwrap_or_default();
+        out.push_str(&format!("{name} (exit {code}):\n  {message}\n"));
+    }
+    insta::assert_snapshot!(out);
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the `triage` binary, one module per area.
+
+mod catalog;

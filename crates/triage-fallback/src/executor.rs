@@ -1,0 +1,657 @@
+//! The plan executor: walks a plan's models with retries, failover, escalation on failed
+//! quality checks, circuit breakers, an attempt budget and a deadline, recording every attempt.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tokio::time::Instant;
+use triage_providers::{Provider, ProviderError, TimeoutPhase};
+use triage_types::{ChatRequest, ChatResponse, Usage};
+
+use crate::breaker::Admission;
+use crate::checks::{judge_request, parse_judge_verdict};
+use crate::{
+    Attempt, AttemptKind, CircuitBreaker, ExecutionPlan, Failure, FallbackError, FallbackSettings,
+    ModelDirectory, Next, Outcome, PlanStep, QualityChecks, QualityFailure,
+};
+
+/// An acceptable answer, the model that gave it, and every attempt made on the way.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answer {
+    /// The answer.
+    pub response: ChatResponse,
+    /// The catalog id of the model that gave it.
+    pub model: String,
+    /// Its provider.
+    pub provider: String,
+    /// Its tier.
+    pub tier: u8,
+    /// Every attempt, in order; the accepted one is the last of kind answer.
+    pub attempts: Vec<Attempt>,
+}
+
+impl Answer {
+    /// Tokens used by every attempt together, judge calls included.
+    pub fn total_usage(&self) -> Usage {
+        total_usage(&self.attempts)
+    }
+
+    /// What every attempt cost together; an error naming the first attempt that used tokens
+    /// the catalog cannot price (fail closed: never an undercount).
+    pub fn total_cost(&self) -> Result<Decimal, String> {
+        total_cost(&self.attempts)
+    }
+}
+
+/// Tokens used by a list of attempts.
+pub fn total_usage(attempts: &[Attempt]) -> Usage {
+    let mut usage = Usage::default();
+    for attempt in attempts {
+        if let Some(used) = &attempt.usage {
+            usage.add(used);
+        }
+    }
+    usage
+}
+
+/// What a list of attempts cost; an error when one of them could not be priced.
+pub fn total_cost(attempts: &[Attempt]) -> Result<Decimal, String> {
+    let mut total = Decimal::ZERO;
+    for attempt in attempts {
+        if let Some(error) = &attempt.cost_error {
+            return Err(format!("{}: {error}", attempt.model));
+        }
+        if let Some(cost) = attempt.cost_usd {
+            total += cost;
+        }
+    }
+    Ok(total)
+}
+
+/// Runs route plans against provider clients. Cheap to clone; clones share the circuit
+/// breakers.
+#[derive(Debug, Clone)]
+pub struct Executor {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) providers: BTreeMap<String, Arc<dyn Provider>>,
+    pub(crate) unavailable: BTreeMap<String, String>,
+    pub(crate) directory: Arc<dyn ModelDirectory>,
+    pub(crate) breaker: CircuitBreaker,
+    pub(crate) settings: FallbackSettings,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .field("unavailable", &self.unavailable)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Executor`].
+pub struct ExecutorBuilder {
+    providers: BTreeMap<String, Arc<dyn Provider>>,
+    unavailable: BTreeMap<String, String>,
+    directory: Arc<dyn ModelDirectory>,
+    breaker: Option<CircuitBreaker>,
+    settings: FallbackSettings,
+}
+
+impl ExecutorBuilder {
+    /// Adds a provider client, under its [`Provider::id`].
+    pub fn provider(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.providers.insert(provider.id().to_owned(), provider);
+        self
+    }
+
+    /// Marks a provider as having no client, with the reason (such as a missing API key):
+    /// plan steps on it are recorded as skipped with that reason.
+    pub fn unavailable(mut self, provider: impl Into<String>, reason: impl Into<String>) -> Self {
+        self.unavailable.insert(provider.into(), reason.into());
+        self
+    }
+
+    /// Shares existing circuit breakers (a server keeps one set for all requests); by default
+    /// the executor makes its own from the settings.
+    pub fn breaker(mut self, breaker: CircuitBreaker) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// The executor.
+    pub fn build(self) -> Executor {
+        let breaker = self
+            .breaker
+            .unwrap_or_else(|| CircuitBreaker::new(self.settings.breaker));
+        Executor {
+            inner: Arc::new(Inner {
+                providers: self.providers,
+                unavailable: self.unavailable,
+                directory: self.directory,
+                breaker,
+                settings: self.settings,
+            }),
+        }
+    }
+}
+
+impl Executor {
+    /// Starts building an executor that prices and looks up models in `directory`.
+    pub fn builder(
+        directory: Arc<dyn ModelDirectory>,
+        settings: FallbackSettings,
+    ) -> ExecutorBuilder {
+        ExecutorBuilder {
+            providers: BTreeMap::new(),
+            unavailable: BTreeMap::new(),
+            directory,
+            breaker: None,
+            settings,
+        }
+    }
+
+    /// The circuit breakers, for status output and metrics.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.inner.breaker
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &FallbackSettings {
+        &self.inner.settings
+    }
+
+    /// Walks `plan` for a complete (non-streamed) answer that passes `checks`.
+    ///
+    /// Always returns: the accepted answer with every attempt, or a [`Failure`] with the
+    /// error, every attempt and the last answer a check rejected.
+    pub async fn execute(
+        &self,
+        plan: &ExecutionPlan,
+        request: &ChatRequest,
+        checks: &QualityChecks,
+    ) -> Result<Answer, Failure> {
+        let mut walk = Walk::start(&self.inner, plan)?;
+        loop {
+            let Some(candidate) = walk.next_candidate().map_err(|error| walk.fail(error))? else {
+                return Err(walk.exhausted());
+            };
+            let mut retry = 0;
+            loop {
+                let started = Instant::now();
+                let Some(limit) = walk.call_limit(started, self.inner.settings.attempt_timeout)
+                else {
+                    return Err(walk.deadline_passed(&candidate.step));
+                };
+                walk.calls += 1;
+                let result = tokio::time::timeout(
+                    limit.duration,
+                    candidate.provider.complete(&candidate.step.api_name, request),
+                )
+                .await;
+                let latency = started.elapsed();
+                let response = match result {
+                    Err(_) if limit.bound_by_deadline => {
+                        walk.record_call(&candidate.step, Outcome::Deadline, latency, None, Next::GiveUp);
+                        return Err(walk.fail(walk.deadline_error()));
+                    }
+                    Err(_) => Err(ProviderError::Timeout {
+                        provider: candidate.step.provider.clone(),
+                        phase: TimeoutPhase::Total,
+                    }),
+                    Ok(result) => result,
+                };
+                match response {
+                    Ok(response) => {
+                        self.inner
+                            .breaker
+                            .record_success(&candidate.step.provider, &candidate.step.model);
+                        let verdict = checks.check(request, plan.class, &response);
+                        let index = walk.record_call(
+                            &candidate.step,
+                            Outcome::Ok,
+                            latency,
+                            Some(response.usage),
+                            Next::Accept,
+                        );
+                        let verdict = match verdict {
+                            Ok(()) => self.judge(&mut walk, checks, request, &response).await,
+                            Err(failure) => Err(failure),
+                        };
+                        match verdict {
+                            Ok(()) => {
+                                return Ok(Answer {
+                                    response,
+                                    model: candidate.step.model,
+                                    provider: candidate.step.provider,
+                                    tier: candidate.step.tier,
+                                    attempts: walk.attempts,
+                                });
+                            }
+                            Err(failure) => {
+                                let next = walk.escalate(candidate.step.tier);
+                                let attempt = &mut walk.attempts[index];
+                                attempt.outcome = Outcome::QualityFailed { failure };
+                                attempt.next = next;
+                                walk.last_answer = Some(Box::new(response));
+                                break;
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        let delay = walk.after_error(&candidate.step, &error, retry);
+                        let next = match delay {
+                            Some(delay) => Next::Retry {
+                                after_ms: duration_ms(delay),
+                            },
+                            None => walk.failover(&candidate.step),
+                        };
+                        walk.record_call(
+                            &candidate.step,
+                            provider_outcome(&error),
+                            latency,
+                            None,
+                            next,
+                        );
+                        let Some(delay) = delay else {
+                            break;
+                        };
+                        tokio::time::sleep(delay).await;
+                        retry += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the judge when configured; its call is recorded as an attempt of kind judge. A
+    /// judge that fails or answers neither PASS nor FAIL accepts the answer.
+    async fn judge(
+        &self,
+        walk: &mut Walk<'_>,
+        checks: &QualityChecks,
+        request: &ChatRequest,
+        response: &ChatResponse,
+    ) -> Result<(), QualityFailure> {
+        let Some(judge) = checks.judge() else {
+            return Ok(());
+        };
+        let Some(step) = self.inner.directory.step(&judge.model) else {
+            tracing::warn!(model = judge.model, "judge model is not in the catalog; skipped");
+            return Ok(());
+        };
+        let Some(provider) = self.inner.providers.get(&step.provider) else {
+            let message = self.inner.unavailable.get(&step.provider).cloned().unwrap_or_else(|| {
+                format!("no client for provider `{}`", step.provider)
+            });
+            walk.push(Attempt {
+                kind: AttemptKind::Judge,
+                ..skipped(&step, Outcome::SkippedNoClient { message })
+            });
+            return Ok(());
+        };
+        let started = Instant::now();
+        let Some(limit) = walk.call_limit(started, self.inner.settings.attempt_timeout) else {
+            return Ok(());
+        };
+        walk.calls += 1;
+        let grading = judge_request(request, &response.text, &judge.rubric);
+        let result = tokio::time::timeout(limit.duration, provider.complete(&step.api_name, &grading))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ProviderError::Timeout {
+                    provider: step.provider.clone(),
+                    phase: TimeoutPhase::Total,
+                })
+            });
+        let latency = started.elapsed();
+        match result {
+            Ok(graded) => {
+                let index = walk.record_call(&step, Outcome::Ok, latency, Some(graded.usage), Next::Accept);
+                walk.attempts[index].kind = AttemptKind::Judge;
+                match parse_judge_verdict(&graded.text) {
+                    Some(false) => {
+                        walk.attempts[index].next = Next::Escalate;
+                        Err(QualityFailure::JudgeRejected {
+                            verdict: graded.text.lines().next().unwrap_or("").trim().to_owned(),
+                        })
+                    }
+                    Some(true) | None => Ok(()),
+                }
+            }
+            Err(error) => {
+                let index = walk.record_call(&step, provider_outcome(&error), latency, None, Next::Accept);
+                walk.attempts[index].kind = AttemptKind::Judge;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A plan step with its client.
+pub(crate) struct Candidate {
+    pub(crate) step: PlanStep,
+    pub(crate) provider: Arc<dyn Provider>,
+}
+
+/// How long the next call may take.
+pub(crate) struct CallLimit {
+    pub(crate) duration: Duration,
+    /// Whether the overall deadline (not the per-call timeout) is what bounds it.
+    pub(crate) bound_by_deadline: bool,
+}
+
+/// The state of one walk through a plan, shared by the complete and streaming drivers.
+pub(crate) struct Walk<'a> {
+    inner: &'a Inner,
+    remaining: VecDeque<PlanStep>,
+    deadline: Instant,
+    pub(crate) calls: u32,
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) last_answer: Option<Box<ChatResponse>>,
+}
+
+impl<'a> Walk<'a> {
+    /// Starts a walk; a plan whose classification is unsure starts one tier higher (the
+    /// cheaper steps move to the back and are recorded as skipped).
+    pub(crate) fn start(inner: &'a Inner, plan: &ExecutionPlan) -> Result<Walk<'a>, Failure> {
+        let mut walk = Walk {
+            inner,
+            remaining: plan.steps.iter().cloned().collect(),
+            deadline: Instant::now() + inner.settings.deadline,
+            calls: 0,
+            attempts: Vec::new(),
+            last_answer: None,
+        };
+        let Some(first_tier) = plan.steps.first().map(|step| step.tier) else {
+            return Err(walk.fail(FallbackError::EmptyPlan));
+        };
+        let threshold = inner.settings.low_confidence_threshold;
+        let unsure = plan
+            .confidence
+            .is_some_and(|confidence| confidence < threshold);
+        if unsure && plan.steps.iter().any(|step| step.tier > first_tier) {
+            let confidence = plan.confidence.unwrap_or_default();
+            let (low, high): (Vec<PlanStep>, Vec<PlanStep>) = walk
+                .remaining
+                .drain(..)
+                .partition(|step| step.tier <= first_tier);
+            for step in &low {
+                walk.push(skipped(
+                    step,
+                    Outcome::SkippedLowConfidence {
+                        confidence,
+                        threshold,
+                    },
+                ));
+            }
+            walk.remaining = high.into_iter().chain(low).collect();
+        }
+        Ok(walk)
+    }
+
+    /// The next step to call, skipping (and recording) those with an open breaker or no
+    /// client; `None` when the plan is used up.
+    pub(crate) fn next_candidate(&mut self) -> Result<Option<Candidate>, FallbackError> {
+        while let Some(step) = self.remaining.pop_front() {
+            if Instant::now() >= self.deadline {
+                self.remaining.push_front(step);
+                return Err(self.deadline_error());
+            }
+            if self.calls >= self.inner.settings.max_attempts {
+                self.remaining.push_front(step);
+                return Err(self.max_attempts_error());
+            }
+            let Some(provider) = self.inner.providers.get(&step.provider) else {
+                let message = self
+                    .inner
+                    .unavailable
+                    .get(&step.provider)
+                    .cloned()
+                    .unwrap_or_else(|| format!("no client for provider `{}`", step.provider));
+                self.push(skipped(&step, Outcome::SkippedNoClient { message }));
+                continue;
+            };
+            if let Admission::Open { key, retry_in } =
+                self.inner.breaker.admit(&step.provider, &step.model)
+            {
+                self.push(skipped(
+                    &step,
+                    Outcome::SkippedCircuitOpen {
+                        breaker: key,
+                        retry_in_ms: duration_ms(retry_in),
+                    },
+                ));
+                continue;
+            }
+            return Ok(Some(Candidate {
+                step,
+                provider: Arc::clone(provider),
+            }));
+        }
+        Ok(None)
+    }
+
+    /// The time the next call may take, or `None` when the deadline has passed.
+    pub(crate) fn call_limit(&self, now: Instant, timeout: Duration) -> Option<CallLimit> {
+        let left = self.deadline.checked_duration_since(now)?;
+        if left.is_zero() {
+            return None;
+        }
+        Some(if left <= timeout {
+            CallLimit {
+                duration: left,
+                bound_by_deadline: true,
+            }
+        } else {
+            CallLimit {
+                duration: timeout,
+                bound_by_deadline: false,
+            }
+        })
+    }
+
+    /// Records a provider error with the breakers and says how long to wait before retrying
+    /// the same model, or `None` to move on: not retryable, retries used up, a wait longer
+    /// than allowed or than the time left, the breaker now open, or no attempts left.
+    pub(crate) fn after_error(
+        &mut self,
+        step: &PlanStep,
+        error: &ProviderError,
+        retry: u32,
+    ) -> Option<Duration> {
+        self.breaker_failure(step, error);
+        let policy = self.inner.settings.retry;
+        if error.retry_after().is_some_and(|asked| asked > policy.max_delay) {
+            return None;
+        }
+        let delay = policy.delay_for(retry, error)?;
+        if self.calls >= self.inner.settings.max_attempts {
+            return None;
+        }
+        if Instant::now() + delay >= self.deadline {
+            return None;
+        }
+        match self.inner.breaker.admit(&step.provider, &step.model) {
+            Admission::Open { .. } => None,
+            Admission::Allowed | Admission::Probe => Some(delay),
+        }
+    }
+
+    /// Tells the breakers about a provider failure that says something about its health.
+    pub(crate) fn breaker_failure(&self, step: &PlanStep, error: &ProviderError) {
+        if counts_against_breaker(error) {
+            self.inner.breaker.record_failure(&step.provider, &step.model);
+        }
+    }
+
+    /// After a provider failure: moves an equivalent model of another provider (same tier) to
+    /// the front when the plan has one.
+    pub(crate) fn failover(&mut self, failed: &PlanStep) -> Next {
+        let position = self
+            .remaining
+            .iter()
+            .position(|step| step.tier == failed.tier && step.provider != failed.provider);
+        match position {
+            Some(position) => {
+                if let Some(step) = self.remaining.remove(position) {
+                    self.remaining.push_front(step);
+                }
+                Next::Failover
+            }
+            None if self.remaining.is_empty() => Next::GiveUp,
+            None => Next::NextCandidate,
+        }
+    }
+
+    /// After a failed quality check: moves the steps of a higher tier to the front, keeping
+    /// the rest as last resorts.
+    pub(crate) fn escalate(&mut self, failed_tier: u8) -> Next {
+        if !self.remaining.iter().any(|step| step.tier > failed_tier) {
+            return if self.remaining.is_empty() {
+                Next::GiveUp
+            } else {
+                Next::NextCandidate
+            };
+        }
+        let (higher, rest): (Vec<PlanStep>, Vec<PlanStep>) = self
+            .remaining
+            .drain(..)
+            .partition(|step| step.tier > failed_tier);
+        self.remaining = higher.into_iter().chain(rest).collect();
+        Next::Escalate
+    }
+
+    /// Records a call's attempt, pricing its usage; returns its index.
+    pub(crate) fn record_call(
+        &mut self,
+        step: &PlanStep,
+        outcome: Outcome,
+        latency: Duration,
+        usage: Option<Usage>,
+        next: Next,
+    ) -> usize {
+        let (cost_usd, cost_error) = match &usage {
+            Some(usage) => match self.inner.directory.cost(&step.model, usage) {
+                Ok(cost) => (Some(cost), None),
+                Err(error) => (None, Some(error)),
+            },
+            None => (None, None),
+        };
+        self.push(Attempt {
+            kind: AttemptKind::Answer,
+            model: step.model.clone(),
+            provider: step.provider.clone(),
+            tier: step.tier,
+            outcome,
+            latency_ms: duration_ms(latency),
+            usage,
+            cost_usd,
+            cost_error,
+            next,
+        })
+    }
+
+    pub(crate) fn push(&mut self, attempt: Attempt) -> usize {
+        tracing::debug!(
+            model = attempt.model,
+            provider = attempt.provider,
+            outcome = attempt.outcome.status(),
+            next = ?attempt.next,
+            "attempt"
+        );
+        self.attempts.push(attempt);
+        self.attempts.len() - 1
+    }
+
+    /// The failure once the deadline passed during a call to `step`.
+    pub(crate) fn deadline_passed(&mut self, step: &PlanStep) -> Failure {
+        self.push(skipped(step, Outcome::Deadline));
+        self.fail(self.deadline_error())
+    }
+
+    pub(crate) fn deadline_error(&self) -> FallbackError {
+        FallbackError::DeadlineExceeded {
+            deadline_ms: duration_ms(self.inner.settings.deadline),
+        }
+    }
+
+    fn max_attempts_error(&self) -> FallbackError {
+        FallbackError::MaxAttempts {
+            max: self.inner.settings.max_attempts,
+            last: self.last_outcome(),
+        }
+    }
+
+    fn last_outcome(&self) -> String {
+        self.attempts
+            .iter()
+            .rev()
+            .find(|attempt| attempt.kind == AttemptKind::Answer)
+            .map_or_else(|| "nothing tried".to_owned(), |attempt| {
+                format!("{}: {}", attempt.model, attempt.outcome.describe())
+            })
+    }
+
+    /// The failure when every step was tried or skipped.
+    pub(crate) fn exhausted(&mut self) -> Failure {
+        let error = FallbackError::Exhausted {
+            attempts: self.attempts.len(),
+            last: self.last_outcome(),
+        };
+        self.fail(error)
+    }
+
+    /// Ends the walk with `error`; the last attempt's `next` becomes give-up.
+    pub(crate) fn fail(&mut self, error: FallbackError) -> Failure {
+        if let Some(last) = self.attempts.last_mut() {
+            last.next = Next::GiveUp;
+        }
+        Failure {
+            error,
+            attempts: std::mem::take(&mut self.attempts),
+            last_answer: self.last_answer.take(),
+        }
+    }
+}
+
+/// An attempt that made no call.
+pub(crate) fn skipped(step: &PlanStep, outcome: Outcome) -> Attempt {
+    Attempt {
+        kind: AttemptKind::Answer,
+        model: step.model.clone(),
+        provider: step.provider.clone(),
+        tier: step.tier,
+        outcome,
+        latency_ms: 0,
+        usage: None,
+        cost_usd: None,
+        cost_error: None,
+        next: Next::NextCandidate,
+    }
+}
+
+/// A provider error as an attempt outcome.
+pub(crate) fn provider_outcome(error: &ProviderError) -> Outcome {
+    Outcome::ProviderError {
+        kind: error.kind().to_owned(),
+        retryable: error.is_retryable(),
+        message: error.to_string(),
+    }
+}
+
+/// Failures that say something about the provider's health, not about the request.
+fn counts_against_breaker(error: &ProviderError) -> bool {
+    error.is_retryable() || matches!(error, ProviderError::MalformedResponse { .. })
+}
+
+pub(crate) fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,483 @@
+//! Streaming-safe fallback: hold back the head of a streamed answer until the early checks
+//! pass, fall back transparently while nothing has reached the caller, and end with an
+//! explicit error event (never a silent clean end) when a stream breaks after that.
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use rust_decimal::Decimal;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use triage_providers::{ProviderError, StreamAccumulator, TimeoutPhase};
+use triage_types::{ChatRequest, ChatResponse, RouteClass, StreamEvent, Usage};
+
+use crate::executor::{CallLimit, Candidate, Walk, duration_ms, provider_outcome};
+use crate::{
+    Attempt, ExecutionPlan, Executor, Failure, FallbackError, Next, Outcome, QualityChecks,
+    QualityFailure, StreamConfig,
+};
+
+/// One event of a fallback stream. A stream always ends with exactly one [`FallbackEvent::Done`]
+/// or [`FallbackEvent::Error`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum FallbackEvent {
+    /// The model whose answer follows; sent once, before its first delta.
+    Start {
+        /// Catalog id.
+        model: String,
+        /// Provider id.
+        provider: String,
+        /// Tier.
+        tier: u8,
+    },
+    /// A piece of the answer, as the provider sent it.
+    Delta(StreamEvent),
+    /// The answer is complete.
+    Done(Box<StreamSummary>),
+    /// No acceptable answer, or the stream broke after output was sent. Terminal.
+    Error(Box<Failure>),
+}
+
+/// What a completed stream used and cost, and every attempt behind it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StreamSummary {
+    /// The model that answered.
+    pub model: String,
+    /// Its provider.
+    pub provider: String,
+    /// Its tier.
+    pub tier: u8,
+    /// The answer as a whole (text, finish reason, usage).
+    pub response: ChatResponse,
+    /// What the answering call cost, when it could be priced.
+    pub cost_usd: Option<Decimal>,
+    /// A check the answer failed only once it had been sent (such as a cut-off), so it could
+    /// not be replaced.
+    pub late_failure: Option<QualityFailure>,
+    /// Every attempt, in order.
+    pub attempts: Vec<Attempt>,
+}
+
+/// The events of a streamed, fallback-protected answer.
+pub type FallbackStream = Pin<Box<dyn Stream<Item = FallbackEvent> + Send>>;
+
+/// How many events may wait between the executor task and a slow reader.
+const CHANNEL_CAPACITY: usize = 64;
+
+impl Executor {
+    /// Walks `plan` streaming: the answer's head is held back until the early checks pass
+    /// (see [`StreamConfig`]); failures up to then fall back to the next model unseen. The
+    /// judge check does not run on streams.
+    ///
+    /// Runs on a spawned tokio task, which stops when the returned stream is dropped.
+    pub fn stream(
+        &self,
+        plan: ExecutionPlan,
+        request: ChatRequest,
+        checks: QualityChecks,
+    ) -> FallbackStream {
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let executor = self.clone();
+        tokio::spawn(async move {
+            executor.drive_stream(&plan, &request, &checks, &sender).await;
+        });
+        // If the task ever ended without its terminal event, the caller still gets one.
+        let state = (receiver, false);
+        Box::pin(futures::stream::unfold(state, |(mut receiver, ended)| async move {
+            if ended {
+                return None;
+            }
+            match receiver.recv().await {
+                Some(event) => {
+                    let terminal = matches!(event, FallbackEvent::Done(_) | FallbackEvent::Error(_));
+                    Some((event, (receiver, terminal)))
+                }
+                None => Some((
+                    FallbackEvent::Error(Box::new(Failure {
+                        error: FallbackError::StreamInterrupted {
+                            model: String::new(),
+                            message: "the fallback task ended unexpectedly".to_owned(),
+                        },
+                        attempts: Vec::new(),
+                        last_answer: None,
+                    })),
+                    (receiver, true),
+                )),
+            }
+        }))
+    }
+
+    async fn drive_stream(
+        &self,
+        plan: &ExecutionPlan,
+        request: &ChatRequest,
+        checks: &QualityChecks,
+        sender: &mpsc::Sender<FallbackEvent>,
+    ) {
+        let inner = &*self.inner;
+        let fail = |failure: Failure| FallbackEvent::Error(Box::new(failure));
+        let mut walk = match Walk::start(inner, plan) {
+            Ok(walk) => walk,
+            Err(failure) => {
+                let _ = sender.send(fail(failure)).await;
+                return;
+            }
+        };
+        loop {
+            let candidate = match walk.next_candidate() {
+                Ok(Some(candidate)) => candidate,
+                Ok(None) => {
+                    let _ = sender.send(fail(walk.exhausted())).await;
+                    return;
+                }
+                Err(error) => {
+                    let _ = sender.send(fail(walk.fail(error))).await;
+                    return;
+                }
+            };
+            let step = candidate.step.clone();
+            let mut retry = 0;
+            loop {
+                let started = Instant::now();
+                let Some(limit) = walk.call_limit(started, inner.settings.attempt_timeout) else {
+                    let _ = sender.send(fail(walk.deadline_passed(&step))).await;
+                    return;
+                };
+                walk.calls += 1;
+                let attempt = StreamAttempt {
+                    candidate: &candidate,
+                    request,
+                    checks,
+                    class: plan.class,
+                    stream: inner.settings.stream,
+                    started,
+                    first_event_by: started
+                        + inner.settings.first_token_timeout.min(limit.duration),
+                    limit,
+                    sender,
+                };
+                let end = attempt.run().await;
+                let latency = started.elapsed();
+                match end {
+                    AttemptEnd::Done {
+                        response,
+                        late_failure,
+                    } => {
+                        inner.breaker.record_success(&step.provider, &step.model);
+                        let outcome = match &late_failure {
+                            Some(failure) => Outcome::QualityFailed {
+                                failure: failure.clone(),
+                            },
+                            None => Outcome::Ok,
+                        };
+                        let index = walk.record_call(
+                            &step,
+                            outcome,
+                            latency,
+                            Some(response.usage),
+                            Next::Accept,
+                        );
+                        let summary = StreamSummary {
+                            model: step.model.clone(),
+                            provider: step.provider.clone(),
+                            tier: step.tier,
+                            cost_usd: walk.attempts[index].cost_usd,
+                            response,
+                            late_failure,
+                            attempts: std::mem::take(&mut walk.attempts),
+                        };
+                        let _ = sender.send(FallbackEvent::Done(Box::new(summary))).await;
+                        return;
+                    }
+                    AttemptEnd::ClientGone => {
+                        tracing::debug!(model = step.model, "stream reader went away");
+                        return;
+                    }
+                    AttemptEnd::Quality { failure, response } => {
+                        inner.breaker.record_success(&step.provider, &step.model);
+                        let next = walk.escalate(step.tier);
+                        walk.record_call(
+                            &step,
+                            Outcome::QualityFailed { failure },
+                            latency,
+                            Some(response.usage).filter(|usage| *usage != Usage::default()),
+                            next,
+                        );
+                        walk.last_answer = Some(Box::new(response));
+                        break;
+                    }
+                    AttemptEnd::Failed(error) => {
+                        let delay = walk.after_error(&step, &error, retry);
+                        let next = match delay {
+                            Some(delay) => Next::Retry {
+                                after_ms: duration_ms(delay),
+                            },
+                            None => walk.failover(&step),
+                        };
+                        walk.record_call(&step, provider_outcome(&error), latency, None, next);
+                        let Some(delay) = delay else {
+                            break;
+                        };
+                        tokio::time::sleep(delay).await;
+                        retry += 1;
+                    }
+                    AttemptEnd::Deadline { sent, usage } => {
+                        walk.record_call(&step, Outcome::Deadline, latency, usage, Next::GiveUp);
+                        let error = if sent {
+                            FallbackError::StreamInterrupted {
+                                model: step.model.clone(),
+                                message: walk.deadline_error().to_string(),
+                            }
+                        } else {
+                            walk.deadline_error()
+                        };
+                        let _ = sender.send(fail(walk.fail(error))).await;
+                        return;
+                    }
+                    AttemptEnd::Interrupted { error, usage } => {
+                        walk.breaker_failure(&step, &error);
+                        walk.record_call(
+                            &step,
+                            Outcome::Interrupted {
+                                message: error.to_string(),
+                            },
+                            latency,
+                            usage,
+                            Next::GiveUp,
+                        );
+                        let error = FallbackError::StreamInterrupted {
+                            model: step.model.clone(),
+                            message: error.to_string(),
+                        };
+                        let _ = sender.send(fail(walk.fail(error))).await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How one streamed call ended.
+enum AttemptEnd {
+    /// The whole answer was sent.
+    Done {
+        response: ChatResponse,
+        late_failure: Option<QualityFailure>,
+    },
+    /// The reader dropped the stream.
+    ClientGone,
+    /// A check failed before anything was sent.
+    Quality {
+        failure: QualityFailure,
+        response: ChatResponse,
+    },
+    /// The provider failed before anything was sent.
+    Failed(ProviderError),
+    /// The overall deadline passed (`sent`: after output reached the caller).
+    Deadline { sent: bool, usage: Option<Usage> },
+    /// The provider failed after output reached the caller.
+    Interrupted {
+        error: ProviderError,
+        usage: Option<Usage>,
+    },
+}
+
+/// One streamed call and its hold-back buffer.
+struct StreamAttempt<'a> {
+    candidate: &'a Candidate,
+    request: &'a ChatRequest,
+    checks: &'a QualityChecks,
+    class: Option<RouteClass>,
+    stream: StreamConfig,
+    started: Instant,
+    first_event_by: Instant,
+    limit: CallLimit,
+    sender: &'a mpsc::Sender<FallbackEvent>,
+}
+
+impl StreamAttempt<'_> {
+    async fn run(self) -> AttemptEnd {
+        let step = &self.candidate.step;
+        let end_by = self.started + self.limit.duration;
+        let opened = tokio::time::timeout_at(
+            self.first_event_by,
+            self.candidate.provider.stream(&step.api_name, self.request),
+        )
+        .await;
+        let mut events = match opened {
+            Err(_) => return self.timed_out(self.first_event_by, false, None),
+            Ok(Err(error)) => return AttemptEnd::Failed(error),
+            Ok(Ok(events)) => events,
+        };
+        let mut answer = StreamAccumulator::default();
+        let mut held: Vec<StreamEvent> = Vec::new();
+        let mut sent = false;
+        let mut got_first = false;
+        loop {
+            let until = if got_first { end_by } else { self.first_event_by };
+            let item = match tokio::time::timeout_at(until, events.next()).await {
+                Err(_) => return self.timed_out(until, sent, usage_of(&answer)),
+                Ok(item) => item,
+            };
+            match item {
+                Some(Ok(event)) => {
+                    got_first = true;
+                    answer.push(&event);
+                    if sent {
+                        if self.sender.send(FallbackEvent::Delta(event)).await.is_err() {
+                            return AttemptEnd::ClientGone;
+                        }
+                        continue;
+                    }
+                    let is_tool_call = matches!(event, StreamEvent::ToolCallDelta { .. });
+                    held.push(event);
+                    if !is_tool_call && !head_complete(answer.text(), self.stream) {
+                        continue;
+                    }
+                    if !is_tool_call {
+                        if let Err(failure) = self.checks.check_prefix(self.request, answer.text())
+                        {
+                            return AttemptEnd::Quality {
+                                failure,
+                                response: answer.into_response(&step.api_name),
+                            };
+                        }
+                    }
+                    if !self.release(&mut held).await {
+                        return AttemptEnd::ClientGone;
+                    }
+                    sent = true;
+                }
+                Some(Err(error)) if sent => {
+                    return AttemptEnd::Interrupted {
+                        error,
+                        usage: usage_of(&answer),
+                    };
+                }
+                Some(Err(error)) => return AttemptEnd::Failed(error),
+                None => {
+                    let response = answer.into_response(&step.api_name);
+                    let verdict = self.checks.check(self.request, self.class, &response);
+                    if sent {
+                        return AttemptEnd::Done {
+                            response,
+                            late_failure: verdict.err(),
+                        };
+                    }
+                    if let Err(failure) = verdict {
+                        return AttemptEnd::Quality { failure, response };
+                    }
+                    if !self.release(&mut held).await {
+                        return AttemptEnd::ClientGone;
+                    }
+                    return AttemptEnd::Done {
+                        response,
+                        late_failure: None,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Sends the start event and the held-back events; `false` when the reader is gone.
+    async fn release(&self, held: &mut Vec<StreamEvent>) -> bool {
+        let step = &self.candidate.step;
+        let start = FallbackEvent::Start {
+            model: step.model.clone(),
+            provider: step.provider.clone(),
+            tier: step.tier,
+        };
+        if self.sender.send(start).await.is_err() {
+            return false;
+        }
+        for event in held.drain(..) {
+            if self.sender.send(FallbackEvent::Delta(event)).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn timed_out(&self, at: Instant, sent: bool, usage: Option<Usage>) -> AttemptEnd {
+        let deadline_bound = self.limit.bound_by_deadline && at >= self.started + self.limit.duration;
+        if deadline_bound {
+            return AttemptEnd::Deadline { sent, usage };
+        }
+        let phase = if at == self.first_event_by && !sent {
+            TimeoutPhase::FirstToken
+        } else {
+            TimeoutPhase::Total
+        };
+        let error = ProviderError::Timeout {
+            provider: self.candidate.step.provider.clone(),
+            phase,
+        };
+        if sent {
+            AttemptEnd::Interrupted { error, usage }
+        } else {
+            AttemptEnd::Failed(error)
+        }
+    }
+}
+
+/// Whether enough of the answer is in to run the early checks: non-empty text and either
+/// `holdback_chars` characters or (if enabled) a finished first sentence.
+fn head_complete(text: &str, config: StreamConfig) -> bool {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return false;
+    }
+    if trimmed.chars().count() >= config.holdback_chars {
+        return true;
+    }
+    config.holdback_until_sentence && ends_a_sentence(text)
+}
+
+/// A sentence end: `.`, `!` or `?` followed by whitespace, or a line break after text.
+fn ends_a_sentence(text: &str) -> bool {
+    let trimmed = text.trim_start();
+    let mut chars = trimmed.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('.' | '!' | '?', Some(next)) if next.is_whitespace() => return true,
+            ('\n', _) => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+fn usage_of(answer: &StreamAccumulator) -> Option<Usage> {
+    let usage = answer.clone().into_response("").usage;
+    (usage != Usage::default()).then_some(usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_needs_text_and_a_sentence_or_enough_chars() {
+        let config = StreamConfig {
+            holdback_chars: 10,
+            holdback_until_sentence: true,
+        };
+        assert!(!head_complete("   ", config));
+        assert!(!head_complete("Hello", config));
+        assert!(head_complete("Hi. ", config));
+        assert!(head_complete("Hi\nthere", config));
+        assert!(head_complete("Hello world", config));
+        assert!(!head_complete("3.14", config));
+        let no_sentence = StreamConfig {
+            holdback_until_sentence: false,
+            ..config
+        };
+        assert!(!head_complete("Hi. ", no_sentence));
+        let zero = StreamConfig {
+            holdback_chars: 0,
+            holdback_until_sentence: false,
+        };
+        assert!(head_complete("H", zero));
+    }
+}

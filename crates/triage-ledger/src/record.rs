@@ -1,0 +1,164 @@
+//! What the ledger stores about one request and each of its attempts.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use time::OffsetDateTime;
+use triage_types::{RouteClass, Usage};
+
+/// One request as the gateway saw it, from arrival to the last byte of the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    /// The gateway's id for the request (also logged), unique per request.
+    pub request_id: String,
+    /// When the request arrived.
+    pub started_at: OffsetDateTime,
+    /// The wire protocol the caller spoke (`openai`, `anthropic`).
+    pub protocol: String,
+    /// What the caller asked for in `model`: `auto`, a route alias, or a catalog model id.
+    pub route: String,
+    /// The routing class the request was given, if it was classified.
+    pub class: Option<RouteClass>,
+    /// The classifier's confidence in [`RequestRecord::class`], from 0 to 1.
+    pub confidence: Option<f32>,
+    /// How the request ended.
+    pub outcome: RequestOutcome,
+    /// The catalog model that produced the answer, if one did.
+    pub model: Option<String>,
+    /// The provider that served the answer, if one did.
+    pub provider: Option<String>,
+    /// Tokens used, summed over every attempt (what was billed).
+    pub usage: Usage,
+    /// What the request cost in US dollars, summed over every attempt.
+    pub cost_usd: Decimal,
+    /// The single model the savings are measured against, if configured.
+    pub baseline_model: Option<String>,
+    /// What the answer would have cost on the baseline model.
+    pub baseline_cost_usd: Decimal,
+    /// From arrival to the end of the answer (the last streamed byte when streaming).
+    pub latency: Duration,
+    /// Whether the answer was streamed.
+    pub streamed: bool,
+    /// Every model call made for this request, in order.
+    pub attempts: Vec<AttemptRecord>,
+}
+
+impl RequestRecord {
+    /// An empty successful record started now: fill in the fields that apply.
+    pub fn new(request_id: impl Into<String>, route: impl Into<String>) -> Self {
+        RequestRecord {
+            request_id: request_id.into(),
+            started_at: OffsetDateTime::now_utc(),
+            protocol: "openai".to_owned(),
+            route: route.into(),
+            class: None,
+            confidence: None,
+            outcome: RequestOutcome::Success,
+            model: None,
+            provider: None,
+            usage: Usage::default(),
+            cost_usd: Decimal::ZERO,
+            baseline_model: None,
+            baseline_cost_usd: Decimal::ZERO,
+            latency: Duration::ZERO,
+            streamed: false,
+            attempts: Vec::new(),
+        }
+    }
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// The caller got an answer.
+    Success,
+    /// The caller got an error.
+    Failure {
+        /// A short machine-readable kind (`no_provider`, `timeout`, `upstream`, …).
+        kind: String,
+    },
+}
+
+impl RequestOutcome {
+    /// The text stored in the `outcome` column.
+    pub fn as_str(&self) -> &str {
+        match self {
+            RequestOutcome::Success => "success",
+            RequestOutcome::Failure { kind } => kind,
+        }
+    }
+
+    /// Reads the `outcome` column back.
+    pub fn from_stored(text: &str) -> Self {
+        match text {
+            "success" => RequestOutcome::Success,
+            other => RequestOutcome::Failure {
+                kind: other.to_owned(),
+            },
+        }
+    }
+}
+
+/// One call to one model on one provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// The catalog model id.
+    pub model: String,
+    /// The provider it was called on.
+    pub provider: String,
+    /// How the call ended.
+    pub outcome: AttemptOutcome,
+    /// How long the call took.
+    pub latency: Duration,
+    /// Tokens the call used (zero when it failed before answering).
+    pub usage: Usage,
+    /// What the call cost in US dollars.
+    pub cost_usd: Decimal,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// Its answer was used.
+    Success,
+    /// It answered, but a quality check turned the answer down and the plan moved on.
+    Rejected {
+        /// Which check, and why.
+        reason: String,
+    },
+    /// The call failed (network, status, timeout, open circuit).
+    Failed {
+        /// What failed, as logged (never contains keys).
+        error: String,
+    },
+}
+
+impl AttemptOutcome {
+    /// The text stored in the attempt's `outcome` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AttemptOutcome::Success => "success",
+            AttemptOutcome::Rejected { .. } => "rejected",
+            AttemptOutcome::Failed { .. } => "failed",
+        }
+    }
+
+    /// The detail stored beside the kind.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            AttemptOutcome::Success => None,
+            AttemptOutcome::Rejected { reason } => Some(reason),
+            AttemptOutcome::Failed { error } => Some(error),
+        }
+    }
+
+    /// Reads the kind and detail columns back.
+    pub fn from_stored(kind: &str, detail: Option<String>) -> Self {
+        let detail = detail.unwrap_or_default();
+        match kind {
+            "success" => AttemptOutcome::Success,
+            "rejected" => AttemptOutcome::Rejected { reason: detail },
+            _ => AttemptOutcome::Failed { error: detail },
+        }
+    }
+}

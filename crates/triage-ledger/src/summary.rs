@@ -1,0 +1,482 @@
+//! The read side: opening a ledger for reading, the aggregates `triage report` shows, and
+//! reading records back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Row, params};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use triage_types::{RouteClass, Usage};
+
+use crate::schema;
+use crate::{AttemptOutcome, AttemptRecord, LedgerError, RequestOutcome, RequestRecord};
+
+/// Which requests to aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SummaryOptions {
+    /// Only requests that arrived at or after this time; all when `None`.
+    pub since: Option<OffsetDateTime>,
+}
+
+/// Aggregates over the requests in a ledger: what `triage report` prints.
+///
+/// Money fields are exact decimals, summed exactly; they serialize as JSON numbers, converted
+/// at that output edge to the double nearest the exact decimal (what JSON readers use anyway).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// The start of the period, RFC 3339, or `None` for everything recorded.
+    pub since: Option<String>,
+    /// Requests recorded.
+    pub requests: u64,
+    /// Requests that got an answer.
+    pub succeeded: u64,
+    /// Requests that ended in an error.
+    pub failed: u64,
+    /// What the requests cost.
+    #[serde(serialize_with = "money::serialize")]
+    pub spend_usd: Decimal,
+    /// What the same answers would have cost on the baseline model.
+    #[serde(serialize_with = "money::serialize")]
+    pub baseline_usd: Decimal,
+    /// `baseline_usd - spend_usd`.
+    #[serde(serialize_with = "money::serialize")]
+    pub savings_usd: Decimal,
+    /// Savings as a percentage of the baseline, to two decimals; `None` when the baseline is
+    /// zero.
+    #[serde(serialize_with = "money::serialize_option")]
+    pub savings_pct: Option<Decimal>,
+    /// `spend_usd / requests`, to eight decimals; `None` without requests.
+    #[serde(serialize_with = "money::serialize_option")]
+    pub cost_per_request_usd: Option<Decimal>,
+    /// Requests that needed more than one attempt.
+    pub fallbacks: u64,
+    /// `fallbacks / requests` (0 without requests).
+    pub fallback_rate: f64,
+    /// Tokens over all requests.
+    pub tokens: TokenTotals,
+    /// End-to-end latency percentiles.
+    pub latency_ms: LatencyPercentiles,
+    /// Requests per routing class, in routing-table order; unclassified requests (a concrete
+    /// model asked for) are counted under `unclassified` when there are any.
+    pub class_mix: ClassMix,
+    /// Requests and spend per answering model.
+    pub model_mix: BTreeMap<String, ModelShare>,
+    /// Requests, spend and baseline spend per UTC day, oldest first.
+    pub daily: Vec<DailySpend>,
+}
+
+/// Token totals by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct TokenTotals {
+    /// Prompt tokens.
+    pub input: u64,
+    /// Completion tokens.
+    pub output: u64,
+    /// Prompt tokens read from a provider cache.
+    pub cached_read: u64,
+    /// Prompt tokens written to a provider cache.
+    pub cache_write: u64,
+    /// Hidden reasoning tokens (part of `output`).
+    pub reasoning: u64,
+}
+
+/// Nearest-rank latency percentiles in milliseconds (0 without requests).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct LatencyPercentiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// Request counts per routing class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClassMix {
+    /// Indexed by [`RouteClass::index`].
+    pub by_class: [u64; 6],
+    /// Requests without a class.
+    pub unclassified: u64,
+}
+
+impl ClassMix {
+    /// The count for one class.
+    pub fn get(&self, class: RouteClass) -> u64 {
+        self.by_class[class.index()]
+    }
+}
+
+impl Serialize for ClassMix {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for class in RouteClass::ALL {
+            map.serialize_entry(class.as_str(), &self.get(class))?;
+        }
+        if self.unclassified > 0 {
+            map.serialize_entry("unclassified", &self.unclassified)?;
+        }
+        map.end()
+    }
+}
+
+/// One model's share of the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ModelShare {
+    /// Requests it answered.
+    pub requests: u64,
+    /// What those requests cost (all their attempts).
+    #[serde(serialize_with = "money::serialize")]
+    pub spend_usd: Decimal,
+}
+
+/// One UTC day of spend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DailySpend {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Requests that day.
+    pub requests: u64,
+    /// What they cost.
+    #[serde(serialize_with = "money::serialize")]
+    pub spend_usd: Decimal,
+    /// What they would have cost on the baseline model.
+    #[serde(serialize_with = "money::serialize")]
+    pub baseline_usd: Decimal,
+}
+
+/// A read connection to a ledger, for reports. Reads while a gateway writes (WAL).
+#[derive(Debug)]
+pub struct LedgerReader {
+    connection: Connection,
+    path: PathBuf,
+}
+
+impl LedgerReader {
+    /// Opens an existing ledger. A missing file is an error rather than a new empty ledger, so a
+    /// wrong path is noticed.
+    pub fn open(path: &Path) -> Result<LedgerReader, LedgerError> {
+        let open_error = |source| LedgerError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let mut connection = Connection::open_with_flags(path, flags).map_err(open_error)?;
+        schema::configure(&connection).map_err(open_error)?;
+        schema::migrate(&mut connection, path)?;
+        Ok(LedgerReader {
+            connection,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Aggregates the requests selected by `options`.
+    pub fn summary(&self, options: &SummaryOptions) -> Result<Summary, LedgerError> {
+        let mut statement = self.connection.prepare(
+            "SELECT started_at_ms, class, outcome, model, cost_usd, baseline_cost_usd,
+                latency_us, attempt_count, input_tokens, output_tokens, cached_read_tokens,
+                cache_write_tokens, reasoning_tokens
+             FROM requests WHERE started_at_ms >= ?1 ORDER BY started_at_ms, id",
+        )?;
+        let mut rows = statement.query(params![since_ms(options)])?;
+
+        let mut summary = Summary {
+            since: options.since.and_then(|since| since.format(&Rfc3339).ok()),
+            requests: 0,
+            succeeded: 0,
+            failed: 0,
+            spend_usd: Decimal::ZERO,
+            baseline_usd: Decimal::ZERO,
+            savings_usd: Decimal::ZERO,
+            savings_pct: None,
+            cost_per_request_usd: None,
+            fallbacks: 0,
+            fallback_rate: 0.0,
+            tokens: TokenTotals::default(),
+            latency_ms: LatencyPercentiles::default(),
+            class_mix: ClassMix::default(),
+            model_mix: BTreeMap::new(),
+            daily: Vec::new(),
+        };
+        let mut latencies_us: Vec<i64> = Vec::new();
+        while let Some(row) = rows.next()? {
+            let started_at_ms: i64 = row.get(0)?;
+            let class: Option<String> = row.get(1)?;
+            let outcome: String = row.get(2)?;
+            let model: Option<String> = row.get(3)?;
+            let cost = decimal(row, 4, "cost_usd")?;
+            let baseline = decimal(row, 5, "baseline_cost_usd")?;
+            let latency_us: i64 = row.get(6)?;
+            let attempt_count: i64 = row.get(7)?;
+
+            summary.requests += 1;
+            if outcome == "success" {
+                summary.succeeded += 1;
+            } else {
+                summary.failed += 1;
+            }
+            summary.spend_usd += cost;
+            summary.baseline_usd += baseline;
+            if attempt_count > 1 {
+                summary.fallbacks += 1;
+            }
+            summary.tokens.input += count(row, 8)?;
+            summary.tokens.output += count(row, 9)?;
+            summary.tokens.cached_read += count(row, 10)?;
+            summary.tokens.cache_write += count(row, 11)?;
+            summary.tokens.reasoning += count(row, 12)?;
+            latencies_us.push(latency_us);
+            match class {
+                Some(class) => {
+                    let class = class
+                        .parse::<RouteClass>()
+                        .map_err(|_| LedgerError::BadValue {
+                            column: "class",
+                            value: class,
+                        })?;
+                    summary.class_mix.by_class[class.index()] += 1;
+                }
+                None => summary.class_mix.unclassified += 1,
+            }
+            if let Some(model) = model {
+                let share = summary.model_mix.entry(model).or_default();
+                share.requests += 1;
+                share.spend_usd += cost;
+            }
+            let date = utc_date(started_at_ms);
+            match summary.daily.last_mut() {
+                Some(day) if day.date == date => {
+                    day.requests += 1;
+                    day.spend_usd += cost;
+                    day.baseline_usd += baseline;
+                }
+                _ => summary.daily.push(DailySpend {
+                    date,
+                    requests: 1,
+                    spend_usd: cost,
+                    baseline_usd: baseline,
+                }),
+            }
+        }
+
+        summary.spend_usd = summary.spend_usd.normalize();
+        summary.baseline_usd = summary.baseline_usd.normalize();
+        summary.savings_usd = (summary.baseline_usd - summary.spend_usd).normalize();
+        if !summary.baseline_usd.is_zero() {
+            let percent = summary.savings_usd * Decimal::ONE_HUNDRED / summary.baseline_usd;
+            summary.savings_pct = Some(
+                percent
+                    .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+                    .normalize(),
+            );
+        }
+        if summary.requests > 0 {
+            let per_request = summary.spend_usd / Decimal::from(summary.requests);
+            summary.cost_per_request_usd = Some(
+                per_request
+                    .round_dp_with_strategy(8, RoundingStrategy::MidpointAwayFromZero)
+                    .normalize(),
+            );
+            summary.fallback_rate = summary.fallbacks as f64 / summary.requests as f64;
+        }
+        for share in summary.model_mix.values_mut() {
+            share.spend_usd = share.spend_usd.normalize();
+        }
+        for day in &mut summary.daily {
+            day.spend_usd = day.spend_usd.normalize();
+            day.baseline_usd = day.baseline_usd.normalize();
+        }
+        latencies_us.sort_unstable();
+        summary.latency_ms = LatencyPercentiles {
+            p50: percentile_ms(&latencies_us, 50),
+            p95: percentile_ms(&latencies_us, 95),
+            p99: percentile_ms(&latencies_us, 99),
+        };
+        Ok(summary)
+    }
+
+    /// Reads back the requests selected by `options`, with their attempts, oldest first.
+    pub fn requests(&self, options: &SummaryOptions) -> Result<Vec<RequestRecord>, LedgerError> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, request_id, started_at_ms, protocol, route, class, confidence, outcome,
+                model, provider, input_tokens, output_tokens, cached_read_tokens,
+                cache_write_tokens, reasoning_tokens, cost_usd, baseline_model,
+                baseline_cost_usd, latency_us, streamed
+             FROM requests WHERE started_at_ms >= ?1 ORDER BY started_at_ms, id",
+        )?;
+        let mut attempts_statement = self.connection.prepare(
+            "SELECT model, provider, outcome, detail, latency_us, input_tokens, output_tokens,
+                cost_usd
+             FROM attempts WHERE request = ?1 ORDER BY position",
+        )?;
+        let mut rows = statement.query(params![since_ms(options)])?;
+        let mut records = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let started_at_ms: i64 = row.get(2)?;
+            let class: Option<String> = row.get(5)?;
+            let class = match class {
+                Some(class) => {
+                    Some(
+                        class
+                            .parse::<RouteClass>()
+                            .map_err(|_| LedgerError::BadValue {
+                                column: "class",
+                                value: class,
+                            })?,
+                    )
+                }
+                None => None,
+            };
+            let confidence: Option<f64> = row.get(6)?;
+            let outcome: String = row.get(7)?;
+            let mut attempts = Vec::new();
+            let mut attempt_rows = attempts_statement.query(params![id])?;
+            while let Some(attempt) = attempt_rows.next()? {
+                let kind: String = attempt.get(2)?;
+                attempts.push(AttemptRecord {
+                    model: attempt.get(0)?,
+                    provider: attempt.get(1)?,
+                    outcome: AttemptOutcome::from_stored(&kind, attempt.get(3)?),
+                    latency: duration(attempt.get(4)?),
+                    usage: Usage {
+                        input_tokens: count(attempt, 5)?,
+                        output_tokens: count(attempt, 6)?,
+                        ..Usage::default()
+                    },
+                    cost_usd: decimal(attempt, 7, "attempts.cost_usd")?,
+                });
+            }
+            records.push(RequestRecord {
+                request_id: row.get(1)?,
+                started_at: from_ms(started_at_ms),
+                protocol: row.get(3)?,
+                route: row.get(4)?,
+                class,
+                confidence: confidence.map(|value| value as f32),
+                outcome: RequestOutcome::from_stored(&outcome),
+                model: row.get(8)?,
+                provider: row.get(9)?,
+                usage: Usage {
+                    input_tokens: count(row, 10)?,
+                    output_tokens: count(row, 11)?,
+                    cached_read_tokens: count(row, 12)?,
+                    cache_write_tokens: count(row, 13)?,
+                    reasoning_tokens: count(row, 14)?,
+                },
+                cost_usd: decimal(row, 15, "cost_usd")?,
+                baseline_model: row.get(16)?,
+                baseline_cost_usd: decimal(row, 17, "baseline_cost_usd")?,
+                latency: duration(row.get(18)?),
+                streamed: row.get(19)?,
+                attempts,
+            });
+        }
+        Ok(records)
+    }
+}
+
+fn since_ms(options: &SummaryOptions) -> i64 {
+    options.since.map_or(i64::MIN, |since| {
+        (since.unix_timestamp_nanos() / 1_000_000) as i64
+    })
+}
+
+fn decimal(row: &Row<'_>, index: usize, column: &'static str) -> Result<Decimal, LedgerError> {
+    let text: String = row.get(index)?;
+    text.parse::<Decimal>().map_err(|_| LedgerError::BadValue {
+        column,
+        value: text,
+    })
+}
+
+fn count(row: &Row<'_>, index: usize) -> Result<u64, LedgerError> {
+    let value: i64 = row.get(index)?;
+    Ok(u64::try_from(value).unwrap_or(0))
+}
+
+fn duration(micros: i64) -> Duration {
+    Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+fn from_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn utc_date(ms: i64) -> String {
+    let date = from_ms(ms).date();
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// Nearest-rank percentile of sorted microsecond latencies, in milliseconds.
+fn percentile_ms(sorted_us: &[i64], percent: usize) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = (percent * sorted_us.len()).div_ceil(100).max(1);
+    let micros = sorted_us[rank.min(sorted_us.len()) - 1];
+    micros as f64 / 1000.0
+}
+
+/// Decimal amounts as JSON numbers: the nearest double to the exact value, found by parsing the
+/// decimal's text (correctly rounded), so `0.0162` prints as `0.0162`.
+mod money {
+    use rust_decimal::Decimal;
+    use serde::Serializer;
+
+    pub(super) fn serialize<S: Serializer>(amount: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+        match amount.normalize().to_string().parse::<f64>() {
+            Ok(value) => serializer.serialize_f64(value),
+            Err(_) => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn serialize_option<S: Serializer>(
+        amount: &Option<Decimal>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match amount {
+            Some(amount) => serialize(amount, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let latencies: Vec<i64> = (1..=100).map(|ms| ms * 1000).collect();
+        assert_eq!(percentile_ms(&latencies, 50), 50.0);
+        assert_eq!(percentile_ms(&latencies, 99), 99.0);
+        assert_eq!(percentile_ms(&[1500], 95), 1.5);
+        assert_eq!(percentile_ms(&[], 50), 0.0);
+    }
+
+    #[test]
+    fn days_are_utc() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(86_400_000 - 1), "1970-01-01");
+        assert_eq!(utc_date(86_400_000), "1970-01-02");
+    }
+}

@@ -1,0 +1,129 @@
+//! The report aggregates over a known set of requests, snapshotted.
+
+use rust_decimal_macros::dec;
+use time::macros::datetime;
+use triage_ledger::{
+    Ledger, LedgerOptions, LedgerReader, ReportContext, SummaryOptions, render_html, render_text,
+};
+use triage_types::RouteClass;
+
+use crate::{Spec, request};
+
+#[test]
+fn summary_of_a_known_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite3");
+    let ledger = Ledger::open(&path, &LedgerOptions::default()).unwrap();
+    let day_one = datetime!(2026-03-01 23:59:59 UTC);
+    let day_two = datetime!(2026-03-02 00:00:00 UTC);
+    let rows = [
+        (
+            "1",
+            day_one,
+            Some(RouteClass::Faq),
+            "cheap",
+            dec!(0.0001),
+            dec!(0.01),
+            10,
+            None,
+        ),
+        (
+            "2",
+            day_one,
+            Some(RouteClass::Faq),
+            "cheap",
+            dec!(0.0001),
+            dec!(0.01),
+            20,
+            None,
+        ),
+        (
+            "3",
+            day_one,
+            Some(RouteClass::Reason),
+            "thinker",
+            dec!(0.004),
+            dec!(0.01),
+            30,
+            None,
+        ),
+        (
+            "4",
+            day_two,
+            Some(RouteClass::Analyze),
+            "mid",
+            dec!(0.002),
+            dec!(0.01),
+            40,
+            Some("cheap"),
+        ),
+        (
+            "5",
+            day_two,
+            None,
+            "frontier",
+            dec!(0.01),
+            dec!(0.01),
+            50,
+            None,
+        ),
+    ];
+    for (id, at, class, model, cost, baseline, latency_ms, fallback_from) in rows {
+        ledger.record(request(Spec {
+            id,
+            at,
+            class,
+            model,
+            cost,
+            baseline,
+            latency_ms,
+            fallback_from,
+        }));
+    }
+    ledger.close();
+
+    let reader = LedgerReader::open(&path).unwrap();
+    let summary = reader.summary(&SummaryOptions::default()).unwrap();
+    insta::assert_json_snapshot!(summary);
+    insta::assert_snapshot!(render_text(&summary));
+
+    let html = render_html(
+        &summary,
+        &ReportContext {
+            ledger_path: "/tmp/<ledger>.sqlite3".to_owned(),
+            generated_at: "2026-03-03T00:00:00Z".to_owned(),
+        },
+    );
+    // Self-contained: no scripts, no fetched resources; three charts; names escaped.
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("src="));
+    assert_eq!(html.matches("<svg ").count(), 3);
+    assert!(html.contains("/tmp/&lt;ledger&gt;.sqlite3"));
+    assert!(html.contains("2026-03-02 spend: $0.012"));
+
+    let since_day_two = reader
+        .summary(&SummaryOptions {
+            since: Some(day_two),
+        })
+        .unwrap();
+    assert_eq!(since_day_two.requests, 2);
+    assert_eq!(since_day_two.spend_usd, dec!(0.012));
+    assert_eq!(since_day_two.fallbacks, 1);
+}
+
+#[test]
+fn an_empty_ledger_summarises_to_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite3");
+    Ledger::open(&path, &LedgerOptions::default())
+        .unwrap()
+        .close();
+    let summary = LedgerReader::open(&path)
+        .unwrap()
+        .summary(&SummaryOptions::default())
+        .unwrap();
+    assert_eq!(summary.requests, 0);
+    assert_eq!(summary.savings_pct, None);
+    assert_eq!(summary.cost_per_request_usd, None);
+    assert_eq!(summary.fallback_rate, 0.0);
+}

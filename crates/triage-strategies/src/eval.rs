@@ -1,0 +1,276 @@
+//! Evaluation metrics over a labelled set: accuracy, macro-F1, per-class precision and recall,
+//! the confusion matrix, under- and over-routing by price, routed cost against a baseline
+//! model, and latency percentiles. Pure functions of predictions and a price table.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use triage_types::RouteClass;
+
+use crate::policy::ASSUMED_OUTPUT_TOKENS;
+
+/// One classified, labelled prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prediction {
+    /// The labelled class.
+    pub label: RouteClass,
+    /// The strategy's class.
+    pub predicted: RouteClass,
+    /// How long classification took, in nanoseconds.
+    pub latency_ns: u64,
+    /// The prompt's estimated input tokens.
+    pub input_tokens: u64,
+}
+
+/// A model's prices, per million tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PricedModel {
+    /// The model's id.
+    pub id: String,
+    /// Input price.
+    pub input: Decimal,
+    /// Output price.
+    pub output: Decimal,
+}
+
+impl PricedModel {
+    /// (3 × input + output) / 4.
+    pub fn blended(&self) -> Decimal {
+        (Decimal::from(3) * self.input + self.output) / Decimal::from(4)
+    }
+
+    /// The cost of one call, in dollars.
+    pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> Decimal {
+        (Decimal::from(input_tokens) * self.input + Decimal::from(output_tokens) * self.output)
+            / Decimal::from(1_000_000)
+    }
+}
+
+/// What each class's default-policy primary model and the baseline model cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceTable {
+    /// Per class, indexed by [`RouteClass::index`].
+    pub classes: [PricedModel; 6],
+    /// The single model everything would go to without routing.
+    pub baseline: PricedModel,
+}
+
+/// Precision, recall and F1 of one class.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ClassMetrics {
+    /// Correct among those predicted as this class (0 when none were).
+    pub precision: f64,
+    /// Correct among those labelled this class (0 when none were).
+    pub recall: f64,
+    /// Harmonic mean of the two.
+    pub f1: f64,
+    /// How many were labelled this class.
+    pub support: u64,
+    /// How many were predicted as this class.
+    pub predicted: u64,
+}
+
+/// Rows are labels, columns predictions, both in [`RouteClass::ALL`] order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Confusion {
+    /// The class order of rows and columns.
+    pub classes: [RouteClass; 6],
+    /// `matrix[label][predicted]`.
+    pub matrix: [[u64; 6]; 6],
+}
+
+/// Everything measured for one strategy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalReport {
+    /// How many prompts.
+    pub count: u64,
+    /// Share predicted correctly.
+    pub accuracy: f64,
+    /// Unweighted mean of per-class F1 over all six classes.
+    pub macro_f1: f64,
+    /// Per class.
+    pub per_class: BTreeMap<RouteClass, ClassMetrics>,
+    /// The confusion matrix.
+    pub confusion: Confusion,
+    /// Share sent to a class whose primary model has a lower blended price than the label's.
+    pub under_routing_rate: f64,
+    /// Share sent to a class whose primary model has a higher blended price than the label's.
+    pub over_routing_rate: f64,
+    /// Cost of sending each prompt to its predicted class's primary model, in dollars.
+    pub cost_usd: Decimal,
+    /// Cost of sending everything to the baseline model, in dollars.
+    pub baseline_cost_usd: Decimal,
+    /// The baseline model's id.
+    pub baseline_model: String,
+    /// Cost of sending each prompt to its labelled class's model (perfect routing), in dollars.
+    pub oracle_cost_usd: Decimal,
+    /// Median classification latency, in microseconds.
+    pub latency_p50_us: f64,
+    /// 99th-percentile classification latency, in microseconds.
+    pub latency_p99_us: f64,
+    /// Mean classification latency, in microseconds.
+    pub latency_mean_us: f64,
+}
+
+/// Measures a strategy's predictions. Output tokens per prompt are assumed from its labelled
+/// class ([`ASSUMED_OUTPUT_TOKENS`]): the answer's length depends on the request, not on the
+/// model it is routed to, so routed, oracle and baseline costs use the same figures.
+pub fn evaluate(predictions: &[Prediction], prices: &PriceTable) -> EvalReport {
+    let mut matrix = [[0_u64; 6]; 6];
+    let mut under = 0_u64;
+    let mut over = 0_u64;
+    let mut cost = Decimal::ZERO;
+    let mut baseline_cost = Decimal::ZERO;
+    let mut oracle_cost = Decimal::ZERO;
+    for prediction in predictions {
+        let label = prediction.label.index();
+        let predicted = prediction.predicted.index();
+        matrix[label][predicted] += 1;
+        let label_price = prices.classes[label].blended();
+        let predicted_price = prices.classes[predicted].blended();
+        if predicted_price < label_price {
+            under += 1;
+        } else if predicted_price > label_price {
+            over += 1;
+        }
+        let output = ASSUMED_OUTPUT_TOKENS[label];
+        cost += prices.classes[predicted].cost(prediction.input_tokens, output);
+        oracle_cost += prices.classes[label].cost(prediction.input_tokens, output);
+        baseline_cost += prices.baseline.cost(prediction.input_tokens, output);
+    }
+    let count = predictions.len() as u64;
+    let correct: u64 = (0..6).map(|i| matrix[i][i]).sum();
+    let mut per_class = BTreeMap::new();
+    for class in RouteClass::ALL {
+        let i = class.index();
+        let support: u64 = matrix[i].iter().sum();
+        let predicted: u64 = (0..6).map(|row| matrix[row][i]).sum();
+        let hits = matrix[i][i];
+        let precision = ratio(hits, predicted);
+        let recall = ratio(hits, support);
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
+        per_class.insert(class, ClassMetrics { precision, recall, f1, support, predicted });
+    }
+    let macro_f1 = per_class.values().map(|metrics| metrics.f1).sum::<f64>() / 6.0;
+    let mut latencies: Vec<u64> = predictions.iter().map(|p| p.latency_ns).collect();
+    latencies.sort_unstable();
+    let mean = if latencies.is_empty() {
+        0.0
+    } else {
+        latencies.iter().map(|&ns| ns as f64).sum::<f64>() / latencies.len() as f64 / 1000.0
+    };
+    EvalReport {
+        count,
+        accuracy: ratio(correct, count),
+        macro_f1,
+        per_class,
+        confusion: Confusion { classes: RouteClass::ALL, matrix },
+        under_routing_rate: ratio(under, count),
+        over_routing_rate: ratio(over, count),
+        cost_usd: cost.normalize(),
+        baseline_cost_usd: baseline_cost.normalize(),
+        baseline_model: prices.baseline.id.clone(),
+        oracle_cost_usd: oracle_cost.normalize(),
+        latency_p50_us: percentile_us(&latencies, 50),
+        latency_p99_us: percentile_us(&latencies, 99),
+        latency_mean_us: mean,
+    }
+}
+
+/// The majority-class baseline's accuracy: the share of the most common label.
+pub fn majority_accuracy(labels: &[RouteClass]) -> (Option<RouteClass>, f64) {
+    let mut counts = [0_u64; 6];
+    for label in labels {
+        counts[label.index()] += 1;
+    }
+    let best = RouteClass::ALL.into_iter().max_by_key(|class| (counts[class.index()], std::cmp::Reverse(class.index())));
+    match best {
+        Some(class) if !labels.is_empty() => (Some(class), ratio(counts[class.index()], labels.len() as u64)),
+        _ => (None, 0.0),
+    }
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+/// The nearest-rank percentile of sorted nanoseconds, in microseconds.
+pub fn percentile_us(sorted_ns: &[u64], percent: u64) -> f64 {
+    if sorted_ns.is_empty() {
+        return 0.0;
+    }
+    let rank = (percent * sorted_ns.len() as u64).div_ceil(100).max(1);
+    let index = usize::try_from(rank - 1).unwrap_or(usize::MAX).min(sorted_ns.len() - 1);
+    sorted_ns[index] as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    fn priced(id: &str, input: Decimal, output: Decimal) -> PricedModel {
+        PricedModel { id: id.into(), input, output }
+    }
+
+    fn prices() -> PriceTable {
+        let cheap = priced("cheap", dec!(0.1), dec!(0.4));
+        let strong = priced("strong", dec!(2.5), dec!(10));
+        PriceTable {
+            classes: [cheap.clone(), cheap.clone(), cheap, strong.clone(), strong.clone(), strong.clone()],
+            baseline: strong,
+        }
+    }
+
+    fn p(label: RouteClass, predicted: RouteClass, latency_us: u64) -> Prediction {
+        Prediction { label, predicted, latency_ns: latency_us * 1000, input_tokens: 1000 }
+    }
+
+    #[test]
+    fn metrics_on_a_small_set() {
+        use RouteClass::*;
+        let predictions = [
+            p(Faq, Faq, 10),
+            p(Faq, Analyze, 20),
+            p(Analyze, Analyze, 30),
+            p(Analyze, Faq, 40),
+            p(Critical, Critical, 1000),
+        ];
+        let report = evaluate(&predictions, &prices());
+        assert_eq!(report.count, 5);
+        assert!((report.accuracy - 0.6).abs() < 1e-9);
+        assert!((report.under_routing_rate - 0.2).abs() < 1e-9);
+        assert!((report.over_routing_rate - 0.2).abs() < 1e-9);
+        assert_eq!(report.confusion.matrix[Faq.index()][Analyze.index()], 1);
+        let faq = report.per_class[&Faq];
+        assert!((faq.precision - 0.5).abs() < 1e-9 && (faq.recall - 0.5).abs() < 1e-9);
+        // F1: faq 0.5, analyze 0.5, critical 1, three classes 0.
+        assert!((report.macro_f1 - 2.0 / 6.0).abs() < 1e-9);
+        assert_eq!(report.latency_p50_us, 30.0);
+        assert_eq!(report.latency_p99_us, 1000.0);
+        // Baseline: 5 × (1000 × 2.5 + output × 10) / 1e6; outputs 150, 150, 700, 700, 800.
+        assert_eq!(report.baseline_cost_usd, dec!(0.0375));
+        assert!(report.cost_usd < report.baseline_cost_usd);
+        assert!(report.oracle_cost_usd <= report.baseline_cost_usd);
+    }
+
+    #[test]
+    fn empty_sets_do_not_divide_by_zero() {
+        let report = evaluate(&[], &prices());
+        assert_eq!(report.accuracy, 0.0);
+        assert_eq!(report.latency_p99_us, 0.0);
+        assert_eq!(majority_accuracy(&[]), (None, 0.0));
+    }
+
+    #[test]
+    fn majority_picks_the_most_common_label() {
+        use RouteClass::*;
+        assert_eq!(majority_accuracy(&[Faq, Analyze, Analyze, Reason]), (Some(Analyze), 0.5));
+    }
+}

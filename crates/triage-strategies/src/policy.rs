@@ -1,0 +1,488 @@
+//! The routing policy: a class becomes an ordered plan of models, resolved through the
+//! catalog's lifecycle and filtered by what the request needs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use time::Date;
+use triage_catalog::{Catalog, CostOptions, Model};
+use triage_types::{ChatRequest, RouteClass, Usage};
+
+use crate::StrategyError;
+use crate::tokens::TokenCounter;
+
+/// Output tokens assumed per class when estimating a plan's cost (unless the request caps
+/// output lower): short answers for `extract` and `faq`, a rewritten text for `transform`,
+/// long answers for the rest. Hidden reasoning tokens are not included.
+pub const ASSUMED_OUTPUT_TOKENS: [u64; 6] = [150, 150, 400, 700, 1000, 800];
+
+/// Tokens added per message for role and framing when estimating input tokens.
+pub const TOKENS_PER_MESSAGE: u64 = 4;
+
+/// What a request needs from a model, derived from the request itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Requirements {
+    /// It offers tools.
+    pub tools: bool,
+    /// It carries an image.
+    pub vision: bool,
+    /// It asks for JSON output.
+    pub json_mode: bool,
+    /// The output cap it asks for, if any.
+    pub max_output_tokens: Option<u64>,
+}
+
+impl Requirements {
+    /// The requirements of a request.
+    pub fn of(request: &ChatRequest) -> Self {
+        Requirements {
+            tools: !request.tools.is_empty(),
+            vision: request.has_image(),
+            json_mode: request.wants_json(),
+            max_output_tokens: request.max_output_tokens.map(u64::from),
+        }
+    }
+
+    /// Why `model` cannot serve these requirements, or `None` when it can.
+    fn unmet(&self, model: &Model, input_tokens: u64) -> Option<String> {
+        let capabilities = model.capabilities;
+        if self.tools && !capabilities.tools {
+            return Some("no tool calling".to_owned());
+        }
+        if self.vision && !capabilities.vision {
+            return Some("no image input".to_owned());
+        }
+        if self.json_mode && !capabilities.json_mode {
+            return Some("no JSON mode".to_owned());
+        }
+        if let Some(wanted) = self.max_output_tokens
+            && wanted > model.max_output_tokens
+        {
+            return Some(format!("max {} output tokens < {wanted} asked", model.max_output_tokens));
+        }
+        let needed = input_tokens + self.max_output_tokens.unwrap_or(0);
+        if needed > model.context_window {
+            return Some(format!(
+                "~{needed} tokens do not fit its {}-token context window",
+                model.context_window
+            ));
+        }
+        None
+    }
+}
+
+/// A route alias: a name clients may use as their `model` (e.g. `cheap-json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteAlias {
+    /// Always this model.
+    Model(String),
+    /// Route by class, with these lists replacing the policy's for the classes named.
+    Routes(BTreeMap<RouteClass, Vec<String>>),
+}
+
+/// Which providers may be used.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ProviderFilter {
+    /// When set, only these providers.
+    pub enabled: Option<BTreeSet<String>>,
+    /// Never these providers.
+    pub disabled: BTreeSet<String>,
+}
+
+impl ProviderFilter {
+    /// Whether a provider may be used.
+    pub fn allows(&self, provider: &str) -> bool {
+        if self.disabled.contains(provider) {
+            return false;
+        }
+        self.enabled.as_ref().is_none_or(|enabled| enabled.contains(provider))
+    }
+}
+
+/// Class → candidate models, provider filter, aliases and cost assumptions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    routes: [Vec<String>; 6],
+    providers: ProviderFilter,
+    aliases: BTreeMap<String, RouteAlias>,
+    assumed_output_tokens: [u64; 6],
+}
+
+/// One model of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedModel {
+    /// The catalog id of the model to call.
+    pub id: String,
+    /// Its provider.
+    pub provider: String,
+    /// The id that was asked for, when lifecycle resolution replaced it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
+    /// Its capability tier.
+    pub tier: u8,
+    /// Which route the model came from.
+    pub from_class: RouteClass,
+}
+
+/// A candidate that did not make it into the plan, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    /// The model id as listed.
+    pub model: String,
+    /// Why it was left out.
+    pub reason: String,
+}
+
+/// What the policy decided for one request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoutePlan {
+    /// The class routed.
+    pub class: RouteClass,
+    /// The model to call first.
+    pub primary: PlannedModel,
+    /// Models to try next, in order: the class's other candidates, then candidates of more
+    /// demanding classes (later in routing-table order) of at least the primary's tier,
+    /// without repeats.
+    pub fallbacks: Vec<PlannedModel>,
+    /// Why, in words.
+    pub reasons: Vec<String>,
+    /// Lifecycle and constraint warnings worth showing.
+    pub warnings: Vec<String>,
+    /// Candidates left out, and why.
+    pub rejected: Vec<Rejection>,
+    /// What the request needs.
+    pub requirements: Requirements,
+    /// Input tokens, as the primary model counts them.
+    pub estimated_input_tokens: u64,
+    /// Output tokens assumed for the estimate.
+    pub estimated_output_tokens: u64,
+    /// The estimated cost on the primary model, in US dollars; `None` when a needed price is
+    /// unknown.
+    pub estimated_cost: Option<Decimal>,
+}
+
+impl Policy {
+    /// The catalog's seed routes, every provider allowed, no aliases.
+    pub fn from_catalog(catalog: &Catalog) -> Self {
+        let routes = RouteClass::ALL.map(|class| catalog.routes().models(class).to_vec());
+        Policy {
+            routes,
+            providers: ProviderFilter::default(),
+            aliases: BTreeMap::new(),
+            assumed_output_tokens: ASSUMED_OUTPUT_TOKENS,
+        }
+    }
+
+    /// Replaces one class's candidate list.
+    pub fn set_route(&mut self, class: RouteClass, models: Vec<String>) {
+        self.routes[class.index()] = models;
+    }
+
+    /// Restricts providers.
+    pub fn set_providers(&mut self, providers: ProviderFilter) {
+        self.providers = providers;
+    }
+
+    /// Adds or replaces an alias.
+    pub fn set_alias(&mut self, name: impl Into<String>, alias: RouteAlias) {
+        self.aliases.insert(name.into(), alias);
+    }
+
+    /// A class's candidate list, as configured (before resolution).
+    pub fn route(&self, class: RouteClass) -> &[String] {
+        &self.routes[class.index()]
+    }
+
+    /// The provider filter.
+    pub fn providers(&self) -> &ProviderFilter {
+        &self.providers
+    }
+
+    /// The aliases, by name.
+    pub fn aliases(&self) -> &BTreeMap<String, RouteAlias> {
+        &self.aliases
+    }
+
+    /// This policy with an alias's per-class routes applied; `None` when the alias is unknown.
+    /// A fixed-model alias leaves the routes as they are (its model is forced by the router).
+    pub fn with_alias(&self, name: &str) -> Option<Policy> {
+        let alias = self.aliases.get(name)?;
+        let mut policy = self.clone();
+        if let RouteAlias::Routes(routes) = alias {
+            for (class, models) in routes {
+                policy.set_route(*class, models.clone());
+            }
+        }
+        Some(policy)
+    }
+
+    /// Output tokens assumed for a class (before the request's own cap).
+    pub fn assumed_output_tokens(&self, class: RouteClass) -> u64 {
+        self.assumed_output_tokens[class.index()]
+    }
+
+    /// The blended price of a class's first usable candidate for a plain request, in dollars
+    /// per million tokens: (3 × input + output) / 4, the usual 3:1 input-to-output blend. Used
+    /// to order classes by cost (under- and over-routing).
+    pub fn class_price(&self, catalog: &Catalog, class: RouteClass, today: Date) -> Option<Decimal> {
+        self.route(class).iter().find_map(|id| {
+            let resolved = catalog.resolve(id, today).ok()?;
+            let model = resolved.model;
+            if !self.providers.allows(&model.provider) {
+                return None;
+            }
+            Some(blended_price(model))
+        })
+    }
+
+    /// Plans a request of `class`.
+    pub fn plan(
+        &self,
+        catalog: &Catalog,
+        class: RouteClass,
+        request: &ChatRequest,
+        today: Date,
+    ) -> Result<RoutePlan, StrategyError> {
+        let mut planner = Planner::new(self, catalog, request, today);
+        for id in self.route(class) {
+            planner.consider(id, class);
+        }
+        let Some(primary) = planner.accepted.first().cloned() else {
+            return Err(StrategyError::NoCandidate {
+                class,
+                rejected: planner
+                    .rejected
+                    .iter()
+                    .map(|rejection| format!("{}: {}", rejection.model, rejection.reason))
+                    .collect(),
+            });
+        };
+        planner.reasons.push(format!(
+            "policy: {} is the first usable candidate for {class}",
+            primary.id
+        ));
+        self.add_ladder(&mut planner, class, primary.tier);
+        Ok(planner.finish(class, primary))
+    }
+
+    /// Plans a request whose primary model is forced (by a rule or a fixed alias); the
+    /// fallback ladder is the class's as usual. A forced model that misses a constraint is kept,
+    /// with a warning.
+    pub fn plan_forced(
+        &self,
+        catalog: &Catalog,
+        model: &str,
+        class: RouteClass,
+        request: &ChatRequest,
+        today: Date,
+    ) -> Result<RoutePlan, StrategyError> {
+        let mut planner = Planner::new(self, catalog, request, today);
+        let resolved = catalog.resolve(model, today)?;
+        if let Some(warning) = resolved.warning {
+            planner.warnings.push(warning.to_string());
+        }
+        let forced = resolved.model;
+        let tokens = planner.input_tokens(forced);
+        if let Some(unmet) = planner.requirements.unmet(forced, tokens) {
+            planner.warnings.push(format!("forced model {}: {unmet}", forced.id));
+        }
+        if !self.providers.allows(&forced.provider) {
+            planner
+                .warnings
+                .push(format!("forced model {}: provider {} is disabled", forced.id, forced.provider));
+        }
+        let primary = PlannedModel {
+            id: forced.id.clone(),
+            provider: forced.provider.clone(),
+            requested: (forced.id != model).then(|| model.to_owned()),
+            tier: forced.tier,
+            from_class: class,
+        };
+        planner.seen.insert(forced.id.clone());
+        planner.accepted.push(primary.clone());
+        planner.reasons.push(format!("policy: {} is forced", primary.id));
+        for id in self.route(class) {
+            planner.consider(id, class);
+        }
+        self.add_ladder(&mut planner, class, primary.tier);
+        Ok(planner.finish(class, primary))
+    }
+
+    fn add_ladder(&self, planner: &mut Planner<'_>, class: RouteClass, primary_tier: u8) {
+        for higher in RouteClass::ALL.into_iter().filter(|other| *other > class) {
+            for id in self.route(higher) {
+                planner.consider_ladder(id, higher, primary_tier);
+            }
+        }
+    }
+}
+
+/// (3 × input + output) / 4, in dollars per million tokens.
+pub fn blended_price(model: &Model) -> Decimal {
+    (Decimal::from(3) * model.pricing.input + model.pricing.output) / Decimal::from(4)
+}
+
+/// The estimated input tokens of a request for one token counter: all message text, tool
+/// definitions as JSON, and [`TOKENS_PER_MESSAGE`] per message.
+pub fn estimate_input_tokens(request: &ChatRequest, counter: TokenCounter) -> u64 {
+    let mut tokens = counter.count(&request.all_text());
+    tokens += TOKENS_PER_MESSAGE * request.messages.len() as u64;
+    for tool in &request.tools {
+        let json = tool_text(tool);
+        tokens += counter.count(&json);
+    }
+    tokens
+}
+
+/// A tool definition's name, description and parameter schema as text, for counting.
+fn tool_text(tool: &triage_types::ToolDefinition) -> String {
+    format!(
+        "{} {} {}",
+        tool.name,
+        tool.description.as_deref().unwrap_or(""),
+        tool.parameters
+    )
+}
+
+/// Accumulates one plan.
+struct Planner<'a> {
+    policy: &'a Policy,
+    catalog: &'a Catalog,
+    request: &'a ChatRequest,
+    today: Date,
+    requirements: Requirements,
+    token_cache: HashMap<TokenCounter, u64>,
+    seen: BTreeSet<String>,
+    accepted: Vec<PlannedModel>,
+    rejected: Vec<Rejection>,
+    reasons: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(policy: &'a Policy, catalog: &'a Catalog, request: &'a ChatRequest, today: Date) -> Self {
+        Planner {
+            policy,
+            catalog,
+            request,
+            today,
+            requirements: Requirements::of(request),
+            token_cache: HashMap::new(),
+            seen: BTreeSet::new(),
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+            reasons: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn input_tokens(&mut self, model: &Model) -> u64 {
+        let counter = TokenCounter::for_model(&model.provider, &model.api_name);
+        let request = self.request;
+        *self
+            .token_cache
+            .entry(counter)
+            .or_insert_with(|| estimate_input_tokens(request, counter))
+    }
+
+    /// Resolves and filters one candidate; accepted ones join the plan in order.
+    fn consider(&mut self, id: &str, from_class: RouteClass) {
+        self.consider_with(id, from_class, None);
+    }
+
+    fn consider_ladder(&mut self, id: &str, from_class: RouteClass, min_tier: u8) {
+        self.consider_with(id, from_class, Some(min_tier));
+    }
+
+    fn consider_with(&mut self, id: &str, from_class: RouteClass, min_tier: Option<u8>) {
+        let catalog = self.catalog;
+        let resolved = match catalog.resolve(id, self.today) {
+            Ok(resolved) => resolved,
+            Err(error) => {
+                self.reject(id, error.to_string());
+                return;
+            }
+        };
+        let model = resolved.model;
+        if self.seen.contains(&model.id) {
+            return;
+        }
+        if min_tier.is_some_and(|tier| model.tier < tier) {
+            return;
+        }
+        if let Some(warning) = &resolved.warning {
+            let text = warning.to_string();
+            if !self.warnings.contains(&text) {
+                self.warnings.push(text);
+            }
+        }
+        if !self.policy.providers.allows(&model.provider) {
+            self.reject(id, format!("provider {} is disabled", model.provider));
+            return;
+        }
+        let tokens = self.input_tokens(model);
+        if let Some(unmet) = self.requirements.unmet(model, tokens) {
+            self.reject(id, unmet);
+            return;
+        }
+        self.seen.insert(model.id.clone());
+        self.accepted.push(PlannedModel {
+            id: model.id.clone(),
+            provider: model.provider.clone(),
+            requested: (model.id != id).then(|| id.to_owned()),
+            tier: model.tier,
+            from_class,
+        });
+    }
+
+    fn reject(&mut self, id: &str, reason: String) {
+        if self.rejected.iter().any(|rejection| rejection.model == id) {
+            return;
+        }
+        self.rejected.push(Rejection {
+            model: id.to_owned(),
+            reason,
+        });
+    }
+
+    fn finish(mut self, class: RouteClass, primary: PlannedModel) -> RoutePlan {
+        let catalog = self.catalog;
+        let input_tokens = catalog
+            .find(&primary.id)
+            .map(|model| self.input_tokens(model))
+            .unwrap_or_default();
+        let assumed = self.policy.assumed_output_tokens(class);
+        let output_tokens = self
+            .requirements
+            .max_output_tokens
+            .map_or(assumed, |cap| cap.min(assumed));
+        let usage = Usage {
+            input_tokens,
+            output_tokens,
+            ..Usage::default()
+        };
+        let estimated_cost = match catalog.find(&primary.id).map(|model| model.cost(&usage, CostOptions::default())) {
+            Some(Ok(cost)) => Some(cost),
+            Some(Err(error)) => {
+                self.warnings.push(error.to_string());
+                None
+            }
+            None => None,
+        };
+        let fallbacks = self.accepted.iter().skip(1).cloned().collect();
+        RoutePlan {
+            class,
+            primary,
+            fallbacks,
+            reasons: self.reasons,
+            warnings: self.warnings,
+            rejected: self.rejected,
+            requirements: self.requirements,
+            estimated_input_tokens: input_tokens,
+            estimated_output_tokens: output_tokens,
+            estimated_cost,
+        }
+    }
+}

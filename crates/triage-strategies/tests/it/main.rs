@@ -1,0 +1,3 @@
+//! Integration tests of triage-strategies: route plans on a fixed catalog, snapshotted.
+
+mod plans;

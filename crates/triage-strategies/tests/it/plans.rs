@@ -1,0 +1,180 @@
+//! Table-driven route-plan snapshots: request + catalog (+ rules, aliases, filters) → plan.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use time::Date;
+use time::macros::date;
+use triage_catalog::Catalog;
+use triage_strategies::{
+    Classification, KeywordStrategy, Policy, ProviderFilter, RouteAlias, Router, Rule, RuleAction, RuleMatcher, Rules,
+    Strategy, StrategyError,
+};
+use triage_types::{
+    ChatRequest, ClassScores, ContentPart, Message, ResponseFormat, Role, RouteClass, ToolDefinition,
+};
+
+const TODAY: Date = date!(2026 - 11 - 29);
+
+fn catalog() -> Catalog {
+    Catalog::parse(include_str!("catalog.toml"), "tests/it/catalog.toml").unwrap()
+}
+
+/// A strategy that always answers the same scores, so plans do not move when keyword weights
+/// are relearned.
+struct Fixed([f32; 6]);
+
+impl Strategy for Fixed {
+    fn name(&self) -> &str {
+        "fixed"
+    }
+
+    fn classify(&self, _request: &ChatRequest) -> Result<Classification, StrategyError> {
+        Ok(Classification::from_scores(ClassScores(self.0), vec!["fixed scores".into()]))
+    }
+}
+
+fn sure(class: RouteClass) -> Arc<dyn Strategy> {
+    let mut scores = [0.0; 6];
+    scores[class.index()] = 1.0;
+    Arc::new(Fixed(scores))
+}
+
+fn router(strategy: Arc<dyn Strategy>) -> Router {
+    Router::new(strategy, Policy::from_catalog(&catalog()))
+}
+
+/// Routes `request` and snapshots the route, or the error's message.
+fn check(name: &str, router: &Router, request: &ChatRequest) {
+    let catalog = catalog();
+    match router.route(&catalog, request, TODAY) {
+        Ok(route) => insta::assert_yaml_snapshot!(name, route),
+        Err(error) => insta::assert_snapshot!(name, error.to_string()),
+    }
+}
+
+#[test]
+fn plans() {
+    let faq = router(sure(RouteClass::Faq));
+    check("faq_short_prompt", &faq, &ChatRequest::from_prompt("What does HTTP 404 mean?"));
+
+    let mut image = ChatRequest::from_prompt("What is in this picture?");
+    image.messages[0].content.push(ContentPart::Image {
+        url: "data:image/png;base64,AA==".into(),
+    });
+    check("faq_with_image_skips_models_without_vision", &faq, &image);
+
+    let long = ChatRequest::from_prompt("word ".repeat(20_000));
+    check("faq_too_long_for_the_small_window", &faq, &long);
+
+    let transform = router(sure(RouteClass::Transform));
+    check(
+        "transform_retired_model_resolves_to_successor",
+        &transform,
+        &ChatRequest::from_prompt("Rewrite this more politely: send it now."),
+    );
+
+    let mut json_tools = ChatRequest::from_prompt("Summarise this as JSON: the meeting moved to Friday.");
+    json_tools.messages.insert(0, Message::text(Role::System, "You are terse."));
+    json_tools.response_format = Some(ResponseFormat::JsonObject);
+    json_tools.tools.push(ToolDefinition {
+        name: "save".into(),
+        description: Some("Saves a note".into()),
+        parameters: serde_json::json!({"type": "object"}),
+    });
+    check("transform_json_and_tools_filter_candidates", &transform, &json_tools);
+
+    let critical = router(sure(RouteClass::Critical));
+    check(
+        "critical_deprecated_model_warns",
+        &critical,
+        &ChatRequest::from_prompt("Write a wedding speech for my sister."),
+    );
+
+    let mut no_anthropic = Policy::from_catalog(&catalog());
+    no_anthropic.set_providers(ProviderFilter {
+        enabled: None,
+        disabled: BTreeSet::from(["anthropic".to_owned()]),
+    });
+    let disabled = Router::new(sure(RouteClass::Critical), no_anthropic.clone());
+    check("critical_with_its_provider_disabled_has_no_candidate", &disabled, &ChatRequest::from_prompt("A poem"));
+    let analyze = Router::new(sure(RouteClass::Analyze), no_anthropic);
+    check("analyze_with_a_provider_disabled", &analyze, &ChatRequest::from_prompt("Review my code"));
+
+    let close_call = router(Arc::new(Fixed([0.0, 0.35, 0.0, 0.3, 0.2, 0.15])));
+    check("low_confidence_escalates_to_the_pricier_class", &close_call, &ChatRequest::from_prompt("Is Rust fast?"));
+
+    let keyword = router(Arc::new(KeywordStrategy::embedded().unwrap()));
+    check(
+        "keyword_strategy_reads_the_system_prompt_too",
+        &keyword,
+        &ChatRequest {
+            messages: vec![
+                Message::text(Role::System, "You are a poet."),
+                Message::user("Write a poem about autumn leaves."),
+            ],
+            ..ChatRequest::default()
+        },
+    );
+}
+
+#[test]
+fn rules_come_first() {
+    let rules = Rules::new(vec![
+        Rule {
+            name: "legal".into(),
+            matcher: RuleMatcher::contains("contract"),
+            action: RuleAction {
+                class: Some(RouteClass::Critical),
+                model: None,
+            },
+        },
+        Rule {
+            name: "tickets".into(),
+            matcher: RuleMatcher::regex(r"\bticket-\d+").unwrap(),
+            action: RuleAction {
+                class: None,
+                model: Some("mini".into()),
+            },
+        },
+    ]);
+    let router = router(sure(RouteClass::Faq)).with_rules(rules);
+    check(
+        "rule_forces_class",
+        &router,
+        &ChatRequest::from_prompt("Is this Contract clause enforceable?"),
+    );
+    check(
+        "rule_forces_model",
+        &router,
+        &ChatRequest::from_prompt("Close TICKET-42 with a short note"),
+    );
+}
+
+#[test]
+fn aliases() {
+    let mut policy = Policy::from_catalog(&catalog());
+    policy.set_alias("cheap-json", RouteAlias::Model("nano".into()));
+    policy.set_alias(
+        "no-frontier",
+        RouteAlias::Routes(BTreeMap::from([(RouteClass::Critical, vec!["strong".to_owned()])])),
+    );
+    let router = Router::new(sure(RouteClass::Critical), policy);
+    let catalog = catalog();
+    let request = ChatRequest::from_prompt("Write a haiku");
+    let fixed = router.route_alias(&catalog, "cheap-json", &request, TODAY).unwrap().unwrap();
+    insta::assert_yaml_snapshot!("alias_fixed_model", fixed);
+    let routes = router.route_alias(&catalog, "no-frontier", &request, TODAY).unwrap().unwrap();
+    insta::assert_yaml_snapshot!("alias_routes", routes);
+    assert!(router.route_alias(&catalog, "nope", &request, TODAY).is_none());
+}
+
+#[test]
+fn class_prices_order_the_classes() {
+    let catalog = catalog();
+    let policy = Policy::from_catalog(&catalog);
+    let price = |class| policy.class_price(&catalog, class, TODAY).unwrap().to_string();
+    assert_eq!(price(RouteClass::Faq), "0.175");
+    assert_eq!(price(RouteClass::Transform), "2");
+    assert_eq!(price(RouteClass::Critical), "30");
+}

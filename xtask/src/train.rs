@@ -1,0 +1,482 @@
+//! `cargo xtask train-model`: trains the shipped classifier from `../shared/data/train.jsonl`,
+//! choosing the epoch by macro-F1 on `dev.jsonl` (never trained on), and writes a model
+//! directory that `triage-classifier` loads.
+
+mod data;
+mod metrics;
+mod vocab;
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use candle_core::{D, DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokenizers::Tokenizer;
+use triage_classifier::params::{POSITION_EMBEDDINGS, ParamKind, WORD_EMBEDDINGS, param_specs};
+use triage_classifier::training::{Dropout, TrainableEncoder};
+use triage_classifier::{Classifier, ModelConfig, PromptTokenizer};
+use triage_types::RouteClass;
+
+use data::{Example, LabelWeights, class_weights, read_examples};
+use metrics::Metrics;
+
+/// Train the on-device classifier and write it to a model directory.
+///
+/// Deterministic for a given seed and thread count. Reproduce the shipped model with
+/// `RAYON_NUM_THREADS=2 cargo xtask train-model` (defaults below).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Directory holding train.jsonl and dev.jsonl (relative paths are from the repository root).
+    #[arg(long, default_value = "../shared/data")]
+    data: PathBuf,
+    /// Where to write config.json, model.safetensors, tokenizer.json and labels.json.
+    #[arg(long, default_value = "models/default")]
+    out: PathBuf,
+    /// The all-MiniLM-L6-v2 directory (from ../shared/tools/fetch-minilm.sh) whose tokenizer and
+    /// word embeddings the student starts from.
+    #[arg(long, default_value = ".minilm")]
+    minilm: PathBuf,
+    /// Passes over the training data.
+    #[arg(long, default_value_t = 6)]
+    epochs: usize,
+    /// Seed for initialisation, shuffling and dropout.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Width of the hidden states.
+    #[arg(long, default_value_t = 128)]
+    hidden: usize,
+    /// Transformer layers.
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    /// Attention heads.
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    /// Width of the feed-forward layers.
+    #[arg(long, default_value_t = 512)]
+    ffn: usize,
+    /// Most tokens read per prompt, [CLS] and [SEP] included.
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// Tokens kept from the start of a longer prompt (the rest come from its end).
+    #[arg(long, default_value_t = 32)]
+    head_tokens: usize,
+    /// Examples per optimisation step.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Peak learning rate (AdamW), reached after the warm-up and decayed linearly to zero.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Share of the steps spent warming the learning rate up.
+    #[arg(long, default_value_t = 0.06)]
+    warmup: f64,
+    /// AdamW weight decay (not applied to biases and layer norms).
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Dropout probability.
+    #[arg(long, default_value_t = 0.1)]
+    dropout: f32,
+    /// Label smoothing of the cross-entropy.
+    #[arg(long, default_value_t = 0.1)]
+    label_smoothing: f32,
+    /// Loss weight of examples labelled by source category or templates (style-biased).
+    #[arg(long, default_value_t = 0.4)]
+    weak_weight: f32,
+    /// Loss weight of annotated examples marked `unsure`.
+    #[arg(long, default_value_t = 0.8)]
+    unsure_weight: f32,
+    /// Keep a MiniLM token in the vocabulary if the training prompts use it this often.
+    #[arg(long, default_value_t = 1)]
+    min_count: usize,
+}
+
+pub(crate) fn run(args: Args) -> Result<()> {
+    let started = Instant::now();
+    let root = crate::flags::project_root();
+    let resolve = |path: &Path| {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            root.join(path)
+        }
+    };
+    let data_dir = resolve(&args.data);
+    let out_dir = resolve(&args.out);
+    let minilm = resolve(&args.minilm);
+
+    let train = read_examples(&data_dir.join("train.jsonl"))?;
+    let dev = read_examples(&data_dir.join("dev.jsonl"))?;
+    eprintln!("{} training and {} dev examples", train.len(), dev.len());
+
+    let texts: Vec<&str> = train.iter().map(|example| example.text.as_str()).collect();
+    let vocab = vocab::build(
+        &minilm,
+        &texts,
+        args.min_count,
+        args.hidden,
+        args.max_tokens,
+    )?;
+    let tokenizer = Tokenizer::from_bytes(vocab.tokenizer_json.as_bytes())
+        .map_err(|error| anyhow!("compact tokenizer: {error}"))?;
+    let config = ModelConfig {
+        vocab_size: tokenizer.get_vocab_size(true),
+        hidden_size: args.hidden,
+        num_layers: args.layers,
+        num_heads: args.heads,
+        intermediate_size: args.ffn,
+        max_tokens: args.max_tokens,
+        head_tokens: args.head_tokens,
+        layer_norm_eps: 1e-12,
+        num_labels: RouteClass::ALL.len(),
+    };
+    config.validate().map_err(|message| anyhow!("{message}"))?;
+    eprintln!("vocabulary: {} tokens", config.vocab_size);
+    let prompt_tokenizer =
+        PromptTokenizer::new(tokenizer.clone(), &config).map_err(|message| anyhow!("{message}"))?;
+    let encoded = train
+        .iter()
+        .map(|example| prompt_tokenizer.encode(&example.text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| anyhow!("tokenizing: {message}"))?;
+
+    let label_weights = LabelWeights {
+        unsure: args.unsure_weight,
+        weak: args.weak_weight,
+    };
+    let labels: Vec<RouteClass> = train.iter().map(|example| example.label).collect();
+    let sample_weights: Vec<f32> = train.iter().map(|e| label_weights.weight(e)).collect();
+    let class_weights = class_weights(&labels, &sample_weights);
+    eprintln!("class weights {class_weights:?}");
+
+    let mut rng = SplitMix::new(args.seed);
+    let varmap = initial_varmap(&config, &vocab, &mut rng)?;
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let model = TrainableEncoder::new(&config, &vb)?;
+    let (decayed, plain) = split_vars(&config, &varmap)?;
+    let params = |weight_decay| ParamsAdamW {
+        lr: args.lr,
+        weight_decay,
+        ..ParamsAdamW::default()
+    };
+    let mut decayed = AdamW::new(decayed, params(args.weight_decay))?;
+    let mut plain = AdamW::new(plain, params(0.0))?;
+    let mut dropout = Dropout::new(args.dropout, args.seed.wrapping_add(1));
+
+    let steps_per_epoch = train.len().div_ceil(args.batch_size);
+    let total_steps = steps_per_epoch * args.epochs;
+    let warmup_steps = ((total_steps as f64) * args.warmup).ceil().max(1.0);
+    let mut step = 0usize;
+    let mut best: Option<(usize, Metrics)> = None;
+    let interactive = std::io::stderr().is_terminal();
+    for epoch in 1..=args.epochs {
+        let epoch_started = Instant::now();
+        let batches = batches(&encoded, args.batch_size, &mut rng);
+        let bar = ProgressBar::new(batches.len() as u64);
+        if !interactive {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        bar.set_style(
+            ProgressStyle::with_template(
+                "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
+            )?
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("{epoch}/{}", args.epochs));
+        let mut loss_sum = 0.0;
+        for (index, batch) in batches.iter().enumerate() {
+            step += 1;
+            let lr = if (step as f64) < warmup_steps {
+                args.lr * step as f64 / warmup_steps
+            } else {
+                args.lr * (total_steps - step) as f64 / (total_steps as f64 - warmup_steps).max(1.0)
+            };
+            decayed.set_learning_rate(lr);
+            plain.set_learning_rate(lr);
+            let (ids, mask, targets) = batch_tensors(
+                batch,
+                &encoded,
+                &labels,
+                &sample_weights,
+                &class_weights,
+                args.label_smoothing,
+            )?;
+            let logits = model.forward(&ids, &mask, Some(&mut dropout))?;
+            let log_probabilities = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+            let loss = (log_probabilities * targets)?.sum_all()?.neg()?;
+            let grads = loss.backward()?;
+            decayed.step(&grads)?;
+            plain.step(&grads)?;
+            loss_sum += f64::from(loss.to_scalar::<f32>()?);
+            let mean_loss = loss_sum / (index + 1) as f64;
+            bar.set_message(format!("loss {mean_loss:.4}"));
+            bar.inc(1);
+            if !interactive && (index + 1) % 100 == 0 {
+                eprintln!(
+                    "epoch {epoch} step {}/{} loss {mean_loss:.4} ({:.0}s)",
+                    index + 1,
+                    batches.len(),
+                    epoch_started.elapsed().as_secs_f64()
+                );
+            }
+        }
+        bar.finish();
+        let classifier = classifier_from(&config, &varmap, &tokenizer)?;
+        let metrics = evaluate(&classifier, &dev)?;
+        eprintln!(
+            "epoch {epoch}: train loss {:.4}, {:.0}s; dev {metrics}",
+            loss_sum / batches.len() as f64,
+            epoch_started.elapsed().as_secs_f64()
+        );
+        if best
+            .as_ref()
+            .is_none_or(|(_, best)| metrics.macro_f1 > best.macro_f1)
+        {
+            write_model(&out_dir, &config, &varmap, &vocab.tokenizer_json)?;
+            eprintln!(
+                "epoch {epoch} is the best so far: wrote {}",
+                out_dir.display()
+            );
+            best = Some((epoch, metrics));
+        }
+    }
+    if let Some((epoch, metrics)) = best {
+        eprintln!("best epoch {epoch}; dev {metrics}");
+    }
+    eprintln!("trained in {:.0}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// A small seeded generator (SplitMix64) for initialisation and shuffling.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller).
+    fn next_normal(&mut self) -> f64 {
+        let u1 = self.next_f64().max(1e-300);
+        let u2 = self.next_f64();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
+    fn shuffle<T>(&mut self, items: &mut [T]) {
+        for index in (1..items.len()).rev() {
+            let other = (self.next_u64() % (index as u64 + 1)) as usize;
+            items.swap(index, other);
+        }
+    }
+}
+
+/// Every variable, initialised from the seed (embeddings from MiniLM).
+fn initial_varmap(
+    config: &ModelConfig,
+    vocab: &vocab::StudentVocab,
+    rng: &mut SplitMix,
+) -> Result<VarMap> {
+    let varmap = VarMap::new();
+    {
+        let mut data = varmap
+            .data()
+            .lock()
+            .map_err(|_| anyhow!("variable map lock poisoned"))?;
+        for spec in param_specs(config) {
+            let tensor = match (spec.name.as_str(), spec.kind) {
+                (WORD_EMBEDDINGS, _) => vocab.word_embeddings.clone(),
+                (POSITION_EMBEDDINGS, _) => vocab.position_embeddings.clone(),
+                (_, ParamKind::Embedding | ParamKind::Linear) => {
+                    let count = spec.shape.iter().product::<usize>();
+                    let values: Vec<f32> = (0..count)
+                        .map(|_| (rng.next_normal() * 0.02) as f32)
+                        .collect();
+                    Tensor::from_vec(values, spec.shape.as_slice(), &Device::Cpu)?
+                }
+                (_, ParamKind::NormScale) => {
+                    Tensor::ones(spec.shape.as_slice(), DType::F32, &Device::Cpu)?
+                }
+                (_, ParamKind::Bias) => {
+                    Tensor::zeros(spec.shape.as_slice(), DType::F32, &Device::Cpu)?
+                }
+            };
+            if tensor.dims() != spec.shape.as_slice() {
+                return Err(anyhow!(
+                    "{} has shape {:?}, expected {:?}",
+                    spec.name,
+                    tensor.dims(),
+                    spec.shape
+                ));
+            }
+            data.insert(spec.name, Var::from_tensor(&tensor)?);
+        }
+    }
+    Ok(varmap)
+}
+
+/// Variables with weight decay (linear weights, embeddings) and without (biases, norms).
+fn split_vars(config: &ModelConfig, varmap: &VarMap) -> Result<(Vec<Var>, Vec<Var>)> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| anyhow!("variable map lock poisoned"))?;
+    let mut decayed = Vec::new();
+    let mut plain = Vec::new();
+    for spec in param_specs(config) {
+        let var = data
+            .get(&spec.name)
+            .cloned()
+            .with_context(|| format!("no variable {}", spec.name))?;
+        match spec.kind {
+            ParamKind::Embedding | ParamKind::Linear => decayed.push(var),
+            ParamKind::NormScale | ParamKind::Bias => plain.push(var),
+        }
+    }
+    Ok((decayed, plain))
+}
+
+/// Batches of example indices: shuffled, then sorted by length within groups of 50 batches so
+/// that a batch pads little, then the batches shuffled.
+fn batches(encoded: &[Vec<u32>], batch_size: usize, rng: &mut SplitMix) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..encoded.len()).collect();
+    rng.shuffle(&mut order);
+    let mut batches = Vec::new();
+    for group in order.chunks_mut(batch_size * 50) {
+        group.sort_by_key(|index| encoded[*index].len());
+        batches.extend(group.chunks(batch_size).map(<[usize]>::to_vec));
+    }
+    rng.shuffle(&mut batches);
+    batches
+}
+
+/// Padded ids, mask and the loss's target weights: smoothed one-hot rows scaled by the example's
+/// weight, normalised so that the loss is a weighted mean.
+fn batch_tensors(
+    batch: &[usize],
+    encoded: &[Vec<u32>],
+    labels: &[RouteClass],
+    sample_weights: &[f32],
+    class_weights: &[f32; 6],
+    smoothing: f32,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let tokens = batch
+        .iter()
+        .map(|index| encoded[*index].len())
+        .max()
+        .unwrap_or(1);
+    let mut ids = vec![0u32; batch.len() * tokens];
+    let mut mask = vec![0f32; batch.len() * tokens];
+    let mut targets = vec![0f32; batch.len() * 6];
+    let weights: Vec<f32> = batch
+        .iter()
+        .map(|index| sample_weights[*index] * class_weights[labels[*index].index()])
+        .collect();
+    let total: f32 = weights.iter().sum::<f32>().max(1e-6);
+    for (row, index) in batch.iter().enumerate() {
+        let sequence = &encoded[*index];
+        ids[row * tokens..row * tokens + sequence.len()].copy_from_slice(sequence);
+        mask[row * tokens..row * tokens + sequence.len()].fill(1.0);
+        let weight = weights[row] / total;
+        for class in 0..6 {
+            let target = smoothing / 6.0
+                + if class == labels[*index].index() {
+                    1.0 - smoothing
+                } else {
+                    0.0
+                };
+            targets[row * 6 + class] = target * weight;
+        }
+    }
+    let rows = batch.len();
+    Ok((
+        Tensor::from_vec(ids, (rows, tokens), &Device::Cpu)?,
+        Tensor::from_vec(mask, (rows, tokens), &Device::Cpu)?,
+        Tensor::from_vec(targets, (rows, 6), &Device::Cpu)?,
+    ))
+}
+
+/// The current weights in the inference path (so dev metrics are those of the shipped code).
+fn classifier_from(
+    config: &ModelConfig,
+    varmap: &VarMap,
+    tokenizer: &Tokenizer,
+) -> Result<Classifier> {
+    Ok(Classifier::from_parts(
+        "training",
+        config.clone(),
+        current_tensors(varmap)?,
+        tokenizer.clone(),
+        RouteClass::ALL.to_vec(),
+    )?)
+}
+
+fn current_tensors(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| anyhow!("variable map lock poisoned"))?;
+    Ok(data
+        .iter()
+        .map(|(name, var)| {
+            (
+                name.clone(),
+                var.as_tensor()
+                    .copy()
+                    .unwrap_or_else(|_| var.as_tensor().clone()),
+            )
+        })
+        .collect())
+}
+
+fn evaluate(classifier: &Classifier, examples: &[Example]) -> Result<Metrics> {
+    let mut gold = Vec::with_capacity(examples.len());
+    let mut predicted = Vec::with_capacity(examples.len());
+    for example in examples {
+        gold.push(example.label);
+        predicted.push(classifier.classify(&example.text)?.best().0);
+    }
+    Ok(Metrics::new(&gold, &predicted))
+}
+
+fn write_model(
+    dir: &Path,
+    config: &ModelConfig,
+    varmap: &VarMap,
+    tokenizer_json: &str,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let write = |file: &str, contents: &[u8]| {
+        let path = dir.join(file);
+        std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))
+    };
+    write(
+        triage_classifier::CONFIG_FILE,
+        format!("{}\n", serde_json::to_string_pretty(config)?).as_bytes(),
+    )?;
+    let labels: Vec<&str> = RouteClass::ALL.iter().map(|class| class.as_str()).collect();
+    write(
+        triage_classifier::LABELS_FILE,
+        format!("{}\n", serde_json::to_string(&labels)?).as_bytes(),
+    )?;
+    write(triage_classifier::TOKENIZER_FILE, tokenizer_json.as_bytes())?;
+    let tensors = current_tensors(varmap)?;
+    let path = dir.join(triage_classifier::WEIGHTS_FILE);
+    candle_core::safetensors::save(&tensors, &path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
