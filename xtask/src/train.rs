@@ -88,9 +88,28 @@ pub(crate) struct Args {
     /// Loss weight of annotated examples marked `unsure`.
     #[arg(long, default_value_t = 0.8)]
     unsure_weight: f32,
-    /// Keep a MiniLM token in the vocabulary if the training prompts use it this often.
+    /// How the token embeddings learn: `train` fine-tunes the table; `project` keeps MiniLM's
+    /// 384-wide embeddings frozen and trains only their projection to the hidden size, so that
+    /// tokens rare in the training data keep MiniLM's meaning.
+    #[arg(long, value_enum, default_value_t = EmbeddingMode::Train)]
+    embeddings: EmbeddingMode,
+    /// Learning rate of the token embedding table (`--embeddings train`), relative to `--lr`:
+    /// below one keeps MiniLM's meaning of rare tokens.
+    #[arg(long, default_value_t = 1.0)]
+    embedding_lr_scale: f64,
+    /// Keep a MiniLM token in the vocabulary if the training prompts use it this often (0 keeps
+    /// MiniLM's whole vocabulary).
     #[arg(long, default_value_t = 1)]
     min_count: usize,
+}
+
+/// How the token embeddings are trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EmbeddingMode {
+    /// Fine-tune the embedding table.
+    Train,
+    /// Train a projection of MiniLM's frozen embeddings.
+    Project,
 }
 
 pub(crate) fn run(args: Args) -> Result<()> {
@@ -155,7 +174,21 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let varmap = initial_varmap(&config, &vocab, &mut rng)?;
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let model = TrainableEncoder::new(&config, &vb)?;
-    let (decayed, plain) = split_vars(&config, &varmap)?;
+    let (mut decayed, mut plain) = split_vars(&config, &varmap)?;
+    let word = varmap_var(&varmap, WORD_EMBEDDINGS)?;
+    decayed.retain(|var| var.as_tensor().id() != word.as_tensor().id());
+    let mut embedding_optimizer = match args.embeddings {
+        EmbeddingMode::Train => Some(AdamW::new(vec![word.clone()], params(args.weight_decay))?),
+        EmbeddingMode::Project => None,
+    };
+    let projection = match args.embeddings {
+        EmbeddingMode::Train => None,
+        EmbeddingMode::Project => {
+            let projection = Var::from_tensor(&vocab.projection)?;
+            plain.push(projection.clone());
+            Some((vocab.minilm_rows.clone(), projection, word.clone()))
+        }
+    };
     let params = |weight_decay| ParamsAdamW {
         lr: args.lr,
         weight_decay,
@@ -195,6 +228,9 @@ pub(crate) fn run(args: Args) -> Result<()> {
             };
             decayed.set_learning_rate(lr);
             plain.set_learning_rate(lr);
+            if let Some(optimizer) = &mut embedding_optimizer {
+                optimizer.set_learning_rate(lr * args.embedding_lr_scale);
+            }
             let (ids, mask, targets) = batch_tensors(
                 batch,
                 &encoded,
@@ -203,12 +239,25 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 &class_weights,
                 args.label_smoothing,
             )?;
-            let logits = model.forward(&ids, &mask, Some(&mut dropout))?;
+            let logits = match &projection {
+                None => model.forward(&ids, &mask, Some(&mut dropout))?,
+                Some((rows, projection, _)) => {
+                    let (batch, tokens) = ids.dims2()?;
+                    let embedded = rows
+                        .index_select(&ids.flatten_all()?, 0)?
+                        .matmul(projection.as_tensor())?
+                        .reshape((batch, tokens, config.hidden_size))?;
+                    model.forward_embedded(&embedded, &mask, Some(&mut dropout))?
+                }
+            };
             let log_probabilities = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
             let loss = (log_probabilities * targets)?.sum_all()?.neg()?;
             let grads = loss.backward()?;
             decayed.step(&grads)?;
             plain.step(&grads)?;
+            if let Some(optimizer) = &mut embedding_optimizer {
+                optimizer.step(&grads)?;
+            }
             loss_sum += f64::from(loss.to_scalar::<f32>()?);
             let mean_loss = loss_sum / (index + 1) as f64;
             bar.set_message(format!("loss {mean_loss:.4}"));
@@ -223,6 +272,9 @@ pub(crate) fn run(args: Args) -> Result<()> {
             }
         }
         bar.finish();
+        if let Some((rows, projection, word)) = &projection {
+            word.set(&rows.matmul(projection.as_tensor())?)?;
+        }
         let classifier = classifier_from(&config, &varmap, &tokenizer)?;
         let metrics = evaluate(&classifier, &dev)?;
         eprintln!(
@@ -348,6 +400,16 @@ fn split_vars(config: &ModelConfig, varmap: &VarMap) -> Result<(Vec<Var>, Vec<Va
         }
     }
     Ok((decayed, plain))
+}
+
+fn varmap_var(varmap: &VarMap, name: &str) -> Result<Var> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| anyhow!("variable map lock poisoned"))?;
+    data.get(name)
+        .cloned()
+        .with_context(|| format!("no variable {name}"))
 }
 
 /// Batches of example indices: shuffled, then sorted by length within groups of 50 batches so

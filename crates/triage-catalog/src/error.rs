@@ -25,13 +25,15 @@ impl fmt::Display for Location {
 }
 
 /// Why a catalog could not be read, or a model could not be found or used.
+///
+/// Locations are boxed to keep the error small, as it travels inside other crates' errors.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CatalogError {
     /// The file is not valid TOML, or a key is unknown, missing or of the wrong type.
     #[error("{location}: invalid catalog{}: {message}", key_suffix(key.as_deref()))]
     Syntax {
         /// Where the problem is.
-        location: Location,
+        location: Box<Location>,
         /// The dotted key path (`models[3].pricing.input`), when one could be found.
         key: Option<String>,
         /// The parser's description.
@@ -43,7 +45,7 @@ pub enum CatalogError {
     )]
     InvalidDate {
         /// Where the model is defined.
-        location: Location,
+        location: Box<Location>,
         /// The model's id.
         model: String,
         /// The field's name.
@@ -55,7 +57,7 @@ pub enum CatalogError {
     #[error("{location}: duplicate model id `{id}` (first defined at {first})")]
     DuplicateModel {
         /// Where the second one is defined.
-        location: Location,
+        location: Box<Location>,
         /// The shared id.
         id: String,
         /// Where the first one is defined.
@@ -68,7 +70,7 @@ pub enum CatalogError {
     )]
     UnknownProvider {
         /// Where the model is defined.
-        location: Location,
+        location: Box<Location>,
         /// The model's id.
         model: String,
         /// The provider it names.
@@ -80,7 +82,7 @@ pub enum CatalogError {
     #[error("{location}: model `{model}` has a negative {kind} price ({value})")]
     NegativePrice {
         /// Where the model is defined.
-        location: Location,
+        location: Box<Location>,
         /// The model's id.
         model: String,
         /// Which price.
@@ -94,7 +96,7 @@ pub enum CatalogError {
     )]
     InvalidBatchDiscount {
         /// Where the model is defined.
-        location: Location,
+        location: Box<Location>,
         /// The model's id.
         model: String,
         /// The discount written.
@@ -106,7 +108,7 @@ pub enum CatalogError {
     )]
     InvalidTier {
         /// Where the model is defined.
-        location: Location,
+        location: Box<Location>,
         /// The model's id.
         model: String,
         /// The tier written.
@@ -119,7 +121,7 @@ pub enum CatalogError {
     )]
     UnknownSuccessor {
         /// Where the model is defined.
-        location: Location,
+        location: Box<Location>,
         /// The model's id.
         model: String,
         /// The successor it names.
@@ -131,7 +133,7 @@ pub enum CatalogError {
     #[error("{location}: successors form a cycle: {}", cycle.join(" -> "))]
     SuccessorCycle {
         /// Where the first model of the cycle is defined.
-        location: Location,
+        location: Box<Location>,
         /// The ids around the loop, the first repeated at the end.
         cycle: Vec<String>,
     },
@@ -142,7 +144,7 @@ pub enum CatalogError {
     )]
     UnknownRouteModel {
         /// Where the route is written.
-        location: Location,
+        location: Box<Location>,
         /// The route's class.
         class: RouteClass,
         /// The model it names.

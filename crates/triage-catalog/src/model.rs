@@ -33,17 +33,17 @@ pub struct Model {
     pub defined_at: Location,
 }
 
-/// The capability tier scale, from 1 to 5.
+/// The capability tier scale, from 1 to 5, as the embedded catalog assigns it.
 ///
-/// - 1: small, cheapest models for extraction, labelling and short answers (Gemini Flash-Lite,
-///   GPT-4.1 nano, GPT-5 nano).
-/// - 2: small general models (GPT-4o mini, Gemini 2.0/2.5 Flash, Claude 3.5 Haiku, GPT-5 mini).
-/// - 3: fast mid-size models good at rewriting, summaries and routine code (Claude Haiku 4.5,
-///   GPT-4.1 mini, DeepSeek V3).
-/// - 4: strong general models for analysis and code (GPT-4o, GPT-4.1, Claude Sonnet, Gemini Pro,
-///   reasoning models such as o3-mini, o4-mini and DeepSeek R1).
-/// - 5: frontier models for the hardest and highest-stakes work (Claude Opus, GPT-5, o3, o1,
-///   Gemini 3 Pro).
+/// - 1: nano and flash-lite models for labels, extraction and one-line answers (GPT-4.1 nano,
+///   GPT-5 nano, Gemini Flash-Lite).
+/// - 2: small general models (GPT-4o mini, Gemini 2.0 / 2.5 Flash, Claude 3.5 Haiku).
+/// - 3: fast mid-size models for rewriting, summaries and routine code (Claude Haiku 4.5,
+///   GPT-4.1 mini, GPT-5 mini, Gemini 3 Flash, DeepSeek chat models).
+/// - 4: strong general and reasoning models for analysis, code and planning (GPT-4o, GPT-4.1,
+///   o3-mini, o4-mini, Claude Sonnet, Gemini 2.5 Pro, DeepSeek reasoner and V4 Pro).
+/// - 5: frontier models for the hardest and highest-stakes work (Claude Opus, GPT-5 and later,
+///   o1, o3, Gemini 3.1 Pro).
 #[derive(Debug, Clone, Copy)]
 pub struct Tier;
 

@@ -9,7 +9,7 @@ pub(crate) fn parse_raw(text: &str, origin: &str) -> Result<RawCatalog, CatalogE
     toml::from_str::<RawCatalog>(text).map_err(|error| {
         let offset = error.span().map_or(0, |span| span.start);
         CatalogError::Syntax {
-            location: location(text, origin, offset),
+            location: Box::new(location(text, origin, offset)),
             key: key_path(
                 text,
                 error.span(),

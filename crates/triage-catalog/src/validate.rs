@@ -49,7 +49,7 @@ pub(crate) fn build(
         let model = model(raw_model, text, origin)?;
         if let Some(first) = first_seen.get(&model.id) {
             return Err(CatalogError::DuplicateModel {
-                location: model.defined_at.clone(),
+                location: Box::new(model.defined_at.clone()),
                 id: model.id,
                 first: first.clone(),
             });
@@ -77,7 +77,7 @@ pub(crate) fn build(
             let id = entry.get_ref();
             if base.find(id).is_none() {
                 return Err(CatalogError::UnknownRouteModel {
-                    location: location(text, origin, entry.span().start),
+                    location: Box::new(location(text, origin, entry.span().start)),
                     class,
                     model: id.clone(),
                     suggestions: base.suggestions(id),
@@ -109,7 +109,7 @@ fn model(raw: RawModel, text: &str, origin: &str) -> Result<Model, CatalogError>
             .map(|value| plain_date(&value))
             .transpose()
             .map_err(|value| CatalogError::InvalidDate {
-                location: defined_at.clone(),
+                location: Box::new(defined_at.clone()),
                 model: id.clone(),
                 field: field.to_owned(),
                 value,
@@ -122,7 +122,7 @@ fn model(raw: RawModel, text: &str, origin: &str) -> Result<Model, CatalogError>
 
     if !(Tier::MIN..=Tier::MAX).contains(&raw.tier) {
         return Err(CatalogError::InvalidTier {
-            location: defined_at,
+            location: Box::new(defined_at),
             model: id,
             tier: raw.tier,
         });
@@ -131,7 +131,7 @@ fn model(raw: RawModel, text: &str, origin: &str) -> Result<Model, CatalogError>
     let price = |kind: PriceKind, value: RawPrice| -> Result<Decimal, CatalogError> {
         if value.0.is_sign_negative() && !value.0.is_zero() {
             return Err(CatalogError::NegativePrice {
-                location: defined_at.clone(),
+                location: Box::new(defined_at.clone()),
                 model: id.clone(),
                 kind,
                 value: value.0,
@@ -153,7 +153,7 @@ fn model(raw: RawModel, text: &str, origin: &str) -> Result<Model, CatalogError>
     let batch_discount = match pricing.batch_discount {
         Some(RawPrice(value)) if value <= Decimal::ZERO || value > Decimal::ONE => {
             return Err(CatalogError::InvalidBatchDiscount {
-                location: defined_at,
+                location: Box::new(defined_at),
                 model: id,
                 value,
             });
@@ -214,7 +214,7 @@ fn check_models(catalog: &Catalog, origin: &str) -> Result<(), CatalogError> {
     for model in &catalog.models {
         if catalog.provider(&model.provider).is_none() {
             return Err(CatalogError::UnknownProvider {
-                location: model.defined_at.clone(),
+                location: Box::new(model.defined_at.clone()),
                 model: model.id.clone(),
                 provider: model.provider.clone(),
                 known: catalog.providers.iter().map(|p| p.id.clone()).collect(),
@@ -225,7 +225,7 @@ fn check_models(catalog: &Catalog, origin: &str) -> Result<(), CatalogError> {
         };
         if catalog.find(successor).is_none() {
             return Err(CatalogError::UnknownSuccessor {
-                location: model.defined_at.clone(),
+                location: Box::new(model.defined_at.clone()),
                 model: model.id.clone(),
                 successor: successor.clone(),
                 suggestions: catalog.suggestions(successor),
@@ -256,7 +256,7 @@ fn check_models(catalog: &Catalog, origin: &str) -> Result<(), CatalogError> {
                     ids.push(first);
                 }
                 return Err(CatalogError::SuccessorCycle {
-                    location,
+                    location: Box::new(location),
                     cycle: ids,
                 });
             }

@@ -96,9 +96,28 @@ impl TrainableEncoder {
         &self,
         ids: &Tensor,
         mask: &Tensor,
-        mut dropout: Option<&mut Dropout>,
+        dropout: Option<&mut Dropout>,
     ) -> Result<Tensor> {
         let (batch, tokens) = ids.dims2()?;
+        let word = &self.tensors[0];
+        let embedded = word.index_select(&ids.flatten_all()?, 0)?.reshape((
+            batch,
+            tokens,
+            self.config.hidden_size,
+        ))?;
+        self.forward_embedded(&embedded, mask, dropout)
+    }
+
+    /// Like [`TrainableEncoder::forward`], from token embeddings `(batch, tokens, hidden)`
+    /// already looked up (or computed some other way, such as a trained projection of frozen
+    /// embeddings); the model's own token embedding table is not used.
+    pub fn forward_embedded(
+        &self,
+        embedded: &Tensor,
+        mask: &Tensor,
+        mut dropout: Option<&mut Dropout>,
+    ) -> Result<Tensor> {
+        let (batch, tokens, _) = embedded.dims3()?;
         let config = &self.config;
         let hidden = config.hidden_size;
         let heads = config.num_heads;
@@ -116,13 +135,10 @@ impl TrainableEncoder {
                 .next()
                 .ok_or_else(|| candle_core::Error::Msg("missing parameter".into()))
         };
-        let word = next()?;
+        let _word = next()?;
         let position = next()?;
         let (norm_scale, norm_shift) = (next()?, next()?);
-        let xs = word
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((batch, tokens, hidden))?;
-        let xs = xs.broadcast_add(&position.narrow(0, 0, tokens)?)?;
+        let xs = embedded.broadcast_add(&position.narrow(0, 0, tokens)?)?;
         let mut xs = drop(layer_norm(&xs, norm_scale, norm_shift, eps)?)?;
         // Padding gets a large negative score before the softmax.
         let attention_bias = ((mask.reshape((batch, 1, 1, tokens))? - 1.0)? * 1e4)?;

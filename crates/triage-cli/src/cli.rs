@@ -39,8 +39,22 @@ enum Command {
     Models(commands::models::Args),
     /// Compare the monthly cost of one baseline model with a routed mix of models.
     Cost(commands::cost::Args),
+    /// Summarise recorded requests: spend, baseline spend, savings, class and model mix.
+    Report(commands::report::Args),
+    /// Serve the OpenAI- and Anthropic-compatible gateway that routes, falls back and records.
+    Serve(commands::serve::Args),
     /// Serve a scripted mock of the OpenAI, Anthropic and Gemini APIs for demos and tests.
     MockUpstream(commands::mock_upstream::Args),
+    /// Answer a prompt with the cheapest adequate model, falling back on failure.
+    Ask(commands::ask::Args),
+    /// Show which model a prompt would be routed to, and why (no API call).
+    Route(commands::route::Args),
+    /// Classify prompts from a JSON Lines file with one strategy.
+    Classify(commands::classify::Args),
+    /// Measure routing strategies on labelled prompts: accuracy, F1, under-routing, cost, latency.
+    Eval(commands::eval::Args),
+    /// Validate a triage.toml and print the effective policy.
+    Config(commands::config::Args),
 }
 
 /// Sends log output to stderr, at a level chosen by `-v` unless `RUST_LOG` is set.
@@ -65,6 +79,13 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Models(args) => commands::models::run(args),
         Command::Cost(args) => commands::cost::run(args),
+        Command::Report(args) => commands::report::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         Command::MockUpstream(args) => commands::mock_upstream::run(args),
+        Command::Ask(args) => commands::ask::run(args),
+        Command::Route(args) => commands::route::run(args),
+        Command::Classify(args) => commands::classify::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Config(args) => commands::config::run(args),
     }
 }

@@ -195,7 +195,10 @@ impl CircuitBreaker {
             return Admission::Allowed;
         }
         for key in probes {
-            if let Some(opened) = entries.get_mut(&key).and_then(|entry| entry.opened.as_mut()) {
+            if let Some(opened) = entries
+                .get_mut(&key)
+                .and_then(|entry| entry.opened.as_mut())
+            {
                 opened.probe_started = Some(now);
             }
         }
@@ -236,9 +239,12 @@ impl CircuitBreaker {
                 entry.failures.pop_front();
             }
             entry.failures.push_back(now);
-            let reopen = entry.opened.is_some_and(|opened| opened.probe_started.is_some());
+            let reopen = entry
+                .opened
+                .is_some_and(|opened| opened.probe_started.is_some());
             let trip = entry.opened.is_none()
-                && entry.failures.len() >= usize::try_from(config.failure_threshold).unwrap_or(usize::MAX);
+                && entry.failures.len()
+                    >= usize::try_from(config.failure_threshold).unwrap_or(usize::MAX);
             if reopen || trip {
                 tracing::warn!(key, failures = entry.failures.len(), "circuit breaker open");
                 entry.opened = Some(Opened {
@@ -354,7 +360,10 @@ mod tests {
         // Old failures leave the window.
         clock.advance(Duration::from_millis(1_500));
         breaker.record_failure("openai", "gpt");
-        assert_eq!(states(&breaker), "model:gpt=Closed/1 provider:openai=Closed/1");
+        assert_eq!(
+            states(&breaker),
+            "model:gpt=Closed/1 provider:openai=Closed/1"
+        );
         breaker.record_failure("openai", "gpt");
         assert_eq!(states(&breaker), "model:gpt=Open/2 provider:openai=Open/2");
         // The provider key blocks the provider's other models too.
@@ -364,16 +373,25 @@ mod tests {
         ));
         assert_eq!(breaker.admit("anthropic", "claude"), Admission::Allowed);
         clock.advance(Duration::from_millis(500));
-        assert_eq!(states(&breaker), "model:gpt=HalfOpen/2 provider:openai=HalfOpen/2");
+        assert_eq!(
+            states(&breaker),
+            "model:gpt=HalfOpen/2 provider:openai=HalfOpen/2"
+        );
         assert_eq!(breaker.admit("openai", "gpt"), Admission::Probe);
         // Only one probe at a time.
-        assert!(matches!(breaker.admit("openai", "gpt"), Admission::Open { .. }));
+        assert!(matches!(
+            breaker.admit("openai", "gpt"),
+            Admission::Open { .. }
+        ));
         breaker.record_failure("openai", "gpt");
         assert_eq!(breaker.state("provider:openai"), BreakerState::Open);
         clock.advance(Duration::from_millis(500));
         assert_eq!(breaker.admit("openai", "gpt"), Admission::Probe);
         breaker.record_success("openai", "gpt");
-        assert_eq!(states(&breaker), "model:gpt=Closed/0 provider:openai=Closed/0");
+        assert_eq!(
+            states(&breaker),
+            "model:gpt=Closed/0 provider:openai=Closed/0"
+        );
         assert_eq!(breaker.admit("openai", "gpt"), Admission::Allowed);
     }
 

@@ -343,8 +343,7 @@ impl QualityChecks {
             serde_json::from_str(text).map_err(|error| QualityFailure::InvalidJson {
                 message: error.to_string(),
             })?;
-        if matches!(request.response_format, Some(ResponseFormat::JsonObject))
-            && !value.is_object()
+        if matches!(request.response_format, Some(ResponseFormat::JsonObject)) && !value.is_object()
         {
             return Err(QualityFailure::InvalidJson {
                 message: "expected a JSON object".to_owned(),
@@ -485,21 +484,81 @@ mod tests {
         let essay = ChatRequest::from_prompt("x".repeat(3000));
         let quoted = format!("{} as an AI model", "Paris. ".repeat(60));
         let cases: Vec<(&str, &ChatRequest, Option<RouteClass>, &str, FinishReason)> = vec![
-            ("plain", &plain, Some(RouteClass::Faq), "Paris.", FinishReason::Stop),
+            (
+                "plain",
+                &plain,
+                Some(RouteClass::Faq),
+                "Paris.",
+                FinishReason::Stop,
+            ),
             ("empty", &plain, None, "  \n ", FinishReason::Stop),
             ("cut", &plain, None, "Par", FinishReason::Length),
             ("filtered", &plain, None, "", FinishReason::ContentFilter),
-            ("refusal", &plain, None, "I'm sorry, but I can't help with that.", FinishReason::Stop),
-            ("ai", &plain, None, "As an AI language model, I have no opinion.", FinishReason::Stop),
+            (
+                "refusal",
+                &plain,
+                None,
+                "I'm sorry, but I can't help with that.",
+                FinishReason::Stop,
+            ),
+            (
+                "ai",
+                &plain,
+                None,
+                "As an AI language model, I have no opinion.",
+                FinishReason::Stop,
+            ),
             ("quoted-late", &plain, None, &quoted, FinishReason::Stop),
-            ("error-shaped", &plain, None, "{\"error\": {\"message\": \"overloaded\"}}", FinishReason::Stop),
-            ("json-ok", &json, None, "{\"name\": \"Ada\"}", FinishReason::Stop),
-            ("json-bad", &json, None, "Sure! {\"name\": \"Ada\"}", FinishReason::Stop),
+            (
+                "error-shaped",
+                &plain,
+                None,
+                "{\"error\": {\"message\": \"overloaded\"}}",
+                FinishReason::Stop,
+            ),
+            (
+                "json-ok",
+                &json,
+                None,
+                "{\"name\": \"Ada\"}",
+                FinishReason::Stop,
+            ),
+            (
+                "json-bad",
+                &json,
+                None,
+                "Sure! {\"name\": \"Ada\"}",
+                FinishReason::Stop,
+            ),
             ("json-array", &json, None, "[1]", FinishReason::Stop),
-            ("schema-ok", &schema, None, "{\"name\": \"Ada\"}", FinishReason::Stop),
-            ("schema-bad", &schema, None, "{\"age\": 3}", FinishReason::Stop),
-            ("short-analysis", &essay, Some(RouteClass::Analyze), "Looks fine.", FinishReason::Stop),
-            ("short-summary", &essay, Some(RouteClass::Transform), "Short.", FinishReason::Stop),
+            (
+                "schema-ok",
+                &schema,
+                None,
+                "{\"name\": \"Ada\"}",
+                FinishReason::Stop,
+            ),
+            (
+                "schema-bad",
+                &schema,
+                None,
+                "{\"age\": 3}",
+                FinishReason::Stop,
+            ),
+            (
+                "short-analysis",
+                &essay,
+                Some(RouteClass::Analyze),
+                "Looks fine.",
+                FinishReason::Stop,
+            ),
+            (
+                "short-summary",
+                &essay,
+                Some(RouteClass::Transform),
+                "Short.",
+                FinishReason::Stop,
+            ),
         ];
         let rendered: Vec<String> = cases
             .into_iter()
@@ -541,7 +600,10 @@ mod tests {
         assert_eq!(merged.refusal, Some(false));
         let checks = QualityChecks::from_config(&merged).unwrap();
         let request = ChatRequest::from_prompt("hi");
-        let sorry = answer("I'm sorry, but I cannot help with that.", FinishReason::Stop);
+        let sorry = answer(
+            "I'm sorry, but I cannot help with that.",
+            FinishReason::Stop,
+        );
         assert_eq!(checks.check(&request, None, &sorry), Ok(()));
         let short = answer("hey", FinishReason::Stop);
         assert_eq!(
@@ -552,7 +614,10 @@ mod tests {
             })
         );
         let none = QualityChecks::none();
-        assert_eq!(none.check(&request, None, &answer("", FinishReason::Length)), Ok(()));
+        assert_eq!(
+            none.check(&request, None, &answer("", FinishReason::Length)),
+            Ok(())
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The `[fallback]` section of `triage.toml` and its validated form.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use triage_providers::RetryPolicy;
+use triage_types::RouteClass;
 
 use crate::{BreakerConfig, ChecksConfig, FallbackError, QualityChecks};
 
@@ -12,7 +14,7 @@ use crate::{BreakerConfig, ChecksConfig, FallbackError, QualityChecks};
 /// ```toml
 /// [fallback]
 /// max_attempts = 6
-/// deadline_ms = 120000
+/// deadline_ms = 300000
 /// retries_per_model = 1
 /// low_confidence_threshold = 0.4
 ///
@@ -24,18 +26,23 @@ use crate::{BreakerConfig, ChecksConfig, FallbackError, QualityChecks};
 ///
 /// [fallback.checks]
 /// refusal_patterns = ["^i can'?t help"]
+///
+/// [fallback.routes.extract]     # per-class overrides of [fallback.checks]
+/// min_chars = 1
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FallbackConfig {
     /// The most provider calls for one request, retries and judge calls included. Default 6.
     pub max_attempts: u32,
-    /// The overall deadline for one request in milliseconds, streaming included. Default 120 000.
+    /// The overall deadline for one request in milliseconds, a streamed answer included.
+    /// Default 300 000.
     pub deadline_ms: u64,
     /// The longest one non-streaming call (or one whole stream) may take, in milliseconds.
-    /// Default 60 000.
+    /// Default 240 000: long answers take minutes; a provider that never answers is caught
+    /// sooner by the provider client's own time-to-first-token limit.
     pub attempt_timeout_ms: u64,
-    /// The longest wait for a stream's first event, in milliseconds. Default 20 000.
+    /// The longest wait for a stream's first event, in milliseconds. Default 30 000.
     pub first_token_timeout_ms: u64,
     /// Retries of the same model after a retryable error (rate limit, overload, 5xx, timeout,
     /// connection) before failing over. Default 1.
@@ -55,15 +62,18 @@ pub struct FallbackConfig {
     pub breaker: BreakerConfig,
     /// The quality checks for every route (routes may override fields).
     pub checks: ChecksConfig,
+    /// Per-class overrides of `checks` (`[fallback.routes.<class>]`): only the fields set
+    /// there change.
+    pub routes: BTreeMap<RouteClass, ChecksConfig>,
 }
 
 impl Default for FallbackConfig {
     fn default() -> Self {
         FallbackConfig {
             max_attempts: 6,
-            deadline_ms: 120_000,
-            attempt_timeout_ms: 60_000,
-            first_token_timeout_ms: 20_000,
+            deadline_ms: 300_000,
+            attempt_timeout_ms: 240_000,
+            first_token_timeout_ms: 30_000,
             retries_per_model: 1,
             backoff_base_ms: 250,
             max_retry_wait_ms: 10_000,
@@ -71,6 +81,7 @@ impl Default for FallbackConfig {
             stream: StreamConfig::default(),
             breaker: BreakerConfig::default(),
             checks: ChecksConfig::default(),
+            routes: BTreeMap::new(),
         }
     }
 }
@@ -121,6 +132,8 @@ pub struct FallbackSettings {
     pub breaker: BreakerConfig,
     /// The `[fallback.checks]` defaults, kept raw so routes can override fields.
     pub checks: ChecksConfig,
+    /// The per-class overrides.
+    pub routes: BTreeMap<RouteClass, ChecksConfig>,
 }
 
 impl Default for FallbackSettings {
@@ -141,6 +154,7 @@ impl Default for FallbackSettings {
             stream: config.stream,
             breaker: config.breaker,
             checks: config.checks,
+            routes: config.routes,
         }
     }
 }
@@ -167,6 +181,17 @@ impl FallbackSettings {
             return invalid("low_confidence_threshold must be between 0 and 1");
         }
         QualityChecks::from_config(&config.checks)?;
+        for (class, route) in &config.routes {
+            QualityChecks::from_config(&config.checks.merged_with(route)).map_err(|error| {
+                let message = match error {
+                    FallbackError::Config { message } => message,
+                    other => other.to_string(),
+                };
+                FallbackError::Config {
+                    message: format!("[fallback.routes.{class}]: {message}"),
+                }
+            })?;
+        }
         Ok(FallbackSettings {
             max_attempts: config.max_attempts,
             deadline: Duration::from_millis(config.deadline_ms),
@@ -181,14 +206,21 @@ impl FallbackSettings {
             stream: config.stream,
             breaker: config.breaker,
             checks: config.checks.clone(),
+            routes: config.routes.clone(),
         })
     }
 
-    /// The compiled checks for a route: `[fallback.checks]` with the route's overrides on top.
-    pub fn checks_for(
+    /// The compiled checks for a class: `[fallback.checks]` with `[fallback.routes.<class>]`
+    /// on top.
+    pub fn checks_for_class(
         &self,
-        route: Option<&ChecksConfig>,
+        class: Option<RouteClass>,
     ) -> Result<QualityChecks, FallbackError> {
+        self.checks_for(class.and_then(|class| self.routes.get(&class)))
+    }
+
+    /// The compiled checks for a route: `[fallback.checks]` with the route's overrides on top.
+    pub fn checks_for(&self, route: Option<&ChecksConfig>) -> Result<QualityChecks, FallbackError> {
         match route {
             Some(route) => QualityChecks::from_config(&self.checks.merged_with(route)),
             None => QualityChecks::from_config(&self.checks),
@@ -204,7 +236,7 @@ mod tests {
     fn defaults_are_valid_and_parse_from_toml() {
         assert!(FallbackSettings::from_config(&FallbackConfig::default()).is_ok());
         let config: FallbackConfig = toml::from_str(
-            "max_attempts = 3\n[stream]\nholdback_chars = 10\n[checks]\nmin_chars = 4\n[checks.judge]\nmodel = \"m\"\n",
+            "max_attempts = 3\n[stream]\nholdback_chars = 10\n[checks]\nmin_chars = 4\n[checks.judge]\nmodel = \"m\"\n[routes.extract]\nmin_chars = 1\n",
         )
         .unwrap();
         assert_eq!(config.max_attempts, 3);
@@ -216,7 +248,19 @@ mod tests {
             ..ChecksConfig::default()
         };
         let request = triage_types::ChatRequest::from_prompt("q");
-        assert_eq!(settings.checks_for(None).unwrap().min_chars_for(&request, None), 4);
+        let extract = settings
+            .checks_for_class(Some(RouteClass::Extract))
+            .unwrap();
+        assert_eq!(extract.min_chars_for(&request, None), 1);
+        let faq = settings.checks_for_class(Some(RouteClass::Faq)).unwrap();
+        assert_eq!(faq.min_chars_for(&request, None), 4);
+        assert_eq!(
+            settings
+                .checks_for(None)
+                .unwrap()
+                .min_chars_for(&request, None),
+            4
+        );
         assert_eq!(
             settings
                 .checks_for(Some(&route))

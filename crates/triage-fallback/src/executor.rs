@@ -34,6 +34,15 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// What the accepted call cost, when it could be priced.
+    pub fn cost_usd(&self) -> Option<Decimal> {
+        self.attempts
+            .iter()
+            .rev()
+            .find(|attempt| attempt.kind == AttemptKind::Answer)
+            .and_then(|attempt| attempt.cost_usd)
+    }
+
     /// Tokens used by every attempt together, judge calls included.
     pub fn total_usage(&self) -> Usage {
         total_usage(&self.attempts)
@@ -193,13 +202,21 @@ impl Executor {
                 walk.calls += 1;
                 let result = tokio::time::timeout(
                     limit.duration,
-                    candidate.provider.complete(&candidate.step.api_name, request),
+                    candidate
+                        .provider
+                        .complete(&candidate.step.api_name, request),
                 )
                 .await;
                 let latency = started.elapsed();
                 let response = match result {
                     Err(_) if limit.bound_by_deadline => {
-                        walk.record_call(&candidate.step, Outcome::Deadline, latency, None, Next::GiveUp);
+                        walk.record_call(
+                            &candidate.step,
+                            Outcome::Deadline,
+                            latency,
+                            None,
+                            Next::GiveUp,
+                        );
                         return Err(walk.fail(walk.deadline_error()));
                     }
                     Err(_) => Err(ProviderError::Timeout {
@@ -284,13 +301,19 @@ impl Executor {
             return Ok(());
         };
         let Some(step) = self.inner.directory.step(&judge.model) else {
-            tracing::warn!(model = judge.model, "judge model is not in the catalog; skipped");
+            tracing::warn!(
+                model = judge.model,
+                "judge model is not in the catalog; skipped"
+            );
             return Ok(());
         };
         let Some(provider) = self.inner.providers.get(&step.provider) else {
-            let message = self.inner.unavailable.get(&step.provider).cloned().unwrap_or_else(|| {
-                format!("no client for provider `{}`", step.provider)
-            });
+            let message = self
+                .inner
+                .unavailable
+                .get(&step.provider)
+                .cloned()
+                .unwrap_or_else(|| format!("no client for provider `{}`", step.provider));
             walk.push(Attempt {
                 kind: AttemptKind::Judge,
                 ..skipped(&step, Outcome::SkippedNoClient { message })
@@ -303,18 +326,25 @@ impl Executor {
         };
         walk.calls += 1;
         let grading = judge_request(request, &response.text, &judge.rubric);
-        let result = tokio::time::timeout(limit.duration, provider.complete(&step.api_name, &grading))
-            .await
-            .unwrap_or_else(|_| {
-                Err(ProviderError::Timeout {
-                    provider: step.provider.clone(),
-                    phase: TimeoutPhase::Total,
-                })
-            });
+        let result =
+            tokio::time::timeout(limit.duration, provider.complete(&step.api_name, &grading))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ProviderError::Timeout {
+                        provider: step.provider.clone(),
+                        phase: TimeoutPhase::Total,
+                    })
+                });
         let latency = started.elapsed();
         match result {
             Ok(graded) => {
-                let index = walk.record_call(&step, Outcome::Ok, latency, Some(graded.usage), Next::Accept);
+                let index = walk.record_call(
+                    &step,
+                    Outcome::Ok,
+                    latency,
+                    Some(graded.usage),
+                    Next::Accept,
+                );
                 walk.attempts[index].kind = AttemptKind::Judge;
                 match parse_judge_verdict(&graded.text) {
                     Some(false) => {
@@ -327,7 +357,8 @@ impl Executor {
                 }
             }
             Err(error) => {
-                let index = walk.record_call(&step, provider_outcome(&error), latency, None, Next::Accept);
+                let index =
+                    walk.record_call(&step, provider_outcome(&error), latency, None, Next::Accept);
                 walk.attempts[index].kind = AttemptKind::Judge;
                 Ok(())
             }
@@ -352,6 +383,9 @@ pub(crate) struct CallLimit {
 pub(crate) struct Walk<'a> {
     inner: &'a Inner,
     remaining: VecDeque<PlanStep>,
+    /// Providers that refused the key during this walk: their other models are skipped
+    /// rather than called with the same key.
+    refused: BTreeMap<String, String>,
     deadline: Instant,
     pub(crate) calls: u32,
     pub(crate) attempts: Vec<Attempt>,
@@ -365,6 +399,7 @@ impl<'a> Walk<'a> {
         let mut walk = Walk {
             inner,
             remaining: plan.steps.iter().cloned().collect(),
+            refused: BTreeMap::new(),
             deadline: Instant::now() + inner.settings.deadline,
             calls: 0,
             attempts: Vec::new(),
@@ -419,6 +454,11 @@ impl<'a> Walk<'a> {
                 self.push(skipped(&step, Outcome::SkippedNoClient { message }));
                 continue;
             };
+            if let Some(message) = self.refused.get(&step.provider) {
+                let message = format!("skipped after an earlier refusal: {message}");
+                self.push(skipped(&step, Outcome::SkippedNoClient { message }));
+                continue;
+            }
             if let Admission::Open { key, retry_in } =
                 self.inner.breaker.admit(&step.provider, &step.model)
             {
@@ -468,8 +508,18 @@ impl<'a> Walk<'a> {
         retry: u32,
     ) -> Option<Duration> {
         self.breaker_failure(step, error);
+        if matches!(
+            error,
+            ProviderError::Authentication { .. } | ProviderError::MissingApiKey { .. }
+        ) {
+            self.refused
+                .insert(step.provider.clone(), error.to_string());
+        }
         let policy = self.inner.settings.retry;
-        if error.retry_after().is_some_and(|asked| asked > policy.max_delay) {
+        if error
+            .retry_after()
+            .is_some_and(|asked| asked > policy.max_delay)
+        {
             return None;
         }
         let delay = policy.delay_for(retry, error)?;
@@ -488,7 +538,9 @@ impl<'a> Walk<'a> {
     /// Tells the breakers about a provider failure that says something about its health.
     pub(crate) fn breaker_failure(&self, step: &PlanStep, error: &ProviderError) {
         if counts_against_breaker(error) {
-            self.inner.breaker.record_failure(&step.provider, &step.model);
+            self.inner
+                .breaker
+                .record_failure(&step.provider, &step.model);
         }
     }
 
@@ -595,9 +647,10 @@ impl<'a> Walk<'a> {
             .iter()
             .rev()
             .find(|attempt| attempt.kind == AttemptKind::Answer)
-            .map_or_else(|| "nothing tried".to_owned(), |attempt| {
-                format!("{}: {}", attempt.model, attempt.outcome.describe())
-            })
+            .map_or_else(
+                || "nothing tried".to_owned(),
+                |attempt| format!("{}: {}", attempt.model, attempt.outcome.describe()),
+            )
     }
 
     /// The failure when every step was tried or skipped.

@@ -23,8 +23,8 @@ pub use attempt::{Attempt, AttemptKind, Next, Outcome};
 pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState, CircuitBreaker, Clock};
 pub use checks::{
     ChecksConfig, DEFAULT_JUDGE_RUBRIC, DEFAULT_REFUSAL_PATTERNS, JudgeConfig, JudgeSettings,
-    MAX_DEFAULT_MIN_CHARS, REFUSAL_WINDOW_CHARS,
-    QualityChecks, QualityFailure, default_min_chars, judge_request, parse_judge_verdict,
+    MAX_DEFAULT_MIN_CHARS, QualityChecks, QualityFailure, REFUSAL_WINDOW_CHARS, default_min_chars,
+    judge_request, parse_judge_verdict,
 };
 pub use config::{FallbackConfig, FallbackSettings, StreamConfig};
 pub use error::{Failure, FallbackError};

@@ -55,9 +55,7 @@ impl ModelDirectory for Catalog {
     }
 
     fn cost(&self, model: &str, usage: &Usage) -> Result<Decimal, String> {
-        let found = self
-            .get(model)
-            .map_err(|error| error.to_string())?;
+        let found = self.get(model).map_err(|error| error.to_string())?;
         found
             .cost(usage, CostOptions::default())
             .map_err(|error| error.to_string())

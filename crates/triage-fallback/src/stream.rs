@@ -79,32 +79,38 @@ impl Executor {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let executor = self.clone();
         tokio::spawn(async move {
-            executor.drive_stream(&plan, &request, &checks, &sender).await;
+            executor
+                .drive_stream(&plan, &request, &checks, &sender)
+                .await;
         });
         // If the task ever ended without its terminal event, the caller still gets one.
         let state = (receiver, false);
-        Box::pin(futures::stream::unfold(state, |(mut receiver, ended)| async move {
-            if ended {
-                return None;
-            }
-            match receiver.recv().await {
-                Some(event) => {
-                    let terminal = matches!(event, FallbackEvent::Done(_) | FallbackEvent::Error(_));
-                    Some((event, (receiver, terminal)))
+        Box::pin(futures::stream::unfold(
+            state,
+            |(mut receiver, ended)| async move {
+                if ended {
+                    return None;
                 }
-                None => Some((
-                    FallbackEvent::Error(Box::new(Failure {
-                        error: FallbackError::StreamInterrupted {
-                            model: String::new(),
-                            message: "the fallback task ended unexpectedly".to_owned(),
-                        },
-                        attempts: Vec::new(),
-                        last_answer: None,
-                    })),
-                    (receiver, true),
-                )),
-            }
-        }))
+                match receiver.recv().await {
+                    Some(event) => {
+                        let terminal =
+                            matches!(event, FallbackEvent::Done(_) | FallbackEvent::Error(_));
+                        Some((event, (receiver, terminal)))
+                    }
+                    None => Some((
+                        FallbackEvent::Error(Box::new(Failure {
+                            error: FallbackError::StreamInterrupted {
+                                model: String::new(),
+                                message: "the fallback task ended unexpectedly".to_owned(),
+                            },
+                            attempts: Vec::new(),
+                            last_answer: None,
+                        })),
+                        (receiver, true),
+                    )),
+                }
+            },
+        ))
     }
 
     async fn drive_stream(
@@ -124,6 +130,9 @@ impl Executor {
             }
         };
         loop {
+            if sender.is_closed() {
+                return;
+            }
             let candidate = match walk.next_candidate() {
                 Ok(Some(candidate)) => candidate,
                 Ok(None) => {
@@ -138,6 +147,9 @@ impl Executor {
             let step = candidate.step.clone();
             let mut retry = 0;
             loop {
+                if sender.is_closed() {
+                    return;
+                }
                 let started = Instant::now();
                 let Some(limit) = walk.call_limit(started, inner.settings.attempt_timeout) else {
                     let _ = sender.send(fail(walk.deadline_passed(&step))).await;
@@ -315,7 +327,11 @@ impl StreamAttempt<'_> {
         let mut sent = false;
         let mut got_first = false;
         loop {
-            let until = if got_first { end_by } else { self.first_event_by };
+            let until = if got_first {
+                end_by
+            } else {
+                self.first_event_by
+            };
             let item = match tokio::time::timeout_at(until, events.next()).await {
                 Err(_) => return self.timed_out(until, sent, usage_of(&answer)),
                 Ok(item) => item,
@@ -400,7 +416,8 @@ impl StreamAttempt<'_> {
     }
 
     fn timed_out(&self, at: Instant, sent: bool, usage: Option<Usage>) -> AttemptEnd {
-        let deadline_bound = self.limit.bound_by_deadline && at >= self.started + self.limit.duration;
+        let deadline_bound =
+            self.limit.bound_by_deadline && at >= self.started + self.limit.duration;
         if deadline_bound {
             return AttemptEnd::Deadline { sent, usage };
         }

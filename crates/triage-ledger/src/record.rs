@@ -108,6 +108,9 @@ pub struct AttemptRecord {
     pub provider: String,
     /// How the call ended.
     pub outcome: AttemptOutcome,
+    /// Whether this was a judge model grading an answer rather than a call for the answer;
+    /// judge calls do not count as fallbacks.
+    pub judge: bool,
     /// How long the call took.
     pub latency: Duration,
     /// Tokens the call used (zero when it failed before answering).

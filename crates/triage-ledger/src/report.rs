@@ -222,10 +222,10 @@ h2 { font-size: 17px; margin: 0 0 6px; }
 .muted, .note { color: var(--muted); font-size: 13px; }
 code { font-size: 12px; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 16px 18px; margin: 16px 0; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); gap: 10px; background: none; border: 0; padding: 0; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px; background: none; border: 0; padding: 0; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px; }
 .card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
-.card .value { font-size: 22px; font-weight: 600; margin: 2px 0; }
+.card .value { font-size: 20px; font-weight: 600; margin: 2px 0; overflow-wrap: anywhere; font-variant-numeric: tabular-nums; }
 .row { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
 .row section { margin: 0; }
 svg { display: block; max-width: 100%; height: auto; }
@@ -471,9 +471,15 @@ fn axis_usd(value: f64) -> String {
     let decimals = if value >= 1.0 {
         2
     } else {
-        ((-value.log10()).ceil() as usize + 1).min(8)
+        ((-value.log10()).ceil() as usize + 2).min(10)
     };
-    format!("${value:.decimals$}")
+    let text = format!("{value:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("${text}")
 }
 
 fn to_f64(amount: Decimal) -> f64 {
@@ -555,6 +561,9 @@ mod tests {
         assert_eq!(nice_ceiling(21.0), 25.0);
         assert_eq!(nice_ceiling(0.0), 1.0);
         assert_eq!(axis_usd(0.0025), "$0.0025");
+        assert_eq!(axis_usd(0.005), "$0.005");
+        assert_eq!(axis_usd(0.0125), "$0.0125");
+        assert_eq!(axis_usd(2.5), "$2.5");
     }
 
     #[test]

@@ -32,7 +32,7 @@ const MIGRATIONS: &[&str] = &[
         baseline_cost_usd TEXT NOT NULL,
         latency_us INTEGER NOT NULL,
         streamed INTEGER NOT NULL,
-        attempt_count INTEGER NOT NULL
+        attempt_count INTEGER NOT NULL -- answer attempts, judge calls excluded
     );
     CREATE INDEX requests_by_time ON requests (started_at_ms);
     CREATE TABLE attempts (
@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
         provider TEXT NOT NULL,
         outcome TEXT NOT NULL,
         detail TEXT,
+        judge INTEGER NOT NULL,
         latency_us INTEGER NOT NULL,
         input_tokens INTEGER NOT NULL,
         output_tokens INTEGER NOT NULL,

@@ -53,7 +53,7 @@ pub struct Summary {
     /// `spend_usd / requests`, to eight decimals; `None` without requests.
     #[serde(serialize_with = "money::serialize_option")]
     pub cost_per_request_usd: Option<Decimal>,
-    /// Requests that needed more than one attempt.
+    /// Requests that needed more than one answer attempt (judge calls do not count).
     pub fallbacks: u64,
     /// `fallbacks / requests` (0 without requests).
     pub fallback_rate: f64,
@@ -318,7 +318,7 @@ impl LedgerReader {
         )?;
         let mut attempts_statement = self.connection.prepare(
             "SELECT model, provider, outcome, detail, latency_us, input_tokens, output_tokens,
-                cost_usd
+                cost_usd, judge
              FROM attempts WHERE request = ?1 ORDER BY position",
         )?;
         let mut rows = statement.query(params![since_ms(options)])?;
@@ -350,6 +350,7 @@ impl LedgerReader {
                     model: attempt.get(0)?,
                     provider: attempt.get(1)?,
                     outcome: AttemptOutcome::from_stored(&kind, attempt.get(3)?),
+                    judge: attempt.get(8)?,
                     latency: duration(attempt.get(4)?),
                     usage: Usage {
                         input_tokens: count(attempt, 5)?,

@@ -251,9 +251,9 @@ fn insert_batch(connection: &mut Connection, batch: &[Box<RequestRecord>]) -> ru
                 ?18, ?19, ?20)",
         )?;
         let mut insert_attempt = transaction.prepare_cached(
-            "INSERT INTO attempts (request, position, model, provider, outcome, detail,
+            "INSERT INTO attempts (request, position, model, provider, outcome, detail, judge,
                 latency_us, input_tokens, output_tokens, cost_usd)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for record in batch {
             let started_at_ms = (record.started_at.unix_timestamp_nanos() / 1_000_000) as i64;
@@ -277,7 +277,11 @@ fn insert_batch(connection: &mut Connection, batch: &[Box<RequestRecord>]) -> ru
                 record.baseline_cost_usd.normalize().to_string(),
                 micros(record.latency),
                 record.streamed,
-                record.attempts.len() as i64,
+                record
+                    .attempts
+                    .iter()
+                    .filter(|attempt| !attempt.judge)
+                    .count() as i64,
             ])?;
             let request = transaction.last_insert_rowid();
             for (position, attempt) in record.attempts.iter().enumerate() {
@@ -288,6 +292,7 @@ fn insert_batch(connection: &mut Connection, batch: &[Box<RequestRecord>]) -> ru
                     attempt.provider,
                     attempt.outcome.kind(),
                     attempt.outcome.detail(),
+                    attempt.judge,
                     micros(attempt.latency),
                     saturating_i64(attempt.usage.input_tokens),
                     saturating_i64(attempt.usage.output_tokens),

@@ -122,8 +122,9 @@ pub(crate) fn render(call: &Call, scenario: &Scenario) -> Rendered {
         }
         Reply::CutStream(text) => {
             let mut chunks = stream(call, &Reply::Text(text.clone()), scenario);
-            let keep = 1 + pieces(text).len() / 2;
-            chunks.truncate(keep.max(2));
+            // Keep about half the text, never the terminal chunk.
+            let keep = (1 + pieces(text).len() / 2).max(2);
+            chunks.truncate(keep.min(chunks.len().saturating_sub(1)));
             Rendered {
                 status: 200,
                 headers: event_stream,

@@ -79,7 +79,8 @@ impl Provider for GeminiProvider {
         };
         let mut text = String::new();
         let mut calls: Vec<ToolCall> = Vec::new();
-        for event in state.chunk(wire.clone())? {
+        let model_version = wire.model_version.clone();
+        for event in state.chunk(wire)? {
             match event {
                 StreamEvent::TextDelta { text: piece } => text.push_str(&piece),
                 StreamEvent::ToolCallDelta {
@@ -102,7 +103,7 @@ impl Provider for GeminiProvider {
             });
         };
         Ok(ChatResponse {
-            model: wire.model_version.unwrap_or_else(|| model.to_owned()),
+            model: model_version.unwrap_or_else(|| model.to_owned()),
             text,
             tool_calls: calls,
             finish_reason: finish,
@@ -284,7 +285,7 @@ fn guess_image_type(url: &str) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireResponse {
     #[serde(default)]

@@ -154,7 +154,16 @@ pub fn evaluate(predictions: &[Prediction], prices: &PriceTable) -> EvalReport {
         } else {
             0.0
         };
-        per_class.insert(class, ClassMetrics { precision, recall, f1, support, predicted });
+        per_class.insert(
+            class,
+            ClassMetrics {
+                precision,
+                recall,
+                f1,
+                support,
+                predicted,
+            },
+        );
     }
     let macro_f1 = per_class.values().map(|metrics| metrics.f1).sum::<f64>() / 6.0;
     let mut latencies: Vec<u64> = predictions.iter().map(|p| p.latency_ns).collect();
@@ -169,7 +178,10 @@ pub fn evaluate(predictions: &[Prediction], prices: &PriceTable) -> EvalReport {
         accuracy: ratio(correct, count),
         macro_f1,
         per_class,
-        confusion: Confusion { classes: RouteClass::ALL, matrix },
+        confusion: Confusion {
+            classes: RouteClass::ALL,
+            matrix,
+        },
         under_routing_rate: ratio(under, count),
         over_routing_rate: ratio(over, count),
         cost_usd: cost.normalize(),
@@ -188,15 +200,24 @@ pub fn majority_accuracy(labels: &[RouteClass]) -> (Option<RouteClass>, f64) {
     for label in labels {
         counts[label.index()] += 1;
     }
-    let best = RouteClass::ALL.into_iter().max_by_key(|class| (counts[class.index()], std::cmp::Reverse(class.index())));
+    let best = RouteClass::ALL
+        .into_iter()
+        .max_by_key(|class| (counts[class.index()], std::cmp::Reverse(class.index())));
     match best {
-        Some(class) if !labels.is_empty() => (Some(class), ratio(counts[class.index()], labels.len() as u64)),
+        Some(class) if !labels.is_empty() => (
+            Some(class),
+            ratio(counts[class.index()], labels.len() as u64),
+        ),
         _ => (None, 0.0),
     }
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 /// The nearest-rank percentile of sorted nanoseconds, in microseconds.
@@ -205,7 +226,9 @@ pub fn percentile_us(sorted_ns: &[u64], percent: u64) -> f64 {
         return 0.0;
     }
     let rank = (percent * sorted_ns.len() as u64).div_ceil(100).max(1);
-    let index = usize::try_from(rank - 1).unwrap_or(usize::MAX).min(sorted_ns.len() - 1);
+    let index = usize::try_from(rank - 1)
+        .unwrap_or(usize::MAX)
+        .min(sorted_ns.len() - 1);
     sorted_ns[index] as f64 / 1000.0
 }
 
@@ -216,20 +239,36 @@ mod tests {
     use super::*;
 
     fn priced(id: &str, input: Decimal, output: Decimal) -> PricedModel {
-        PricedModel { id: id.into(), input, output }
+        PricedModel {
+            id: id.into(),
+            input,
+            output,
+        }
     }
 
     fn prices() -> PriceTable {
         let cheap = priced("cheap", dec!(0.1), dec!(0.4));
         let strong = priced("strong", dec!(2.5), dec!(10));
         PriceTable {
-            classes: [cheap.clone(), cheap.clone(), cheap, strong.clone(), strong.clone(), strong.clone()],
+            classes: [
+                cheap.clone(),
+                cheap.clone(),
+                cheap,
+                strong.clone(),
+                strong.clone(),
+                strong.clone(),
+            ],
             baseline: strong,
         }
     }
 
     fn p(label: RouteClass, predicted: RouteClass, latency_us: u64) -> Prediction {
-        Prediction { label, predicted, latency_ns: latency_us * 1000, input_tokens: 1000 }
+        Prediction {
+            label,
+            predicted,
+            latency_ns: latency_us * 1000,
+            input_tokens: 1000,
+        }
     }
 
     #[test]
@@ -271,6 +310,9 @@ mod tests {
     #[test]
     fn majority_picks_the_most_common_label() {
         use RouteClass::*;
-        assert_eq!(majority_accuracy(&[Faq, Analyze, Analyze, Reason]), (Some(Analyze), 0.5));
+        assert_eq!(
+            majority_accuracy(&[Faq, Analyze, Analyze, Reason]),
+            (Some(Analyze), 0.5)
+        );
     }
 }

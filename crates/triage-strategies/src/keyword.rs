@@ -94,7 +94,12 @@ impl PartialEq for KeywordPattern {
 
 impl KeywordPattern {
     /// Compiles a pattern, case-insensitively.
-    pub fn new(class: RouteClass, pattern: &str, weight: f32, why: impl Into<String>) -> Result<Self, StrategyError> {
+    pub fn new(
+        class: RouteClass,
+        pattern: &str,
+        weight: f32,
+        why: impl Into<String>,
+    ) -> Result<Self, StrategyError> {
         Ok(KeywordPattern {
             class,
             regex: case_insensitive(pattern)?,
@@ -135,20 +140,22 @@ impl KeywordTable {
 
     /// Reads a keyword table from TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, StrategyError> {
-        let file: KeywordFile = toml::from_str(text).map_err(|error| StrategyError::KeywordTable {
-            origin: origin.to_owned(),
-            message: error.message().to_owned(),
-        })?;
+        let file: KeywordFile =
+            toml::from_str(text).map_err(|error| StrategyError::KeywordTable {
+                origin: origin.to_owned(),
+                message: error.message().to_owned(),
+            })?;
         KeywordTable::from_file(&file, origin)
     }
 
     /// Validates a parsed keyword file.
     pub fn from_file(file: &KeywordFile, origin: &str) -> Result<Self, StrategyError> {
         let class = |name: &str| {
-            name.parse::<RouteClass>().map_err(|error| StrategyError::KeywordTable {
-                origin: origin.to_owned(),
-                message: error.to_string(),
-            })
+            name.parse::<RouteClass>()
+                .map_err(|error| StrategyError::KeywordTable {
+                    origin: origin.to_owned(),
+                    message: error.to_string(),
+                })
         };
         let mut table = KeywordTable {
             default_class: class(&file.default_class)?,
@@ -202,7 +209,11 @@ impl KeywordTable {
             }
             return;
         }
-        match self.phrases.iter().position(|(phrase, _)| *phrase == normal) {
+        match self
+            .phrases
+            .iter()
+            .position(|(phrase, _)| *phrase == normal)
+        {
             Some(at) => {
                 self.phrases[at].1[class.index()] = weight;
                 if self.phrases[at].1.iter().all(|value| *value == 0.0) {
@@ -240,7 +251,10 @@ impl KeywordTable {
         for feature in features(text, self.window) {
             if let Some(weights) = self.terms.get(&feature) {
                 add(&mut raw, weights);
-                hits.push(Hit { what: format!("`{feature}`"), weights: *weights });
+                hits.push(Hit {
+                    what: format!("`{feature}`"),
+                    weights: *weights,
+                });
             }
         }
         if !self.phrases.is_empty() {
@@ -248,7 +262,10 @@ impl KeywordTable {
             for (phrase, weights) in &self.phrases {
                 if joined.contains(&format!(" {phrase} ")) {
                     add(&mut raw, weights);
-                    hits.push(Hit { what: format!("`{phrase}`"), weights: *weights });
+                    hits.push(Hit {
+                        what: format!("`{phrase}`"),
+                        weights: *weights,
+                    });
                 }
             }
         }
@@ -257,7 +274,10 @@ impl KeywordTable {
                 raw[pattern.class.index()] += pattern.weight;
                 let mut weights = [0.0; 6];
                 weights[pattern.class.index()] = pattern.weight;
-                hits.push(Hit { what: pattern.why.clone(), weights });
+                hits.push(Hit {
+                    what: pattern.why.clone(),
+                    weights,
+                });
             }
         }
         KeywordScore { raw, hits }
@@ -344,7 +364,10 @@ impl KeywordStrategy {
             reason.push_str(&format!(" and {more} more"));
         }
         let (runner_up, _) = verdict.runner_up();
-        reason.push_str(&format!("; runner-up {runner_up} {:.2}", raw[runner_up.index()]));
+        reason.push_str(&format!(
+            "; runner-up {runner_up} {:.2}",
+            raw[runner_up.index()]
+        ));
         Classification {
             reasons: vec![reason],
             ..verdict
@@ -385,16 +408,40 @@ mod tests {
     fn classifies_clear_prompts() {
         let table = [
             ("Write a poem about the sea", RouteClass::Critical),
-            ("Write a short story about a dragon who loves tea", RouteClass::Critical),
-            ("Translate this sentence into French: where is the station?", RouteClass::Transform),
-            ("Summarize the following article in three sentences: ...", RouteClass::Transform),
-            ("Write a Python function that reverses a linked list", RouteClass::Analyze),
-            ("Fix this bug in my JavaScript code:\n```js\nconst x = ;\n```", RouteClass::Analyze),
+            (
+                "Write a short story about a dragon who loves tea",
+                RouteClass::Critical,
+            ),
+            (
+                "Translate this sentence into French: where is the station?",
+                RouteClass::Transform,
+            ),
+            (
+                "Summarize the following article in three sentences: ...",
+                RouteClass::Transform,
+            ),
+            (
+                "Write a Python function that reverses a linked list",
+                RouteClass::Analyze,
+            ),
+            (
+                "Fix this bug in my JavaScript code:\n```js\nconst x = ;\n```",
+                RouteClass::Analyze,
+            ),
             ("What is the capital of Australia?", RouteClass::Faq),
             ("who wrote pride and prejudice", RouteClass::Faq),
-            ("If a train travels 60 miles per hour for 3 hours and then 40 miles per hour for 2 hours, how many miles does it travel in total?", RouteClass::Reason),
-            ("Extract all the email addresses and phone numbers from this text and return them as JSON", RouteClass::Extract),
-            ("Classify the sentiment of this review as positive or negative: the food was cold", RouteClass::Extract),
+            (
+                "If a train travels 60 miles per hour for 3 hours and then 40 miles per hour for 2 hours, how many miles does it travel in total?",
+                RouteClass::Reason,
+            ),
+            (
+                "Extract all the email addresses and phone numbers from this text and return them as JSON",
+                RouteClass::Extract,
+            ),
+            (
+                "Classify the sentiment of this review as positive or negative: the food was cold",
+                RouteClass::Extract,
+            ),
         ];
         for (prompt, expect) in table {
             check(prompt, expect);
@@ -422,22 +469,37 @@ mod tests {
             .entry(RouteClass::Critical)
             .or_default()
             .insert("Breach of Contract Claim".into(), 5.0);
-        overrides.weights.entry(RouteClass::Analyze).or_default().insert("lawyer".into(), 0.0);
         overrides
-            .patterns
-            .push(KeywordPattern::new(RouteClass::Reason, r"\d+\s*\+\s*\d+", 2.0, "a sum").unwrap());
+            .weights
+            .entry(RouteClass::Analyze)
+            .or_default()
+            .insert("lawyer".into(), 0.0);
+        overrides.patterns.push(
+            KeywordPattern::new(RouteClass::Reason, r"\d+\s*\+\s*\d+", 2.0, "a sum").unwrap(),
+        );
         table.apply(&overrides);
         let strategy = KeywordStrategy::new(table);
         let verdict = strategy.classify_text("My lawyer says breach of contract claim");
         assert_eq!(verdict.class, RouteClass::Critical);
-        assert!(verdict.reasons[0].contains("`breach of contract claim` +5.00"), "{:?}", verdict.reasons);
-        assert_eq!(strategy.classify_text("what is 2 + 2").class, RouteClass::Reason);
+        assert!(
+            verdict.reasons[0].contains("`breach of contract claim` +5.00"),
+            "{:?}",
+            verdict.reasons
+        );
+        assert_eq!(
+            strategy.classify_text("what is 2 + 2").class,
+            RouteClass::Reason
+        );
         assert_eq!(strategy.classify_text("lawyer").class, RouteClass::Faq);
     }
 
     #[test]
     fn bad_tables_are_errors() {
-        let error = KeywordTable::from_toml("default_class = \"nope\"\n[window]\nhead = 1\ntail = 1\n", "x.toml").unwrap_err();
+        let error = KeywordTable::from_toml(
+            "default_class = \"nope\"\n[window]\nhead = 1\ntail = 1\n",
+            "x.toml",
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("x.toml"), "{error}");
         let error = KeywordTable::from_toml("default_class = \"faq\"\n[window]\nhead = 1\ntail = 1\n[[patterns]]\nclass = \"faq\"\nregex = \"(\"\nweight = 1.0\nwhy = \"x\"\n", "x.toml").unwrap_err();
         assert!(error.to_string().contains("invalid regex"), "{error}");

@@ -35,8 +35,14 @@ impl Default for LengthThresholds {
     fn default() -> Self {
         LengthThresholds {
             buckets: vec![
-                LengthBucket { below: 16, class: RouteClass::Faq },
-                LengthBucket { below: 1024, class: RouteClass::Analyze },
+                LengthBucket {
+                    below: 16,
+                    class: RouteClass::Faq,
+                },
+                LengthBucket {
+                    below: 1024,
+                    class: RouteClass::Analyze,
+                },
             ],
             otherwise: RouteClass::Transform,
         }
@@ -108,7 +114,9 @@ impl LengthStrategy {
             class,
             confidence: LENGTH_CONFIDENCE,
             scores: ClassScores(scores),
-            reasons: vec![format!("length: {tokens} tokens, bucket {bucket} → {class}")],
+            reasons: vec![format!(
+                "length: {tokens} tokens, bucket {bucket} → {class}"
+            )],
         }
     }
 }
@@ -132,7 +140,10 @@ mod tests {
         let strategy = LengthStrategy::default();
         let table = [
             ("What is 2+2?", RouteClass::Faq),
-            ("Explain in detail how a hash map handles collisions and compare open addressing with chaining for a cache.", RouteClass::Analyze),
+            (
+                "Explain in detail how a hash map handles collisions and compare open addressing with chaining for a cache.",
+                RouteClass::Analyze,
+            ),
         ];
         for (prompt, expect) in table {
             let verdict = strategy.classify_text(prompt);
@@ -142,19 +153,32 @@ mod tests {
         let long = "word ".repeat(2000);
         let verdict = strategy.classify_text(&long);
         assert_eq!(verdict.class, RouteClass::Transform);
-        assert!(verdict.reasons[0].contains("1024+ tokens"), "{:?}", verdict.reasons);
+        assert!(
+            verdict.reasons[0].contains("1024+ tokens"),
+            "{:?}",
+            verdict.reasons
+        );
     }
 
     #[test]
     fn bounds_must_increase() {
         let error = LengthThresholds::new(
             vec![
-                LengthBucket { below: 50, class: RouteClass::Faq },
-                LengthBucket { below: 50, class: RouteClass::Analyze },
+                LengthBucket {
+                    below: 50,
+                    class: RouteClass::Faq,
+                },
+                LengthBucket {
+                    below: 50,
+                    class: RouteClass::Analyze,
+                },
             ],
             RouteClass::Critical,
         )
         .unwrap_err();
-        assert_eq!(error.to_string(), "length bucket bounds must increase: 50 is followed by 50");
+        assert_eq!(
+            error.to_string(),
+            "length bucket bounds must increase: 50 is followed by 50"
+        );
     }
 }

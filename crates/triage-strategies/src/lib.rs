@@ -43,14 +43,14 @@ pub mod tokens;
 
 pub use error::StrategyError;
 pub use keyword::{
-    EMBEDDED_KEYWORDS, EMBEDDED_ORIGIN, Hit, KeywordFile, KeywordOverrides, KeywordPattern, KeywordScore,
-    KeywordStrategy, KeywordTable, PatternSpec, WindowSpec, case_insensitive,
+    EMBEDDED_KEYWORDS, EMBEDDED_ORIGIN, Hit, KeywordFile, KeywordOverrides, KeywordPattern,
+    KeywordScore, KeywordStrategy, KeywordTable, PatternSpec, WindowSpec, case_insensitive,
 };
 pub use length::{LENGTH_CONFIDENCE, LengthBucket, LengthStrategy, LengthThresholds};
 pub use model::ModelStrategy;
 pub use policy::{
-    ASSUMED_OUTPUT_TOKENS, PlannedModel, Policy, ProviderFilter, Rejection, Requirements, RouteAlias, RoutePlan,
-    TOKENS_PER_MESSAGE, blended_price, estimate_input_tokens,
+    ASSUMED_OUTPUT_TOKENS, PlannedModel, Policy, ProviderFilter, Rejection, Requirements,
+    RouteAlias, RoutePlan, TOKENS_PER_MESSAGE, blended_price, estimate_input_tokens,
 };
 pub use router::{DEFAULT_LOW_CONFIDENCE, Decision, Route, Router};
 pub use rules::{Rule, RuleAction, RuleMatcher, Rules};

@@ -34,13 +34,13 @@ impl ModelStrategy {
 
     /// Classifies a text.
     pub fn classify_text(&self, text: &str) -> Result<Classification, StrategyError> {
-        let scores = self
-            .classifier
-            .classify_text(text)
-            .map_err(|source| StrategyError::Classifier {
-                classifier: self.classifier.name().to_owned(),
-                source,
-            })?;
+        let scores =
+            self.classifier
+                .classify_text(text)
+                .map_err(|source| StrategyError::Classifier {
+                    classifier: self.classifier.name().to_owned(),
+                    source,
+                })?;
         let verdict = Classification::from_scores(scores, Vec::new());
         let (runner_up, runner_up_score) = verdict.runner_up();
         let reason = format!(
@@ -79,19 +79,30 @@ mod tests {
             "fixed"
         }
 
-        fn classify_text(&self, _text: &str) -> Result<ClassScores, Box<dyn std::error::Error + Send + Sync>> {
+        fn classify_text(
+            &self,
+            _text: &str,
+        ) -> Result<ClassScores, Box<dyn std::error::Error + Send + Sync>> {
             self.0.ok_or_else(|| "broken weights".into())
         }
     }
 
     #[test]
     fn adapts_scores_and_errors() {
-        let strategy = ModelStrategy::new(Arc::new(Fixed(Some(ClassScores([0.0, 0.1, 0.0, 0.2, 0.6, 0.1])))));
+        let strategy = ModelStrategy::new(Arc::new(Fixed(Some(ClassScores([
+            0.0, 0.1, 0.0, 0.2, 0.6, 0.1,
+        ])))));
         let verdict = strategy.classify(&ChatRequest::from_prompt("x")).unwrap();
         assert_eq!(verdict.class, RouteClass::Reason);
-        assert_eq!(verdict.reasons, ["model fixed: reason p=0.60; runner-up analyze p=0.20"]);
+        assert_eq!(
+            verdict.reasons,
+            ["model fixed: reason p=0.60; runner-up analyze p=0.20"]
+        );
         let broken = ModelStrategy::new(Arc::new(Fixed(None)));
         let error = broken.classify(&ChatRequest::from_prompt("x")).unwrap_err();
-        assert_eq!(error.to_string(), "classifier `fixed` failed: broken weights");
+        assert_eq!(
+            error.to_string(),
+            "classifier `fixed` failed: broken weights"
+        );
     }
 }

@@ -59,7 +59,10 @@ impl Requirements {
         if let Some(wanted) = self.max_output_tokens
             && wanted > model.max_output_tokens
         {
-            return Some(format!("max {} output tokens < {wanted} asked", model.max_output_tokens));
+            return Some(format!(
+                "max {} output tokens < {wanted} asked",
+                model.max_output_tokens
+            ));
         }
         let needed = input_tokens + self.max_output_tokens.unwrap_or(0);
         if needed > model.context_window {
@@ -97,7 +100,9 @@ impl ProviderFilter {
         if self.disabled.contains(provider) {
             return false;
         }
-        self.enabled.as_ref().is_none_or(|enabled| enabled.contains(provider))
+        self.enabled
+            .as_ref()
+            .is_none_or(|enabled| enabled.contains(provider))
     }
 }
 
@@ -226,7 +231,12 @@ impl Policy {
     /// The blended price of a class's first usable candidate for a plain request, in dollars
     /// per million tokens: (3 × input + output) / 4, the usual 3:1 input-to-output blend. Used
     /// to order classes by cost (under- and over-routing).
-    pub fn class_price(&self, catalog: &Catalog, class: RouteClass, today: Date) -> Option<Decimal> {
+    pub fn class_price(
+        &self,
+        catalog: &Catalog,
+        class: RouteClass,
+        today: Date,
+    ) -> Option<Decimal> {
         self.route(class).iter().find_map(|id| {
             let resolved = catalog.resolve(id, today).ok()?;
             let model = resolved.model;
@@ -286,12 +296,15 @@ impl Policy {
         let forced = resolved.model;
         let tokens = planner.input_tokens(forced);
         if let Some(unmet) = planner.requirements.unmet(forced, tokens) {
-            planner.warnings.push(format!("forced model {}: {unmet}", forced.id));
-        }
-        if !self.providers.allows(&forced.provider) {
             planner
                 .warnings
-                .push(format!("forced model {}: provider {} is disabled", forced.id, forced.provider));
+                .push(format!("forced model {}: {unmet}", forced.id));
+        }
+        if !self.providers.allows(&forced.provider) {
+            planner.warnings.push(format!(
+                "forced model {}: provider {} is disabled",
+                forced.id, forced.provider
+            ));
         }
         let primary = PlannedModel {
             id: forced.id.clone(),
@@ -302,7 +315,9 @@ impl Policy {
         };
         planner.seen.insert(forced.id.clone());
         planner.accepted.push(primary.clone());
-        planner.reasons.push(format!("policy: {} is forced", primary.id));
+        planner
+            .reasons
+            .push(format!("policy: {} is forced", primary.id));
         for id in self.route(class) {
             planner.consider(id, class);
         }
@@ -362,7 +377,12 @@ struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    fn new(policy: &'a Policy, catalog: &'a Catalog, request: &'a ChatRequest, today: Date) -> Self {
+    fn new(
+        policy: &'a Policy,
+        catalog: &'a Catalog,
+        request: &'a ChatRequest,
+        today: Date,
+    ) -> Self {
         Planner {
             policy,
             catalog,
@@ -463,7 +483,10 @@ impl<'a> Planner<'a> {
             output_tokens,
             ..Usage::default()
         };
-        let estimated_cost = match catalog.find(&primary.id).map(|model| model.cost(&usage, CostOptions::default())) {
+        let estimated_cost = match catalog
+            .find(&primary.id)
+            .map(|model| model.cost(&usage, CostOptions::default()))
+        {
             Some(Ok(cost)) => Some(cost),
             Some(Err(error)) => {
                 self.warnings.push(error.to_string());

@@ -112,12 +112,18 @@ impl Router {
 
     /// Decides a request's class: the first matching rule, else the strategy, escalated to the
     /// runner-up class when confidence is low and the runner-up's model costs more.
-    pub fn decide(&self, catalog: &Catalog, request: &ChatRequest, today: Date) -> Result<Decision, StrategyError> {
+    pub fn decide(
+        &self,
+        catalog: &Catalog,
+        request: &ChatRequest,
+        today: Date,
+    ) -> Result<Decision, StrategyError> {
         let rule = self.rules.first_match(request);
         if let Some(rule) = rule
             && let Some(class) = rule.action.class
         {
-            let mut scores: BTreeMap<RouteClass, f32> = RouteClass::ALL.into_iter().map(|c| (c, 0.0)).collect();
+            let mut scores: BTreeMap<RouteClass, f32> =
+                RouteClass::ALL.into_iter().map(|c| (c, 0.0)).collect();
             scores.insert(class, 1.0);
             return Ok(Decision {
                 class,
@@ -126,7 +132,11 @@ impl Router {
                 rule: Some(rule.name.clone()),
                 forced_model: rule.action.model.clone(),
                 scores,
-                reasons: vec![format!("rule {}: {} → class {class}", rule.name, rule.matcher.describe())],
+                reasons: vec![format!(
+                    "rule {}: {} → class {class}",
+                    rule.name,
+                    rule.matcher.describe()
+                )],
             });
         }
         let verdict = self.strategy.classify(request)?;
@@ -136,16 +146,24 @@ impl Router {
             strategy: self.strategy.name().to_owned(),
             rule: None,
             forced_model: None,
-            scores: RouteClass::ALL.into_iter().map(|c| (c, verdict.scores.get(c))).collect(),
+            scores: RouteClass::ALL
+                .into_iter()
+                .map(|c| (c, verdict.scores.get(c)))
+                .collect(),
             reasons: verdict.reasons.clone(),
         };
         if let Some(rule) = rule {
             decision.rule = Some(rule.name.clone());
             decision.forced_model = rule.action.model.clone();
             if let Some(model) = &rule.action.model {
-                decision
-                    .reasons
-                    .insert(0, format!("rule {}: {} → model {model}", rule.name, rule.matcher.describe()));
+                decision.reasons.insert(
+                    0,
+                    format!(
+                        "rule {}: {} → model {model}",
+                        rule.name,
+                        rule.matcher.describe()
+                    ),
+                );
             }
         }
         if verdict.confidence < self.low_confidence {
@@ -165,10 +183,18 @@ impl Router {
     }
 
     /// Decides and plans a request.
-    pub fn route(&self, catalog: &Catalog, request: &ChatRequest, today: Date) -> Result<Route, StrategyError> {
+    pub fn route(
+        &self,
+        catalog: &Catalog,
+        request: &ChatRequest,
+        today: Date,
+    ) -> Result<Route, StrategyError> {
         let decision = self.decide(catalog, request, today)?;
         let plan = match &decision.forced_model {
-            Some(model) => self.policy.plan_forced(catalog, model, decision.class, request, today)?,
+            Some(model) => {
+                self.policy
+                    .plan_forced(catalog, model, decision.class, request, today)?
+            }
             None => self.policy.plan(catalog, decision.class, request, today)?,
         };
         Ok(Route { decision, plan })
@@ -192,13 +218,23 @@ impl Router {
             let mut decision = router.decide(catalog, request, today)?;
             if let Some(RouteAlias::Model(model)) = router.policy.aliases().get(alias) {
                 decision.forced_model = Some(model.clone());
-                decision.reasons.push(format!("alias {alias} → model {model}"));
+                decision
+                    .reasons
+                    .push(format!("alias {alias} → model {model}"));
             } else {
-                decision.reasons.push(format!("alias {alias}: its own routes"));
+                decision
+                    .reasons
+                    .push(format!("alias {alias}: its own routes"));
             }
             let plan = match &decision.forced_model {
-                Some(model) => router.policy.plan_forced(catalog, model, decision.class, request, today)?,
-                None => router.policy.plan(catalog, decision.class, request, today)?,
+                Some(model) => {
+                    router
+                        .policy
+                        .plan_forced(catalog, model, decision.class, request, today)?
+                }
+                None => router
+                    .policy
+                    .plan(catalog, decision.class, request, today)?,
             };
             Ok(Route { decision, plan })
         })())

@@ -93,7 +93,9 @@ impl Rules {
         }
         let text = request.all_text();
         let lowercase = text.to_lowercase();
-        self.rules.iter().find(|rule| rule.matcher.matches(&text, &lowercase))
+        self.rules
+            .iter()
+            .find(|rule| rule.matcher.matches(&text, &lowercase))
     }
 }
 
@@ -107,18 +109,31 @@ mod tests {
             Rule {
                 name: "legal".into(),
                 matcher: RuleMatcher::contains("Contract"),
-                action: RuleAction { class: Some(RouteClass::Critical), model: None },
+                action: RuleAction {
+                    class: Some(RouteClass::Critical),
+                    model: None,
+                },
             },
             Rule {
                 name: "tickets".into(),
                 matcher: RuleMatcher::regex(r"\bTICKET-\d+\b").unwrap(),
-                action: RuleAction { class: None, model: Some("gpt-4o-mini".into()) },
+                action: RuleAction {
+                    class: None,
+                    model: Some("gpt-4o-mini".into()),
+                },
             },
         ]);
-        let hit = |prompt: &str| rules.first_match(&ChatRequest::from_prompt(prompt)).map(|rule| rule.name.as_str());
+        let hit = |prompt: &str| {
+            rules
+                .first_match(&ChatRequest::from_prompt(prompt))
+                .map(|rule| rule.name.as_str())
+        };
         assert_eq!(hit("review this CONTRACT for ticket-12"), Some("legal"));
         assert_eq!(hit("close ticket-12 please"), Some("tickets"));
         assert_eq!(hit("hello"), None);
-        assert_eq!(rules.iter().next().unwrap().matcher.describe(), "contains \"contract\"");
+        assert_eq!(
+            rules.iter().next().unwrap().matcher.describe(),
+            "contains \"contract\""
+        );
     }
 }

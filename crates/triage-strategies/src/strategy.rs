@@ -69,7 +69,9 @@ impl Classification {
 }
 
 /// The strategies this crate can build by name, for command lines and configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum StrategyKind {
     /// The on-device classifier (`triage-classifier`), through [`crate::ModelStrategy`].
@@ -82,7 +84,11 @@ pub enum StrategyKind {
 
 impl StrategyKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [StrategyKind; 3] = [StrategyKind::Model, StrategyKind::Keyword, StrategyKind::Length];
+    pub const ALL: [StrategyKind; 3] = [
+        StrategyKind::Model,
+        StrategyKind::Keyword,
+        StrategyKind::Length,
+    ];
 
     /// The name used on the command line and in reports.
     pub const fn as_str(self) -> &'static str {
@@ -107,7 +113,9 @@ impl std::str::FromStr for StrategyKind {
         StrategyKind::ALL
             .into_iter()
             .find(|kind| kind.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown strategy `{s}` (expected one of: model, keyword, length)"))
+            .ok_or_else(|| {
+                format!("unknown strategy `{s}` (expected one of: model, keyword, length)")
+            })
     }
 }
 
@@ -140,7 +148,8 @@ mod tests {
 
     #[test]
     fn runner_up_skips_the_winner() {
-        let verdict = Classification::from_scores(ClassScores([0.1, 0.5, 0.3, 0.1, 0.0, 0.0]), vec![]);
+        let verdict =
+            Classification::from_scores(ClassScores([0.1, 0.5, 0.3, 0.1, 0.0, 0.0]), vec![]);
         assert_eq!(verdict.runner_up().0, RouteClass::Transform);
     }
 

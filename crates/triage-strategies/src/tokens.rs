@@ -53,7 +53,9 @@ impl TokenCounter {
         let name = model_name.to_ascii_lowercase();
         match provider {
             "openai" | "azure" => {
-                let legacy = name.starts_with("gpt-4") && !name.starts_with("gpt-4o") && !name.starts_with("gpt-4.");
+                let legacy = name.starts_with("gpt-4")
+                    && !name.starts_with("gpt-4o")
+                    && !name.starts_with("gpt-4.");
                 if legacy || name.starts_with("gpt-3.5") {
                     TokenCounter::Cl100k
                 } else {
@@ -70,7 +72,9 @@ impl TokenCounter {
         match self {
             TokenCounter::O200k => "tiktoken o200k_base".to_owned(),
             TokenCounter::Cl100k => "tiktoken cl100k_base".to_owned(),
-            TokenCounter::Scaled { percent } => format!("tiktoken o200k_base × {}", f64::from(percent) / 100.0),
+            TokenCounter::Scaled { percent } => {
+                format!("tiktoken o200k_base × {}", f64::from(percent) / 100.0)
+            }
         }
     }
 
@@ -139,13 +143,34 @@ mod tests {
 
     #[test]
     fn counters_by_model_family() {
-        assert_eq!(TokenCounter::for_model("openai", "gpt-4o-mini"), TokenCounter::O200k);
-        assert_eq!(TokenCounter::for_model("openai", "gpt-4.1-nano"), TokenCounter::O200k);
-        assert_eq!(TokenCounter::for_model("openai", "o3-mini"), TokenCounter::O200k);
-        assert_eq!(TokenCounter::for_model("openai", "gpt-4-turbo"), TokenCounter::Cl100k);
-        assert_eq!(TokenCounter::for_model("openai", "gpt-3.5-turbo"), TokenCounter::Cl100k);
-        assert_eq!(TokenCounter::for_model("anthropic", "claude-sonnet-4-5"), TokenCounter::Scaled { percent: 120 });
-        assert_eq!(TokenCounter::for_model("google", "gemini-2.5-flash"), TokenCounter::Scaled { percent: 100 });
+        assert_eq!(
+            TokenCounter::for_model("openai", "gpt-4o-mini"),
+            TokenCounter::O200k
+        );
+        assert_eq!(
+            TokenCounter::for_model("openai", "gpt-4.1-nano"),
+            TokenCounter::O200k
+        );
+        assert_eq!(
+            TokenCounter::for_model("openai", "o3-mini"),
+            TokenCounter::O200k
+        );
+        assert_eq!(
+            TokenCounter::for_model("openai", "gpt-4-turbo"),
+            TokenCounter::Cl100k
+        );
+        assert_eq!(
+            TokenCounter::for_model("openai", "gpt-3.5-turbo"),
+            TokenCounter::Cl100k
+        );
+        assert_eq!(
+            TokenCounter::for_model("anthropic", "claude-sonnet-4-5"),
+            TokenCounter::Scaled { percent: 120 }
+        );
+        assert_eq!(
+            TokenCounter::for_model("google", "gemini-2.5-flash"),
+            TokenCounter::Scaled { percent: 100 }
+        );
     }
 
     #[test]

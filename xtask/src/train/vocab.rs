@@ -18,8 +18,12 @@ const SPECIALS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 pub(crate) struct StudentVocab {
     /// `tokenizer.json` of the compact vocabulary.
     pub(crate) tokenizer_json: String,
-    /// `(vocab, hidden)` initial token embeddings.
+    /// `(vocab, hidden)` initial token embeddings: `minilm_rows` times `projection`.
     pub(crate) word_embeddings: Tensor,
+    /// `(vocab, 384)` MiniLM's embeddings of the kept tokens.
+    pub(crate) minilm_rows: Tensor,
+    /// `(384, hidden)` projection onto the top principal directions of `minilm_rows`.
+    pub(crate) projection: Tensor,
     /// `(max_tokens, hidden)` initial position embeddings (token type 0 folded in).
     pub(crate) position_embeddings: Tensor,
 }
@@ -101,6 +105,8 @@ pub(crate) fn build(
     Ok(StudentVocab {
         tokenizer_json,
         word_embeddings,
+        minilm_rows: kept_words,
+        projection,
         position_embeddings,
     })
 }

@@ -1,6 +1,15 @@
 //! One module per `triage` subcommand; each exposes its clap `Args` and a `run` function.
 
+pub(crate) mod ask;
 pub(crate) mod catalog_args;
 pub(crate) mod cost;
 pub(crate) mod mock_upstream;
 pub(crate) mod models;
+pub(crate) mod report;
+pub(crate) mod serve;
+pub(crate) mod classify;
+pub(crate) mod config;
+pub(crate) mod context;
+pub(crate) mod eval;
+pub(crate) mod jsonl;
+pub(crate) mod route;

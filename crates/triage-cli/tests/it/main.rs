@@ -1,3 +1,7 @@
 //! Integration tests of the `triage` binary, one module per area.
 
+mod ask;
 mod catalog;
+mod gateway;
+mod mock_upstream;
+mod routing;

@@ -50,6 +50,7 @@ pub(crate) fn request(spec: Spec<'_>) -> RequestRecord {
             outcome: AttemptOutcome::Failed {
                 error: "status 503".to_owned(),
             },
+            judge: false,
             latency: Duration::from_millis(1),
             usage: Usage::default(),
             cost_usd: Decimal::ZERO,
@@ -59,6 +60,7 @@ pub(crate) fn request(spec: Spec<'_>) -> RequestRecord {
         model: model.to_owned(),
         provider: "mock".to_owned(),
         outcome: AttemptOutcome::Success,
+        judge: false,
         latency: Duration::from_millis(latency_ms),
         usage,
         cost_usd: cost,

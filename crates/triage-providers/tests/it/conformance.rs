@@ -458,3 +458,24 @@ conformance!(openai, Protocol::OpenAi, "openai");
 conformance!(anthropic, Protocol::Anthropic, "anthropic");
 conformance!(gemini, Protocol::Gemini, "google");
 conformance!(openai_compatible, Protocol::OpenAiCompatible, "deepseek");
+
+/// A stream cut before any text: an error and nothing else, for every protocol (the case a
+/// fallback can retry transparently).
+#[tokio::test]
+async fn a_stream_cut_before_any_text_is_an_error_without_events() {
+    for protocol in Protocol::ALL {
+        let h = harness(protocol, "p").await;
+        h.mock.push(Scenario::cut_stream(""));
+        let stream = h
+            .provider
+            .stream("model-x", &ChatRequest::from_prompt("hi"))
+            .await
+            .unwrap();
+        let items = drain(stream).await;
+        assert_eq!(items.len(), 1, "{protocol}: {items:?}");
+        assert!(
+            matches!(items[0], Err(ProviderError::Connection { .. })),
+            "{protocol}: {items:?}"
+        );
+    }
+}

@@ -1,4 +1,8 @@
 //! Integration tests for triage-providers, against triage-mock on 127.0.0.1.
+#![expect(
+    clippy::unwrap_used,
+    reason = "shared test helpers panic on setup failures"
+)]
 
 mod conformance;
 mod support;

@@ -7,17 +7,18 @@ use time::Date;
 use time::macros::date;
 use triage_catalog::Catalog;
 use triage_strategies::{
-    Classification, KeywordStrategy, Policy, ProviderFilter, RouteAlias, Router, Rule, RuleAction, RuleMatcher, Rules,
-    Strategy, StrategyError,
+    Classification, KeywordStrategy, Policy, ProviderFilter, RouteAlias, Router, Rule, RuleAction,
+    RuleMatcher, Rules, Strategy, StrategyError,
 };
 use triage_types::{
-    ChatRequest, ClassScores, ContentPart, Message, ResponseFormat, Role, RouteClass, ToolDefinition,
+    ChatRequest, ClassScores, ContentPart, Message, ResponseFormat, Role, RouteClass,
+    ToolDefinition,
 };
 
 const TODAY: Date = date!(2026 - 11 - 29);
 
 fn catalog() -> Catalog {
-    Catalog::parse(include_str!("catalog.toml"), "tests/it/catalog.toml").unwrap()
+    Catalog::parse(include_str!("catalog.toml"), "tests/it/catalog.toml").expect("the test catalog is valid")
 }
 
 /// A strategy that always answers the same scores, so plans do not move when keyword weights
@@ -30,7 +31,10 @@ impl Strategy for Fixed {
     }
 
     fn classify(&self, _request: &ChatRequest) -> Result<Classification, StrategyError> {
-        Ok(Classification::from_scores(ClassScores(self.0), vec!["fixed scores".into()]))
+        Ok(Classification::from_scores(
+            ClassScores(self.0),
+            vec!["fixed scores".into()],
+        ))
     }
 }
 
@@ -56,7 +60,11 @@ fn check(name: &str, router: &Router, request: &ChatRequest) {
 #[test]
 fn plans() {
     let faq = router(sure(RouteClass::Faq));
-    check("faq_short_prompt", &faq, &ChatRequest::from_prompt("What does HTTP 404 mean?"));
+    check(
+        "faq_short_prompt",
+        &faq,
+        &ChatRequest::from_prompt("What does HTTP 404 mean?"),
+    );
 
     let mut image = ChatRequest::from_prompt("What is in this picture?");
     image.messages[0].content.push(ContentPart::Image {
@@ -74,15 +82,22 @@ fn plans() {
         &ChatRequest::from_prompt("Rewrite this more politely: send it now."),
     );
 
-    let mut json_tools = ChatRequest::from_prompt("Summarise this as JSON: the meeting moved to Friday.");
-    json_tools.messages.insert(0, Message::text(Role::System, "You are terse."));
+    let mut json_tools =
+        ChatRequest::from_prompt("Summarise this as JSON: the meeting moved to Friday.");
+    json_tools
+        .messages
+        .insert(0, Message::text(Role::System, "You are terse."));
     json_tools.response_format = Some(ResponseFormat::JsonObject);
     json_tools.tools.push(ToolDefinition {
         name: "save".into(),
         description: Some("Saves a note".into()),
         parameters: serde_json::json!({"type": "object"}),
     });
-    check("transform_json_and_tools_filter_candidates", &transform, &json_tools);
+    check(
+        "transform_json_and_tools_filter_candidates",
+        &transform,
+        &json_tools,
+    );
 
     let critical = router(sure(RouteClass::Critical));
     check(
@@ -97,12 +112,24 @@ fn plans() {
         disabled: BTreeSet::from(["anthropic".to_owned()]),
     });
     let disabled = Router::new(sure(RouteClass::Critical), no_anthropic.clone());
-    check("critical_with_its_provider_disabled_has_no_candidate", &disabled, &ChatRequest::from_prompt("A poem"));
+    check(
+        "critical_with_its_provider_disabled_has_no_candidate",
+        &disabled,
+        &ChatRequest::from_prompt("A poem"),
+    );
     let analyze = Router::new(sure(RouteClass::Analyze), no_anthropic);
-    check("analyze_with_a_provider_disabled", &analyze, &ChatRequest::from_prompt("Review my code"));
+    check(
+        "analyze_with_a_provider_disabled",
+        &analyze,
+        &ChatRequest::from_prompt("Review my code"),
+    );
 
     let close_call = router(Arc::new(Fixed([0.0, 0.35, 0.0, 0.3, 0.2, 0.15])));
-    check("low_confidence_escalates_to_the_pricier_class", &close_call, &ChatRequest::from_prompt("Is Rust fast?"));
+    check(
+        "low_confidence_escalates_to_the_pricier_class",
+        &close_call,
+        &ChatRequest::from_prompt("Is Rust fast?"),
+    );
 
     let keyword = router(Arc::new(KeywordStrategy::embedded().unwrap()));
     check(
@@ -157,23 +184,41 @@ fn aliases() {
     policy.set_alias("cheap-json", RouteAlias::Model("nano".into()));
     policy.set_alias(
         "no-frontier",
-        RouteAlias::Routes(BTreeMap::from([(RouteClass::Critical, vec!["strong".to_owned()])])),
+        RouteAlias::Routes(BTreeMap::from([(
+            RouteClass::Critical,
+            vec!["strong".to_owned()],
+        )])),
     );
     let router = Router::new(sure(RouteClass::Critical), policy);
     let catalog = catalog();
     let request = ChatRequest::from_prompt("Write a haiku");
-    let fixed = router.route_alias(&catalog, "cheap-json", &request, TODAY).unwrap().unwrap();
+    let fixed = router
+        .route_alias(&catalog, "cheap-json", &request, TODAY)
+        .unwrap()
+        .unwrap();
     insta::assert_yaml_snapshot!("alias_fixed_model", fixed);
-    let routes = router.route_alias(&catalog, "no-frontier", &request, TODAY).unwrap().unwrap();
+    let routes = router
+        .route_alias(&catalog, "no-frontier", &request, TODAY)
+        .unwrap()
+        .unwrap();
     insta::assert_yaml_snapshot!("alias_routes", routes);
-    assert!(router.route_alias(&catalog, "nope", &request, TODAY).is_none());
+    assert!(
+        router
+            .route_alias(&catalog, "nope", &request, TODAY)
+            .is_none()
+    );
 }
 
 #[test]
 fn class_prices_order_the_classes() {
     let catalog = catalog();
     let policy = Policy::from_catalog(&catalog);
-    let price = |class| policy.class_price(&catalog, class, TODAY).unwrap().to_string();
+    let price = |class| {
+        policy
+            .class_price(&catalog, class, TODAY)
+            .unwrap()
+            .to_string()
+    };
     assert_eq!(price(RouteClass::Faq), "0.175");
     assert_eq!(price(RouteClass::Transform), "2");
     assert_eq!(price(RouteClass::Critical), "30");

@@ -1,0 +1,100 @@
+//! Golden outputs of the shipped model (embedded from `models/default`): retraining the model
+//! changes these snapshots, which is the point.
+
+use triage_classifier::{Classifier, default_model_dir};
+use triage_types::{RouteClass, TextClassifier};
+
+use crate::robustness::check_odd_prompts;
+
+/// Prompts of every class, a long one with its request at the end, and a non-English one.
+const PROMPTS: &[&str] = &[
+    "Extract all the dates and person names from this paragraph and return them as JSON: On 3 May 2021 Alice met Bob in Paris.",
+    "What is the capital of Australia?",
+    "Translate the following paragraph into French: The meeting has been moved to Thursday afternoon.",
+    "Why does my Rust code fail to compile with 'borrowed value does not live long enough'? fn main() { let r; { let x = 5; r = &x; } println!(\"{}\", r); }",
+    "A train leaves at 3pm going 60 mph and another at 4pm going 80 mph on the same track. When does the second catch up? Show each step.",
+    "Write a short poem about autumn rain in the style of Emily Dickinson.",
+    "I have chest pain spreading to my left arm and I feel dizzy. Should I wait until tomorrow to see a doctor?",
+    "Summarize the text below in two sentences. The quarterly report shows revenue up 12 percent, driven by strong sales in Europe, while costs rose only 3 percent thanks to the new logistics contract.",
+];
+
+fn rounded(scores: &triage_types::ClassScores) -> Vec<(RouteClass, f64)> {
+    RouteClass::ALL
+        .iter()
+        .map(|class| {
+            (
+                *class,
+                (f64::from(scores.get(*class)) * 1000.0).round() / 1000.0,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn golden_predictions() {
+    let classifier = Classifier::embedded().unwrap();
+    let report: Vec<String> = PROMPTS
+        .iter()
+        .map(|prompt| {
+            let scores = classifier.classify(prompt).unwrap();
+            let (best, probability) = scores.best();
+            let all = rounded(&scores)
+                .iter()
+                .map(|(class, p)| format!("{class} {p:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let preview: String = prompt.chars().take(60).collect();
+            format!("{best} ({probability:.3}) <- {preview}\n    {all}")
+        })
+        .collect();
+    insta::assert_snapshot!(report.join("\n"));
+}
+
+#[test]
+fn the_embedded_model_is_the_one_in_models_default() {
+    let embedded = Classifier::embedded().unwrap();
+    let loaded = Classifier::load(&default_model_dir()).unwrap();
+    assert_eq!(embedded.config(), loaded.config());
+    assert_eq!(embedded.name(), "default");
+    for prompt in PROMPTS {
+        assert_eq!(
+            embedded.classify(prompt).unwrap(),
+            loaded.classify(prompt).unwrap()
+        );
+    }
+}
+
+#[test]
+fn the_shipped_model_survives_odd_prompts() {
+    check_odd_prompts(&Classifier::embedded().unwrap());
+}
+
+#[test]
+fn the_shipped_model_is_small() {
+    let total: u64 = [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "labels.json",
+        "MODEL_CARD.md",
+    ]
+    .iter()
+    .filter_map(|file| std::fs::metadata(default_model_dir().join(file)).ok())
+    .map(|metadata| metadata.len())
+    .sum();
+    assert!(
+        total <= 25 * 1024 * 1024,
+        "models/default holds {total} bytes"
+    );
+}
+
+#[test]
+fn the_text_classifier_trait_reports_the_same_scores() {
+    let classifier = Classifier::embedded().unwrap();
+    let via_trait: &dyn TextClassifier = &classifier;
+    let text = PROMPTS[1];
+    assert_eq!(
+        via_trait.classify_text(text).unwrap(),
+        classifier.classify(text).unwrap()
+    );
+}

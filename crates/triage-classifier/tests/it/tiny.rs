@@ -1,0 +1,158 @@
+//! A tiny model built from a `VarMap`: loading, inference, and the agreement of the training and
+//! inference forward passes.
+
+use candle_core::{D, Device, Tensor};
+use triage_classifier::Classifier;
+
+use crate::{TINY_LABELS, tiny_config, write_tiny_model};
+
+/// The training forward pass on one prompt, as class probabilities in output order.
+fn training_probabilities(
+    encoder: &triage_classifier::training::TrainableEncoder,
+    ids: &[u32],
+) -> Vec<f32> {
+    let ids = Tensor::new(ids, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let mask = ids
+        .ones_like()
+        .unwrap()
+        .to_dtype(candle_core::DType::F32)
+        .unwrap();
+    let logits = encoder.forward(&ids, &mask, None).unwrap();
+    candle_nn::ops::softmax(&logits, D::Minus1)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+#[test]
+fn loads_from_a_directory_and_matches_the_training_forward_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_varmap, encoder) = write_tiny_model(dir.path());
+    let classifier = Classifier::load(dir.path()).unwrap();
+    assert_eq!(classifier.config(), &tiny_config());
+    assert_eq!(classifier.labels(), TINY_LABELS);
+
+    for text in [
+        "summarize this text!",
+        "what is the capital of france?",
+        "",
+        "write a poem about cats, plan a trip, code",
+    ] {
+        let ids = classifier.encode(text).unwrap();
+        let fast = classifier.probabilities(&ids).unwrap();
+        let slow = training_probabilities(&encoder, &ids);
+        for (fast, slow) in fast.iter().zip(&slow) {
+            assert!((fast - slow).abs() < 1e-5, "{text:?}: {fast:?} vs {slow:?}");
+        }
+        // Scores are indexed by class, not by output.
+        let scores = classifier.classify(text).unwrap();
+        for (output, class) in TINY_LABELS.iter().enumerate() {
+            assert!((scores.get(*class) - fast[output]).abs() < 1e-6);
+        }
+        assert!((scores.0.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn padding_does_not_change_the_training_forward_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_varmap, encoder) = write_tiny_model(dir.path());
+    let classifier = Classifier::load(dir.path()).unwrap();
+    let short = classifier.encode("what is the capital").unwrap();
+    let long = classifier
+        .encode("write a poem about cats and plan a trip")
+        .unwrap();
+    let tokens = long.len();
+    let mut padded = short.clone();
+    padded.resize(tokens, 0);
+    let ids = Tensor::from_vec([padded, long.clone()].concat(), (2, tokens), &Device::Cpu).unwrap();
+    let mask: Vec<Vec<f32>> = [short.len(), long.len()]
+        .iter()
+        .map(|len| {
+            (0..tokens)
+                .map(|i| if i < *len { 1.0 } else { 0.0 })
+                .collect()
+        })
+        .collect();
+    let mask = Tensor::from_vec(mask.concat(), (2, tokens), &Device::Cpu).unwrap();
+    let logits = encoder.forward(&ids, &mask, None).unwrap();
+    let batch: Vec<Vec<f32>> = candle_nn::ops::softmax(&logits, D::Minus1)
+        .unwrap()
+        .to_vec2()
+        .unwrap();
+    for (row, ids) in [short, long].iter().enumerate() {
+        let single = training_probabilities(&encoder, ids);
+        for (batched, single) in batch[row].iter().zip(&single) {
+            assert!((batched - single).abs() < 1e-5);
+        }
+    }
+}
+
+#[test]
+fn long_prompts_keep_their_first_and_last_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(dir.path());
+    let classifier = Classifier::load(dir.path()).unwrap();
+    let tokenizer = classifier.tokenizer().tokenizer();
+    let id = |token: &str| tokenizer.token_to_id(token).unwrap();
+    // 12 tokens at most: [CLS], 3 head tokens, 7 tail tokens, [SEP].
+    let text =
+        "what is the capital of france this text this text this text write a poem about cats";
+    let ids = classifier.encode(text).unwrap();
+    let expected_head: Vec<u32> = ["[CLS]", "what", "is", "the"]
+        .iter()
+        .map(|t| id(t))
+        .collect();
+    let expected_tail: Vec<u32> = ["text", "write", "a", "poem", "about", "cats", "[SEP]"]
+        .iter()
+        .map(|t| id(t))
+        .collect();
+    assert_eq!(ids.len(), 12);
+    assert_eq!(ids[..4], expected_head[..]);
+    assert_eq!(ids[5..], expected_tail[..]);
+}
+
+#[test]
+fn dropout_is_deterministic_for_a_seed() {
+    let x = Tensor::ones((4, 64), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let first = triage_classifier::training::Dropout::new(0.5, 7)
+        .apply(&x)
+        .unwrap();
+    let second = triage_classifier::training::Dropout::new(0.5, 7)
+        .apply(&x)
+        .unwrap();
+    let other = triage_classifier::training::Dropout::new(0.5, 8)
+        .apply(&x)
+        .unwrap();
+    let first: Vec<f32> = first.flatten_all().unwrap().to_vec1().unwrap();
+    assert_eq!(
+        first,
+        second.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    );
+    assert_ne!(
+        first,
+        other.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    );
+    let kept = first.iter().filter(|value| **value > 0.0).count();
+    assert!((64..192).contains(&kept), "kept {kept} of 256");
+    assert!(first.iter().all(|value| *value == 0.0 || *value == 2.0));
+}
+
+#[test]
+fn the_tiny_model_config_round_trips() {
+    let config = tiny_config();
+    let json = serde_json::to_string(&config).unwrap();
+    assert_eq!(
+        serde_json::from_str::<triage_classifier::ModelConfig>(&json).unwrap(),
+        config
+    );
+    assert!(
+        serde_json::from_str::<triage_classifier::ModelConfig>(&json.replace('}', ",\"extra\":1}"))
+            .is_err()
+    );
+}

@@ -1,0 +1,311 @@
+//! `triage eval`: measures strategies on labelled JSON Lines: accuracy, macro-F1, per-class
+//! precision and recall, the confusion matrix, under- and over-routing, routed cost against a
+//! baseline model, and classification latency.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use triage_strategies::eval::{
+    EvalReport, Prediction, PriceTable, PricedModel, evaluate, majority_accuracy,
+};
+use triage_strategies::tokens::TokenCounter;
+use triage_strategies::{StrategyKind, estimate_input_tokens};
+use triage_types::{ChatRequest, RouteClass};
+
+use crate::commands::catalog_args::{format_dollars, json_number, render_table, usage_error};
+use crate::commands::context::{Context, RoutingArgs};
+use crate::commands::jsonl;
+
+/// Measure routing strategies on labelled prompts.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Input: JSON Lines with a string `text` and a `label` (extract, faq, transform, analyze, reason,
+critical); other fields are ignored, blank lines skipped.
+
+Under-routing: the share of prompts sent to a class whose primary model (under the policy) has
+a lower blended price, (3 × input + output) / 4, than the labelled class's; over-routing the
+reverse. Costs: each prompt's input tokens (tiktoken o200k_base) and an output length assumed
+from its labelled class (extract 150, faq 150, transform 400, analyze 700, reason 1000,
+critical 800 tokens), priced on the predicted class's primary model, on the baseline model,
+and on the labelled class's model (perfect routing).
+
+Examples:
+  triage eval --data dev.jsonl
+  triage eval --data dev.jsonl --strategy keyword --strategy length --json")]
+pub(crate) struct Args {
+    /// The labelled JSON Lines file; `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    data: PathBuf,
+
+    /// A strategy to measure (repeatable); default: every strategy that can run here.
+    #[arg(long, value_name = "NAME")]
+    strategy: Vec<StrategyKind>,
+
+    /// The single model everything would go to without routing.
+    #[arg(long, value_name = "MODEL", default_value = "gpt-4o")]
+    baseline: String,
+
+    /// Print one JSON object keyed by strategy name.
+    #[arg(long)]
+    json: bool,
+
+    #[command(flatten)]
+    routing: RoutingArgs,
+}
+
+struct Labelled {
+    text: String,
+    label: RouteClass,
+    input_tokens: u64,
+}
+
+/// Measures and prints.
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let context = match Context::load(&args.routing) {
+        Ok(context) => context,
+        Err(error) => return Ok(usage_error(&error)),
+    };
+    let rows = match read_labelled(&args.data) {
+        Ok(rows) => rows,
+        Err(error) => return Ok(usage_error(&error)),
+    };
+    let prices = match price_table(&context, &args.baseline) {
+        Ok(prices) => prices,
+        Err(error) => return Ok(usage_error(&error)),
+    };
+    let kinds = if args.strategy.is_empty() {
+        context.available_strategies()
+    } else {
+        let mut kinds = args.strategy.clone();
+        kinds.dedup();
+        kinds
+    };
+    let mut reports: BTreeMap<StrategyKind, EvalReport> = BTreeMap::new();
+    for kind in &kinds {
+        let strategy = match context.strategy(*kind) {
+            Ok(strategy) => strategy,
+            Err(error) => return Ok(usage_error(&error)),
+        };
+        let progress = ProgressBar::new(rows.len() as u64);
+        progress.set_style(
+            ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        progress.set_prefix(kind.as_str());
+        let mut predictions = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let request = ChatRequest::from_prompt(row.text.clone());
+            let started = Instant::now();
+            let verdict = strategy.classify(&request)?;
+            let latency = started.elapsed();
+            predictions.push(Prediction {
+                label: row.label,
+                predicted: verdict.class,
+                latency_ns: u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX),
+                input_tokens: row.input_tokens,
+            });
+            progress.inc(1);
+        }
+        progress.finish_and_clear();
+        reports.insert(*kind, evaluate(&predictions, &prices));
+    }
+    let labels: Vec<RouteClass> = rows.iter().map(|row| row.label).collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports_json(&reports))?);
+    } else {
+        print!("{}", reports_text(&args.data, &labels, &prices, &reports));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_labelled(path: &std::path::Path) -> anyhow::Result<Vec<Labelled>> {
+    let reader = jsonl::open(path)?;
+    let mut rows = Vec::new();
+    let mut problem = None;
+    jsonl::for_each_line(reader, |index, line| {
+        let parsed = jsonl::parse_line(index, line).and_then(|item| {
+            let label = match item.object.get("label") {
+                Some(Value::String(label)) => label
+                    .parse::<RouteClass>()
+                    .map_err(|error| error.to_string())?,
+                Some(_) => return Err("`label` is not a string".to_owned()),
+                None => return Err("no `label` field".to_owned()),
+            };
+            Ok((item.text, label))
+        });
+        match parsed {
+            Ok((text, label)) => {
+                let input_tokens = estimate_input_tokens(
+                    &ChatRequest::from_prompt(text.clone()),
+                    TokenCounter::O200k,
+                );
+                rows.push(Labelled {
+                    text,
+                    label,
+                    input_tokens,
+                });
+                Ok(ControlFlow::Continue(()))
+            }
+            Err(message) => {
+                problem = Some(format!(
+                    "{}: line {} (1-based): {message}",
+                    path.display(),
+                    index + 1
+                ));
+                Ok(ControlFlow::Break(()))
+            }
+        }
+    })?;
+    if let Some(problem) = problem {
+        anyhow::bail!(
+            "{problem}; every line must be a JSON object with a string `text` and a `label`"
+        );
+    }
+    if rows.is_empty() {
+        anyhow::bail!("{} holds no labelled prompts", path.display());
+    }
+    Ok(rows)
+}
+
+/// Each class's primary model for a plain prompt under the policy, and the baseline model.
+fn price_table(context: &Context, baseline: &str) -> anyhow::Result<PriceTable> {
+    let policy = context.config.policy(&context.catalog);
+    let probe = ChatRequest::from_prompt("probe");
+    let priced = |id: &str| -> anyhow::Result<PricedModel> {
+        let model = context.catalog.resolve(id, context.today)?.model;
+        Ok(PricedModel {
+            id: model.id.clone(),
+            input: model.pricing.input,
+            output: model.pricing.output,
+        })
+    };
+    let mut classes = Vec::with_capacity(6);
+    for class in RouteClass::ALL {
+        let plan = policy.plan(&context.catalog, class, &probe, context.today)?;
+        classes.push(priced(&plan.primary.id)?);
+    }
+    let classes: [PricedModel; 6] = classes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("expected six classes"))?;
+    Ok(PriceTable {
+        classes,
+        baseline: priced(baseline)?,
+    })
+}
+
+fn reports_json(reports: &BTreeMap<StrategyKind, EvalReport>) -> Value {
+    let mut out = serde_json::Map::new();
+    for (kind, report) in reports {
+        let mut value = serde_json::to_value(report).unwrap_or(Value::Null);
+        if let Value::Object(object) = &mut value {
+            object.insert("cost_usd".into(), json_number(report.cost_usd));
+            object.insert(
+                "baseline_cost_usd".into(),
+                json_number(report.baseline_cost_usd),
+            );
+            object.insert(
+                "oracle_cost_usd".into(),
+                json_number(report.oracle_cost_usd),
+            );
+        }
+        out.insert(kind.as_str().to_owned(), value);
+    }
+    Value::Object(out)
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+fn reports_text(
+    data: &std::path::Path,
+    labels: &[RouteClass],
+    prices: &PriceTable,
+    reports: &BTreeMap<StrategyKind, EvalReport>,
+) -> String {
+    let mut out = String::new();
+    let (majority, majority_share) = majority_accuracy(labels);
+    out.push_str(&format!(
+        "{}: {} prompts; majority class {} = {} accuracy\n",
+        data.display(),
+        labels.len(),
+        majority.map_or("-", RouteClass::as_str),
+        percent(majority_share)
+    ));
+    let models: Vec<String> = RouteClass::ALL
+        .into_iter()
+        .map(|class| format!("{class} {}", prices.classes[class.index()].id))
+        .collect();
+    out.push_str(&format!("class models: {}\n", models.join(", ")));
+    for (kind, report) in reports {
+        out.push_str(&format!("\n== {kind}\n"));
+        out.push_str(&format!(
+            "accuracy {}  macro-F1 {:.3}  under-routing {}  over-routing {}\n",
+            percent(report.accuracy),
+            report.macro_f1,
+            percent(report.under_routing_rate),
+            percent(report.over_routing_rate)
+        ));
+        let saving = if report.baseline_cost_usd.is_zero() {
+            String::new()
+        } else {
+            let share = (report.cost_usd / report.baseline_cost_usd)
+                .to_string()
+                .parse::<f64>()
+                .unwrap_or(0.0);
+            format!(" ({} of the baseline)", percent(share))
+        };
+        out.push_str(&format!(
+            "cost ${} routed vs ${} all on {}{saving}; perfect routing ${}\n",
+            format_dollars(report.cost_usd.round_dp(4)),
+            format_dollars(report.baseline_cost_usd.round_dp(4)),
+            report.baseline_model,
+            format_dollars(report.oracle_cost_usd.round_dp(4)),
+        ));
+        out.push_str(&format!(
+            "latency p50 {:.1} µs  p99 {:.1} µs  mean {:.1} µs\n\n",
+            report.latency_p50_us, report.latency_p99_us, report.latency_mean_us
+        ));
+        let rows: Vec<Vec<String>> = report
+            .per_class
+            .iter()
+            .map(|(class, metrics)| {
+                vec![
+                    class.to_string(),
+                    format!("{:.3}", metrics.precision),
+                    format!("{:.3}", metrics.recall),
+                    format!("{:.3}", metrics.f1),
+                    metrics.support.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&render_table(
+            &["class", "precision", "recall", "f1", "support"],
+            &rows,
+            &[1, 2, 3, 4],
+        ));
+        out.push_str("\nconfusion (rows: label, columns: predicted)\n");
+        let mut header = vec![""];
+        header.extend(RouteClass::ALL.iter().map(|class| class.as_str()));
+        let rows: Vec<Vec<String>> = RouteClass::ALL
+            .into_iter()
+            .map(|class| {
+                let mut row = vec![class.to_string()];
+                row.extend(
+                    report.confusion.matrix[class.index()]
+                        .iter()
+                        .map(u64::to_string),
+                );
+                row
+            })
+            .collect();
+        out.push_str(&render_table(&header, &rows, &[1, 2, 3, 4, 5, 6]));
+    }
+    out
+}

@@ -1,0 +1,168 @@
+//! `triage report`: what the gateway's requests cost, what the baseline model would have cost,
+//! and what routing saved, from the request ledger; as a table, JSON or an HTML page.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, Duration, OffsetDateTime};
+use triage_ledger::{LedgerReader, ReportContext, SummaryOptions};
+
+use crate::cli::EXIT_USAGE;
+
+/// Reads the ledger `triage serve` writes and summarises spend against the baseline.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  triage report                          all requests, as a table
+  triage report --since 2026-11-01       from that day (UTC) on
+  triage report --since 7d --json        the last seven days, as JSON
+  triage report --html report.html       a page with charts that opens offline")]
+pub(crate) struct Args {
+    /// The triage.toml whose `[ledger] path` names the ledger.
+    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_CONFIG)]
+    pub(crate) config: Option<PathBuf>,
+
+    /// The ledger database itself, overriding the config and the default
+    /// (`<data dir>/triage/ledger.sqlite3`).
+    #[arg(long, value_name = "FILE", env = "TRIAGE_LEDGER")]
+    pub(crate) ledger: Option<PathBuf>,
+
+    /// Only requests from this time on: a UTC day (2026-11-01), an RFC 3339 time
+    /// (2026-11-01T12:00:00Z), or a number of days or hours back (7d, 12h).
+    #[arg(long, value_name = "DATE", value_parser = parse_since)]
+    pub(crate) since: Option<OffsetDateTime>,
+
+    /// Print the summary as JSON (money as numbers in US dollars) instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Also write a self-contained HTML page with charts to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
+}
+
+/// Runs `triage report`.
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let path = ledger_path(args.ledger.as_deref(), args.config.as_deref())?;
+    if !path.exists() {
+        eprintln!(
+            "error: no ledger at {} (nothing recorded yet, or pass --ledger / --config)",
+            path.display()
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let reader = LedgerReader::open(&path)?;
+    let summary = reader.summary(&SummaryOptions { since: args.since })?;
+
+    if let Some(html_path) = &args.html {
+        let context = ReportContext {
+            ledger_path: path.display().to_string(),
+            generated_at: OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .unwrap_or_else(|_| OffsetDateTime::now_utc())
+                .format(&Rfc3339)
+                .unwrap_or_default(),
+        };
+        std::fs::write(html_path, triage_ledger::render_html(&summary, &context))
+            .with_context(|| format!("cannot write {}", html_path.display()))?;
+        if !args.json {
+            eprintln!("wrote {}", html_path.display());
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", triage_ledger::render_text(&summary));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the ledger lives: `explicit` if given, else the config's `[ledger] path` (relative to
+/// the config file's folder), else `<data dir>/triage/ledger.sqlite3`.
+pub(crate) fn ledger_path(
+    explicit: Option<&Path>,
+    config: Option<&Path>,
+) -> anyhow::Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path.to_owned());
+    }
+    if let Some(config) = config {
+        if let Some(path) = configured_ledger_path(config)? {
+            return Ok(path);
+        }
+    }
+    default_ledger_path()
+}
+
+/// `<data dir>/triage/ledger.sqlite3` (`~/.local/share/triage/ledger.sqlite3` on Linux).
+pub(crate) fn default_ledger_path() -> anyhow::Result<PathBuf> {
+    let data = dirs::data_dir()
+        .context("cannot find the user's data directory; set [ledger] path in triage.toml")?;
+    Ok(data.join("triage").join("ledger.sqlite3"))
+}
+
+/// The `[ledger] path` of a config file (already resolved against the file's folder).
+fn configured_ledger_path(config: &Path) -> anyhow::Result<Option<PathBuf>> {
+    Ok(triage_config::Config::load(config)?.ledger.path)
+}
+
+fn parse_since(text: &str) -> Result<OffsetDateTime, String> {
+    let text = text.trim();
+    if let Ok(date) = Date::parse(text, format_description!("[year]-[month]-[day]")) {
+        return Ok(date.midnight().assume_utc());
+    }
+    if let Ok(time) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(time);
+    }
+    let relative = |digits: &str, unit: fn(i64) -> Duration| {
+        digits
+            .parse::<i64>()
+            .ok()
+            .map(|count| OffsetDateTime::now_utc() - unit(count))
+    };
+    let parsed = if let Some(days) = text.strip_suffix('d') {
+        relative(days, Duration::days)
+    } else if let Some(hours) = text.strip_suffix('h') {
+        relative(hours, Duration::hours)
+    } else {
+        None
+    };
+    parsed.ok_or_else(|| {
+        format!(
+            "expected a day (2026-11-01), an RFC 3339 time or a span back (7d, 12h), not `{text}`"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_accepts_days_times_and_spans() {
+        let day = parse_since("2026-11-01").unwrap();
+        assert_eq!(day.format(&Rfc3339).unwrap(), "2026-11-01T00:00:00Z");
+        let time = parse_since("2026-11-01T12:30:00+02:00").unwrap();
+        assert_eq!(
+            time.unix_timestamp(),
+            day.unix_timestamp() + 10 * 3600 + 1800
+        );
+        let week = parse_since("7d").unwrap();
+        let age = OffsetDateTime::now_utc() - week;
+        assert!(age >= Duration::days(7) && age < Duration::days(7) + Duration::minutes(1));
+        assert!(parse_since("yesterday").is_err());
+    }
+
+    #[test]
+    fn config_paths_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("triage.toml");
+        std::fs::write(&config, "[ledger]\npath = \"data/ledger.sqlite3\"\n").unwrap();
+        let path = ledger_path(None, Some(&config)).unwrap();
+        assert_eq!(path, dir.path().join("data/ledger.sqlite3"));
+        let explicit = ledger_path(Some(Path::new("x.sqlite3")), Some(&config)).unwrap();
+        assert_eq!(explicit, Path::new("x.sqlite3"));
+    }
+}

@@ -1,0 +1,233 @@
+//! `triage serve`: the OpenAI- and Anthropic-compatible gateway, built from `triage.toml`, with
+//! every request recorded in the ledger and a graceful shutdown on Ctrl-C or SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use triage_catalog::Catalog;
+use triage_fallback::{Executor, FallbackConfig, FallbackSettings};
+use triage_ledger::{Ledger, LedgerOptions};
+use triage_providers::{
+    HttpClientOptions, ProviderSettings, ProviderSource, build_http_client, build_provider,
+};
+use triage_server::{AppState, Gateway, ServerOptions};
+use triage_strategies::StrategyKind;
+use triage_types::RouteClass;
+
+use crate::commands::catalog_args::usage_error;
+use crate::commands::context::{Context, RoutingArgs};
+use crate::commands::report;
+
+/// The address used when neither `--listen` nor `[server] listen` gives one.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Serve the OpenAI- and Anthropic-compatible gateway.
+///
+/// Point an OpenAI SDK at `http://ADDR/v1` or an Anthropic SDK at `http://ADDR` and send
+/// `model: "auto"` (routed by class), a route alias from the config, or a catalog model id.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  triage serve --config triage.toml
+  triage serve --listen 127.0.0.1:0            (a free port; the first line says which)
+  OPENAI_BASE_URL=http://127.0.0.1:8089/v1 OPENAI_API_KEY=test triage serve   (against triage mock-upstream)
+
+Endpoints: POST /v1/chat/completions, POST /v1/messages (streaming with \"stream\": true),
+GET /v1/models, GET /healthz, GET /metrics (Prometheus). Answers carry x-triage-class,
+x-triage-model, x-triage-cost-usd and x-triage-attempts headers. Provider keys and base URLs
+come from the environment as for `triage ask`; [server] api_keys sets proxy keys clients must
+send. Every request is recorded in the ledger ([ledger] path, default
+<data dir>/triage/ledger.sqlite3); `triage report` summarises it.")]
+pub(crate) struct Args {
+    #[command(flatten)]
+    routing: RoutingArgs,
+
+    /// The address to listen on; overrides `[server] listen` (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+
+    /// How `auto` requests are classified: keyword, length or model; overrides
+    /// `[routing] strategy`.
+    #[arg(long, value_name = "STRATEGY")]
+    strategy: Option<StrategyKind>,
+
+    /// The ledger database; overrides `[ledger] path`.
+    #[arg(long, value_name = "FILE", env = "TRIAGE_LEDGER")]
+    ledger: Option<PathBuf>,
+
+    /// Record nothing (overrides `[ledger] enabled`).
+    #[arg(long)]
+    no_ledger: bool,
+}
+
+/// Builds the gateway and serves until Ctrl-C or SIGTERM, then finishes in-flight requests and
+/// flushes the ledger.
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let context = match Context::load(&args.routing) {
+        Ok(context) => context,
+        Err(error) => return Ok(usage_error(&error)),
+    };
+    for warning in &context.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let strategy = context.strategy(context.strategy_kind(args.strategy))?;
+    let router = context.router(strategy);
+    let settings = fallback_settings(&context)?;
+    let checks = settings
+        .checks_for(None)
+        .context("invalid [fallback.checks]")?;
+    let catalog = context.catalog.clone();
+    let baseline_model = match &context.config.ledger.baseline {
+        Some(baseline) => Some(baseline.id.clone()),
+        None => router.policy().route(RouteClass::Critical).first().cloned(),
+    };
+    if let Some(baseline) = &baseline_model {
+        if let Err(error) = catalog.get(baseline) {
+            return Ok(usage_error(&anyhow::anyhow!("[ledger] baseline: {error}")));
+        }
+    }
+    let executor = executor(&catalog, settings)?;
+    let ledger = if args.no_ledger || !context.config.ledger.enabled {
+        None
+    } else {
+        let path = match (&args.ledger, &context.config.ledger.path) {
+            (Some(path), _) | (None, Some(path)) => path.clone(),
+            (None, None) => report::default_ledger_path()?,
+        };
+        Some(Ledger::open(&path, &LedgerOptions::default())?)
+    };
+    let server = &context.config.server;
+    let options = ServerOptions {
+        api_keys: server.api_keys.clone(),
+        body_limit_bytes: server.body_limit_bytes,
+        request_timeout: server.request_timeout,
+    };
+    let listen = match args.listen.or(server.listen) {
+        Some(listen) => listen,
+        None => DEFAULT_LISTEN
+            .parse()
+            .context("the default listen address")?,
+    };
+    let gateway = Gateway {
+        catalog,
+        router,
+        executor,
+        checks,
+        alias_checks: Default::default(),
+        baseline_model,
+        ledger: ledger.clone(),
+    };
+    let state = AppState::new(gateway, options);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let ledger_path = ledger.as_ref().map(|ledger| ledger.path().to_owned());
+    let served = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let address = listener.local_addr()?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "triage gateway listening on http://{address}")?;
+            writeln!(out, "  OpenAI SDKs:    base_url=http://{address}/v1")?;
+            writeln!(out, "  Anthropic SDKs: base_url=http://{address}")?;
+            if let Some(path) = &ledger_path {
+                writeln!(out, "  ledger: {}", path.display())?;
+            }
+            out.flush()?;
+        }
+        triage_server::serve(listener, triage_server::app(state), shutdown_signal())
+            .await
+            .context("the server failed")
+    });
+    // In-flight requests have finished (graceful shutdown); write what they recorded.
+    if let Some(ledger) = &ledger {
+        ledger.close();
+        let stats = ledger.stats();
+        tracing::info!(
+            written = stats.written,
+            dropped = stats.dropped,
+            "ledger closed"
+        );
+    }
+    served?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `[fallback]` validated, or the defaults.
+fn fallback_settings(context: &Context) -> anyhow::Result<FallbackSettings> {
+    let Some(section) = &context.config.fallback else {
+        return Ok(FallbackSettings::default());
+    };
+    let config: FallbackConfig = section
+        .table
+        .clone()
+        .try_into()
+        .with_context(|| format!("{}: invalid [fallback] section", section.location))?;
+    Ok(FallbackSettings::from_config(&config)?)
+}
+
+/// An executor with a client for every catalog provider whose key is set (or needs none);
+/// the others are marked unavailable, so plans skip them with the reason.
+fn executor(catalog: &Catalog, settings: FallbackSettings) -> anyhow::Result<Executor> {
+    let http = build_http_client(&HttpClientOptions::default())?;
+    let mut builder = Executor::builder(Arc::new(catalog.clone()), settings);
+    for info in catalog.providers() {
+        let protocol: triage_providers::Protocol = info
+            .protocol
+            .as_str()
+            .parse()
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        let source = ProviderSource {
+            base_url: Some(info.base_url.clone()),
+            api_key_env: info.api_key_env.clone(),
+            ..ProviderSource::default()
+        };
+        let settings =
+            ProviderSettings::resolve(&info.id, protocol, &source, |name| std::env::var(name).ok());
+        match build_provider(settings, http.clone()) {
+            Ok(provider) => builder = builder.provider(provider),
+            Err(error) => {
+                tracing::info!(provider = %info.id, %error, "provider unavailable");
+                builder = builder.unavailable(info.id.clone(), error.to_string());
+            }
+        }
+    }
+    Ok(builder.build())
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    eprintln!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,258 @@
+//! `triage serve` end to end: the gateway in front of `triage mock-upstream`, both as spawned
+//! binaries on free loopback ports. The official OpenAI and Anthropic Python SDKs complete a
+//! chat and a streamed chat (`tests/e2e/sdk_clients.py`), and a known workload's ledger, read
+//! back by `triage report --json` after the gateway is killed, matches what was sent exactly.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use triage_catalog::{Catalog, CostOptions};
+use triage_types::Usage;
+
+/// Kills a spawned server when the test ends, pass or fail.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `triage ARGS` and returns it with the URL its first output line announces after
+/// `prefix`.
+fn start(args: &[&str], envs: &[(&str, String)], prefix: &str) -> (Server, String) {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("triage"));
+    command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let mut server = Server(command.spawn().unwrap());
+    let first = BufReader::new(server.0.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let url = first.strip_prefix(prefix).unwrap_or_else(|| panic!("unexpected first line: {first}"));
+    (server, url.to_owned())
+}
+
+/// The mock upstream and a gateway routed to it, with `config` as the gateway's triage.toml.
+fn start_pair(dir: &Path, config: &str) -> (Server, Server, String, PathBuf) {
+    let (mock, mock_url) = start(&["mock-upstream", "--port", "0"], &[], "mock upstream listening on ");
+    let config_path = dir.join("triage.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let ledger = dir.join("ledger.sqlite3");
+    let envs = [
+        ("OPENAI_BASE_URL", format!("{mock_url}/v1")),
+        ("ANTHROPIC_BASE_URL", mock_url.clone()),
+        ("GEMINI_BASE_URL", mock_url.clone()),
+        ("OPENAI_API_KEY", "test".to_owned()),
+        ("ANTHROPIC_API_KEY", "test".to_owned()),
+        ("GEMINI_API_KEY", "test".to_owned()),
+        ("DEEPSEEK_API_KEY", String::new()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let (gateway, gateway_url) = start(
+        &[
+            "serve",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--ledger",
+            ledger.to_str().unwrap(),
+        ],
+        &envs,
+        "triage gateway listening on ",
+    );
+    (mock, gateway, gateway_url, ledger)
+}
+
+/// Providers without a local stand-in (DeepSeek has no base-URL variable) are disabled, so no
+/// request can leave the machine.
+const BASE_CONFIG: &str = "[providers]\ndisabled = [\"deepseek\"]\n";
+
+/// One HTTP/1.1 POST without a client library: status, lower-cased headers, body.
+fn post(url: &str, path: &str, body: &Value) -> (u16, BTreeMap<String, String>, String) {
+    let address = url.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(address).unwrap();
+    let body = body.to_string();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(": "))
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn python_sdks_importable() -> bool {
+    Command::new("python3")
+        .args(["-c", "import openai, anthropic"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+#[test]
+fn official_python_sdks_chat_and_stream_through_the_gateway() {
+    if !python_sdks_importable() {
+        eprintln!(
+            "\n\n!!!!!!!! SKIPPED gateway SDK end-to-end test: the `openai` and `anthropic` Python \
+             packages are not importable. Install them with\n    python3 -m pip install openai anthropic\n\
+             (.ci/run does). !!!!!!!!\n"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_mock, _gateway, url, _) = start_pair(dir.path(), BASE_CONFIG);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/sdk_clients.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .env("TRIAGE_GATEWAY_URL", &url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "SDK checks failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(r#"{"check": "all", "ok": true}"#), "{stdout}");
+}
+
+/// Rules force each request's class, so the workload's class mix is known; the mock's usage is
+/// fixed (12 input, 5 output tokens), so the baseline cost is known; each answer's cost comes
+/// back in its headers (or a stream's closing comment). The report must add up to exactly that.
+#[test]
+fn report_matches_a_known_workload_even_after_a_kill() {
+    let config = format!(
+        "{BASE_CONFIG}
+[[rules]]
+name = \"extract\"
+contains = \"EXTRACT-ME\"
+class = \"extract\"
+
+[[rules]]
+name = \"faq\"
+contains = \"FAQ-ME\"
+class = \"faq\"
+
+[[rules]]
+name = \"reason\"
+contains = \"REASON-ME\"
+class = \"reason\"
+
+[ledger]
+baseline = \"gpt-4o\"
+"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (_mock, mut gateway, url, ledger) = start_pair(dir.path(), &config);
+    let workload = [("EXTRACT-ME", "extract", 5), ("FAQ-ME", "faq", 4), ("REASON-ME", "reason", 3)];
+    let mut spend = Decimal::ZERO;
+    let mut sent = 0_u64;
+    let mut models: BTreeMap<String, u64> = BTreeMap::new();
+    for (marker, class, count) in workload {
+        for index in 0..count {
+            let prompt = format!("{marker} request {index}");
+            let streamed = index % 2 == 1;
+            let (path, body) = if index % 3 == 2 {
+                ("/v1/messages", json!({"model": "auto", "max_tokens": 50, "stream": streamed, "messages": [{"role": "user", "content": prompt}]}))
+            } else {
+                ("/v1/chat/completions", json!({"model": "auto", "stream": streamed, "messages": [{"role": "user", "content": prompt}]}))
+            };
+            let (status, headers, body) = post(&url, path, &body);
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(headers["x-triage-class"], class);
+            let cost = if streamed {
+                let comment = body
+                    .lines()
+                    .find_map(|line| line.strip_prefix(": x-triage-cost-usd="))
+                    .unwrap();
+                comment.split(' ').next().unwrap().to_owned()
+            } else {
+                headers["x-triage-cost-usd"].clone()
+            };
+            spend += cost.parse::<Decimal>().unwrap();
+            *models.entry(headers["x-triage-model"].clone()).or_default() += 1;
+            sent += 1;
+        }
+    }
+    // Records are committed within milliseconds of each answer; a SIGKILL loses only requests
+    // still in flight, and none is.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    gateway.0.kill().unwrap();
+    gateway.0.wait().unwrap();
+
+    let output = assert_cmd::Command::cargo_bin("triage")
+        .unwrap()
+        .args(["report", "--json", "--ledger", ledger.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let money = |value: &Value| value.to_string().parse::<Decimal>().unwrap();
+
+    let per_request = Catalog::embedded()
+        .get("gpt-4o")
+        .unwrap()
+        .cost(
+            &Usage {
+                input_tokens: 12,
+                output_tokens: 5,
+                ..Usage::default()
+            },
+            CostOptions::default(),
+        )
+        .unwrap();
+    let baseline = per_request * Decimal::from(sent);
+    assert_eq!(report["requests"], sent);
+    assert_eq!(report["failed"], 0);
+    assert_eq!(money(&report["spend_usd"]), spend.normalize());
+    assert_eq!(money(&report["baseline_usd"]), baseline.normalize());
+    assert_eq!(money(&report["savings_usd"]), (baseline - spend).normalize());
+    assert_eq!(report["fallback_rate"], 0.0);
+    assert_eq!(report["tokens"]["input"], 12 * sent);
+    assert_eq!(report["tokens"]["output"], 5 * sent);
+    assert_eq!(
+        report["class_mix"],
+        json!({"extract": 5, "faq": 4, "transform": 0, "analyze": 0, "reason": 3, "critical": 0})
+    );
+    let reported_models: BTreeMap<String, u64> = report["model_mix"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(model, share)| (model.clone(), share["requests"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(reported_models, models);
+
+    let html = dir.path().join("report.html");
+    assert_cmd::Command::cargo_bin("triage")
+        .unwrap()
+        .args(["report", "--ledger", ledger.to_str().unwrap(), "--html", html.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("requests             12 (12 answered, 0 failed)"));
+    let page = std::fs::read_to_string(html).unwrap();
+    assert_eq!(page.matches("<svg ").count(), 3);
+}

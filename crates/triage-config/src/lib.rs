@@ -1,0 +1,304 @@
+//! `triage.toml`: parsing, validation, and the routing settings it yields.
+//!
+//! Two steps, as the house style asks: the file is deserialized into raw structs with
+//! `deny_unknown_fields` (so a typo is an error naming the file, line, column and key), then
+//! validated into typed settings ([`Config`]); model ids are then checked against the catalog
+//! ([`Config::check_models`]), since the catalog itself may be extended by the config
+//! ([`Config::catalog`]).
+//!
+//! Sections (each in its own module under `sections/`; see there to add one):
+//!
+//! ```toml
+//! [routing]
+//! strategy = "keyword"          # model | keyword | length; --strategy wins
+//! low_confidence = 0.4          # close calls below this go to the pricier of the top two classes
+//!
+//! [routes]                      # replaces the catalog's seed routes, per class
+//! faq = ["gemini-2.0-flash", "gpt-4o-mini"]
+//!
+//! [aliases.cheap-json]          # clients may send model = "cheap-json"
+//! model = "gpt-4o-mini"         # or per-class lists: faq = [...], extract = [...]
+//!
+//! [[rules]]                     # evaluated first; contains or regex, case-insensitive
+//! name = "legal"
+//! contains = "contract"
+//! class = "critical"            # and/or model = "…"
+//!
+//! [keywords.critical]           # keyword strategy: add or replace weights (0 removes)
+//! "terms of service" = 3.0
+//!
+//! [length]
+//! buckets = [{ below = 16, class = "faq" }, { below = 1024, class = "analyze" }]
+//! otherwise = "transform"
+//!
+//! [catalog]
+//! path = "my-catalog.toml"      # overlaid on the embedded catalog; [[catalog.models]] inline too
+//!
+//! [providers]
+//! disabled = ["deepseek"]       # or enabled = ["openai", "anthropic"]
+//!
+//! [classifier]
+//! model_dir = "models/custom"
+//!
+//! [ledger]
+//! path = "ledger.sqlite3"       # default <data dir>/triage/ledger.sqlite3
+//! baseline = "gpt-4o"           # savings are measured against this model
+//!
+//! [server]
+//! listen = "127.0.0.1:8080"
+//! api_keys = ["sk-team-1"]      # clients send Authorization: Bearer KEY or x-api-key
+//! body_limit_bytes = 4194304
+//! request_timeout_ms = 300000
+//! ```
+//!
+//! Only the CLI reads environment variables; their names are in [`env`].
+#![deny(missing_docs)]
+
+pub mod env;
+mod error;
+mod location;
+mod raw;
+mod sections;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use time::Date;
+use triage_catalog::Catalog;
+use triage_strategies::{
+    KeywordOverrides, KeywordStrategy, KeywordTable, LengthStrategy, LengthThresholds, Policy,
+    ProviderFilter, RouteAlias, Rules,
+};
+use triage_types::RouteClass;
+
+pub use error::ConfigError;
+pub use location::Location;
+pub use sections::aliases::Alias;
+pub use sections::catalog::CatalogSettings;
+pub use sections::classifier::ClassifierSettings;
+pub use sections::ledger::LedgerSettings;
+pub use sections::routing::Routing;
+pub use sections::rules::RuleSettings;
+pub use sections::server::ServerSettings;
+
+use crate::location::Source;
+use crate::raw::RawConfig;
+
+/// A model id as written in the config, with where, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRef {
+    /// The id.
+    pub id: String,
+    /// Where it was written.
+    pub location: Location,
+    /// The dotted key it was written under.
+    pub key: String,
+}
+
+/// A validated configuration. [`Config::default`] is the empty one (every setting default).
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Where it came from (a path), or `None` for the built-in defaults.
+    pub origin: Option<PathBuf>,
+    /// `[routing]`.
+    pub routing: Routing,
+    /// `[routes]`: per-class lists replacing the catalog's.
+    pub routes: BTreeMap<RouteClass, Vec<ModelRef>>,
+    /// `[aliases]`.
+    pub aliases: BTreeMap<String, Alias>,
+    /// `[[rules]]`.
+    pub rules: RuleSettings,
+    /// `[keywords]`.
+    pub keywords: KeywordOverrides,
+    /// `[length]`, if set.
+    pub length: Option<LengthThresholds>,
+    /// `[catalog]`.
+    pub catalog: CatalogSettings,
+    /// `[providers]`.
+    pub providers: ProviderFilter,
+    /// `[classifier]`.
+    pub classifier: ClassifierSettings,
+    /// `[fallback]`, unvalidated: the CLI turns it into `triage_fallback::FallbackConfig`.
+    pub fallback: Option<Section>,
+    /// `[ledger]`.
+    pub ledger: LedgerSettings,
+    /// `[server]`.
+    pub server: ServerSettings,
+}
+
+/// A section this crate keeps as raw TOML for a crate it does not depend on to validate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    /// The section's table.
+    pub table: toml::Table,
+    /// Where it starts, for messages.
+    pub location: Location,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base_dir = path.parent().map(Path::to_owned);
+        let mut config = Config::parse(&text, &path.display().to_string(), base_dir.as_deref())?;
+        config.origin = Some(path.to_owned());
+        Ok(config)
+    }
+
+    /// Validates config text; `origin` names it in errors and relative paths in it are
+    /// resolved against `base_dir`.
+    pub fn parse(text: &str, origin: &str, base_dir: Option<&Path>) -> Result<Config, ConfigError> {
+        let source = Source { text, origin };
+        let raw: RawConfig = toml::from_str(text).map_err(|error| {
+            let span = error.span().unwrap_or(0..0);
+            ConfigError::Syntax {
+                location: source.span(&span),
+                key: error.span().and_then(|span| source.key_path(&span)),
+                message: error.message().trim().to_owned(),
+            }
+        })?;
+        Ok(Config {
+            origin: None,
+            routing: sections::routing::validate(&source, raw.routing)?,
+            routes: sections::routes::validate(&source, raw.routes)?,
+            aliases: sections::aliases::validate(&source, raw.aliases)?,
+            rules: sections::rules::validate(&source, raw.rules)?,
+            keywords: sections::keywords::validate(&source, raw.keywords)?,
+            length: raw
+                .length
+                .map(|length| sections::length::validate(&source, length))
+                .transpose()?,
+            catalog: sections::catalog::validate(&source, raw.catalog, base_dir)?,
+            providers: sections::providers::validate(&source, raw.providers)?,
+            classifier: sections::classifier::validate(&source, raw.classifier, base_dir)?,
+            fallback: raw.fallback.map(|section| Section {
+                location: source.span(&section.span()),
+                table: section.into_inner(),
+            }),
+            ledger: sections::ledger::validate(&source, raw.ledger, base_dir)?,
+            server: sections::server::validate(&source, raw.server)?,
+        })
+    }
+
+    /// The name of the config in messages.
+    pub fn origin_name(&self) -> String {
+        self.origin.as_ref().map_or_else(
+            || "<defaults>".to_owned(),
+            |path| path.display().to_string(),
+        )
+    }
+
+    /// `base` extended by the `[catalog]` file and inline entries (reads the file).
+    pub fn catalog(&self, base: &Catalog) -> Result<Catalog, ConfigError> {
+        let mut catalog = base.clone();
+        if let Some(path) = &self.catalog.path {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            catalog = catalog.overlay(&text, &path.display().to_string())?;
+        }
+        if let Some(inline) = &self.catalog.inline {
+            catalog = catalog.overlay(
+                inline,
+                &format!("{} [catalog] inline entries", self.origin_name()),
+            )?;
+        }
+        Ok(catalog)
+    }
+
+    /// Checks that every model named by routes, aliases and rules exists in `catalog` and is
+    /// usable on `today` (retired models need a successor); returns lifecycle warnings. A rule
+    /// may also name an alias.
+    pub fn check_models(&self, catalog: &Catalog, today: Date) -> Result<Vec<String>, ConfigError> {
+        let mut warnings = Vec::new();
+        let mut check = |model: &ModelRef, alias_ok: bool| -> Result<(), ConfigError> {
+            if alias_ok && self.aliases.contains_key(&model.id) {
+                return Ok(());
+            }
+            match catalog.resolve(&model.id, today) {
+                Ok(resolved) => {
+                    if let Some(warning) = resolved.warning {
+                        warnings.push(format!("{} ({}): {warning}", model.location, model.key));
+                    }
+                    Ok(())
+                }
+                Err(error) => Err(ConfigError::Model {
+                    location: model.location.clone(),
+                    key: model.key.clone(),
+                    model: model.id.clone(),
+                    reason: error.to_string(),
+                }),
+            }
+        };
+        for models in self.routes.values() {
+            for model in models {
+                check(model, false)?;
+            }
+        }
+        for alias in self.aliases.values() {
+            match alias {
+                Alias::Model(model) => check(model, false)?,
+                Alias::Routes(routes) => {
+                    for model in routes.values().flatten() {
+                        check(model, false)?;
+                    }
+                }
+            }
+        }
+        for model in &self.rules.models {
+            check(model, true)?;
+        }
+        Ok(warnings)
+    }
+
+    /// The routing policy: `catalog`'s routes with `[routes]` applied, the provider filter and
+    /// the aliases.
+    pub fn policy(&self, catalog: &Catalog) -> Policy {
+        let mut policy = Policy::from_catalog(catalog);
+        for (class, models) in &self.routes {
+            policy.set_route(*class, ids(models));
+        }
+        policy.set_providers(self.providers.clone());
+        for (name, alias) in &self.aliases {
+            let alias = match alias {
+                Alias::Model(model) => RouteAlias::Model(model.id.clone()),
+                Alias::Routes(routes) => RouteAlias::Routes(
+                    routes
+                        .iter()
+                        .map(|(class, models)| (*class, ids(models)))
+                        .collect(),
+                ),
+            };
+            policy.set_alias(name.clone(), alias);
+        }
+        policy
+    }
+
+    /// The user rules, in order.
+    pub fn rules(&self) -> Rules {
+        Rules::new(self.rules.rules.clone())
+    }
+
+    /// The keyword strategy: the embedded table with `[keywords]` applied.
+    pub fn keyword_strategy(&self) -> Result<KeywordStrategy, ConfigError> {
+        let mut table = KeywordTable::embedded().map_err(|source| ConfigError::Strategy {
+            origin: self.origin_name(),
+            source,
+        })?;
+        table.apply(&self.keywords);
+        Ok(KeywordStrategy::new(table))
+    }
+
+    /// The length strategy: `[length]` or the defaults.
+    pub fn length_strategy(&self) -> LengthStrategy {
+        LengthStrategy::new(self.length.clone().unwrap_or_default())
+    }
+}
+
+fn ids(models: &[ModelRef]) -> Vec<String> {
+    models.iter().map(|model| model.id.clone()).collect()
+}

@@ -1,0 +1,105 @@
+//! `[server]`: how `triage serve` listens and whom it serves.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::ConfigError;
+use crate::location::Source;
+use crate::sections::invalid;
+
+/// `[server]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    /// The address to listen on (default `127.0.0.1:8080`); `--listen` wins.
+    listen: Option<Spanned<String>>,
+    /// Proxy keys: when set, clients must send one as `Authorization: Bearer KEY` (OpenAI
+    /// SDKs) or `x-api-key: KEY` (Anthropic SDKs).
+    #[serde(default)]
+    api_keys: Vec<Spanned<String>>,
+    /// The largest request body accepted, in bytes (default 4 MiB).
+    body_limit_bytes: Option<Spanned<u64>>,
+    /// The longest a request may take, in milliseconds (default 300000).
+    request_timeout_ms: Option<Spanned<u64>>,
+}
+
+/// Validated `[server]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// The address to listen on, if configured.
+    pub listen: Option<SocketAddr>,
+    /// Proxy keys; empty means no key is required.
+    pub api_keys: Vec<String>,
+    /// The largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// The longest a request may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: None,
+            api_keys: Vec::new(),
+            body_limit_bytes: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+pub(crate) fn validate(source: &Source<'_>, raw: RawServer) -> Result<ServerSettings, ConfigError> {
+    let defaults = ServerSettings::default();
+    let listen = match raw.listen {
+        None => None,
+        Some(listen) => Some(listen.get_ref().parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                source,
+                &listen.span(),
+                "server.listen",
+                format!(
+                    "`{}` is not an address like 127.0.0.1:8080",
+                    listen.get_ref()
+                ),
+            )
+        })?),
+    };
+    let mut api_keys = Vec::with_capacity(raw.api_keys.len());
+    for key in raw.api_keys {
+        if key.get_ref().trim().is_empty() {
+            return Err(invalid(
+                source,
+                &key.span(),
+                "server.api_keys",
+                "an API key cannot be empty",
+            ));
+        }
+        api_keys.push(key.into_inner());
+    }
+    let positive = |value: Option<Spanned<u64>>, key: &str| -> Result<Option<u64>, ConfigError> {
+        match value {
+            Some(value) if *value.get_ref() == 0 => Err(invalid(
+                source,
+                &value.span(),
+                key,
+                "must be greater than zero",
+            )),
+            Some(value) => Ok(Some(value.into_inner())),
+            None => Ok(None),
+        }
+    };
+    let body_limit_bytes = positive(raw.body_limit_bytes, "server.body_limit_bytes")?
+        .map_or(defaults.body_limit_bytes, |bytes| {
+            usize::try_from(bytes).unwrap_or(usize::MAX)
+        });
+    let request_timeout = positive(raw.request_timeout_ms, "server.request_timeout_ms")?
+        .map_or(defaults.request_timeout, Duration::from_millis);
+    Ok(ServerSettings {
+        listen,
+        api_keys,
+        body_limit_bytes,
+        request_timeout,
+    })
+}

@@ -1,0 +1,360 @@
+//! The Anthropic Messages wire format: request parsing into [`ChatRequest`], the `message`
+//! response body and the SSE events of a streamed message. Unknown fields are ignored.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use triage_types::{
+    ChatRequest, ChatResponse, ContentPart, FinishReason, Message, Role, ToolCall, ToolChoice,
+    ToolDefinition, Usage,
+};
+
+use crate::ServerError;
+
+/// A parsed `POST /v1/messages` body.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AnthropicRequest {
+    /// `auto`, a route alias or a catalog model id.
+    pub(crate) model: String,
+    /// The request in triage's terms.
+    pub(crate) request: ChatRequest,
+    /// Whether to stream.
+    pub(crate) stream: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireRequest {
+    model: String,
+    max_tokens: u32,
+    messages: Vec<WireMessage>,
+    #[serde(default)]
+    system: Option<WireText>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    temperature: Option<f32>,
+    #[serde(default)]
+    stop_sequences: Option<Vec<String>>,
+    #[serde(default)]
+    tools: Option<Vec<WireTool>>,
+    #[serde(default)]
+    tool_choice: Option<WireToolChoice>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum WireText {
+    Text(String),
+    Blocks(Vec<WireBlock>),
+}
+
+#[derive(Debug, Deserialize)]
+struct WireMessage {
+    role: String,
+    content: WireText,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireBlock {
+    Text {
+        text: String,
+    },
+    Image {
+        source: WireImageSource,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    ToolResult {
+        tool_use_id: String,
+        #[serde(default)]
+        content: Option<WireText>,
+    },
+    #[serde(other)]
+    Unsupported,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireImageSource {
+    Base64 { media_type: String, data: String },
+    Url { url: String },
+    #[serde(other)]
+    Unsupported,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireTool {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    input_schema: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireToolChoice {
+    Auto,
+    Any,
+    None,
+    Tool { name: String },
+}
+
+/// Parses a request body.
+pub(crate) fn parse_request(body: &[u8]) -> Result<AnthropicRequest, ServerError> {
+    let wire: WireRequest =
+        serde_json::from_slice(body).map_err(|error| ServerError::MalformedJson {
+            message: error.to_string(),
+        })?;
+    let mut messages = Vec::with_capacity(wire.messages.len() + 1);
+    if let Some(system) = wire.system {
+        let text = joined_text(system);
+        if !text.is_empty() {
+            messages.push(Message::text(Role::System, text));
+        }
+    }
+    for message in wire.messages {
+        let role = match message.role.as_str() {
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            other => {
+                return Err(ServerError::InvalidRequest {
+                    message: format!("unknown message role `{other}` (expected user or assistant)"),
+                });
+            }
+        };
+        push_message(&mut messages, role, message.content);
+    }
+    if !messages.iter().any(|message| message.role != Role::System) {
+        return Err(ServerError::InvalidRequest {
+            message: "`messages` must hold at least one message".to_owned(),
+        });
+    }
+    let tools = wire
+        .tools
+        .unwrap_or_default()
+        .into_iter()
+        .map(|tool| ToolDefinition {
+            name: tool.name,
+            description: tool.description,
+            parameters: tool
+                .input_schema
+                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+        })
+        .collect();
+    let tool_choice = wire.tool_choice.map(|choice| match choice {
+        WireToolChoice::Auto => ToolChoice::Auto,
+        WireToolChoice::Any => ToolChoice::Required,
+        WireToolChoice::None => ToolChoice::None,
+        WireToolChoice::Tool { name } => ToolChoice::Tool(name),
+    });
+    Ok(AnthropicRequest {
+        model: wire.model,
+        stream: wire.stream.unwrap_or(false),
+        request: ChatRequest {
+            messages,
+            tools,
+            tool_choice,
+            temperature: wire.temperature,
+            max_output_tokens: Some(wire.max_tokens),
+            stop: wire.stop_sequences.unwrap_or_default(),
+            response_format: None,
+            cache_prefix: false,
+        },
+    })
+}
+
+/// Appends one Anthropic message: its text, images and tool calls as one message, and each
+/// `tool_result` block as a separate tool message (triage's, and OpenAI's, shape).
+fn push_message(messages: &mut Vec<Message>, role: Role, content: WireText) {
+    let blocks = match content {
+        WireText::Text(text) => {
+            messages.push(Message::text(role, text));
+            return;
+        }
+        WireText::Blocks(blocks) => blocks,
+    };
+    let mut message = Message {
+        role,
+        ..Message::default()
+    };
+    let mut tool_results = Vec::new();
+    for block in blocks {
+        match block {
+            WireBlock::Text { text } => message.content.push(ContentPart::Text { text }),
+            WireBlock::Image { source } => match source {
+                WireImageSource::Base64 { media_type, data } => {
+                    message.content.push(ContentPart::Image {
+                        url: format!("data:{media_type};base64,{data}"),
+                    });
+                }
+                WireImageSource::Url { url } => message.content.push(ContentPart::Image { url }),
+                WireImageSource::Unsupported => {}
+            },
+            WireBlock::ToolUse { id, name, input } => message.tool_calls.push(ToolCall {
+                id,
+                name,
+                arguments: input.to_string(),
+            }),
+            WireBlock::ToolResult {
+                tool_use_id,
+                content,
+            } => tool_results.push(Message {
+                role: Role::Tool,
+                content: vec![ContentPart::Text {
+                    text: content.map(joined_text).unwrap_or_default(),
+                }],
+                tool_calls: Vec::new(),
+                tool_call_id: Some(tool_use_id),
+            }),
+            WireBlock::Unsupported => {}
+        }
+    }
+    // Tool results answer the previous assistant turn, so they come first.
+    messages.extend(tool_results);
+    if !message.content.is_empty() || !message.tool_calls.is_empty() {
+        messages.push(message);
+    }
+}
+
+fn joined_text(text: WireText) -> String {
+    match text {
+        WireText::Text(text) => text,
+        WireText::Blocks(blocks) => blocks
+            .into_iter()
+            .filter_map(|block| match block {
+                WireBlock::Text { text } => Some(text),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+/// Anthropic's name for a finish reason.
+pub(crate) fn stop_reason(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Stop | FinishReason::Other | FinishReason::ContentFilter => "end_turn",
+        FinishReason::Length => "max_tokens",
+        FinishReason::ToolCalls => "tool_use",
+    }
+}
+
+/// The `usage` object.
+pub(crate) fn usage(usage: &Usage) -> Value {
+    json!({
+        "input_tokens": usage.input_tokens.saturating_sub(usage.cached_read_tokens),
+        "output_tokens": usage.output_tokens,
+        "cache_read_input_tokens": usage.cached_read_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+    })
+}
+
+/// A complete `message` body.
+pub(crate) fn message(id: &str, model: &str, response: &ChatResponse) -> Value {
+    let mut content = Vec::new();
+    if !response.text.is_empty() || response.tool_calls.is_empty() {
+        content.push(json!({ "type": "text", "text": response.text }));
+    }
+    for call in &response.tool_calls {
+        content.push(json!({
+            "type": "tool_use",
+            "id": call.id,
+            "name": call.name,
+            "input": tool_input(&call.arguments),
+        }));
+    }
+    json!({
+        "id": id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason(response.finish_reason),
+        "stop_sequence": null,
+        "usage": usage(&response.usage),
+    })
+}
+
+/// Tool arguments as a JSON object (an empty one when the model produced invalid JSON).
+fn tool_input(arguments: &str) -> Value {
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(value @ Value::Object(_)) => value,
+        _ => json!({}),
+    }
+}
+
+/// One SSE event: `event: <name>` and its data line.
+pub(crate) fn event(name: &str, data: &Value) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
+
+/// The `message_start` event's data.
+pub(crate) fn message_start(id: &str, model: &str) -> Value {
+    json!({
+        "type": "message_start",
+        "message": {
+            "id": id,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": null,
+            "stop_sequence": null,
+            "usage": { "input_tokens": 0, "output_tokens": 0 },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_system_blocks_tools_and_tool_results() {
+        let body = json!({
+            "model": "auto",
+            "max_tokens": 100,
+            "system": [{"type": "text", "text": "be brief"}],
+            "messages": [
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "checking"},
+                    {"type": "tool_use", "id": "tu_1", "name": "weather", "input": {"city": "Oslo"}}
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "tu_1", "content": "rain"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}
+                ]}
+            ],
+            "tools": [{"name": "weather", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "any"},
+            "stop_sequences": ["END"],
+            "stream": true,
+            "metadata": {"user_id": "x"}
+        });
+        let parsed = parse_request(body.to_string().as_bytes()).unwrap();
+        assert!(parsed.stream);
+        let roles: Vec<Role> = parsed.request.messages.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            [Role::System, Role::User, Role::Assistant, Role::Tool, Role::User]
+        );
+        assert_eq!(parsed.request.messages[2].tool_calls[0].arguments, r#"{"city":"Oslo"}"#);
+        assert_eq!(parsed.request.messages[3].joined_text(), "rain");
+        assert!(parsed.request.messages[4].has_image());
+        assert_eq!(parsed.request.tool_choice, Some(ToolChoice::Required));
+        assert_eq!(parsed.request.max_output_tokens, Some(100));
+    }
+
+    #[test]
+    fn max_tokens_is_required_as_in_the_real_api() {
+        let error = parse_request(br#"{"model":"auto","messages":[{"role":"user","content":"x"}]}"#)
+            .unwrap_err();
+        assert_eq!(error.kind(), "malformed_json");
+    }
+}

@@ -1,0 +1,250 @@
+//! The server's one error type and the one place errors become HTTP responses, in the shape of
+//! the protocol the caller speaks.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// The wire protocol of an endpoint, which decides the shape of its error bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// OpenAI Chat Completions (`/v1/chat/completions`, `/v1/models`).
+    OpenAi,
+    /// Anthropic Messages (`/v1/messages`).
+    Anthropic,
+}
+
+impl Protocol {
+    /// The name recorded in the ledger and in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::OpenAi => "openai",
+            Protocol::Anthropic => "anthropic",
+        }
+    }
+
+    /// The protocol an endpoint path belongs to.
+    pub fn of_path(path: &str) -> Protocol {
+        if path.starts_with("/v1/messages") {
+            Protocol::Anthropic
+        } else {
+            Protocol::OpenAi
+        }
+    }
+}
+
+/// Why the gateway could not answer a request. Messages are safe to show to clients: they
+/// never carry upstream bodies, keys or internal details.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ServerError {
+    /// The body is not JSON, or not the JSON the endpoint expects.
+    #[error("malformed request body: {message}")]
+    MalformedJson {
+        /// What the parser said (positions and field names only).
+        message: String,
+    },
+    /// The body parsed but asks for something invalid.
+    #[error("{message}")]
+    InvalidRequest {
+        /// What is wrong.
+        message: String,
+    },
+    /// The body is larger than the configured limit.
+    #[error("request body larger than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// No or a wrong proxy key.
+    #[error("missing or invalid API key for this gateway")]
+    Unauthorized,
+    /// No route alias or catalog model has this name.
+    #[error(
+        "model `{model}` does not exist; use `auto`, a route alias or a catalog model id: {}",
+        choices.join(", ")
+    )]
+    UnknownModel {
+        /// The name asked for.
+        model: String,
+        /// Every valid name.
+        choices: Vec<String>,
+    },
+    /// No path exists here.
+    #[error("no such endpoint: {method} {path}")]
+    NotFound {
+        /// The HTTP method.
+        method: String,
+        /// The path asked for.
+        path: String,
+    },
+    /// Every model of the plan failed or was skipped (provider errors, open circuits, missing
+    /// keys, rejected answers).
+    #[error("no provider could answer this request ({attempts} attempts)")]
+    NoProvider {
+        /// How many attempts were made.
+        attempts: usize,
+    },
+    /// The request took longer than the per-request timeout or the fallback deadline.
+    #[error("the request timed out after {after_ms} ms")]
+    Timeout {
+        /// The limit that passed.
+        after_ms: u64,
+    },
+    /// A streamed answer broke after output had been sent.
+    #[error("the upstream stream broke after output was sent")]
+    StreamInterrupted,
+    /// Something inside the gateway failed; details are logged, not shown.
+    #[error("internal gateway error")]
+    Internal,
+}
+
+impl ServerError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ServerError::MalformedJson { .. } | ServerError::InvalidRequest { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ServerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ServerError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ServerError::UnknownModel { .. } | ServerError::NotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            ServerError::NoProvider { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ServerError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ServerError::StreamInterrupted => StatusCode::BAD_GATEWAY,
+            ServerError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short stable name, recorded as the request's outcome in the ledger and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerError::MalformedJson { .. } => "malformed_json",
+            ServerError::InvalidRequest { .. } => "invalid_request",
+            ServerError::PayloadTooLarge { .. } => "payload_too_large",
+            ServerError::Unauthorized => "unauthorized",
+            ServerError::UnknownModel { .. } => "unknown_model",
+            ServerError::NotFound { .. } => "not_found",
+            ServerError::NoProvider { .. } => "no_provider",
+            ServerError::Timeout { .. } => "timeout",
+            ServerError::StreamInterrupted => "stream_interrupted",
+            ServerError::Internal => "internal",
+        }
+    }
+
+    /// OpenAI's `error.type` and `error.code` for this error.
+    fn openai_type_and_code(&self) -> (&'static str, &'static str) {
+        match self {
+            ServerError::MalformedJson { .. } | ServerError::InvalidRequest { .. } => {
+                ("invalid_request_error", "invalid_request")
+            }
+            ServerError::PayloadTooLarge { .. } => ("invalid_request_error", "request_too_large"),
+            ServerError::Unauthorized => ("invalid_request_error", "invalid_api_key"),
+            ServerError::UnknownModel { .. } => ("invalid_request_error", "model_not_found"),
+            ServerError::NotFound { .. } => ("invalid_request_error", "not_found"),
+            ServerError::NoProvider { .. } => ("server_error", "no_provider_available"),
+            ServerError::Timeout { .. } => ("server_error", "timeout"),
+            ServerError::StreamInterrupted => ("server_error", "stream_interrupted"),
+            ServerError::Internal => ("server_error", "internal_error"),
+        }
+    }
+
+    /// Anthropic's `error.type` for this error.
+    fn anthropic_type(&self) -> &'static str {
+        match self {
+            ServerError::MalformedJson { .. } | ServerError::InvalidRequest { .. } => {
+                "invalid_request_error"
+            }
+            ServerError::PayloadTooLarge { .. } => "request_too_large",
+            ServerError::Unauthorized => "authentication_error",
+            ServerError::UnknownModel { .. } | ServerError::NotFound { .. } => "not_found_error",
+            ServerError::NoProvider { .. } => "overloaded_error",
+            ServerError::Timeout { .. } | ServerError::StreamInterrupted | ServerError::Internal => {
+                "api_error"
+            }
+        }
+    }
+
+    /// The error body in `protocol`'s shape.
+    pub fn body(&self, protocol: Protocol) -> serde_json::Value {
+        let message = self.to_string();
+        match protocol {
+            Protocol::OpenAi => {
+                let (kind, code) = self.openai_type_and_code();
+                let param = matches!(self, ServerError::UnknownModel { .. }).then_some("model");
+                json!({ "error": { "message": message, "type": kind, "param": param, "code": code } })
+            }
+            Protocol::Anthropic => {
+                json!({ "type": "error", "error": { "type": self.anthropic_type(), "message": message } })
+            }
+        }
+    }
+
+    /// Pairs the error with the protocol whose shape its response takes.
+    pub fn speaking(self, protocol: Protocol) -> ApiError {
+        ApiError {
+            protocol,
+            error: self,
+        }
+    }
+}
+
+/// A [`ServerError`] on its way to a client that speaks `protocol`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// The caller's protocol.
+    pub protocol: Protocol,
+    /// The error.
+    pub error: ServerError,
+}
+
+/// The one mapping from errors to HTTP responses.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.error.status();
+        let mut response = (status, Json(self.error.body(self.protocol))).into_response();
+        if matches!(self.error, ServerError::Unauthorized) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+        }
+        response.headers_mut().insert(
+            "x-triage-error",
+            HeaderValue::from_static(self.error.kind()),
+        );
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_shapes() {
+        let unknown = ServerError::UnknownModel {
+            model: "gpt-9".to_owned(),
+            choices: vec!["auto".to_owned(), "cheap".to_owned()],
+        };
+        assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+        let openai = unknown.body(Protocol::OpenAi);
+        assert_eq!(openai["error"]["code"], "model_not_found");
+        assert_eq!(openai["error"]["param"], "model");
+        assert!(openai["error"]["message"].as_str().unwrap().contains("auto, cheap"));
+        let anthropic = unknown.body(Protocol::Anthropic);
+        assert_eq!(anthropic["type"], "error");
+        assert_eq!(anthropic["error"]["type"], "not_found_error");
+        assert_eq!(
+            ServerError::NoProvider { attempts: 2 }.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            ServerError::PayloadTooLarge { limit: 1 }.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(Protocol::of_path("/v1/messages"), Protocol::Anthropic);
+    }
+}

@@ -1,0 +1,69 @@
+//! The triage gateway: an axum app that speaks the OpenAI Chat Completions and Anthropic
+//! Messages APIs, routes each request (`model: "auto"`, a route alias, or a catalog model id),
+//! runs it through the fallback executor, and records it in the ledger.
+//!
+//! Endpoints: `POST /v1/chat/completions`, `POST /v1/messages` (both streaming or not),
+//! `GET /v1/models`, `GET /healthz`, `GET /metrics`. Every routed answer carries the
+//! `x-triage-class`, `x-triage-model`, `x-triage-cost-usd` and `x-triage-attempts` headers (a
+//! stream's cost, known only at its end, follows as an SSE comment line). Errors take the
+//! caller's protocol's shape, mapped in one place ([`ApiError`]'s `IntoResponse`).
+#![deny(missing_docs)]
+
+mod anthropic;
+mod dispatch;
+mod error;
+mod handlers;
+mod metrics;
+mod openai;
+mod state;
+mod stream;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use dispatch::{HEADER_ATTEMPTS, HEADER_CLASS, HEADER_COST, HEADER_MODEL, HEADER_REQUEST_ID};
+pub use error::{ApiError, Protocol, ServerError};
+pub use state::{AppState, Gateway, ServerOptions};
+
+/// The `model` that asks the gateway to route by the default policy.
+pub const AUTO_MODEL: &str = "auto";
+
+/// The gateway's routes, with the body limit and the proxy-key check applied.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.options().body_limit_bytes;
+    let api = Router::new()
+        .route("/v1/chat/completions", post(handlers::chat_completions))
+        .route("/v1/messages", post(handlers::messages))
+        .route("/v1/models", get(handlers::models))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            handlers::require_key,
+        ));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(handlers::healthz))
+        .route("/metrics", get(handlers::metrics))
+        .fallback(handlers::not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Sockets get `TCP_NODELAY`, so small answers and SSE frames leave at once instead of waiting
+/// on Nagle's algorithm (tens of milliseconds against a delayed ACK).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,317 @@
+//! Streamed answers: the fallback executor's events re-encoded as the caller's SSE dialect
+//! (OpenAI `chat.completion.chunk`s or Anthropic message events), with the ledger record
+//! written when the stream ends, fails or the client goes away.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use triage_fallback::{FallbackEvent, FallbackStream, StreamSummary};
+use triage_types::StreamEvent;
+
+use crate::dispatch::{Ending, Ticket, fallback_error};
+use crate::error::Protocol;
+use crate::state::Inner;
+use crate::{ServerError, anthropic, openai};
+
+/// Encodes fallback events in one protocol's SSE dialect.
+pub(crate) enum Encoder {
+    OpenAi {
+        id: openai::CompletionId,
+        include_usage: bool,
+    },
+    Anthropic {
+        id: String,
+        /// The open content block: its index and whether it is text.
+        open_block: Option<(u32, bool)>,
+        next_index: u32,
+        /// The tool call index of the open tool block.
+        open_tool: Option<u32>,
+    },
+}
+
+impl Encoder {
+    pub(crate) fn new(protocol: Protocol, request_id: &str, include_usage: bool) -> Encoder {
+        match protocol {
+            Protocol::OpenAi => Encoder::OpenAi {
+                id: openai::CompletionId {
+                    id: format!("chatcmpl-{request_id}"),
+                    created: time::OffsetDateTime::now_utc().unix_timestamp(),
+                    model: String::new(),
+                },
+                include_usage,
+            },
+            Protocol::Anthropic => Encoder::Anthropic {
+                id: format!("msg_{request_id}"),
+                open_block: None,
+                next_index: 0,
+                open_tool: None,
+            },
+        }
+    }
+
+    fn start(&mut self, model: &str) -> String {
+        match self {
+            Encoder::OpenAi { id, .. } => {
+                id.model = model.to_owned();
+                data(&openai::chunk(id, json!({"role": "assistant", "content": ""}), None))
+            }
+            Encoder::Anthropic { id, .. } => {
+                let mut out = anthropic::event("message_start", &anthropic::message_start(id, model));
+                out.push_str(&anthropic::event("ping", &json!({"type": "ping"})));
+                out
+            }
+        }
+    }
+
+    fn delta(&mut self, event: &StreamEvent) -> String {
+        match self {
+            Encoder::OpenAi { id, .. } => match event {
+                StreamEvent::TextDelta { text } => data(&openai::chunk(id, json!({"content": text}), None)),
+                StreamEvent::ToolCallDelta {
+                    index,
+                    id: call_id,
+                    name,
+                    arguments,
+                } => {
+                    let mut call = json!({"index": index, "function": {"arguments": arguments}});
+                    if let Some(call_id) = call_id {
+                        call["id"] = Value::String(call_id.clone());
+                        call["type"] = Value::String("function".to_owned());
+                    }
+                    if let Some(name) = name {
+                        call["function"]["name"] = Value::String(name.clone());
+                    }
+                    data(&openai::chunk(id, json!({"tool_calls": [call]}), None))
+                }
+                // Usage and the finish reason go out with the final chunks.
+                StreamEvent::Usage { .. } | StreamEvent::Finish { .. } => String::new(),
+            },
+            Encoder::Anthropic {
+                open_block,
+                next_index,
+                open_tool,
+                ..
+            } => match event {
+                StreamEvent::TextDelta { text } => {
+                    let mut out = String::new();
+                    let index = match *open_block {
+                        Some((index, true)) => index,
+                        _ => {
+                            out.push_str(&close_block(open_block));
+                            let index = *next_index;
+                            *next_index += 1;
+                            *open_block = Some((index, true));
+                            *open_tool = None;
+                            out.push_str(&anthropic::event(
+                                "content_block_start",
+                                &json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}),
+                            ));
+                            index
+                        }
+                    };
+                    out.push_str(&anthropic::event(
+                        "content_block_delta",
+                        &json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}),
+                    ));
+                    out
+                }
+                StreamEvent::ToolCallDelta {
+                    index: call,
+                    id,
+                    name,
+                    arguments,
+                } => {
+                    let mut out = String::new();
+                    let block = match (*open_block, *open_tool) {
+                        (Some((block, false)), Some(open)) if open == *call => block,
+                        _ => {
+                            out.push_str(&close_block(open_block));
+                            let block = *next_index;
+                            *next_index += 1;
+                            *open_block = Some((block, false));
+                            *open_tool = Some(*call);
+                            out.push_str(&anthropic::event(
+                                "content_block_start",
+                                &json!({"type": "content_block_start", "index": block, "content_block": {
+                                    "type": "tool_use",
+                                    "id": id.clone().unwrap_or_else(|| format!("toolu_{call}")),
+                                    "name": name.clone().unwrap_or_default(),
+                                    "input": {},
+                                }}),
+                            ));
+                            block
+                        }
+                    };
+                    if !arguments.is_empty() {
+                        out.push_str(&anthropic::event(
+                            "content_block_delta",
+                            &json!({"type": "content_block_delta", "index": block, "delta": {"type": "input_json_delta", "partial_json": arguments}}),
+                        ));
+                    }
+                    out
+                }
+                StreamEvent::Usage { .. } | StreamEvent::Finish { .. } => String::new(),
+            },
+        }
+    }
+
+    fn done(&mut self, summary: &StreamSummary) -> String {
+        let finish = summary.response.finish_reason;
+        let usage = &summary.response.usage;
+        match self {
+            Encoder::OpenAi { id, include_usage } => {
+                let mut out = data(&openai::chunk(id, json!({}), Some(finish)));
+                if *include_usage {
+                    out.push_str(&data(&openai::usage_chunk(id, usage)));
+                }
+                out.push_str("data: [DONE]\n\n");
+                out
+            }
+            Encoder::Anthropic { open_block, .. } => {
+                let mut out = close_block(open_block);
+                out.push_str(&anthropic::event(
+                    "message_delta",
+                    &json!({
+                        "type": "message_delta",
+                        "delta": {"stop_reason": anthropic::stop_reason(finish), "stop_sequence": null},
+                        "usage": anthropic::usage(usage),
+                    }),
+                ));
+                out.push_str(&anthropic::event("message_stop", &json!({"type": "message_stop"})));
+                out
+            }
+        }
+    }
+
+    fn error(&mut self, error: &ServerError) -> String {
+        match self {
+            Encoder::OpenAi { .. } => data(&error.body(Protocol::OpenAi)),
+            Encoder::Anthropic { .. } => anthropic::event("error", &error.body(Protocol::Anthropic)),
+        }
+    }
+}
+
+fn close_block(open_block: &mut Option<(u32, bool)>) -> String {
+    match open_block.take() {
+        Some((index, _)) => anthropic::event(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        ),
+        None => String::new(),
+    }
+}
+
+fn data(value: &Value) -> String {
+    format!("data: {value}\n\n")
+}
+
+/// Answers with a stream whose first event, `Start`, has already been read (its model names
+/// the response headers). A task pumps the rest of the events to the client and records the
+/// request when the stream ends.
+pub(crate) fn respond(
+    state: Arc<Inner>,
+    ticket: Ticket,
+    mut encoder: Encoder,
+    start: (String, String),
+    events: FallbackStream,
+    in_flight: crate::handlers::InFlight,
+) -> Response {
+    let (model, provider) = start;
+    let headers = ticket.headers(&model, None, 1);
+    let first = encoder.start(&model);
+    let (mut sender, receiver) = mpsc::channel::<Result<Bytes, Infallible>>(32);
+    tokio::spawn(async move {
+        let _in_flight = in_flight;
+        pump(&state, &ticket, &mut encoder, first, events, &mut sender, (&model, &provider)).await;
+    });
+    let mut response = (StatusCode::OK, headers, Body::from_stream(receiver)).into_response();
+    let response_headers = response.headers_mut();
+    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+async fn pump(
+    state: &Inner,
+    ticket: &Ticket,
+    encoder: &mut Encoder,
+    first: String,
+    mut events: FallbackStream,
+    sender: &mut mpsc::Sender<Result<Bytes, Infallible>>,
+    started_by: (&str, &str),
+) {
+    if sender.send(Ok(Bytes::from(first))).await.is_err() {
+        client_gone(state, ticket, started_by);
+        return;
+    }
+    while let Some(event) = events.next().await {
+        let (frame, finished) = match event {
+            FallbackEvent::Start { .. } => continue,
+            FallbackEvent::Delta(delta) => (encoder.delta(&delta), false),
+            FallbackEvent::Done(summary) => {
+                let accounted = ticket.finish(
+                    state,
+                    &Ending {
+                        answered_by: Some((&summary.model, &summary.provider)),
+                        answer_usage: Some(summary.response.usage),
+                        attempts: &summary.attempts,
+                        error: None,
+                        other_failure: None,
+                    },
+                );
+                let mut frame = encoder.done(&summary);
+                // SSE comment lines are ignored by clients; the cost is only known now.
+                frame.push_str(&format!(
+                    ": x-triage-cost-usd={} x-triage-attempts={}\n\n",
+                    accounted.cost_usd.normalize(),
+                    accounted.attempts
+                ));
+                (frame, true)
+            }
+            FallbackEvent::Error(failure) => {
+                let error = fallback_error(&failure.error, failure.attempts.len());
+                ticket.finish(
+                    state,
+                    &Ending {
+                        answered_by: None,
+                        answer_usage: None,
+                        attempts: &failure.attempts,
+                        error: Some(&error),
+                        other_failure: None,
+                    },
+                );
+                (encoder.error(&error), true)
+            }
+        };
+        if !frame.is_empty() && sender.send(Ok(Bytes::from(frame))).await.is_err() {
+            if !finished {
+                client_gone(state, ticket, started_by);
+            }
+            return;
+        }
+        if finished {
+            return;
+        }
+    }
+}
+
+/// Records a stream whose client went away; the executor's task stops when its stream drops.
+fn client_gone(state: &Inner, ticket: &Ticket, started_by: (&str, &str)) {
+    ticket.finish(
+        state,
+        &Ending {
+            answered_by: Some(started_by),
+            answer_usage: None,
+            attempts: &[],
+            error: None,
+            other_failure: Some("client_disconnected"),
+        },
+    );
+}

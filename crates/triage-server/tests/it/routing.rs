@@ -1,0 +1,170 @@
+//! Routing, streaming, fallback and accounting through the gateway against the mock upstream.
+
+use serde_json::{Value, json};
+use triage_ledger::{LedgerReader, SummaryOptions};
+use triage_mock::{MockUpstream, Scenario};
+use triage_server::ServerOptions;
+
+use crate::{app, gateway, post, read, send};
+
+#[tokio::test]
+async fn openai_completion_with_headers_and_ledger() {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_path = dir.path().join("ledger.sqlite3");
+    let (app, state) = app(gateway(Some(&mock), Some(&ledger_path)), ServerOptions::default());
+    mock.push(Scenario::text("Paris."));
+    let request = post(
+        "/v1/chat/completions",
+        &json!({"model": "auto", "messages": [{"role": "user", "content": "What is the capital of France?"}]}),
+    );
+    let (status, headers, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["content"], "Paris.");
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert_eq!(body["usage"]["total_tokens"], 17);
+    assert_eq!(headers["x-triage-class"], "faq");
+    assert_eq!(headers["x-triage-model"], body["model"].as_str().unwrap());
+    assert_eq!(headers["x-triage-attempts"], "1");
+    let cost: rust_decimal::Decimal = headers["x-triage-cost-usd"].to_str().unwrap().parse().unwrap();
+    assert!(cost > rust_decimal::Decimal::ZERO);
+
+    state.ledger().unwrap().flush();
+    let records = LedgerReader::open(&ledger_path).unwrap().requests(&SummaryOptions::default()).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].cost_usd, cost);
+    assert_eq!(records[0].route, "auto");
+    assert_eq!(records[0].usage.input_tokens, 12);
+    assert!(records[0].baseline_cost_usd > cost);
+}
+
+#[tokio::test]
+async fn aliases_and_concrete_models_route_to_their_model() {
+    let mock = MockUpstream::start().await.unwrap();
+    let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
+    for (model, expected) in [("cheap", "gpt-4o-mini"), ("claude-haiku-4-5", "claude-haiku-4-5")] {
+        let request = post("/v1/chat/completions", &json!({"model": model, "messages": [{"role": "user", "content": "Say hi"}]}));
+        let (status, headers, body) = read(send(&app, request).await).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(headers["x-triage-model"], expected);
+    }
+    let paths: Vec<String> = mock.requests().iter().map(|request| request.path.clone()).collect();
+    assert_eq!(paths, ["/v1/chat/completions", "/v1/messages"]);
+}
+
+#[tokio::test]
+async fn fails_over_and_answers_503_when_nothing_is_left() {
+    let mock = MockUpstream::start().await.unwrap();
+    let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
+    mock.push(Scenario::status(400));
+    mock.push(Scenario::text("second time lucky"));
+    let request = post("/v1/chat/completions", &json!({"model": "cheap", "messages": [{"role": "user", "content": "Say hi"}]}));
+    let (status, headers, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-triage-attempts"], "2");
+    assert_ne!(headers["x-triage-model"], "gpt-4o-mini");
+
+    for _ in 0..40 {
+        mock.push(Scenario::status(400));
+    }
+    let request = post("/v1/messages", &json!({"model": "cheap", "max_tokens": 50, "messages": [{"role": "user", "content": "Say hi"}]}));
+    let (status, _, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 503, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "overloaded_error");
+    assert!(!body.to_string().contains("400"), "no upstream details leak: {body}");
+}
+
+#[tokio::test]
+async fn openai_stream_chunks_end_with_usage_and_done() {
+    let mock = MockUpstream::start().await.unwrap();
+    let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
+    mock.push(Scenario::text("Streaming works fine. Indeed it does."));
+    let request = post(
+        "/v1/chat/completions",
+        &json!({"model": "cheap", "stream": true, "stream_options": {"include_usage": true},
+                "messages": [{"role": "user", "content": "Say hi"}]}),
+    );
+    let (status, headers, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["content-type"], "text/event-stream");
+    assert_eq!(headers["x-triage-model"], "gpt-4o-mini");
+    let mut text = String::new();
+    let mut finish = None;
+    let mut usage = None;
+    let lines: Vec<&str> = body.lines().filter(|line| line.starts_with("data: ")).collect();
+    assert_eq!(lines.last(), Some(&"data: [DONE]"));
+    for line in &lines[..lines.len() - 1] {
+        let chunk: Value = serde_json::from_str(&line[6..]).unwrap();
+        assert_eq!(chunk["object"], "chat.completion.chunk");
+        if let Some(choice) = chunk["choices"].get(0) {
+            text.push_str(choice["delta"]["content"].as_str().unwrap_or(""));
+            if !choice["finish_reason"].is_null() {
+                finish = Some(choice["finish_reason"].clone());
+            }
+        } else {
+            usage = Some(chunk["usage"].clone());
+        }
+    }
+    assert_eq!(text, "Streaming works fine. Indeed it does.");
+    assert_eq!(finish, Some(json!("stop")));
+    assert_eq!(usage.unwrap()["completion_tokens"], 5);
+    assert!(body.contains(": x-triage-cost-usd="));
+}
+
+#[tokio::test]
+async fn anthropic_message_and_stream_events() {
+    let mock = MockUpstream::start().await.unwrap();
+    let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
+    mock.push(Scenario::text("Bonjour."));
+    let request = post("/v1/messages", &json!({"model": "cheap", "max_tokens": 50, "messages": [{"role": "user", "content": "Translate hello to French"}]}));
+    let (status, headers, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["type"], "message");
+    assert_eq!(body["content"][0], json!({"type": "text", "text": "Bonjour."}));
+    assert_eq!(body["stop_reason"], "end_turn");
+    assert_eq!(headers["x-triage-model"], "gpt-4o-mini");
+
+    mock.push(Scenario::text("Bonjour tout le monde."));
+    let request = post("/v1/messages", &json!({"model": "cheap", "max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": "Translate hello to French"}]}));
+    let (status, _, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 200, "{body}");
+    let events: Vec<&str> = body.lines().filter_map(|line| line.strip_prefix("event: ")).collect();
+    assert_eq!(events.first(), Some(&"message_start"));
+    assert_eq!(
+        &events[events.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"]
+    );
+    assert!(events.contains(&"content_block_start"));
+    assert_eq!(events.last(), Some(&"message_stop"));
+    let text: String = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter(|event| event["type"] == "content_block_delta")
+        .map(|event| event["delta"]["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(text, "Bonjour tout le monde.");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_class_and_model() {
+    let mock = MockUpstream::start().await.unwrap();
+    let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
+    let request = post("/v1/chat/completions", &json!({"model": "cheap", "messages": [{"role": "user", "content": "Say hi"}]}));
+    assert_eq!(read(send(&app, request).await).await.0, 200);
+    let request = axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap();
+    let (_, _, body) = read(send(&app, request).await).await;
+    let line = body
+        .lines()
+        .find(|line| line.starts_with("triage_requests_total{"))
+        .unwrap();
+    assert!(line.contains("model=\"gpt-4o-mini\"") && line.contains("outcome=\"success\""), "{line}");
+    assert!(line.ends_with(" 1"), "{line}");
+    assert!(body.contains("triage_cost_usd_total{"));
+    assert!(body.contains("triage_tokens_total{"));
+}
