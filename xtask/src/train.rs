@@ -174,6 +174,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let varmap = initial_varmap(&config, &vocab, &mut rng)?;
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let model = TrainableEncoder::new(&config, &vb)?;
+    let params = |weight_decay| ParamsAdamW {
+        lr: args.lr,
+        weight_decay,
+        ..ParamsAdamW::default()
+    };
     let (mut decayed, mut plain) = split_vars(&config, &varmap)?;
     let word = varmap_var(&varmap, WORD_EMBEDDINGS)?;
     decayed.retain(|var| var.as_tensor().id() != word.as_tensor().id());
@@ -189,11 +194,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
             Some((vocab.minilm_rows.clone(), projection, word.clone()))
         }
     };
-    let params = |weight_decay| ParamsAdamW {
-        lr: args.lr,
-        weight_decay,
-        ..ParamsAdamW::default()
-    };
+
     let mut decayed = AdamW::new(decayed, params(args.weight_decay))?;
     let mut plain = AdamW::new(plain, params(0.0))?;
     let mut dropout = Dropout::new(args.dropout, args.seed.wrapping_add(1));

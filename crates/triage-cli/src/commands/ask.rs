@@ -145,13 +145,33 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         decision: &decision,
         executor: &executor,
     };
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         if args.stream {
             output.stream(plan, request, checks).await
         } else {
             output.complete(&plan, &request, &checks).await
         }
-    })
+    });
+    // A reader that stops early (`| head`) is not a failure of the command.
+    match result {
+        Err(error)
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(ExitCode::SUCCESS)
+        }
+        other => other,
+    }
+}
+
+/// Prints a JSON value on stdout, pretty, with a final newline.
+fn print_json(value: &Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
 }
 
 /// The `[fallback]` section of the config (kept raw by `triage-config`), validated.
@@ -474,8 +494,7 @@ impl Output<'_> {
             "attempts": attempts_json(attempts)?,
             "breakers": serde_json::to_value(self.executor.breaker().snapshot())?,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
-        Ok(())
+        print_json(&value)
     }
 
     fn print_failure(&self, message: &str, kind: &str, attempts: &[Attempt]) -> anyhow::Result<()> {
@@ -488,8 +507,13 @@ impl Output<'_> {
                 "attempts": attempts_json(attempts)?,
                 "breakers": serde_json::to_value(self.executor.breaker().snapshot())?,
             });
-            println!("{}", serde_json::to_string_pretty(&value)?);
-            return Ok(());
+            // The failure's exit status stands even when the reader stopped early.
+            return print_json(&value).or_else(|error| {
+                let broken_pipe = error
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
+                if broken_pipe { Ok(()) } else { Err(error) }
+            });
         }
         eprintln!("error: {message}");
         for attempt in attempts {

@@ -133,16 +133,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr()?;
-        {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "triage gateway listening on http://{address}")?;
-            writeln!(out, "  OpenAI SDKs:    base_url=http://{address}/v1")?;
-            writeln!(out, "  Anthropic SDKs: base_url=http://{address}")?;
-            if let Some(path) = &ledger_path {
-                writeln!(out, "  ledger: {}", path.display())?;
-            }
-            out.flush()?;
+        let mut banner = format!(
+            "triage gateway listening on http://{address}\n  OpenAI SDKs:    base_url=http://{address}/v1\n  Anthropic SDKs: base_url=http://{address}\n"
+        );
+        if let Some(path) = &ledger_path {
+            banner.push_str(&format!("  ledger: {}\n", path.display()));
         }
+        // A closed stdout (a supervisor that read the address and left) must not stop serving.
+        let mut out = std::io::stdout().lock();
+        if let Err(error) = out.write_all(banner.as_bytes()).and_then(|()| out.flush()) {
+            tracing::warn!(%error, "cannot print the listen address");
+        }
+        drop(out);
         triage_server::serve(listener, triage_server::app(state), shutdown_signal())
             .await
             .context("the server failed")

@@ -2,6 +2,9 @@
 //! binaries on free loopback ports. The official OpenAI and Anthropic Python SDKs complete a
 //! chat and a streamed chat (`tests/e2e/sdk_clients.py`), and a known workload's ledger, read
 //! back by `triage report --json` after the gateway is killed, matches what was sent exactly.
+// Helpers outside `#[test]` functions count as non-test code for clippy; a failed setup step
+// should panic with its error.
+#![expect(clippy::unwrap_used, reason = "test helpers panic on setup failures")]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -36,18 +39,23 @@ fn start(args: &[&str], envs: &[(&str, String)], prefix: &str) -> (Server, Strin
         command.env(name, value);
     }
     let mut server = Server(command.spawn().unwrap());
-    let first = BufReader::new(server.0.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    let url = first.strip_prefix(prefix).unwrap_or_else(|| panic!("unexpected first line: {first}"));
+    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    // Keep draining so that later output never meets a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let url = first
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"));
     (server, url.to_owned())
 }
 
 /// The mock upstream and a gateway routed to it, with `config` as the gateway's triage.toml.
 fn start_pair(dir: &Path, config: &str) -> (Server, Server, String, PathBuf) {
-    let (mock, mock_url) = start(&["mock-upstream", "--port", "0"], &[], "mock upstream listening on ");
+    let (mock, mock_url) = start(
+        &["mock-upstream", "--port", "0"],
+        &[],
+        "mock upstream listening on ",
+    );
     let config_path = dir.join("triage.toml");
     std::fs::write(&config_path, config).unwrap();
     let ledger = dir.join("ledger.sqlite3");
@@ -96,7 +104,14 @@ fn post(url: &str, path: &str, body: &Value) -> (u16, BTreeMap<String, String>, 
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|line| line.split_once(": "))
         .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
@@ -137,7 +152,10 @@ fn official_python_sdks_chat_and_stream_through_the_gateway() {
         "SDK checks failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains(r#"{"check": "all", "ok": true}"#), "{stdout}");
+    assert!(
+        stdout.contains(r#"{"check": "all", "ok": true}"#),
+        "{stdout}"
+    );
 }
 
 /// Rules force each request's class, so the workload's class mix is known; the mock's usage is
@@ -168,7 +186,11 @@ baseline = \"gpt-4o\"
     );
     let dir = tempfile::tempdir().unwrap();
     let (_mock, mut gateway, url, ledger) = start_pair(dir.path(), &config);
-    let workload = [("EXTRACT-ME", "extract", 5), ("FAQ-ME", "faq", 4), ("REASON-ME", "reason", 3)];
+    let workload = [
+        ("EXTRACT-ME", "extract", 5),
+        ("FAQ-ME", "faq", 4),
+        ("REASON-ME", "reason", 3),
+    ];
     let mut spend = Decimal::ZERO;
     let mut sent = 0_u64;
     let mut models: BTreeMap<String, u64> = BTreeMap::new();
@@ -177,9 +199,15 @@ baseline = \"gpt-4o\"
             let prompt = format!("{marker} request {index}");
             let streamed = index % 2 == 1;
             let (path, body) = if index % 3 == 2 {
-                ("/v1/messages", json!({"model": "auto", "max_tokens": 50, "stream": streamed, "messages": [{"role": "user", "content": prompt}]}))
+                (
+                    "/v1/messages",
+                    json!({"model": "auto", "max_tokens": 50, "stream": streamed, "messages": [{"role": "user", "content": prompt}]}),
+                )
             } else {
-                ("/v1/chat/completions", json!({"model": "auto", "stream": streamed, "messages": [{"role": "user", "content": prompt}]}))
+                (
+                    "/v1/chat/completions",
+                    json!({"model": "auto", "stream": streamed, "messages": [{"role": "user", "content": prompt}]}),
+                )
             };
             let (status, headers, body) = post(&url, path, &body);
             assert_eq!(status, 200, "{body}");
@@ -209,7 +237,11 @@ baseline = \"gpt-4o\"
         .args(["report", "--json", "--ledger", ledger.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     let money = |value: &Value| value.to_string().parse::<Decimal>().unwrap();
 
@@ -230,7 +262,10 @@ baseline = \"gpt-4o\"
     assert_eq!(report["failed"], 0);
     assert_eq!(money(&report["spend_usd"]), spend.normalize());
     assert_eq!(money(&report["baseline_usd"]), baseline.normalize());
-    assert_eq!(money(&report["savings_usd"]), (baseline - spend).normalize());
+    assert_eq!(
+        money(&report["savings_usd"]),
+        (baseline - spend).normalize()
+    );
     assert_eq!(report["fallback_rate"], 0.0);
     assert_eq!(report["tokens"]["input"], 12 * sent);
     assert_eq!(report["tokens"]["output"], 5 * sent);
@@ -249,10 +284,18 @@ baseline = \"gpt-4o\"
     let html = dir.path().join("report.html");
     assert_cmd::Command::cargo_bin("triage")
         .unwrap()
-        .args(["report", "--ledger", ledger.to_str().unwrap(), "--html", html.to_str().unwrap()])
+        .args([
+            "report",
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ])
         .assert()
         .success()
-        .stdout(predicates::str::contains("requests             12 (12 answered, 0 failed)"));
+        .stdout(predicates::str::contains(
+            "requests             12 (12 answered, 0 failed)",
+        ));
     let page = std::fs::read_to_string(html).unwrap();
     assert_eq!(page.matches("<svg ").count(), 3);
 }
