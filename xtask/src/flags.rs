@@ -14,6 +14,8 @@ pub(crate) struct Xtask {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Measure the gateway's added latency, throughput and memory against the mock upstream.
+    BenchGateway(crate::bench_gateway::Args),
     /// Download a model repository from the Hugging Face Hub, verified against models/manifest.toml.
     FetchModel(crate::fetch_model::Args),
     /// Train the on-device classifier from ../shared/data and write it to models/default.

@@ -4,18 +4,24 @@
 //! The recipe (also written into the generated file's header):
 //! 1. Features are those the strategy sees at run time (`triage_strategies::text::features`):
 //!    distinct lowercased words and adjacent word pairs from the first and last 40 words.
-//! 2. Each training row counts once per feature, weighted by how its label was made:
-//!    `annotated` 1.0; `source_category` and `templated` 0.25 (one style of prompt each, they
-//!    would teach the style, not the task).
-//! 3. A feature is kept if its weighted document frequency is at least 5.
-//! 4. Its weight for a class is the smoothed log-odds of appearing in that class's prompts
+//! 2. `annotated` rows weigh 1; `source_category` rows (NQ and WebQuestions queries, GSM8K,
+//!    HumanEval, Arena-Hard categories) 0.25: one style of prompt each, but they teach the plain
+//!    question and word-problem vocabulary real prompts share. `templated` rows are left out:
+//!    with them, template vocabulary (DBpedia category names, T0 wording) became `extract`
+//!    keywords that fired on unrelated real prompts.
+//! 3. Annotated prompts that share their first six words (templated real prompts, such as
+//!    AlpacaEval's repeated recipe requests) share one unit of weight, so no template dominates.
+//! 4. A feature is kept if its weighted document frequency is at least 5.
+//! 5. Its weight for a class is the smoothed log-odds of appearing in that class's prompts
 //!    against all other prompts (add-one smoothing), kept when positive.
-//! 5. Per class, features are ranked by log-odds × ln(1 + weighted count in the class), so a
+//! 6. Per class, features are ranked by log-odds × ln(1 + weighted count in the class), so a
 //!    feature needs both strength and support; the top 150 are kept, capped at 4 and rounded
 //!    to 2 decimals.
-//! 6. The default class (when nothing matches) is the most common label among annotated
-//!    training prompts on which no kept feature fires.
-//! 7. A few hand-written patterns cover strong signals the data under-represents
+//! 7. Each class's bias is twice the log of its (weighted) share of the prompts, so that rare
+//!    classes need stronger evidence.
+//! 8. The default class (when nothing matches) is the most common label among training
+//!    prompts on which no kept feature fires.
+//! 9. A few hand-written patterns cover strong signals the data under-represents
 //!    (translation is nearly absent from it).
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,7 +32,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use triage_strategies::text::{FeatureWindow, features};
+use triage_strategies::text::{FeatureWindow, features, words};
 use triage_strategies::{KeywordStrategy, KeywordTable};
 use triage_types::RouteClass;
 
@@ -38,14 +44,30 @@ const MIN_DOCUMENT_FREQUENCY: f64 = 5.0;
 const TOP_PER_CLASS: usize = 150;
 /// Add-one smoothing.
 const SMOOTHING: f64 = 1.0;
-/// Weight of rows whose label came from the source's category or a template.
-const WEAK_LABEL_WEIGHT: f64 = 0.25;
+/// Weight of a `source_category` row (an annotated row weighs 1, a templated row 0).
+const SOURCE_CATEGORY_WEIGHT: f64 = 0.25;
+/// Leading words that make prompts count as one template.
+const TEMPLATE_PREFIX_WORDS: usize = 6;
+/// The bias is this times the log of a class's share.
+const BIAS_SCALE: f64 = 2.0;
 /// The largest weight one feature may carry, so that no single word decides alone.
 const MAX_WEIGHT: f64 = 4.0;
 
 /// Strong patterns written by hand: (class, regex, weight, why).
-const HAND_PATTERNS: [(&str, &str, f32, &str); 6] = [
+const HAND_PATTERNS: [(&str, &str, f32, &str); 10] = [
     ("analyze", r"```", 2.0, "a code block"),
+    (
+        "analyze",
+        r"\b(regex(es)?|regular expressions?|sql|bash|shell (script|command)s?|dockerfile|yaml config|stack trace)\b",
+        2.5,
+        "code, a query, a regex or a shell command",
+    ),
+    (
+        "analyze",
+        r"\b(explain|compare|difference between|pros and cons|analy[sz]e)\b",
+        1.5,
+        "an explanation or comparison",
+    ),
     (
         "transform",
         r"\btranslat(e|ion|ing)\b|\binto (english|french|german|spanish|italian|chinese|japanese|korean|russian|portuguese|arabic|hindi)\b",
@@ -63,6 +85,18 @@ const HAND_PATTERNS: [(&str, &str, f32, &str); 6] = [
         r"\b(poem|haiku|sonnet|limerick|lyrics)\b",
         2.0,
         "a poem or lyrics",
+    ),
+    (
+        "critical",
+        r"\b(lawyer|lawsuit|sue|legal advice|diagnos[a-z]*|symptoms?|medications?|dosage|chest pain|mortgage|invest(ing|ment)?)\b",
+        3.0,
+        "high-stakes medical, legal or financial advice",
+    ),
+    (
+        "reason",
+        r"\b(solve|equation|probability|prove|proof)\b|\d\s*[x×*/+^=-]\s*\d",
+        3.0,
+        "math to work out",
     ),
     (
         "extract",
@@ -175,21 +209,37 @@ fn report<'a>(name: &str, strategy: &KeywordStrategy, rows: impl Iterator<Item =
 /// Learns the table and renders the file.
 fn learn(rows: &[Row]) -> String {
     let window = FeatureWindow::default();
+    let annotated: Vec<&Row> = rows.iter().filter(|row| is_annotated(row)).collect();
+    let learned: Vec<&Row> = rows
+        .iter()
+        .filter(|row| is_annotated(row) || row.label_method.as_deref() == Some("source_category"))
+        .collect();
+    let prefix = |row: &Row| {
+        let mut words = words(&row.text);
+        words.truncate(TEMPLATE_PREFIX_WORDS);
+        words.join(" ")
+    };
+    let mut group_sizes: HashMap<String, f64> = HashMap::new();
+    for row in &annotated {
+        *group_sizes.entry(prefix(row)).or_insert(0.0) += 1.0;
+    }
     let mut counts: HashMap<String, [f64; 6]> = HashMap::new();
     let mut totals = [0.0_f64; 6];
-    let mut row_features = Vec::with_capacity(rows.len());
-    for row in rows {
+    let mut row_features = Vec::with_capacity(annotated.len());
+    for row in &learned {
         let weight = if is_annotated(row) {
-            1.0
+            1.0 / group_sizes.get(&prefix(row)).copied().unwrap_or(1.0)
         } else {
-            WEAK_LABEL_WEIGHT
+            SOURCE_CATEGORY_WEIGHT
         };
         totals[row.label.index()] += weight;
         let found = features(&row.text, window);
         for feature in &found {
             counts.entry(feature.clone()).or_insert([0.0; 6])[row.label.index()] += weight;
         }
-        row_features.push(found);
+        if is_annotated(row) {
+            row_features.push(found);
+        }
     }
     let all: f64 = totals.iter().sum();
     let mut weights: BTreeMap<RouteClass, Vec<(String, f64)>> = BTreeMap::new();
@@ -215,22 +265,25 @@ fn learn(rows: &[Row]) -> String {
         let kept = ranked
             .into_iter()
             .take(TOP_PER_CLASS)
-            .map(|(_, feature, log_odds)| {
-                (
-                    feature.to_owned(),
-                    (log_odds.min(MAX_WEIGHT) * 100.0).round() / 100.0,
-                )
-            })
+            .map(|(_, feature, log_odds)| (feature.to_owned(), round2(log_odds.min(MAX_WEIGHT))))
             .collect();
         weights.insert(class, kept);
     }
-    let default_class = default_class(rows, &row_features, &weights);
-    render(&weights, default_class, window)
+    let bias = RouteClass::ALL.map(|class| {
+        let share = totals[class.index()].max(SMOOTHING) / all.max(SMOOTHING);
+        round2(BIAS_SCALE * share.ln())
+    });
+    let default_class = default_class(&annotated, &row_features, &weights);
+    render(&weights, bias, default_class, window)
+}
+
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
 }
 
 /// The most common label among annotated rows on which no kept feature fires.
 fn default_class(
-    rows: &[Row],
+    rows: &[&Row],
     row_features: &[std::collections::BTreeSet<String>],
     weights: &BTreeMap<RouteClass, Vec<(String, f64)>>,
 ) -> RouteClass {
@@ -240,7 +293,7 @@ fn default_class(
         .collect();
     let mut unmatched = [0_u32; 6];
     for (row, found) in rows.iter().zip(row_features) {
-        if is_annotated(row) && !found.iter().any(|feature| kept.contains(feature.as_str())) {
+        if !found.iter().any(|feature| kept.contains(feature.as_str())) {
             unmatched[row.label.index()] += 1;
         }
     }
@@ -252,6 +305,7 @@ fn default_class(
 
 fn render(
     weights: &BTreeMap<RouteClass, Vec<(String, f64)>>,
+    bias: [f64; 6],
     default_class: RouteClass,
     window: FeatureWindow,
 ) -> String {
@@ -264,28 +318,35 @@ fn render(
          # How the weights were learned:\n\
          # - Features: distinct lowercased words and adjacent word pairs from the first {head} and\n\
          #   the last {tail} words of a prompt (long prompts put the request at the end).\n\
-         # - Rows count once per feature; `annotated` rows weigh 1.0, `source_category` and\n\
-         #   `templated` rows {weak} (each is one style of prompt).\n\
+         # - Rows: `annotated` 1, `source_category` {source} (one style of prompt each), `templated`\n\
+         #   left out (its template vocabulary fired on unrelated prompts).\n\
+         # - Annotated prompts sharing their first {prefix} words share one unit of weight.\n\
          # - Features with a weighted document frequency under {min_df} are dropped.\n\
          # - Weight = ln(P(feature | class) / P(feature | other classes)), add-one smoothed,\n\
          #   kept when positive; per class the top {top} by weight × ln(1 + count in class),\n\
          #   capped at {cap} so that no single feature decides alone.\n\
-         # - default_class: the commonest label among annotated prompts that match nothing.\n\
+         # - bias = {scale} × ln(share of the class): rare classes need stronger evidence.\n\
+         # - default_class: the commonest label among prompts that match nothing.\n\
          # - [[patterns]] are hand-written for strong signals the data under-represents.\n\
-         # A prompt's score per class is the sum of the weights that fire; the top class wins.\n",
+         # A prompt's score per class is its bias plus the weights that fire; the top class wins.\n",
         head = window.head,
         tail = window.tail,
-        weak = WEAK_LABEL_WEIGHT,
+        prefix = TEMPLATE_PREFIX_WORDS,
+        source = SOURCE_CATEGORY_WEIGHT,
         min_df = MIN_DOCUMENT_FREQUENCY,
         top = TOP_PER_CLASS,
         cap = MAX_WEIGHT,
+        scale = BIAS_SCALE,
     );
     out.push_str(&header);
     let _ = write!(
         out,
-        "\ndefault_class = \"{default_class}\"\n\n[window]\nhead = {}\ntail = {}\n",
+        "\ndefault_class = \"{default_class}\"\n\n[window]\nhead = {}\ntail = {}\n\n[bias]\n",
         window.head, window.tail
     );
+    for class in RouteClass::ALL {
+        let _ = writeln!(out, "{class} = {:.2}", bias[class.index()]);
+    }
     for (class, list) in weights {
         let _ = write!(out, "\n[weights.{class}]\n");
         for (feature, weight) in list {
@@ -339,10 +400,19 @@ mod tests {
     #[test]
     fn learns_a_parseable_table_from_a_tiny_set() {
         let mut rows = Vec::new();
-        for _ in 0..6 {
-            rows.push(row("write a poem about love", RouteClass::Critical));
-            rows.push(row("what is the capital of peru", RouteClass::Faq));
-            rows.push(row("debug this python code", RouteClass::Analyze));
+        for index in 0..6 {
+            rows.push(row(
+                &format!("write a poem about love {index}"),
+                RouteClass::Critical,
+            ));
+            rows.push(row(
+                &format!("what is the capital of peru {index}"),
+                RouteClass::Faq,
+            ));
+            rows.push(row(
+                &format!("debug this python code {index}"),
+                RouteClass::Analyze,
+            ));
         }
         let text = learn(&rows);
         let strategy = KeywordStrategy::new(KeywordTable::from_toml(&text, "test").unwrap());

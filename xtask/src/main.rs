@@ -1,6 +1,7 @@
 //! `cargo xtask`: project automation that is not part of the product (model training,
 //! model fetching, benchmarks).
 
+mod bench_gateway;
 mod fetch_model;
 mod flags;
 mod keywords;
@@ -11,6 +12,7 @@ use clap::Parser;
 fn main() -> anyhow::Result<()> {
     let cli = flags::Xtask::parse();
     match cli.command {
+        flags::Command::BenchGateway(args) => bench_gateway::run(args),
         flags::Command::FetchModel(args) => fetch_model::run(args),
         flags::Command::TrainModel(args) => train::run(args),
         flags::Command::LearnKeywords(args) => keywords::run(args),

@@ -222,7 +222,7 @@ h2 { font-size: 17px; margin: 0 0 6px; }
 .muted, .note { color: var(--muted); font-size: 13px; }
 code { font-size: 12px; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 16px 18px; margin: 16px 0; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px; background: none; border: 0; padding: 0; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(128px, 1fr)); gap: 10px; background: none; border: 0; padding: 0; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px; }
 .card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
 .card .value { font-size: 20px; font-weight: 600; margin: 2px 0; overflow-wrap: anywhere; font-variant-numeric: tabular-nums; }

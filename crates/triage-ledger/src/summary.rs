@@ -443,7 +443,10 @@ mod money {
     use rust_decimal::Decimal;
     use serde::Serializer;
 
-    pub(super) fn serialize<S: Serializer>(amount: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        amount: &Decimal,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         match amount.normalize().to_string().parse::<f64>() {
             Ok(value) => serializer.serialize_f64(value),
             Err(_) => serializer.serialize_none(),

@@ -80,8 +80,13 @@ enum WireBlock {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum WireImageSource {
-    Base64 { media_type: String, data: String },
-    Url { url: String },
+    Base64 {
+        media_type: String,
+        data: String,
+    },
+    Url {
+        url: String,
+    },
     #[serde(other)]
     Unsupported,
 }
@@ -342,9 +347,18 @@ mod tests {
         let roles: Vec<Role> = parsed.request.messages.iter().map(|m| m.role).collect();
         assert_eq!(
             roles,
-            [Role::System, Role::User, Role::Assistant, Role::Tool, Role::User]
+            [
+                Role::System,
+                Role::User,
+                Role::Assistant,
+                Role::Tool,
+                Role::User
+            ]
         );
-        assert_eq!(parsed.request.messages[2].tool_calls[0].arguments, r#"{"city":"Oslo"}"#);
+        assert_eq!(
+            parsed.request.messages[2].tool_calls[0].arguments,
+            r#"{"city":"Oslo"}"#
+        );
         assert_eq!(parsed.request.messages[3].joined_text(), "rain");
         assert!(parsed.request.messages[4].has_image());
         assert_eq!(parsed.request.tool_choice, Some(ToolChoice::Required));
@@ -353,8 +367,9 @@ mod tests {
 
     #[test]
     fn max_tokens_is_required_as_in_the_real_api() {
-        let error = parse_request(br#"{"model":"auto","messages":[{"role":"user","content":"x"}]}"#)
-            .unwrap_err();
+        let error =
+            parse_request(br#"{"model":"auto","messages":[{"role":"user","content":"x"}]}"#)
+                .unwrap_err();
         assert_eq!(error.kind(), "malformed_json");
     }
 }

@@ -39,7 +39,7 @@ pub(crate) struct Routed {
 }
 
 /// Turns the `model` a client sent into a plan: `auto` routes by the default policy, an alias
-/// by its own, and a catalog id is forced first with the policy's ladder behind it.
+/// by its own, and a catalog id passes through unclassified with the policy's ladder behind it.
 pub(crate) fn resolve(
     state: &Inner,
     model: &str,
@@ -58,12 +58,7 @@ pub(crate) fn resolve(
         }
         route
     } else if catalog.find(model).is_some() {
-        router.decide(catalog, request, today).and_then(|decision| {
-            router
-                .policy()
-                .plan_forced(catalog, model, decision.class, request, today)
-                .map(|plan| triage_strategies::Route { decision, plan })
-        })
+        return pass_through(state, model, request, today);
     } else {
         return Err(ServerError::UnknownModel {
             model: model.to_owned(),
@@ -104,6 +99,49 @@ pub(crate) fn resolve(
         class: Some(class),
         confidence: Some(confidence),
         checks: checks.clone(),
+    })
+}
+
+/// A concrete catalog model: no classification (the caller chose); the model first, then the
+/// policy's ladder from the first class whose route lists it (all classes when none does), so
+/// failover still has somewhere to go.
+fn pass_through(
+    state: &Inner,
+    model: &str,
+    request: &ChatRequest,
+    today: time::Date,
+) -> Result<Routed, ServerError> {
+    let gateway = &state.gateway;
+    let policy = gateway.router.policy();
+    let class = RouteClass::ALL
+        .into_iter()
+        .find(|class| policy.route(*class).iter().any(|listed| listed == model))
+        .unwrap_or(RouteClass::Extract);
+    let route_plan = policy
+        .plan_forced(&gateway.catalog, model, class, request, today)
+        .map_err(|error| ServerError::InvalidRequest {
+            message: format!("model `{model}` cannot be used: {error}"),
+        })?;
+    let ids: Vec<&str> = std::iter::once(route_plan.primary.id.as_str())
+        .chain(
+            route_plan
+                .fallbacks
+                .iter()
+                .map(|planned| planned.id.as_str()),
+        )
+        .collect();
+    let mut plan = ExecutionPlan::from_models(&gateway.catalog, &ids).map_err(|missing| {
+        tracing::error!(model = %missing, "a planned model is not in the catalog");
+        ServerError::Internal
+    })?;
+    // The class only scales the default minimum answer length; it is not recorded, since no
+    // classifier chose it.
+    plan.class = Some(class);
+    Ok(Routed {
+        plan,
+        class: None,
+        confidence: None,
+        checks: gateway.checks.clone(),
     })
 }
 
@@ -236,7 +274,12 @@ impl Ticket {
 
     /// The `x-triage-*` headers of a routed answer; `cost` is left out when not yet known (a
     /// stream's headers go out before its cost is).
-    pub(crate) fn headers(&self, model: &str, accounted: Option<Accounted>, attempts: usize) -> HeaderMap {
+    pub(crate) fn headers(
+        &self,
+        model: &str,
+        accounted: Option<Accounted>,
+        attempts: usize,
+    ) -> HeaderMap {
         let mut headers = HeaderMap::new();
         let mut set = |name: &'static str, value: &str| {
             if let Ok(value) = HeaderValue::from_str(value) {
@@ -304,7 +347,10 @@ fn decimal_f64(amount: Decimal) -> f64 {
 }
 
 /// Maps the executor's failure to the client's error.
-pub(crate) fn fallback_error(error: &triage_fallback::FallbackError, attempts: usize) -> ServerError {
+pub(crate) fn fallback_error(
+    error: &triage_fallback::FallbackError,
+    attempts: usize,
+) -> ServerError {
     use triage_fallback::FallbackError;
     match error {
         FallbackError::DeadlineExceeded { deadline_ms } => ServerError::Timeout {

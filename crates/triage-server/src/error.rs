@@ -161,9 +161,9 @@ impl ServerError {
             ServerError::Unauthorized => "authentication_error",
             ServerError::UnknownModel { .. } | ServerError::NotFound { .. } => "not_found_error",
             ServerError::NoProvider { .. } => "overloaded_error",
-            ServerError::Timeout { .. } | ServerError::StreamInterrupted | ServerError::Internal => {
-                "api_error"
-            }
+            ServerError::Timeout { .. }
+            | ServerError::StreamInterrupted
+            | ServerError::Internal => "api_error",
         }
     }
 
@@ -233,7 +233,12 @@ mod tests {
         let openai = unknown.body(Protocol::OpenAi);
         assert_eq!(openai["error"]["code"], "model_not_found");
         assert_eq!(openai["error"]["param"], "model");
-        assert!(openai["error"]["message"].as_str().unwrap().contains("auto, cheap"));
+        assert!(
+            openai["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("auto, cheap")
+        );
         let anthropic = unknown.body(Protocol::Anthropic);
         assert_eq!(anthropic["type"], "error");
         assert_eq!(anthropic["error"]["type"], "not_found_error");

@@ -226,7 +226,9 @@ async fn stream(
             ticket.finish(&state, &failed(&error));
             return error.speaking(protocol).into_response();
         }
-        Ok(Some(FallbackEvent::Start { model, provider, .. })) => (model, provider),
+        Ok(Some(FallbackEvent::Start {
+            model, provider, ..
+        })) => (model, provider),
         Ok(Some(FallbackEvent::Error(failure))) => {
             let error = fallback_error(&failure.error, failure.attempts.len());
             ticket.finish(
@@ -252,12 +254,16 @@ async fn stream(
 /// `GET /v1/models`: `auto`, the route aliases and the catalog's models, in OpenAI's list shape.
 pub(crate) async fn models(State(state): State<AppState>) -> Response {
     let gateway = &state.inner.gateway;
-    let mut data = vec![json!({"id": crate::AUTO_MODEL, "object": "model", "created": 0, "owned_by": "triage"})];
+    let mut data = vec![
+        json!({"id": crate::AUTO_MODEL, "object": "model", "created": 0, "owned_by": "triage"}),
+    ];
     for alias in gateway.router.policy().aliases().keys() {
         data.push(json!({"id": alias, "object": "model", "created": 0, "owned_by": "triage"}));
     }
     for model in gateway.catalog.models() {
-        data.push(json!({"id": model.id, "object": "model", "created": 0, "owned_by": model.provider}));
+        data.push(
+            json!({"id": model.id, "object": "model", "created": 0, "owned_by": model.provider}),
+        );
     }
     Json(json!({"object": "list", "data": data})).into_response()
 }
@@ -272,7 +278,11 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let inner = &state.inner;
     inner.metrics.refresh(
         &inner.gateway.executor.breaker().snapshot(),
-        inner.gateway.ledger.as_ref().map_or(0, |ledger| ledger.stats().dropped),
+        inner
+            .gateway
+            .ledger
+            .as_ref()
+            .map_or(0, |ledger| ledger.stats().dropped),
     );
     let mut body = String::new();
     if prometheus_client::encoding::text::encode(&mut body, &inner.registry).is_err() {
@@ -309,7 +319,8 @@ pub(crate) async fn require_key(
     if keys.is_empty() || presented_key(request.headers()).is_some_and(|key| known_key(keys, key)) {
         return next.run(request).await;
     }
-    let error: ApiError = ServerError::Unauthorized.speaking(Protocol::of_path(request.uri().path()));
+    let error: ApiError =
+        ServerError::Unauthorized.speaking(Protocol::of_path(request.uri().path()));
     error.into_response()
 }
 

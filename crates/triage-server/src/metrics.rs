@@ -173,7 +173,9 @@ impl Metrics {
             }
         }
         if observation.cost_usd > 0.0 {
-            self.cost.get_or_create(&labels).inc_by(observation.cost_usd);
+            self.cost
+                .get_or_create(&labels)
+                .inc_by(observation.cost_usd);
         }
         if observation.fell_back {
             self.fallbacks.get_or_create(&labels).inc();

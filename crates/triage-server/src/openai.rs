@@ -257,7 +257,9 @@ fn tool_choice_from_wire(value: Value) -> Result<ToolChoice, ServerError> {
             "auto" => Ok(ToolChoice::Auto),
             "none" => Ok(ToolChoice::None),
             "required" => Ok(ToolChoice::Required),
-            _ => Err(invalid("`tool_choice` must be auto, none, required or a function")),
+            _ => Err(invalid(
+                "`tool_choice` must be auto, none, required or a function",
+            )),
         },
         Value::Object(_) => value
             .pointer("/function/name")
@@ -289,8 +291,7 @@ pub(crate) fn usage(usage: &Usage) -> Value {
         value["prompt_tokens_details"] = json!({ "cached_tokens": usage.cached_read_tokens });
     }
     if usage.reasoning_tokens > 0 {
-        value["completion_tokens_details"] =
-            json!({ "reasoning_tokens": usage.reasoning_tokens });
+        value["completion_tokens_details"] = json!({ "reasoning_tokens": usage.reasoning_tokens });
     }
     value
 }
@@ -307,10 +308,7 @@ pub(crate) struct CompletionId {
 }
 
 /// A complete `chat.completion` body.
-pub(crate) fn completion(
-    id: &CompletionId,
-    response: &triage_types::ChatResponse,
-) -> Value {
+pub(crate) fn completion(id: &CompletionId, response: &triage_types::ChatResponse) -> Value {
     let tool_calls: Vec<Value> = response
         .tool_calls
         .iter()
@@ -419,7 +417,10 @@ mod tests {
         assert_eq!(request.messages[3].tool_call_id.as_deref(), Some("call_1"));
         assert_eq!(request.max_output_tokens, Some(20));
         assert_eq!(request.stop, vec!["END".to_owned()]);
-        assert_eq!(request.tool_choice, Some(ToolChoice::Tool("look".to_owned())));
+        assert_eq!(
+            request.tool_choice,
+            Some(ToolChoice::Tool("look".to_owned()))
+        );
         assert!(request.wants_json());
     }
 
@@ -432,7 +433,11 @@ mod tests {
             r#"{"model": "auto", "messages": []}"#,
         ] {
             let error = parse_request(body.as_bytes()).unwrap_err();
-            assert_eq!(error.status(), axum::http::StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(
+                error.status(),
+                axum::http::StatusCode::BAD_REQUEST,
+                "{body}"
+            );
         }
     }
 }

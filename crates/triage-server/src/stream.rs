@@ -60,10 +60,15 @@ impl Encoder {
         match self {
             Encoder::OpenAi { id, .. } => {
                 id.model = model.to_owned();
-                data(&openai::chunk(id, json!({"role": "assistant", "content": ""}), None))
+                data(&openai::chunk(
+                    id,
+                    json!({"role": "assistant", "content": ""}),
+                    None,
+                ))
             }
             Encoder::Anthropic { id, .. } => {
-                let mut out = anthropic::event("message_start", &anthropic::message_start(id, model));
+                let mut out =
+                    anthropic::event("message_start", &anthropic::message_start(id, model));
                 out.push_str(&anthropic::event("ping", &json!({"type": "ping"})));
                 out
             }
@@ -73,7 +78,9 @@ impl Encoder {
     fn delta(&mut self, event: &StreamEvent) -> String {
         match self {
             Encoder::OpenAi { id, .. } => match event {
-                StreamEvent::TextDelta { text } => data(&openai::chunk(id, json!({"content": text}), None)),
+                StreamEvent::TextDelta { text } => {
+                    data(&openai::chunk(id, json!({"content": text}), None))
+                }
                 StreamEvent::ToolCallDelta {
                     index,
                     id: call_id,
@@ -184,7 +191,10 @@ impl Encoder {
                         "usage": anthropic::usage(usage),
                     }),
                 ));
-                out.push_str(&anthropic::event("message_stop", &json!({"type": "message_stop"})));
+                out.push_str(&anthropic::event(
+                    "message_stop",
+                    &json!({"type": "message_stop"}),
+                ));
                 out
             }
         }
@@ -193,7 +203,9 @@ impl Encoder {
     fn error(&mut self, error: &ServerError) -> String {
         match self {
             Encoder::OpenAi { .. } => data(&error.body(Protocol::OpenAi)),
-            Encoder::Anthropic { .. } => anthropic::event("error", &error.body(Protocol::Anthropic)),
+            Encoder::Anthropic { .. } => {
+                anthropic::event("error", &error.body(Protocol::Anthropic))
+            }
         }
     }
 }
@@ -229,11 +241,23 @@ pub(crate) fn respond(
     let (mut sender, receiver) = mpsc::channel::<Result<Bytes, Infallible>>(32);
     tokio::spawn(async move {
         let _in_flight = in_flight;
-        pump(&state, &ticket, &mut encoder, first, events, &mut sender, (&model, &provider)).await;
+        pump(
+            &state,
+            &ticket,
+            &mut encoder,
+            first,
+            events,
+            &mut sender,
+            (&model, &provider),
+        )
+        .await;
     });
     let mut response = (StatusCode::OK, headers, Body::from_stream(receiver)).into_response();
     let response_headers = response.headers_mut();
-    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

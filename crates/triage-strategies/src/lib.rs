@@ -11,8 +11,11 @@
 //! The keyword strategy's default weights (`src/keywords.toml`) are learned by
 //! `cargo xtask learn-keywords` from the labelled training prompts: per-class smoothed
 //! log-odds of word unigrams and bigrams, counted once per prompt over the first and last 40
-//! words, with templated and source-category rows down-weighted, keeping the best-supported
-//! features per class. See that file's header for the exact recipe.
+//! words; annotated rows weigh 1 (near-duplicate templates share one unit), source-category
+//! rows 0.25, templated rows are left out; the best-supported 150 features per class are kept,
+//! capped at 4; each class gets a bias of twice its log share; a few hand-written patterns
+//! follow `LABELS.md` (code, translation, summaries, poems, high-stakes advice, math). The
+//! file's header has the exact recipe.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -259,6 +259,21 @@ impl Policy {
         for id in self.route(class) {
             planner.consider(id, class);
         }
+        if let Some(primary) = planner.accepted.first().cloned() {
+            planner.reasons.push(format!(
+                "policy: {} is the first usable candidate for {class}",
+                primary.id
+            ));
+            self.add_ladder(&mut planner, class, primary.tier);
+            return Ok(planner.finish(class, primary));
+        }
+        // Nothing of this class fits (context window, capabilities, providers): climb to the
+        // more demanding classes' models, whatever their tier.
+        for higher in RouteClass::ALL.into_iter().filter(|other| *other > class) {
+            for id in self.route(higher) {
+                planner.consider(id, higher);
+            }
+        }
         let Some(primary) = planner.accepted.first().cloned() else {
             return Err(StrategyError::NoCandidate {
                 class,
@@ -270,10 +285,13 @@ impl Policy {
             });
         };
         planner.reasons.push(format!(
-            "policy: {} is the first usable candidate for {class}",
-            primary.id
+            "policy: no {class} candidate fits; escalated to {} from {}",
+            primary.id, primary.from_class
         ));
-        self.add_ladder(&mut planner, class, primary.tier);
+        planner.warnings.push(format!(
+            "no {class} model can serve this request; using {} ({}) instead",
+            primary.id, primary.from_class
+        ));
         Ok(planner.finish(class, primary))
     }
 

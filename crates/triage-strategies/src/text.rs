@@ -49,9 +49,44 @@ pub fn words(text: &str) -> Vec<String> {
     out
 }
 
+/// Bytes read from each end of a long prompt. The window's words lie well within them, so a
+/// megabyte of pasted text costs no more than a page.
+pub const SCAN_BYTES: usize = 8 * 1024;
+
+/// The parts of a text that windowed features and patterns read: the whole text when it is
+/// short, else its first and last [`SCAN_BYTES`] (cut at whitespace, so no word is split).
+pub fn scanned_parts(text: &str) -> (&str, Option<&str>) {
+    if text.len() <= 2 * SCAN_BYTES {
+        return (text, None);
+    }
+    let mut head_end = SCAN_BYTES;
+    while !text.is_char_boundary(head_end) {
+        head_end -= 1;
+    }
+    let head_end = text[..head_end]
+        .rfind(char::is_whitespace)
+        .unwrap_or(head_end);
+    let mut tail_start = text.len() - SCAN_BYTES;
+    while !text.is_char_boundary(tail_start) {
+        tail_start += 1;
+    }
+    let tail_start = text[tail_start..]
+        .find(char::is_whitespace)
+        .map_or(tail_start, |offset| tail_start + offset);
+    (&text[..head_end], Some(&text[tail_start..]))
+}
+
 /// The words inside the window: all of them for a short prompt, else the first `head` and the
 /// last `tail`.
 pub fn windowed_words(text: &str, window: FeatureWindow) -> Vec<String> {
+    if let (head, Some(tail)) = scanned_parts(text) {
+        let mut out = words(head);
+        out.truncate(window.head);
+        let tail_words = words(tail);
+        let skip = tail_words.len().saturating_sub(window.tail);
+        out.extend(tail_words.into_iter().skip(skip));
+        return out;
+    }
     let mut all = words(text);
     if all.len() > window.head + window.tail {
         let tail = all.split_off(all.len() - window.tail);
@@ -90,6 +125,18 @@ mod tests {
         let window = FeatureWindow { head: 2, tail: 1 };
         assert_eq!(windowed_words("a b c d e", window), ["a", "b", "e"]);
         assert_eq!(windowed_words("a b", window), ["a", "b"]);
+    }
+
+    #[test]
+    fn long_texts_are_read_at_both_ends_only() {
+        let text = format!("{} middle {}", "start ".repeat(5_000), "end ".repeat(5_000));
+        let window = FeatureWindow { head: 2, tail: 2 };
+        assert_eq!(
+            windowed_words(&text, window),
+            ["start", "start", "end", "end"]
+        );
+        let (head, tail) = scanned_parts(&text);
+        assert!(head.len() <= SCAN_BYTES && tail.is_some_and(|tail| tail.len() <= SCAN_BYTES));
     }
 
     #[test]

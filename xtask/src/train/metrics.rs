@@ -70,3 +70,22 @@ impl fmt::Display for Metrics {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_a_small_confusion() {
+        use RouteClass::*;
+        let gold = [Extract, Extract, Faq, Faq, Analyze, Critical];
+        let predicted = [Extract, Faq, Faq, Faq, Analyze, Analyze];
+        let metrics = Metrics::new(&gold, &predicted);
+        assert!((metrics.accuracy - 4.0 / 6.0).abs() < 1e-9);
+        // extract: p 1, r 0.5; faq: p 2/3, r 1; analyze: p 0.5, r 1; the rest 0.
+        let f1 = |p: f64, r: f64| 2.0 * p * r / (p + r);
+        let expected = (f1(1.0, 0.5) + f1(2.0 / 3.0, 1.0) + f1(0.5, 1.0)) / 6.0;
+        assert!((metrics.macro_f1 - expected).abs() < 1e-9);
+        assert_eq!(metrics.per_class[RouteClass::Critical.index()].3, 1);
+    }
+}

@@ -91,7 +91,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(ControlFlow::Continue(()))
     });
     let flushed = out.flush();
-    let failure = result.err().or_else(|| flushed.err().map(anyhow::Error::from));
+    let failure = result
+        .err()
+        .or_else(|| flushed.err().map(anyhow::Error::from));
     if let Some(error) = failure {
         if is_broken_pipe(&error) {
             return Ok(ExitCode::SUCCESS);

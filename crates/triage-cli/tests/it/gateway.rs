@@ -299,3 +299,42 @@ baseline = \"gpt-4o\"
     let page = std::fs::read_to_string(html).unwrap();
     assert_eq!(page.matches("<svg ").count(), 3);
 }
+
+/// SIGTERM while a request is in flight: the request still gets its answer, then the gateway
+/// exits cleanly and the ledger holds the request.
+#[test]
+fn sigterm_finishes_in_flight_requests_then_flushes_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_mock, mut gateway, url, ledger) = start_pair(dir.path(), BASE_CONFIG);
+    let slow = std::thread::spawn(move || {
+        // The mock waits two seconds before answering `[mock:slow]`.
+        post(
+            &url,
+            "/v1/chat/completions",
+            &json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "[mock:slow] hello"}]}),
+        )
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let pid = gateway.0.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let (status, headers, body) = slow.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        headers["x-triage-class"], "none",
+        "a concrete model is not classified"
+    );
+    assert!(body.contains("echo: [mock:slow] hello"), "{body}");
+    let exit = gateway.0.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+
+    let output = assert_cmd::Command::cargo_bin("triage")
+        .unwrap()
+        .args(["report", "--json", "--ledger", ledger.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["requests"], 1);
+    assert_eq!(report["class_mix"]["unclassified"], 1);
+    assert_eq!(report["model_mix"]["gpt-4o-mini"]["requests"], 1);
+}

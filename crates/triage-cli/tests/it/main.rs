@@ -4,4 +4,5 @@ mod ask;
 mod catalog;
 mod gateway;
 mod mock_upstream;
+mod report;
 mod routing;

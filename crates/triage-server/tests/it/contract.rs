@@ -11,22 +11,44 @@ use crate::{app, gateway, post, read, send};
 #[tokio::test]
 async fn health_models_and_metrics() {
     let (app, _) = app(gateway(None, None), ServerOptions::default());
-    let (status, _, body) = read(send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await).await;
+    let (status, _, body) =
+        read(send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await).await;
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
 
-    let (status, _, body) = read(send(&app, Request::get("/v1/models").body(Body::empty()).unwrap()).await).await;
+    let (status, _, body) = read(
+        send(
+            &app,
+            Request::get("/v1/models").body(Body::empty()).unwrap(),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 200);
     let models: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(models["object"], "list");
-    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert_eq!(&ids[..2], ["auto", "cheap"]);
     assert!(ids.contains(&"gpt-4o-mini"));
 
-    let (status, headers, body) = read(send(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await).await;
+    let (status, headers, body) =
+        read(send(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await).await;
     assert_eq!(status, 200);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
     // Series appear once observed; the gauges are there from the start.
-    assert!(body.contains("# TYPE triage_in_flight_requests gauge"), "{body}");
+    assert!(
+        body.contains("# TYPE triage_in_flight_requests gauge"),
+        "{body}"
+    );
     assert!(body.contains("triage_ledger_dropped_records 0"), "{body}");
     assert!(body.ends_with("# EOF\n"));
 }
@@ -43,7 +65,10 @@ async fn errors_take_the_callers_shape() {
     let cases: Vec<(&str, Request<Body>)> = vec![
         (
             "openai malformed json",
-            Request::post("/v1/chat/completions").header("content-type", "application/json").body(Body::from("{oops")).unwrap(),
+            Request::post("/v1/chat/completions")
+                .header("content-type", "application/json")
+                .body(Body::from("{oops"))
+                .unwrap(),
         ),
         (
             "openai missing messages",
@@ -51,23 +76,38 @@ async fn errors_take_the_callers_shape() {
         ),
         (
             "openai body over the limit",
-            post("/v1/chat/completions", &json!({"model": "auto", "messages": [{"role": "user", "content": big}]})),
+            post(
+                "/v1/chat/completions",
+                &json!({"model": "auto", "messages": [{"role": "user", "content": big}]}),
+            ),
         ),
         (
             "openai unknown model",
-            post("/v1/chat/completions", &json!({"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]})),
+            post(
+                "/v1/chat/completions",
+                &json!({"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]}),
+            ),
         ),
         (
             "anthropic malformed json",
-            Request::post("/v1/messages").header("content-type", "application/json").body(Body::from("[1,")).unwrap(),
+            Request::post("/v1/messages")
+                .header("content-type", "application/json")
+                .body(Body::from("[1,"))
+                .unwrap(),
         ),
         (
             "anthropic body over the limit",
-            post("/v1/messages", &json!({"model": "auto", "max_tokens": 5, "messages": [{"role": "user", "content": big}]})),
+            post(
+                "/v1/messages",
+                &json!({"model": "auto", "max_tokens": 5, "messages": [{"role": "user", "content": big}]}),
+            ),
         ),
         (
             "anthropic unknown model",
-            post("/v1/messages", &json!({"model": "claude-9", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})),
+            post(
+                "/v1/messages",
+                &json!({"model": "claude-9", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}),
+            ),
         ),
         (
             "unknown path",
@@ -84,7 +124,9 @@ async fn errors_take_the_callers_shape() {
                 let text = message.as_str().unwrap().to_owned();
                 if text.contains("does not exist") {
                     assert!(text.contains("auto, cheap, gpt-4o-mini"), "{text}");
-                    *message = Value::String(text.split(':').next().unwrap().to_owned() + ": auto, cheap, …");
+                    *message = Value::String(
+                        text.split(':').next().unwrap().to_owned() + ": auto, cheap, …",
+                    );
                 }
             }
         }
@@ -111,16 +153,41 @@ async fn proxy_keys_guard_the_api_but_not_health() {
     let (status, headers, body) = read(send(&app, models(None)).await).await;
     assert_eq!(status, 401);
     assert_eq!(headers["www-authenticate"], "Bearer");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], "invalid_api_key");
-    assert_eq!(read(send(&app, models(Some(("authorization", "Bearer wrong")))).await).await.0, 401);
-    assert_eq!(read(send(&app, models(Some(("authorization", "Bearer team-key")))).await).await.0, 200);
-    assert_eq!(read(send(&app, models(Some(("x-api-key", "team-key")))).await).await.0, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+        "invalid_api_key"
+    );
+    assert_eq!(
+        read(send(&app, models(Some(("authorization", "Bearer wrong")))).await)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        read(send(&app, models(Some(("authorization", "Bearer team-key")))).await)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        read(send(&app, models(Some(("x-api-key", "team-key")))).await)
+            .await
+            .0,
+        200
+    );
 
-    let anthropic = post("/v1/messages", &json!({"model": "auto", "max_tokens": 5, "messages": []}));
+    let anthropic = post(
+        "/v1/messages",
+        &json!({"model": "auto", "max_tokens": 5, "messages": []}),
+    );
     let (status, _, body) = read(send(&app, anthropic).await).await;
     assert_eq!(status, 401);
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["type"], "authentication_error");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["type"],
+        "authentication_error"
+    );
 
-    let (status, _, _) = read(send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await).await;
+    let (status, _, _) =
+        read(send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await).await;
     assert_eq!(status, 200);
 }

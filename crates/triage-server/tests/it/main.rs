@@ -15,7 +15,9 @@ use triage_catalog::Catalog;
 use triage_fallback::{Executor, FallbackSettings, QualityChecks};
 use triage_ledger::{Ledger, LedgerOptions};
 use triage_mock::MockUpstream;
-use triage_providers::{ApiKey, HttpClientOptions, Protocol, ProviderSettings, build_http_client, build_provider};
+use triage_providers::{
+    ApiKey, HttpClientOptions, Protocol, ProviderSettings, build_http_client, build_provider,
+};
 use triage_server::{AppState, Gateway, ServerOptions};
 use triage_strategies::{KeywordStrategy, Policy, RouteAlias, Router};
 
@@ -30,7 +32,10 @@ pub(crate) fn gateway(mock: Option<&MockUpstream>, ledger: Option<&Path>) -> Gat
         let protocol: Protocol = provider.protocol.as_str().parse().unwrap();
         let (openai_url, root_url) = match mock {
             Some(mock) => (mock.openai_base_url(), mock.url()),
-            None => ("http://127.0.0.1:9/v1".to_owned(), "http://127.0.0.1:9".to_owned()),
+            None => (
+                "http://127.0.0.1:9/v1".to_owned(),
+                "http://127.0.0.1:9".to_owned(),
+            ),
         };
         let base_url = match protocol {
             Protocol::OpenAi | Protocol::OpenAiCompatible => openai_url,
@@ -78,6 +83,8 @@ pub(crate) fn post(path: &str, body: &Value) -> Request<Body> {
 pub(crate) async fn read(response: Response<Body>) -> (u16, axum::http::HeaderMap, String) {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
     (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
 }

@@ -12,7 +12,10 @@ async fn openai_completion_with_headers_and_ledger() {
     let mock = MockUpstream::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ledger_path = dir.path().join("ledger.sqlite3");
-    let (app, state) = app(gateway(Some(&mock), Some(&ledger_path)), ServerOptions::default());
+    let (app, state) = app(
+        gateway(Some(&mock), Some(&ledger_path)),
+        ServerOptions::default(),
+    );
     mock.push(Scenario::text("Paris."));
     let request = post(
         "/v1/chat/completions",
@@ -28,11 +31,18 @@ async fn openai_completion_with_headers_and_ledger() {
     assert_eq!(headers["x-triage-class"], "faq");
     assert_eq!(headers["x-triage-model"], body["model"].as_str().unwrap());
     assert_eq!(headers["x-triage-attempts"], "1");
-    let cost: rust_decimal::Decimal = headers["x-triage-cost-usd"].to_str().unwrap().parse().unwrap();
+    let cost: rust_decimal::Decimal = headers["x-triage-cost-usd"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(cost > rust_decimal::Decimal::ZERO);
 
     state.ledger().unwrap().flush();
-    let records = LedgerReader::open(&ledger_path).unwrap().requests(&SummaryOptions::default()).unwrap();
+    let records = LedgerReader::open(&ledger_path)
+        .unwrap()
+        .requests(&SummaryOptions::default())
+        .unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].cost_usd, cost);
     assert_eq!(records[0].route, "auto");
@@ -44,13 +54,23 @@ async fn openai_completion_with_headers_and_ledger() {
 async fn aliases_and_concrete_models_route_to_their_model() {
     let mock = MockUpstream::start().await.unwrap();
     let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
-    for (model, expected) in [("cheap", "gpt-4o-mini"), ("claude-haiku-4-5", "claude-haiku-4-5")] {
-        let request = post("/v1/chat/completions", &json!({"model": model, "messages": [{"role": "user", "content": "Say hi"}]}));
+    for (model, expected) in [
+        ("cheap", "gpt-4o-mini"),
+        ("claude-haiku-4-5", "claude-haiku-4-5"),
+    ] {
+        let request = post(
+            "/v1/chat/completions",
+            &json!({"model": model, "messages": [{"role": "user", "content": "Say hi"}]}),
+        );
         let (status, headers, body) = read(send(&app, request).await).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(headers["x-triage-model"], expected);
     }
-    let paths: Vec<String> = mock.requests().iter().map(|request| request.path.clone()).collect();
+    let paths: Vec<String> = mock
+        .requests()
+        .iter()
+        .map(|request| request.path.clone())
+        .collect();
     assert_eq!(paths, ["/v1/chat/completions", "/v1/messages"]);
 }
 
@@ -60,7 +80,10 @@ async fn fails_over_and_answers_503_when_nothing_is_left() {
     let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
     mock.push(Scenario::status(400));
     mock.push(Scenario::text("second time lucky"));
-    let request = post("/v1/chat/completions", &json!({"model": "cheap", "messages": [{"role": "user", "content": "Say hi"}]}));
+    let request = post(
+        "/v1/chat/completions",
+        &json!({"model": "cheap", "messages": [{"role": "user", "content": "Say hi"}]}),
+    );
     let (status, headers, body) = read(send(&app, request).await).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["x-triage-attempts"], "2");
@@ -69,13 +92,19 @@ async fn fails_over_and_answers_503_when_nothing_is_left() {
     for _ in 0..40 {
         mock.push(Scenario::status(400));
     }
-    let request = post("/v1/messages", &json!({"model": "cheap", "max_tokens": 50, "messages": [{"role": "user", "content": "Say hi"}]}));
+    let request = post(
+        "/v1/messages",
+        &json!({"model": "cheap", "max_tokens": 50, "messages": [{"role": "user", "content": "Say hi"}]}),
+    );
     let (status, _, body) = read(send(&app, request).await).await;
     assert_eq!(status, 503, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["type"], "error");
     assert_eq!(body["error"]["type"], "overloaded_error");
-    assert!(!body.to_string().contains("400"), "no upstream details leak: {body}");
+    assert!(
+        !body.to_string().contains("400"),
+        "no upstream details leak: {body}"
+    );
 }
 
 #[tokio::test]
@@ -95,7 +124,10 @@ async fn openai_stream_chunks_end_with_usage_and_done() {
     let mut text = String::new();
     let mut finish = None;
     let mut usage = None;
-    let lines: Vec<&str> = body.lines().filter(|line| line.starts_with("data: ")).collect();
+    let lines: Vec<&str> = body
+        .lines()
+        .filter(|line| line.starts_with("data: "))
+        .collect();
     assert_eq!(lines.last(), Some(&"data: [DONE]"));
     for line in &lines[..lines.len() - 1] {
         let chunk: Value = serde_json::from_str(&line[6..]).unwrap();
@@ -120,20 +152,32 @@ async fn anthropic_message_and_stream_events() {
     let mock = MockUpstream::start().await.unwrap();
     let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
     mock.push(Scenario::text("Bonjour."));
-    let request = post("/v1/messages", &json!({"model": "cheap", "max_tokens": 50, "messages": [{"role": "user", "content": "Translate hello to French"}]}));
+    let request = post(
+        "/v1/messages",
+        &json!({"model": "cheap", "max_tokens": 50, "messages": [{"role": "user", "content": "Translate hello to French"}]}),
+    );
     let (status, headers, body) = read(send(&app, request).await).await;
     assert_eq!(status, 200, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["type"], "message");
-    assert_eq!(body["content"][0], json!({"type": "text", "text": "Bonjour."}));
+    assert_eq!(
+        body["content"][0],
+        json!({"type": "text", "text": "Bonjour."})
+    );
     assert_eq!(body["stop_reason"], "end_turn");
     assert_eq!(headers["x-triage-model"], "gpt-4o-mini");
 
     mock.push(Scenario::text("Bonjour tout le monde."));
-    let request = post("/v1/messages", &json!({"model": "cheap", "max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": "Translate hello to French"}]}));
+    let request = post(
+        "/v1/messages",
+        &json!({"model": "cheap", "max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": "Translate hello to French"}]}),
+    );
     let (status, _, body) = read(send(&app, request).await).await;
     assert_eq!(status, 200, "{body}");
-    let events: Vec<&str> = body.lines().filter_map(|line| line.strip_prefix("event: ")).collect();
+    let events: Vec<&str> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("event: "))
+        .collect();
     assert_eq!(events.first(), Some(&"message_start"));
     assert_eq!(
         &events[events.len() - 3..],
@@ -155,16 +199,123 @@ async fn anthropic_message_and_stream_events() {
 async fn metrics_count_requests_by_class_and_model() {
     let mock = MockUpstream::start().await.unwrap();
     let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
-    let request = post("/v1/chat/completions", &json!({"model": "cheap", "messages": [{"role": "user", "content": "Say hi"}]}));
+    let request = post(
+        "/v1/chat/completions",
+        &json!({"model": "cheap", "messages": [{"role": "user", "content": "Say hi"}]}),
+    );
     assert_eq!(read(send(&app, request).await).await.0, 200);
-    let request = axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap();
+    let request = axum::http::Request::get("/metrics")
+        .body(axum::body::Body::empty())
+        .unwrap();
     let (_, _, body) = read(send(&app, request).await).await;
     let line = body
         .lines()
         .find(|line| line.starts_with("triage_requests_total{"))
         .unwrap();
-    assert!(line.contains("model=\"gpt-4o-mini\"") && line.contains("outcome=\"success\""), "{line}");
+    assert!(
+        line.contains("model=\"gpt-4o-mini\"") && line.contains("outcome=\"success\""),
+        "{line}"
+    );
     assert!(line.ends_with(" 1"), "{line}");
     assert!(body.contains("triage_cost_usd_total{"));
     assert!(body.contains("triage_tokens_total{"));
+}
+
+#[tokio::test]
+async fn tool_calls_in_both_protocols_streamed_or_not() {
+    let mock = MockUpstream::start().await.unwrap();
+    let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
+    let tools_openai = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
+    mock.push(Scenario::tool_call("get_weather", json!({"city": "Paris"})));
+    let request = post(
+        "/v1/chat/completions",
+        &json!({"model": "cheap", "tools": tools_openai, "messages": [{"role": "user", "content": "Weather in Paris?"}]}),
+    );
+    let (status, _, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let call = &body["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    assert_eq!(
+        serde_json::from_str::<Value>(call["function"]["arguments"].as_str().unwrap()).unwrap(),
+        json!({"city": "Paris"})
+    );
+    assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        mock.requests()[0].body["tools"][0]["function"]["name"],
+        "get_weather",
+        "tools reach the upstream"
+    );
+
+    let tools_anthropic = json!([{"name": "get_weather", "input_schema": {"type": "object"}}]);
+    mock.push(Scenario::tool_call("get_weather", json!({"city": "Paris"})));
+    let request = post(
+        "/v1/messages",
+        &json!({"model": "cheap", "max_tokens": 50, "stream": true, "tools": tools_anthropic, "messages": [{"role": "user", "content": "Weather in Paris?"}]}),
+    );
+    let (status, _, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 200, "{body}");
+    let events: Vec<Value> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    let start = events
+        .iter()
+        .find(|event| event["type"] == "content_block_start")
+        .unwrap();
+    assert_eq!(start["content_block"]["type"], "tool_use");
+    assert_eq!(start["content_block"]["name"], "get_weather");
+    let arguments: String = events
+        .iter()
+        .filter(|event| event["delta"]["type"] == "input_json_delta")
+        .map(|event| event["delta"]["partial_json"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&arguments).unwrap(),
+        json!({"city": "Paris"})
+    );
+    let delta = events
+        .iter()
+        .find(|event| event["type"] == "message_delta")
+        .unwrap();
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+}
+
+#[tokio::test]
+async fn streams_are_recorded_with_their_cost() {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_path = dir.path().join("ledger.sqlite3");
+    let (app, state) = app(
+        gateway(Some(&mock), Some(&ledger_path)),
+        ServerOptions::default(),
+    );
+    let request = post(
+        "/v1/chat/completions",
+        &json!({"model": "cheap", "stream": true, "messages": [{"role": "user", "content": "Say hi"}]}),
+    );
+    let (status, _, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 200);
+    let cost: rust_decimal::Decimal = body
+        .lines()
+        .find_map(|line| line.strip_prefix(": x-triage-cost-usd="))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    state.ledger().unwrap().flush();
+    let records = LedgerReader::open(&ledger_path)
+        .unwrap()
+        .requests(&SummaryOptions::default())
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    assert!(records[0].streamed);
+    assert_eq!(records[0].route, "cheap");
+    assert_eq!(records[0].model.as_deref(), Some("gpt-4o-mini"));
+    assert_eq!(records[0].cost_usd, cost);
+    assert_eq!(records[0].attempts.len(), 1);
 }

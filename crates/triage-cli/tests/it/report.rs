@@ -1,0 +1,228 @@
+//! `triage report` over a ledger of known requests across several days: the JSON figures
+//! exactly, the table, and the HTML page (self-contained; rendered in headless Chromium when it
+//! is installed, see `tests/report-screenshot.sh`).
+#![expect(clippy::unwrap_used, reason = "test helpers panic on setup failures")]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use time::macros::datetime;
+use triage_ledger::{AttemptOutcome, AttemptRecord, Ledger, LedgerOptions, RequestRecord};
+use triage_types::{RouteClass, Usage};
+
+/// Fourteen days of traffic: (day, class, model, cost, baseline, latency ms, a failed attempt
+/// first?). Costs are exact decimals.
+fn write_ledger(path: &Path) {
+    let ledger = Ledger::open(path, &LedgerOptions::default()).unwrap();
+    let models = [
+        (RouteClass::Extract, "gpt-4.1-nano", "0.00004"),
+        (RouteClass::Faq, "gemini-2.0-flash", "0.00003"),
+        (RouteClass::Transform, "claude-haiku-4-5", "0.0011"),
+        (RouteClass::Analyze, "gpt-4.1", "0.0068"),
+        (RouteClass::Reason, "o4-mini", "0.0042"),
+        (RouteClass::Critical, "claude-opus-4-5", "0.0310"),
+    ];
+    let mut sequence = 0;
+    for day in 0..14_i64 {
+        let start = datetime!(2026-11-01 09:00 UTC) + time::Duration::days(day);
+        for (index, (class, model, cost)) in models.iter().enumerate() {
+            // Busier mid-period, and more cheap classes than expensive ones.
+            let count = (6 - index as i64) + (day % 5);
+            for minute in 0..count {
+                sequence += 1;
+                let cost: Decimal = cost.parse().unwrap();
+                let usage = Usage {
+                    input_tokens: 400,
+                    output_tokens: 120,
+                    ..Usage::default()
+                };
+                let mut attempts = Vec::new();
+                if sequence % 17 == 0 {
+                    attempts.push(AttemptRecord {
+                        model: "gpt-4o-mini".to_owned(),
+                        provider: "openai".to_owned(),
+                        outcome: AttemptOutcome::Failed {
+                            error: "status 503".to_owned(),
+                        },
+                        judge: false,
+                        latency: Duration::from_millis(40),
+                        usage: Usage::default(),
+                        cost_usd: Decimal::ZERO,
+                    });
+                }
+                attempts.push(AttemptRecord {
+                    model: (*model).to_owned(),
+                    provider: "mock".to_owned(),
+                    outcome: AttemptOutcome::Success,
+                    judge: false,
+                    latency: Duration::from_millis(200 + 10 * index as u64),
+                    usage,
+                    cost_usd: cost,
+                });
+                ledger.record(RequestRecord {
+                    started_at: start + time::Duration::minutes(minute),
+                    class: Some(*class),
+                    confidence: Some(0.8),
+                    model: Some((*model).to_owned()),
+                    provider: Some("mock".to_owned()),
+                    usage,
+                    cost_usd: cost,
+                    baseline_model: Some("claude-opus-4-5".to_owned()),
+                    baseline_cost_usd: "0.0310".parse().unwrap(),
+                    latency: Duration::from_millis(
+                        200 + 10 * index as u64 + (minute as u64 % 7) * 30,
+                    ),
+                    attempts,
+                    ..RequestRecord::new(format!("r{sequence}"), "auto")
+                });
+            }
+        }
+    }
+    ledger.close();
+}
+
+fn triage() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("triage").unwrap()
+}
+
+#[test]
+fn json_table_and_since_over_a_known_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite3");
+    write_ledger(&ledger);
+    let ledger = ledger.to_str().unwrap();
+
+    let output = triage()
+        .args(["report", "--ledger", ledger, "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    insta::assert_json_snapshot!("report_json", json);
+
+    let output = triage()
+        .args(["report", "--ledger", ledger])
+        .output()
+        .unwrap();
+    insta::assert_snapshot!("report_table", String::from_utf8(output.stdout).unwrap());
+
+    let output = triage()
+        .args([
+            "report",
+            "--ledger",
+            ledger,
+            "--json",
+            "--since",
+            "2026-11-14",
+        ])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["daily"].as_array().unwrap().len(), 1);
+    assert_eq!(json["since"], "2026-11-14T00:00:00Z");
+}
+
+#[test]
+fn usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("absent.sqlite3");
+    triage()
+        .args(["report", "--ledger", missing.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no ledger at"));
+    triage()
+        .args([
+            "report",
+            "--ledger",
+            missing.to_str().unwrap(),
+            "--since",
+            "last tuesday",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("expected a day"));
+}
+
+/// The HTML page is self-contained, and renders in headless Chromium when one is installed.
+/// `tests/report-screenshot.sh` runs this with `TRIAGE_SCREENSHOT_DIR` set to keep the PNG
+/// for a person to look at.
+#[test]
+fn html_page_is_self_contained_and_renders() {
+    let keep = std::env::var_os("TRIAGE_SCREENSHOT_DIR").map(std::path::PathBuf::from);
+    let temp = tempfile::tempdir().unwrap();
+    let dir = keep.clone().unwrap_or_else(|| temp.path().to_owned());
+    std::fs::create_dir_all(&dir).unwrap();
+    let ledger = dir.join("report-ledger.sqlite3");
+    let _ = std::fs::remove_file(&ledger);
+    write_ledger(&ledger);
+    let html = dir.join("report.html");
+    triage()
+        .args([
+            "report",
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"));
+    assert_eq!(page.matches("<svg ").count(), 3);
+    assert!(
+        page.matches("<rect x=").count() >= 28,
+        "two bars a day for 14 days"
+    );
+
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|name| {
+            Command::new(name)
+                .arg("--version")
+                .output()
+                .is_ok_and(|out| out.status.success())
+        });
+    let Some(chromium) = chromium else {
+        eprintln!(
+            "\n!!!!!!!! html_page_is_self_contained_and_renders: no chromium on PATH, so the page was \
+             checked as text only. Install it (apt-get install -y chromium) and run \
+             tests/report-screenshot.sh to render and look at it. !!!!!!!!\n"
+        );
+        return;
+    };
+    let png = dir.join("report.png");
+    let _ = std::fs::remove_file(&png);
+    let status = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            &format!("--screenshot={}", png.display()),
+            "--window-size=1200,1600",
+            &format!("file://{}", html.display()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1200, 1600));
+    // A blank or error page compresses to a few kilobytes; charts and tables do not.
+    assert!(
+        bytes.len() > 40_000,
+        "screenshot suspiciously small: {} bytes",
+        bytes.len()
+    );
+    if keep.is_some() {
+        eprintln!("screenshot: {}", png.display());
+    }
+}
