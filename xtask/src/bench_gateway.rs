@@ -41,6 +41,12 @@ pub(crate) struct Args {
     #[arg(long, value_name = "STRATEGY")]
     strategy: Option<String>,
 
+    /// Threads each classifier call may use (`RAYON_NUM_THREADS` for the gateway, which candle
+    /// reads). Concurrent requests already keep the cores busy; splitting a small model's matrix
+    /// products across threads only adds contention, so 1 is the serving setting.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    classifier_threads: u32,
+
     /// A triage binary to run instead of building target/release/triage.
     #[arg(long, value_name = "FILE")]
     binary: Option<PathBuf>,
@@ -214,6 +220,7 @@ fn bench(args: &Args, binary: &Path, strategy: &str, work: &Path) -> anyhow::Res
         ("GEMINI_API_KEY", "bench".to_owned()),
         ("DEEPSEEK_API_KEY", String::new()),
         ("RUST_LOG", "error".to_owned()),
+        ("RAYON_NUM_THREADS", args.classifier_threads.to_string()),
     ];
     let serve_args = [
         "serve",
@@ -282,6 +289,7 @@ fn bench(args: &Args, binary: &Path, strategy: &str, work: &Path) -> anyhow::Res
             "rate_rps": args.rate,
             "seconds": args.seconds,
             "strategy": strategy,
+            "classifier_threads": args.classifier_threads,
             "scenarios": figures,
             "added_latency": {"fixed": added(&figures[1]), "auto": added(&figures[2])},
             "gateway_peak_rss_kib": gateway_memory,
@@ -290,8 +298,8 @@ fn bench(args: &Args, binary: &Path, strategy: &str, work: &Path) -> anyhow::Res
         return Ok(());
     }
     println!(
-        "gateway benchmark: {} req/s, {} s per scenario, strategy {strategy}, loopback mock upstream\n",
-        args.rate, args.seconds
+        "gateway benchmark: {} req/s, {} s per scenario, strategy {strategy} (RAYON_NUM_THREADS={}), loopback mock upstream\n",
+        args.rate, args.seconds, args.classifier_threads
     );
     println!(
         "{:<8} {:>6} {:>6} {:>10} {:>8} {:>8} {:>8} {:>8}   added p50 / p99",

@@ -145,6 +145,13 @@ impl MockUpstream {
         let handle = MockHandle::default();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let app = router(handle.clone());
+        // Small SSE chunks must not wait for Nagle's algorithm: without NODELAY every call
+        // gains ~40 ms of delayed-ACK latency, which would swamp latency measurements.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
         tokio::spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

@@ -29,7 +29,7 @@ use crate::commands::context::{Context as RoutingContext, RoutingArgs};
 
 /// Answer a prompt with the cheapest adequate model, falling back on failure.
 ///
-/// The prompt is classified (keyword strategy by default), routed to the class's first usable
+/// The prompt is classified (the on-device model by default), routed to the class's first usable
 /// model, and sent; a provider error is retried and then failed over to an equivalent model of
 /// another provider, and an answer that fails a quality check (empty, cut off, refusal,
 /// invalid JSON, …) escalates to the next tier of the plan.
@@ -69,7 +69,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "MODEL")]
     model: Option<String>,
 
-    /// How to classify: model, keyword or length (default: [routing] strategy, else keyword).
+    /// How to classify: model, keyword or length (default: [routing] strategy, else model).
     #[arg(long, value_name = "NAME")]
     strategy: Option<StrategyKind>,
 

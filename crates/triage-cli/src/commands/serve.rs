@@ -41,7 +41,10 @@ GET /v1/models, GET /healthz, GET /metrics (Prometheus). Answers carry x-triage-
 x-triage-model, x-triage-cost-usd and x-triage-attempts headers. Provider keys and base URLs
 come from the environment as for `triage ask`; [server] api_keys sets proxy keys clients must
 send. Every request is recorded in the ledger ([ledger] path, default
-<data dir>/triage/ledger.sqlite3); `triage report` summarises it.")]
+<data dir>/triage/ledger.sqlite3); `triage report` summarises it.
+
+With --strategy model, run with RAYON_NUM_THREADS=1: concurrent requests already use the cores,
+and splitting the small classifier's matrix products across threads only adds tail latency.")]
 pub(crate) struct Args {
     #[command(flatten)]
     routing: RoutingArgs,

@@ -103,3 +103,48 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawServer) -> Result<ServerSett
         request_timeout,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn server_and_ledger_sections_validate() {
+        let config = Config::parse(
+            "[server]\nlisten = \"127.0.0.1:9000\"\napi_keys = [\"k1\"]\nrequest_timeout_ms = 1500\n\n[ledger]\npath = \"data/l.sqlite3\"\nbaseline = \"gpt-4o\"\n",
+            "t.toml",
+            Some(std::path::Path::new("/etc/triage")),
+        )
+        .unwrap();
+        assert_eq!(
+            config.server.listen,
+            Some("127.0.0.1:9000".parse().unwrap())
+        );
+        assert_eq!(config.server.api_keys, ["k1"]);
+        assert_eq!(config.server.request_timeout.as_millis(), 1500);
+        assert_eq!(config.server.body_limit_bytes, 4 * 1024 * 1024);
+        assert_eq!(
+            config.ledger.path.as_deref(),
+            Some(std::path::Path::new("/etc/triage/data/l.sqlite3"))
+        );
+        assert_eq!(
+            config
+                .ledger
+                .baseline
+                .as_ref()
+                .map(|model| model.id.as_str()),
+            Some("gpt-4o")
+        );
+        assert!(config.ledger.enabled);
+
+        for bad in [
+            "[server]\nlisten = \"nowhere\"\n",
+            "[server]\napi_keys = [\" \"]\n",
+            "[server]\nbody_limit_bytes = 0\n",
+            "[ledger]\npaht = \"x\"\n",
+        ] {
+            let error = Config::parse(bad, "t.toml", None).unwrap_err();
+            assert!(error.to_string().contains("t.toml"), "{bad}: {error}");
+        }
+    }
+}
