@@ -43,8 +43,9 @@ come from the environment as for `triage ask`; [server] api_keys sets proxy keys
 send. Every request is recorded in the ledger ([ledger] path, default
 <data dir>/triage/ledger.sqlite3); `triage report` summarises it.
 
-With --strategy model, run with RAYON_NUM_THREADS=1: concurrent requests already use the cores,
-and splitting the small classifier's matrix products across threads only adds tail latency.")]
+Each classification runs on one thread (RAYON_NUM_THREADS=1 unless you set it): concurrent
+requests already use the cores, and splitting the small classifier's matrix products across
+threads only adds tail latency.")]
 pub(crate) struct Args {
     #[command(flatten)]
     routing: RoutingArgs,
