@@ -41,7 +41,7 @@ pub(crate) struct Args {
     #[arg(long, default_value = ".minilm")]
     minilm: PathBuf,
     /// Passes over the training data.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 6)]
     epochs: usize,
     /// Seed for initialisation, shuffling and dropout.
     #[arg(long, default_value_t = 42)]
@@ -83,7 +83,7 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 0.1)]
     label_smoothing: f32,
     /// Loss weight of examples labelled by source category or templates (style-biased).
-    #[arg(long, default_value_t = 0.4)]
+    #[arg(long, default_value_t = 0.15)]
     weak_weight: f32,
     /// Loss weight of annotated examples marked `unsure`.
     #[arg(long, default_value_t = 0.8)]

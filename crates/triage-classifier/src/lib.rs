@@ -93,6 +93,15 @@ impl Classifier {
     }
 
     /// The model shipped with triage, compiled into the library.
+    ///
+    /// ```
+    /// use triage_types::RouteClass;
+    ///
+    /// let classifier = triage_classifier::Classifier::embedded()?;
+    /// let scores = classifier.classify("What is the capital of Australia?")?;
+    /// assert_eq!(scores.best().0, RouteClass::Faq);
+    /// # Ok::<(), triage_classifier::ClassifierError>(())
+    /// ```
     #[cfg(feature = "embedded-model")]
     pub fn embedded() -> Result<Self, ClassifierError> {
         const FILES: ModelFiles<'static> = ModelFiles {

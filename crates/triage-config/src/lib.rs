@@ -37,6 +37,10 @@
 //! [providers]
 //! disabled = ["deepseek"]       # or enabled = ["openai", "anthropic"]
 //!
+//! [providers.settings.openai]   # per catalog provider id; *_BASE_URL variables still win
+//! base_url = "https://my-proxy.example.com/v1"
+//! api_key_env = "MY_OPENAI_KEY"
+//!
 //! [classifier]
 //! model_dir = "models/custom"
 //!
@@ -67,7 +71,7 @@ use time::Date;
 use triage_catalog::Catalog;
 use triage_strategies::{
     KeywordOverrides, KeywordStrategy, KeywordTable, LengthStrategy, LengthThresholds, Policy,
-    ProviderFilter, RouteAlias, Rules,
+    RouteAlias, Rules,
 };
 use triage_types::RouteClass;
 
@@ -77,6 +81,7 @@ pub use sections::aliases::Alias;
 pub use sections::catalog::CatalogSettings;
 pub use sections::classifier::ClassifierSettings;
 pub use sections::ledger::LedgerSettings;
+pub use sections::providers::{ProviderOverrides, ProviderSettings};
 pub use sections::routing::Routing;
 pub use sections::rules::RuleSettings;
 pub use sections::server::ServerSettings;
@@ -114,8 +119,9 @@ pub struct Config {
     pub length: Option<LengthThresholds>,
     /// `[catalog]`.
     pub catalog: CatalogSettings,
-    /// `[providers]`.
-    pub providers: ProviderFilter,
+    /// `[providers]`: which providers routing may use, and per-provider base URLs and key
+    /// variables (`[providers.settings.<id>]`).
+    pub providers: ProviderSettings,
     /// `[classifier]`.
     pub classifier: ClassifierSettings,
     /// `[fallback]`, unvalidated: the CLI turns it into `triage_fallback::FallbackConfig`.
@@ -262,7 +268,7 @@ impl Config {
         for (class, models) in &self.routes {
             policy.set_route(*class, ids(models));
         }
-        policy.set_providers(self.providers.clone());
+        policy.set_providers(self.providers.filter.clone());
         for (name, alias) in &self.aliases {
             let alias = match alias {
                 Alias::Model(model) => RouteAlias::Model(model.id.clone()),

@@ -1,6 +1,9 @@
 //! Integration tests of triage-classifier: tiny models built from a `VarMap`, the shipped model's
 //! golden outputs, robustness and file errors.
-#![expect(clippy::unwrap_used, reason = "test helpers fail loudly on unexpected errors")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on unexpected errors"
+)]
 
 mod errors;
 mod robustness;

@@ -16,16 +16,15 @@ use triage_fallback::{
     Attempt, ExecutionPlan, Executor, FallbackConfig, FallbackEvent, FallbackSettings,
     QualityChecks, total_cost,
 };
-use triage_providers::{
-    HttpClientOptions, ProviderError, ProviderSettings, ProviderSource, build_http_client,
-    build_provider,
-};
+use triage_providers::{HttpClientOptions, ProviderError, build_http_client, build_provider};
 use triage_strategies::{Decision, RoutePlan, StrategyKind, blended_price};
 use triage_types::{ChatRequest, ChatResponse, Message, Role, StreamEvent};
 
 use crate::cli::EXIT_FAILURE;
 use crate::commands::catalog_args::{json_number, usage_error};
-use crate::commands::context::{Context as RoutingContext, RoutingArgs};
+use crate::commands::context::{
+    Context as RoutingContext, ProviderOverridesById, RoutingArgs, provider_settings,
+};
 
 /// Answer a prompt with the cheapest adequate model, falling back on failure.
 ///
@@ -122,8 +121,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let plan = execution_plan(catalog, &decision, &route_plan)?;
 
-    let clients = Clients::build(catalog, &plan)?;
-    if let Some(message) = clients.missing_primary_key(catalog, &route_plan, today) {
+    let providers = &context.config.providers.overrides;
+    let clients = Clients::build(catalog, providers, &plan)?;
+    if let Some(message) = clients.missing_primary_key(catalog, providers, &route_plan, today) {
         eprintln!("error: {message}");
         return Ok(ExitCode::from(EXIT_FAILURE));
     }
@@ -230,20 +230,24 @@ struct Clients {
 }
 
 impl Clients {
-    fn build(catalog: &Catalog, plan: &ExecutionPlan) -> anyhow::Result<Clients> {
+    fn build(
+        catalog: &Catalog,
+        providers: &ProviderOverridesById,
+        plan: &ExecutionPlan,
+    ) -> anyhow::Result<Clients> {
         let http = build_http_client(&HttpClientOptions::default())?;
         let mut clients = Clients {
             ready: Vec::new(),
             unavailable: Vec::new(),
             missing_env: Vec::new(),
         };
-        let providers: BTreeSet<&str> = plan
+        let planned: BTreeSet<&str> = plan
             .steps
             .iter()
             .map(|step| step.provider.as_str())
             .collect();
-        for provider in providers {
-            let settings = provider_settings(catalog, provider)?;
+        for provider in planned {
+            let settings = provider_settings(catalog, providers, provider)?;
             match build_provider(settings, http.clone()) {
                 Ok(client) => clients.ready.push(client),
                 Err(error) => {
@@ -266,6 +270,7 @@ impl Clients {
     fn missing_primary_key(
         &self,
         catalog: &Catalog,
+        providers: &ProviderOverridesById,
         route_plan: &RoutePlan,
         today: time::Date,
     ) -> Option<String> {
@@ -282,7 +287,7 @@ impl Clients {
             .models()
             .filter(|model| model.tier >= primary.tier)
             .filter(|model| model.status(today) != triage_catalog::ModelStatus::Retired)
-            .filter(|model| has_key(catalog, &model.provider))
+            .filter(|model| has_key(catalog, providers, &model.provider))
             .collect();
         alternatives.sort_by(|a, b| {
             (a.tier, blended_price(a), &a.id).cmp(&(b.tier, blended_price(b), &b.id))
@@ -312,32 +317,9 @@ impl Clients {
 }
 
 /// Whether a provider's key (if it needs one) is set.
-fn has_key(catalog: &Catalog, provider: &str) -> bool {
-    provider_settings(catalog, provider)
+fn has_key(catalog: &Catalog, providers: &ProviderOverridesById, provider: &str) -> bool {
+    provider_settings(catalog, providers, provider)
         .is_ok_and(|settings| settings.api_key.is_some() || settings.api_key_env.is_none())
-}
-
-/// Resolves a catalog provider's settings from the environment (base URL and key).
-fn provider_settings(catalog: &Catalog, provider: &str) -> anyhow::Result<ProviderSettings> {
-    let info = catalog
-        .provider(provider)
-        .with_context(|| format!("the catalog has no provider `{provider}`"))?;
-    let protocol: triage_providers::Protocol = info
-        .protocol
-        .as_str()
-        .parse()
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let source = ProviderSource {
-        base_url: Some(info.base_url.clone()),
-        api_key_env: info.api_key_env.clone(),
-        ..ProviderSource::default()
-    };
-    Ok(ProviderSettings::resolve(
-        provider,
-        protocol,
-        &source,
-        |name| std::env::var(name).ok(),
-    ))
 }
 
 /// What the output functions share.

@@ -2,6 +2,7 @@
 //! into one [`Context`] (validated config, catalog, day, strategies, router). `route`,
 //! `classify`, `eval` and `config check` use it; `ask` and `serve` can too.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,7 +10,8 @@ use anyhow::Context as _;
 use time::Date;
 use triage_catalog::Catalog;
 use triage_classifier::Classifier;
-use triage_config::Config;
+use triage_config::{Config, ProviderOverrides};
+use triage_providers::{ProviderSettings, ProviderSource};
 use triage_strategies::{ModelStrategy, Router, Strategy, StrategyKind};
 
 use crate::commands::catalog_args::CatalogArgs;
@@ -122,4 +124,38 @@ impl Context {
             .with_rules(self.config.rules())
             .with_low_confidence(self.config.routing.low_confidence)
     }
+}
+
+/// `[providers.settings.<id>]` from the config, by catalog provider id.
+pub(crate) type ProviderOverridesById = BTreeMap<String, ProviderOverrides>;
+
+/// A catalog provider's connection settings: the catalog's base URL and key variable, replaced
+/// by `[providers.settings.<id>]`, then the environment (`OPENAI_BASE_URL` and the like win
+/// over both, as in the providers' SDKs; the key is read from the chosen variable).
+pub(crate) fn provider_settings(
+    catalog: &Catalog,
+    overrides: &ProviderOverridesById,
+    provider: &str,
+) -> anyhow::Result<ProviderSettings> {
+    let info = catalog
+        .provider(provider)
+        .with_context(|| format!("the catalog has no provider `{provider}`"))?;
+    let protocol: triage_providers::Protocol = info
+        .protocol
+        .as_str()
+        .parse()
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let configured = overrides.get(provider);
+    let source = ProviderSource {
+        base_url: Some(info.base_url.clone()),
+        api_key_env: info.api_key_env.clone(),
+        config_base_url: configured.and_then(|settings| settings.base_url.clone()),
+        config_api_key_env: configured.and_then(|settings| settings.api_key_env.clone()),
+    };
+    Ok(ProviderSettings::resolve(
+        provider,
+        protocol,
+        &source,
+        |name| std::env::var(name).ok(),
+    ))
 }

@@ -11,15 +11,13 @@ use anyhow::Context as _;
 use triage_catalog::Catalog;
 use triage_fallback::{Executor, FallbackConfig, FallbackSettings};
 use triage_ledger::{Ledger, LedgerOptions};
-use triage_providers::{
-    HttpClientOptions, ProviderSettings, ProviderSource, build_http_client, build_provider,
-};
+use triage_providers::{HttpClientOptions, build_http_client, build_provider};
 use triage_server::{AppState, Gateway, ServerOptions};
 use triage_strategies::StrategyKind;
 use triage_types::RouteClass;
 
 use crate::commands::catalog_args::usage_error;
-use crate::commands::context::{Context, RoutingArgs};
+use crate::commands::context::{Context, ProviderOverridesById, RoutingArgs, provider_settings};
 use crate::commands::report;
 
 /// The address used when neither `--listen` nor `[server] listen` gives one.
@@ -94,7 +92,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(usage_error(&anyhow::anyhow!("[ledger] baseline: {error}")));
         }
     }
-    let executor = executor(&catalog, settings)?;
+    let executor = executor(&catalog, &context.config.providers.overrides, settings)?;
     let ledger = if args.no_ledger || !context.config.ledger.enabled {
         None
     } else {
@@ -182,22 +180,15 @@ fn fallback_settings(context: &Context) -> anyhow::Result<FallbackSettings> {
 
 /// An executor with a client for every catalog provider whose key is set (or needs none);
 /// the others are marked unavailable, so plans skip them with the reason.
-fn executor(catalog: &Catalog, settings: FallbackSettings) -> anyhow::Result<Executor> {
+fn executor(
+    catalog: &Catalog,
+    providers: &ProviderOverridesById,
+    settings: FallbackSettings,
+) -> anyhow::Result<Executor> {
     let http = build_http_client(&HttpClientOptions::default())?;
     let mut builder = Executor::builder(Arc::new(catalog.clone()), settings);
     for info in catalog.providers() {
-        let protocol: triage_providers::Protocol = info
-            .protocol
-            .as_str()
-            .parse()
-            .map_err(|error| anyhow::anyhow!("{error}"))?;
-        let source = ProviderSource {
-            base_url: Some(info.base_url.clone()),
-            api_key_env: info.api_key_env.clone(),
-            ..ProviderSource::default()
-        };
-        let settings =
-            ProviderSettings::resolve(&info.id, protocol, &source, |name| std::env::var(name).ok());
+        let settings = provider_settings(catalog, providers, &info.id)?;
         match build_provider(settings, http.clone()) {
             Ok(provider) => builder = builder.provider(provider),
             Err(error) => {

@@ -197,3 +197,73 @@ fn redact(value: &mut Value) {
         _ => {}
     }
 }
+
+/// `[providers.settings.<id>]` replaces the catalog's base URL and key variable: with no
+/// `OPENAI_BASE_URL` set, the request reaches the mock through the config alone, with the key
+/// read from the configured variable.
+#[test]
+fn provider_settings_from_config() {
+    let mock = runtime().block_on(MockUpstream::start()).unwrap();
+    mock.push(long_answer());
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("triage.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.settings.openai]\nbase_url = \"{}\"\napi_key_env = \"MY_OPENAI_KEY\"\n",
+            mock.openai_base_url()
+        ),
+    )
+    .unwrap();
+    let output = assert_cmd::Command::cargo_bin("triage")
+        .unwrap()
+        .env_clear()
+        .env("MY_OPENAI_KEY", "configured-key")
+        .arg("ask")
+        .arg("--catalog")
+        .arg(fixtures.join("ask-catalog.toml"))
+        .args(["--strategy", "keyword", "--config"])
+        .arg(&config)
+        .arg(PROMPT)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        "Paris is the capital of France. It has been the seat of government for centuries."
+    );
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, "/v1/chat/completions");
+    assert_eq!(
+        requests[0].headers.get("authorization").map(String::as_str),
+        Some("Bearer configured-key")
+    );
+}
+
+/// A base URL that is not http(s) is an error naming the file, line and key.
+#[test]
+fn provider_settings_bad_base_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("triage.toml");
+    std::fs::write(
+        &config,
+        "[providers.settings.openai]\nbase_url = \"api.openai.com\"\n",
+    )
+    .unwrap();
+    let output = assert_cmd::Command::cargo_bin("triage")
+        .unwrap()
+        .args(["config", "check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("triage.toml:2:12")
+            && stderr.contains("providers.settings.openai.base_url")
+            && stderr.contains("not an http:// or https:// URL"),
+        "{stderr}"
+    );
+}

@@ -1,17 +1,26 @@
-//! `[providers]`: which providers routing may use.
+//! `[providers]`: which providers routing may use, and per-provider connection settings.
 //!
-//! Later sections about providers (base URLs, keys, timeouts) belong in their own fields of
-//! [`RawProviders`]; per-provider tables can be added as named fields or, for open-ended
-//! provider ids, as a `BTreeMap<String, RawProviderSettings>` field named `settings`
-//! (`[providers.settings.openai]`), keeping `deny_unknown_fields` on every struct.
+//! ```toml
+//! [providers]
+//! disabled = ["deepseek"]
+//!
+//! [providers.settings.openai]
+//! base_url = "https://my-proxy.example.com/v1"   # OpenAI-style URLs include /v1
+//! api_key_env = "MY_OPENAI_KEY"
+//! ```
+//!
+//! Per-provider tables sit under `settings` because `enabled` and `disabled` share the
+//! `[providers]` table and every table keeps `deny_unknown_fields`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
+use toml::Spanned;
 use triage_strategies::ProviderFilter;
 
 use crate::ConfigError;
 use crate::location::Source;
+use crate::sections::invalid;
 
 /// `[providers]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -22,16 +31,78 @@ pub(crate) struct RawProviders {
     /// These provider ids are never routed to.
     #[serde(default)]
     disabled: Vec<String>,
+    /// `[providers.settings.<id>]`: connection settings per catalog provider id.
+    #[serde(default)]
+    settings: BTreeMap<String, RawProviderSettings>,
+}
+
+/// `[providers.settings.<id>]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProviderSettings {
+    /// The API's base URL, replacing the catalog's. The `*_BASE_URL` environment variables
+    /// (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`, `GEMINI_BASE_URL`) still win, as in the
+    /// providers' SDKs.
+    base_url: Option<Spanned<String>>,
+    /// The environment variable holding the API key, replacing the catalog's.
+    api_key_env: Option<String>,
+}
+
+/// Validated `[providers.settings.<id>]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderOverrides {
+    /// The base URL to use instead of the catalog's.
+    pub base_url: Option<String>,
+    /// The key variable to read instead of the catalog's.
+    pub api_key_env: Option<String>,
+}
+
+/// Validated `[providers]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderSettings {
+    /// Which providers routing may use.
+    pub filter: ProviderFilter,
+    /// Connection settings by provider id.
+    pub overrides: BTreeMap<String, ProviderOverrides>,
 }
 
 pub(crate) fn validate(
-    _source: &Source<'_>,
+    source: &Source<'_>,
     raw: RawProviders,
-) -> Result<ProviderFilter, ConfigError> {
-    Ok(ProviderFilter {
-        enabled: raw
-            .enabled
-            .map(|list| list.into_iter().collect::<BTreeSet<_>>()),
-        disabled: raw.disabled.into_iter().collect(),
+) -> Result<ProviderSettings, ConfigError> {
+    let mut overrides = BTreeMap::new();
+    for (id, settings) in raw.settings {
+        let base_url = match settings.base_url {
+            Some(url) => {
+                let span = url.span();
+                let url = url.into_inner();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(invalid(
+                        source,
+                        &span,
+                        &format!("providers.settings.{id}.base_url"),
+                        format!("`{url}` is not an http:// or https:// URL"),
+                    ));
+                }
+                Some(url.trim_end_matches('/').to_owned())
+            }
+            None => None,
+        };
+        overrides.insert(
+            id,
+            ProviderOverrides {
+                base_url,
+                api_key_env: settings.api_key_env,
+            },
+        );
+    }
+    Ok(ProviderSettings {
+        filter: ProviderFilter {
+            enabled: raw
+                .enabled
+                .map(|list| list.into_iter().collect::<BTreeSet<_>>()),
+            disabled: raw.disabled.into_iter().collect(),
+        },
+        overrides,
     })
 }
