@@ -32,7 +32,10 @@ fn pin_inference_threads() {
         if std::env::var_os(variable).is_none() {
             // SAFETY: called first thing in `main`, before any other thread exists, so nothing
             // can read the environment concurrently.
-            #[expect(unsafe_code, reason = "set_var is unsafe in edition 2024; single-threaded here")]
+            #[expect(
+                unsafe_code,
+                reason = "set_var is unsafe in edition 2024; single-threaded here"
+            )]
             unsafe {
                 std::env::set_var(variable, "1");
             }

@@ -2,14 +2,14 @@
 
 pub(crate) mod ask;
 pub(crate) mod catalog_args;
-pub(crate) mod cost;
-pub(crate) mod mock_upstream;
-pub(crate) mod models;
-pub(crate) mod report;
-pub(crate) mod serve;
 pub(crate) mod classify;
 pub(crate) mod config;
 pub(crate) mod context;
+pub(crate) mod cost;
 pub(crate) mod eval;
 pub(crate) mod jsonl;
+pub(crate) mod mock_upstream;
+pub(crate) mod models;
+pub(crate) mod report;
 pub(crate) mod route;
+pub(crate) mod serve;
