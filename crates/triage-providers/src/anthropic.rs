@@ -12,7 +12,7 @@ use triage_types::{
     ToolCall, ToolChoice, Usage,
 };
 
-use crate::error::HttpFailure;
+use crate::error::{HttpFailure, body_message};
 use crate::http::{StreamDecoder, Transport, parse_body, preview, secret_header};
 use crate::sse::SseEvent;
 use crate::{EventStream, Protocol, Provider, ProviderError};
@@ -553,11 +553,7 @@ pub(crate) fn map_error(failure: &HttpFailure<'_>, body: &str) -> ProviderError 
             failure.retry_after,
             &error,
         ),
-        None => failure.by_status(if body.trim().is_empty() {
-            "(empty body)".to_owned()
-        } else {
-            body.trim().chars().take(300).collect()
-        }),
+        None => failure.by_status(body_message(body)),
     }
 }
 

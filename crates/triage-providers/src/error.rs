@@ -231,6 +231,17 @@ pub(crate) struct HttpFailure<'a> {
     pub(crate) retry_after: Option<Duration>,
 }
 
+/// An error body as a message when it is not the protocol's error JSON: trimmed and cut to
+/// 300 characters, or `(empty body)`.
+pub(crate) fn body_message(body: &str) -> String {
+    let trimmed = body.trim();
+    if trimmed.is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        trimmed.chars().take(300).collect()
+    }
+}
+
 impl HttpFailure<'_> {
     /// The mapping shared by all protocols once the body's own type has been consulted:
     /// by status, with a few message sniffs for context-length errors.

@@ -12,7 +12,7 @@ use triage_types::{
 };
 
 use crate::anthropic::parse_data_url;
-use crate::error::HttpFailure;
+use crate::error::{HttpFailure, body_message};
 use crate::http::{StreamDecoder, Transport, parse_body, preview, secret_header};
 use crate::retry::parse_retry_after;
 use crate::sse::SseEvent;
@@ -504,11 +504,7 @@ pub(crate) fn map_error(failure: &HttpFailure<'_>, body: &str) -> ProviderError 
         Some(error) => {
             map_error_object(failure.provider, failure.status, failure.retry_after, error)
         }
-        None => failure.by_status(if body.trim().is_empty() {
-            "(empty body)".to_owned()
-        } else {
-            body.trim().chars().take(300).collect()
-        }),
+        None => failure.by_status(body_message(body)),
     }
 }
 

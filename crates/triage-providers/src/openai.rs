@@ -12,7 +12,7 @@ use triage_types::{
     StreamEvent, ToolCall, ToolChoice, Usage,
 };
 
-use crate::error::HttpFailure;
+use crate::error::{HttpFailure, body_message};
 use crate::http::{StreamDecoder, Transport, parse_body, preview, secret_header};
 use crate::sse::SseEvent;
 use crate::{EventStream, MaxTokensField, OpenAiQuirks, Protocol, Provider, ProviderError};
@@ -537,15 +537,6 @@ pub(crate) fn map_error(failure: &HttpFailure<'_>, body: &str) -> ProviderError 
             None => failure.by_status(body_message(body)),
         },
         Err(_) => failure.by_status(body_message(body)),
-    }
-}
-
-fn body_message(body: &str) -> String {
-    let trimmed = body.trim();
-    if trimmed.is_empty() {
-        "(empty body)".to_owned()
-    } else {
-        trimmed.chars().take(300).collect()
     }
 }
 
