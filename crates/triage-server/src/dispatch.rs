@@ -48,7 +48,9 @@ pub(crate) fn resolve(
     let gateway = &state.gateway;
     let catalog = &gateway.catalog;
     let router = &gateway.router;
-    let today = OffsetDateTime::now_utc().date();
+    let today = gateway
+        .as_of
+        .unwrap_or_else(|| OffsetDateTime::now_utc().date());
     let mut checks = &gateway.checks;
     let route = if model == AUTO_MODEL {
         router.route(catalog, request, today)

@@ -31,6 +31,9 @@ pub struct Gateway {
     pub baseline_model: Option<String>,
     /// Where every request is recorded; `None` records nothing.
     pub ledger: Option<Ledger>,
+    /// The day model lifecycles (deprecated, retired → successor) are judged on; `None` judges
+    /// each request on its own date (UTC).
+    pub as_of: Option<time::Date>,
 }
 
 /// Limits and access control.

@@ -122,6 +122,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         alias_checks: Default::default(),
         baseline_model,
         ledger: ledger.clone(),
+        as_of: args.routing.catalog.as_of,
     };
     let state = AppState::new(gateway, options);
 

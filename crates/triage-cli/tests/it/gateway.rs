@@ -72,6 +72,9 @@ fn start_pair(dir: &Path, config: &str) -> (Server, Server, String, PathBuf) {
     let (gateway, gateway_url) = start(
         &[
             "serve",
+            // Pin lifecycles to a day, so the embedded catalog's routes stay put.
+            "--as-of",
+            "2026-11-29",
             "--config",
             config_path.to_str().unwrap(),
             "--listen",

@@ -56,6 +56,9 @@ pub(crate) fn gateway(mock: Option<&MockUpstream>, ledger: Option<&Path>) -> Gat
         alias_checks: Default::default(),
         baseline_model: Some("gpt-4o".to_owned()),
         ledger: ledger.map(|path| Ledger::open(path, &LedgerOptions::default()).unwrap()),
+        // The embedded catalog's lifecycles move with the calendar: pin the day so the routed
+        // models (and these tests) stay the same.
+        as_of: Some(time::macros::date!(2026 - 11 - 29)),
     }
 }
 
