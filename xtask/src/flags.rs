@@ -19,7 +19,7 @@ pub(crate) enum Command {
     /// Download a model repository from the Hugging Face Hub, verified against models/manifest.toml.
     FetchModel(crate::fetch_model::Args),
     /// Train the on-device classifier from ../shared/data and write it to models/default.
-    TrainModel(crate::train::Args),
+    TrainModel(Box<crate::train::Args>),
     /// Learn the keyword strategy's default weights from ../shared/data/train.jsonl and write
     /// crates/triage-strategies/src/keywords.toml (`--check`: fail if it is stale).
     LearnKeywords(crate::keywords::Args),

@@ -14,7 +14,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         flags::Command::BenchGateway(args) => bench_gateway::run(args),
         flags::Command::FetchModel(args) => fetch_model::run(args),
-        flags::Command::TrainModel(args) => train::run(args),
+        flags::Command::TrainModel(args) => train::run(*args),
         flags::Command::LearnKeywords(args) => keywords::run(args),
     }
 }

@@ -4,6 +4,8 @@
 
 mod data;
 mod metrics;
+mod ngrams;
+mod teacher;
 mod vocab;
 
 use std::collections::HashMap;
@@ -15,6 +17,7 @@ use anyhow::{Context, Result, anyhow};
 use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use indicatif::{ProgressBar, ProgressStyle};
+use sha2::Digest;
 use tokenizers::Tokenizer;
 use triage_classifier::params::{POSITION_EMBEDDINGS, ParamKind, WORD_EMBEDDINGS, param_specs};
 use triage_classifier::training::{Dropout, TrainableEncoder};
@@ -105,6 +108,10 @@ pub(crate) struct Args {
     /// MiniLM's whole vocabulary).
     #[arg(long, default_value_t = 0)]
     min_count: usize,
+    #[command(flatten)]
+    teacher: teacher::TeacherArgs,
+    #[command(flatten)]
+    ngrams: ngrams::NgramArgs,
 }
 
 /// How the token embeddings are trained.
@@ -154,6 +161,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         head_tokens: args.head_tokens,
         layer_norm_eps: 1e-12,
         num_labels: RouteClass::ALL.len(),
+        ngram_buckets: args.ngrams.ngram_buckets,
     };
     config.validate().map_err(|message| anyhow!("{message}"))?;
     eprintln!("vocabulary: {} tokens", config.vocab_size);
@@ -173,6 +181,70 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let sample_weights: Vec<f32> = train.iter().map(|e| label_weights.weight(e)).collect();
     let class_weights = class_weights(&labels, &sample_weights);
     eprintln!("class weights {class_weights:?}");
+    let targets = Targets {
+        labels: &labels,
+        sample_weights: &sample_weights,
+        class_weights,
+        smoothing: args.label_smoothing,
+    };
+    let soft_labels = if args.teacher.distill > 0.0 {
+        let dev_texts: Vec<&str> = dev.iter().map(|example| example.text.as_str()).collect();
+        let dev_labels: Vec<RouteClass> = dev.iter().map(|example| example.label).collect();
+        let train_bytes = std::fs::read(data_dir.join("train.jsonl"))?;
+        let data_key = format!(
+            "{:x} {label_weights:?} {}",
+            sha2::Sha256::digest(&train_bytes),
+            args.label_smoothing
+        );
+        let mut teacher_args = args.teacher.clone();
+        teacher_args.teacher_cache = resolve(&teacher_args.teacher_cache);
+        Some(teacher::soft_labels(
+            &teacher_args,
+            &teacher::TeacherInputs {
+                minilm: &minilm,
+                train_texts: &texts,
+                dev_texts: &dev_texts,
+                dev_labels: &dev_labels,
+                targets: &targets,
+                max_tokens: args.max_tokens,
+                head_tokens: args.head_tokens,
+                batch_size: args.batch_size,
+                seed: args.seed,
+                data_key,
+            },
+        )?)
+    } else {
+        None
+    };
+    let soft = soft_labels
+        .as_deref()
+        .map(|probabilities| (probabilities, args.teacher.distill));
+    let ngram_head = if config.ngram_buckets > 0 {
+        Some(ngrams::train(
+            &args.ngrams,
+            &encoded,
+            &targets,
+            soft,
+            args.batch_size,
+            args.seed,
+        )?)
+    } else {
+        None
+    };
+    if let Some(head) = &ngram_head {
+        let mut predicted = Vec::with_capacity(dev.len());
+        for example in &dev {
+            let ids = prompt_tokenizer
+                .encode(&example.text)
+                .map_err(|message| anyhow!("tokenizing: {message}"))?;
+            predicted.push(head.predict(&ids)?);
+        }
+        let gold: Vec<RouteClass> = dev.iter().map(|example| example.label).collect();
+        eprintln!("n-gram head alone: dev {}", Metrics::new(&gold, &predicted));
+    }
+    let with_ngrams = |tensors: HashMap<String, Tensor>| -> Result<HashMap<String, Tensor>> {
+        add_ngram_head(tensors, ngram_head.as_ref())
+    };
 
     let mut rng = SplitMix::new(args.seed);
     let varmap = initial_varmap(&config, &vocab, &mut rng)?;
@@ -210,21 +282,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let mut best: Option<(String, Metrics)> = None;
     let mut weight_sum: Option<HashMap<String, Tensor>> = None;
     let mut averaged_epochs = 0usize;
-    let interactive = std::io::stderr().is_terminal();
     for epoch in 1..=args.epochs {
         let epoch_started = Instant::now();
         let batches = batches(&encoded, args.batch_size, &mut rng);
-        let bar = ProgressBar::new(batches.len() as u64);
-        if !interactive {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        }
-        bar.set_style(
-            ProgressStyle::with_template(
-                "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
-            )?
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(format!("{epoch}/{}", args.epochs));
+        let bar = progress(batches.len(), &format!("epoch {epoch}/{}", args.epochs))?;
         let mut loss_sum = 0.0;
         for (index, batch) in batches.iter().enumerate() {
             step += 1;
@@ -238,14 +299,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
             if let Some(optimizer) = &mut embedding_optimizer {
                 optimizer.set_learning_rate(lr * args.embedding_lr_scale);
             }
-            let (ids, mask, targets) = batch_tensors(
-                batch,
-                &encoded,
-                &labels,
-                &sample_weights,
-                &class_weights,
-                args.label_smoothing,
-            )?;
+            let (ids, mask) = padded_ids(batch, &encoded)?;
+            let batch_targets = targets.batch(batch, soft)?;
             let logits = match &projection {
                 None => model.forward(&ids, &mask, Some(&mut dropout))?,
                 Some((rows, projection, _)) => {
@@ -258,7 +313,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 }
             };
             let log_probabilities = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let loss = (log_probabilities * targets)?.sum_all()?.neg()?;
+            let loss = (log_probabilities * batch_targets)?.sum_all()?.neg()?;
             let grads = loss.backward()?;
             decayed.step(&grads)?;
             plain.step(&grads)?;
@@ -269,7 +324,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
             let mean_loss = loss_sum / (index + 1) as f64;
             bar.set_message(format!("loss {mean_loss:.4}"));
             bar.inc(1);
-            if !interactive && (index + 1) % 100 == 0 {
+            if bar.is_hidden() && (index + 1) % 100 == 0 {
                 eprintln!(
                     "epoch {epoch} step {}/{} loss {mean_loss:.4} ({:.0}s)",
                     index + 1,
@@ -296,6 +351,18 @@ pub(crate) fn run(args: Args) -> Result<()> {
             });
             averaged_epochs += 1;
         }
+        if ngram_head.is_some() {
+            let alone = ModelConfig {
+                ngram_buckets: 0,
+                ..config.clone()
+            };
+            let classifier = classifier_from(&alone, tensors.clone(), &tokenizer)?;
+            eprintln!(
+                "epoch {epoch}: encoder alone: dev {}",
+                evaluate(&classifier, &dev)?
+            );
+        }
+        let tensors = with_ngrams(tensors)?;
         let classifier = classifier_from(&config, tensors.clone(), &tokenizer)?;
         let metrics = evaluate(&classifier, &dev)?;
         eprintln!(
@@ -320,6 +387,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
             .into_iter()
             .map(|(name, total)| Ok((name, (total / averaged_epochs as f64)?)))
             .collect::<Result<HashMap<_, _>>>()?;
+        let averaged = with_ngrams(averaged)?;
         let classifier = classifier_from(&config, averaged.clone(), &tokenizer)?;
         let metrics = evaluate(&classifier, &dev)?;
         eprintln!("average of the last {averaged_epochs} epochs: dev {metrics}");
@@ -340,6 +408,22 @@ pub(crate) fn run(args: Args) -> Result<()> {
     }
     eprintln!("trained in {:.0}s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// A progress bar on a terminal, hidden otherwise (logs then get a line every 100 steps).
+fn progress(length: usize, prefix: &str) -> Result<ProgressBar> {
+    let bar = ProgressBar::new(length as u64);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_owned());
+    Ok(bar)
 }
 
 /// A small seeded generator (SplitMix64) for initialisation and shuffling.
@@ -467,16 +551,8 @@ fn batches(encoded: &[Vec<u32>], batch_size: usize, rng: &mut SplitMix) -> Vec<V
     batches
 }
 
-/// Padded ids, mask and the loss's target weights: smoothed one-hot rows scaled by the example's
-/// weight, normalised so that the loss is a weighted mean.
-fn batch_tensors(
-    batch: &[usize],
-    encoded: &[Vec<u32>],
-    labels: &[RouteClass],
-    sample_weights: &[f32],
-    class_weights: &[f32; 6],
-    smoothing: f32,
-) -> Result<(Tensor, Tensor, Tensor)> {
+/// Padded ids of `batch` and the mask of their real tokens.
+fn padded_ids(batch: &[usize], encoded: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
     let tokens = batch
         .iter()
         .map(|index| encoded[*index].len())
@@ -484,33 +560,73 @@ fn batch_tensors(
         .unwrap_or(1);
     let mut ids = vec![0u32; batch.len() * tokens];
     let mut mask = vec![0f32; batch.len() * tokens];
-    let mut targets = vec![0f32; batch.len() * 6];
-    let weights: Vec<f32> = batch
-        .iter()
-        .map(|index| sample_weights[*index] * class_weights[labels[*index].index()])
-        .collect();
-    let total: f32 = weights.iter().sum::<f32>().max(1e-6);
     for (row, index) in batch.iter().enumerate() {
         let sequence = &encoded[*index];
         ids[row * tokens..row * tokens + sequence.len()].copy_from_slice(sequence);
         mask[row * tokens..row * tokens + sequence.len()].fill(1.0);
-        let weight = weights[row] / total;
-        for class in 0..6 {
-            let target = smoothing / 6.0
-                + if class == labels[*index].index() {
-                    1.0 - smoothing
-                } else {
-                    0.0
-                };
-            targets[row * 6 + class] = target * weight;
-        }
     }
-    let rows = batch.len();
     Ok((
-        Tensor::from_vec(ids, (rows, tokens), &Device::Cpu)?,
-        Tensor::from_vec(mask, (rows, tokens), &Device::Cpu)?,
-        Tensor::from_vec(targets, (rows, 6), &Device::Cpu)?,
+        Tensor::from_vec(ids, (batch.len(), tokens), &Device::Cpu)?,
+        Tensor::from_vec(mask, (batch.len(), tokens), &Device::Cpu)?,
     ))
+}
+
+/// What each training example should be pulled towards, and how hard.
+struct Targets<'a> {
+    labels: &'a [RouteClass],
+    sample_weights: &'a [f32],
+    class_weights: [f32; 6],
+    smoothing: f32,
+}
+
+impl Targets<'_> {
+    /// The loss's target weights `(batch, 6)`: the smoothed one-hot label, mixed with a
+    /// teacher's probabilities (`soft`: all examples' probabilities and their share), scaled by
+    /// the example's weight and normalised so that the loss is a weighted mean.
+    fn batch(&self, batch: &[usize], soft: Option<(&[[f32; 6]], f32)>) -> Result<Tensor> {
+        let weights: Vec<f32> = batch
+            .iter()
+            .map(|index| {
+                self.sample_weights[*index] * self.class_weights[self.labels[*index].index()]
+            })
+            .collect();
+        let total: f32 = weights.iter().sum::<f32>().max(1e-6);
+        let mut targets = vec![0f32; batch.len() * 6];
+        for (row, index) in batch.iter().enumerate() {
+            let weight = weights[row] / total;
+            for class in 0..6 {
+                let mut target = self.smoothing / 6.0
+                    + if class == self.labels[*index].index() {
+                        1.0 - self.smoothing
+                    } else {
+                        0.0
+                    };
+                if let Some((probabilities, share)) = soft {
+                    target = (1.0 - share) * target + share * probabilities[*index][class];
+                }
+                targets[row * 6 + class] = target * weight;
+            }
+        }
+        Ok(Tensor::from_vec(targets, (batch.len(), 6), &Device::Cpu)?)
+    }
+}
+
+/// Adds the n-gram head's table to the encoder's tensors and its bias to the classifier's.
+fn add_ngram_head(
+    mut tensors: HashMap<String, Tensor>,
+    head: Option<&ngrams::NgramHead>,
+) -> Result<HashMap<String, Tensor>> {
+    if let Some(head) = head {
+        let name = format!("{}.bias", triage_classifier::params::CLASSIFIER);
+        let bias = tensors.get(&name).context("no classifier bias")?;
+        let bias = (bias + &head.bias)?;
+        tensors.insert(name, bias);
+        tensors.insert(
+            triage_classifier::params::NGRAM_WEIGHTS.to_owned(),
+            head.table.clone(),
+        );
+    }
+    Ok(tensors)
 }
 
 /// The given weights in the inference path (so dev metrics are those of the shipped code).

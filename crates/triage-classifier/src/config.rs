@@ -26,6 +26,14 @@ pub struct ModelConfig {
     pub layer_norm_eps: f64,
     /// Number of output classes (entries in `labels.json`).
     pub num_labels: usize,
+    /// Rows of the n-gram head's hashed table (`ngrams.weight`); 0, the default, means the model
+    /// has no n-gram head.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ngram_buckets: usize,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
 }
 
 impl ModelConfig {

@@ -1,5 +1,6 @@
 //! The on-device request classifier: a small BERT-like encoder, run with candle on the CPU, that
-//! turns a prompt into probabilities over the six routing classes.
+//! turns a prompt into probabilities over the six routing classes. A model may add an n-gram
+//! head ([`ngrams`]), whose logits over hashed token pairs are summed with the encoder's.
 //!
 //! A model directory holds `config.json` ([`ModelConfig`]), `model.safetensors`, `tokenizer.json`
 //! (a Hugging Face `tokenizers` WordPiece tokenizer) and `labels.json` (the class of each output,
@@ -12,6 +13,7 @@
 mod config;
 mod error;
 mod model;
+pub mod ngrams;
 pub mod params;
 mod tokenize;
 pub mod training;

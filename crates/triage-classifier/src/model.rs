@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use candle_core::{Device, Tensor};
 
 use crate::ModelConfig;
+use crate::ngrams::NgramHead;
 use crate::params::{
-    CLASSIFIER, EMBEDDINGS_NORM, LAYER_NORMS, POSITION_EMBEDDINGS, WORD_EMBEDDINGS, layer_prefix,
+    CLASSIFIER, EMBEDDINGS_NORM, LAYER_NORMS, NGRAM_WEIGHTS, POSITION_EMBEDDINGS, WORD_EMBEDDINGS,
+    layer_prefix,
 };
 
 /// A layer norm's scale and shift.
@@ -60,6 +62,8 @@ pub(crate) struct Encoder {
     /// The head's weight, `(num_labels, hidden)` row-major, applied in plain Rust.
     head_weight: Vec<f32>,
     head_bias: Vec<f32>,
+    /// The n-gram head, when the model has one.
+    ngrams: Option<NgramHead>,
 }
 
 /// Takes a tensor out of the loaded map, checking its shape.
@@ -146,6 +150,17 @@ impl Encoder {
             .and_then(|weight| weight.to_vec1::<f32>())
             .map_err(|e| e.to_string())?;
         let head_bias = head.bias.to_vec1::<f32>().map_err(|e| e.to_string())?;
+        let ngrams = match config.ngram_buckets {
+            0 => None,
+            buckets => {
+                let table = tensors.take(NGRAM_WEIGHTS, &[buckets, config.num_labels])?;
+                let weights = table
+                    .flatten_all()
+                    .and_then(|table| table.to_vec1::<f32>())
+                    .map_err(|e| e.to_string())?;
+                Some(NgramHead::new(weights, buckets, config.num_labels))
+            }
+        };
         if let Some(name) = tensors.tensors.keys().next() {
             return Err(format!("unexpected tensor `{name}`"));
         }
@@ -157,6 +172,7 @@ impl Encoder {
             layers,
             head_weight,
             head_bias,
+            ngrams,
         })
     }
 
@@ -164,7 +180,12 @@ impl Encoder {
     /// `max_tokens`, every id below `vocab_size`).
     pub(crate) fn forward(&self, ids: &[u32]) -> candle_core::Result<Vec<f32>> {
         let pooled = self.pooled(ids)?;
-        Ok(self.head(&pooled))
+        let mut logits = self.head(&pooled);
+        if let Some(ngrams) = &self.ngrams {
+            ngrams.add_logits(ids, &mut logits);
+        }
+        softmax_in_place(&mut logits);
+        Ok(logits)
     }
 
     /// The mean of the last layer's hidden states.
@@ -202,20 +223,17 @@ impl Encoder {
         xs.mean(0)?.to_vec1::<f32>()
     }
 
-    /// Linear head and softmax over the pooled state.
+    /// The linear head's logits for the pooled state.
     fn head(&self, pooled: &[f32]) -> Vec<f32> {
         let hidden = pooled.len();
-        let mut logits: Vec<f32> = self
-            .head_bias
+        self.head_bias
             .iter()
             .enumerate()
             .map(|(class, bias)| {
                 let row = &self.head_weight[class * hidden..(class + 1) * hidden];
                 bias + row.iter().zip(pooled).map(|(w, x)| w * x).sum::<f32>()
             })
-            .collect();
-        softmax_in_place(&mut logits);
-        logits
+            .collect()
     }
 }
 

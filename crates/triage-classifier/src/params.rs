@@ -35,6 +35,9 @@ pub const POSITION_EMBEDDINGS: &str = "embeddings.position.weight";
 pub const EMBEDDINGS_NORM: &str = "embeddings.norm";
 /// Name prefix of the classification head.
 pub const CLASSIFIER: &str = "classifier";
+/// Name of the n-gram head's table, `(ngram_buckets, num_labels)`, present when
+/// `ngram_buckets` is not 0; it is not part of [`param_specs`] (training builds it separately).
+pub const NGRAM_WEIGHTS: &str = "ngrams.weight";
 
 /// The name prefix of `layer`'s sub-module `part`, e.g. `layers.0.attention.qkv`.
 pub fn layer_prefix(layer: usize, part: &str) -> String {

@@ -17,7 +17,22 @@ pub struct TrainableEncoder {
     config: ModelConfig,
     /// The tensors, in [`param_specs`] order.
     tensors: Vec<Tensor>,
+    activation: Activation,
 }
+
+/// The feed-forward layers' activation function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Activation {
+    /// `max(0, x)`: what the shipped inference path runs.
+    #[default]
+    Relu,
+    /// GELU (tanh approximation), as in BERT-style models.
+    Gelu,
+}
+
+/// Tensors per transformer layer in [`param_specs`] order: four linears and two norms, each a
+/// weight and a bias.
+const TENSORS_PER_LAYER: usize = 12;
 
 /// Inverted dropout driven by a seeded generator, so two runs with one seed drop the same units.
 #[derive(Debug, Clone)]
@@ -86,6 +101,7 @@ impl TrainableEncoder {
         Ok(Self {
             config: config.clone(),
             tensors,
+            activation: Activation::Relu,
         })
     }
 
@@ -117,39 +133,67 @@ impl TrainableEncoder {
         mask: &Tensor,
         mut dropout: Option<&mut Dropout>,
     ) -> Result<Tensor> {
-        let (batch, tokens, _) = embedded.dims3()?;
+        let xs = self.embed(embedded, dropout.as_deref_mut())?;
+        let xs = self.layers(&xs, mask, 0..self.config.num_layers, dropout.as_deref_mut())?;
+        self.head(&xs, mask, dropout)
+    }
+
+    /// The hidden states entering the first layer: token embeddings `(batch, tokens, hidden)`
+    /// plus position embeddings, layer-normed.
+    pub fn embed(&self, embedded: &Tensor, dropout: Option<&mut Dropout>) -> Result<Tensor> {
+        let tokens = embedded.dim(1)?;
+        let [_word, position, norm_scale, norm_shift] = &self.tensors[..4] else {
+            return Err(candle_core::Error::Msg(
+                "missing embedding parameters".into(),
+            ));
+        };
+        let xs = embedded.broadcast_add(&position.narrow(0, 0, tokens)?)?;
+        maybe_drop(
+            layer_norm(&xs, norm_scale, norm_shift, self.config.layer_norm_eps)?,
+            dropout,
+        )
+    }
+
+    /// Runs the hidden states `(batch, tokens, hidden)` through the transformer layers in
+    /// `layers` (a range of layer indices), with padding marked by zeros in `mask`.
+    pub fn layers(
+        &self,
+        xs: &Tensor,
+        mask: &Tensor,
+        layers: std::ops::Range<usize>,
+        mut dropout: Option<&mut Dropout>,
+    ) -> Result<Tensor> {
+        let (batch, tokens, _) = xs.dims3()?;
         let config = &self.config;
         let hidden = config.hidden_size;
         let heads = config.num_heads;
         let head_size = config.head_size();
         let eps = config.layer_norm_eps;
-        let mut drop = |xs: Tensor| -> Result<Tensor> {
-            match dropout.as_deref_mut() {
-                Some(dropout) => dropout.apply(&xs),
-                None => Ok(xs),
-            }
-        };
-        let mut params = self.tensors.iter();
-        let mut next = || {
-            params
-                .next()
-                .ok_or_else(|| candle_core::Error::Msg("missing parameter".into()))
-        };
-        let _word = next()?;
-        let position = next()?;
-        let (norm_scale, norm_shift) = (next()?, next()?);
-        let xs = embedded.broadcast_add(&position.narrow(0, 0, tokens)?)?;
-        let mut xs = drop(layer_norm(&xs, norm_scale, norm_shift, eps)?)?;
         // Padding gets a large negative score before the softmax.
         let attention_bias = ((mask.reshape((batch, 1, 1, tokens))? - 1.0)? * 1e4)?;
         let scale = 1.0 / (head_size as f64).sqrt();
-        for _ in 0..config.num_layers {
-            let (qkv_weight, qkv_bias) = (next()?, next()?);
-            let (output_weight, output_bias) = (next()?, next()?);
-            let (attention_scale, attention_shift) = (next()?, next()?);
-            let (up_weight, up_bias) = (next()?, next()?);
-            let (down_weight, down_bias) = (next()?, next()?);
-            let (ffn_scale, ffn_shift) = (next()?, next()?);
+        let mut xs = xs.clone();
+        for layer in layers {
+            let start = 4 + layer * TENSORS_PER_LAYER;
+            let Some(
+                [
+                    qkv_weight,
+                    qkv_bias,
+                    output_weight,
+                    output_bias,
+                    attention_scale,
+                    attention_shift,
+                    up_weight,
+                    up_bias,
+                    down_weight,
+                    down_bias,
+                    ffn_scale,
+                    ffn_shift,
+                ],
+            ) = self.tensors.get(start..start + TENSORS_PER_LAYER)
+            else {
+                return Err(candle_core::Error::Msg(format!("no layer {layer}")));
+            };
             let qkv = linear(&xs, qkv_weight, qkv_bias)?
                 .reshape((batch, tokens, 3 * heads, head_size))?
                 .transpose(1, 2)?
@@ -159,31 +203,78 @@ impl TrainableEncoder {
             let value = qkv.narrow(1, 2 * heads, heads)?.contiguous()?;
             let scores = (query.contiguous()?.matmul(&key.t()?.contiguous()?)? * scale)?
                 .broadcast_add(&attention_bias)?;
-            let probabilities = drop(candle_nn::ops::softmax(&scores, D::Minus1)?)?;
+            let probabilities = maybe_drop(
+                candle_nn::ops::softmax(&scores, D::Minus1)?,
+                dropout.as_deref_mut(),
+            )?;
             let context = probabilities
                 .matmul(&value)?
                 .transpose(1, 2)?
                 .reshape((batch, tokens, hidden))?;
-            let attention = drop(linear(&context, output_weight, output_bias)?)?;
-            xs = layer_norm(&(attention + xs)?, attention_scale, attention_shift, eps)?;
-            let ffn = linear(
-                &linear(&xs, up_weight, up_bias)?.relu()?,
-                down_weight,
-                down_bias,
+            let attention = maybe_drop(
+                linear(&context, output_weight, output_bias)?,
+                dropout.as_deref_mut(),
             )?;
-            xs = layer_norm(&(drop(ffn)? + xs)?, ffn_scale, ffn_shift, eps)?;
+            xs = layer_norm(&(attention + xs)?, attention_scale, attention_shift, eps)?;
+            let up = linear(&xs, up_weight, up_bias)?;
+            let up = match self.activation {
+                Activation::Relu => up.relu()?,
+                Activation::Gelu => up.gelu()?,
+            };
+            let ffn = linear(&up, down_weight, down_bias)?;
+            xs = layer_norm(
+                &(maybe_drop(ffn, dropout.as_deref_mut())? + xs)?,
+                ffn_scale,
+                ffn_shift,
+                eps,
+            )?;
         }
+        Ok(xs)
+    }
+
+    /// Logits `(batch, num_labels)` from the last layer's hidden states: the mean over the real
+    /// tokens (ones in `mask`), then the linear head.
+    pub fn head(
+        &self,
+        xs: &Tensor,
+        mask: &Tensor,
+        dropout: Option<&mut Dropout>,
+    ) -> Result<Tensor> {
         let mask = mask.to_dtype(DType::F32)?;
         let summed = xs.broadcast_mul(&mask.unsqueeze(2)?)?.sum(1)?;
         let counts = mask.sum_keepdim(1)?;
-        let pooled = drop(summed.broadcast_div(&counts)?)?;
-        let (head_weight, head_bias) = (next()?, next()?);
+        let pooled = maybe_drop(summed.broadcast_div(&counts)?, dropout)?;
+        let [head_weight, head_bias] = &self.tensors[self.tensors.len() - 2..] else {
+            return Err(candle_core::Error::Msg("missing head parameters".into()));
+        };
         linear(&pooled, head_weight, head_bias)
+    }
+
+    /// Uses `activation` in the feed-forward layers instead of ReLU (the shipped inference path
+    /// only runs ReLU; GELU is for fine-tuning BERT-style teachers such as all-MiniLM-L6-v2).
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// The tensor named `name` (see [`param_specs`]), if the model has one.
+    pub fn tensor(&self, name: &str) -> Option<Tensor> {
+        param_specs(&self.config)
+            .iter()
+            .position(|spec| spec.name == name)
+            .map(|index| self.tensors[index].clone())
     }
 
     /// The configuration this encoder was built for.
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+}
+
+fn maybe_drop(xs: Tensor, dropout: Option<&mut Dropout>) -> Result<Tensor> {
+    match dropout {
+        Some(dropout) => dropout.apply(&xs),
+        None => Ok(xs),
     }
 }
 

@@ -82,6 +82,7 @@ pub(crate) fn tiny_config() -> ModelConfig {
         head_tokens: 3,
         layer_norm_eps: 1e-12,
         num_labels: 6,
+        ngram_buckets: 0,
     }
 }
 

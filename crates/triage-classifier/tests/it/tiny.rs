@@ -156,3 +156,95 @@ fn the_tiny_model_config_round_trips() {
             .is_err()
     );
 }
+
+#[test]
+fn an_ngram_head_adds_its_logits_to_the_encoders() {
+    let dir = tempfile::tempdir().unwrap();
+    let (varmap, encoder) = write_tiny_model(dir.path());
+    let buckets = 8;
+    let config = triage_classifier::ModelConfig {
+        ngram_buckets: buckets,
+        ..tiny_config()
+    };
+    let table = Tensor::randn(0f32, 2.0, (buckets, 6), &Device::Cpu).unwrap();
+    let mut tensors: std::collections::HashMap<String, Tensor> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+        .collect();
+    tensors.insert(
+        triage_classifier::params::NGRAM_WEIGHTS.to_owned(),
+        table.clone(),
+    );
+    let classifier = Classifier::from_parts(
+        "tiny-ngrams",
+        config,
+        tensors,
+        crate::tiny_tokenizer(),
+        TINY_LABELS.to_vec(),
+    )
+    .unwrap();
+    let table: Vec<Vec<f32>> = table.to_vec2().unwrap();
+    for text in ["summarize this text!", "what is the capital of france?", ""] {
+        let ids = classifier.encode(text).unwrap();
+        let ids_tensor = Tensor::new(ids.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let mask = ids_tensor
+            .ones_like()
+            .unwrap()
+            .to_dtype(candle_core::DType::F32)
+            .unwrap();
+        let mut logits: Vec<f32> = encoder
+            .forward(&ids_tensor, &mask, None)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let rows = triage_classifier::ngrams::features(&ids, buckets);
+        let value = triage_classifier::ngrams::feature_value(rows.len());
+        for row in &rows {
+            for (logit, weight) in logits.iter_mut().zip(&table[*row as usize]) {
+                *logit += value * weight;
+            }
+        }
+        let expected: Vec<f32> = candle_nn::ops::softmax(
+            &Tensor::new(logits.as_slice(), &Device::Cpu).unwrap(),
+            D::Minus1,
+        )
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+        let actual = classifier.probabilities(&ids).unwrap();
+        for (actual, expected) in actual.iter().zip(&expected) {
+            assert!(
+                (actual - expected).abs() < 1e-5,
+                "{text:?}: {actual:?} vs {expected:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_config_with_an_ngram_head_needs_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(dir.path());
+    let config = triage_classifier::ModelConfig {
+        ngram_buckets: 8,
+        ..tiny_config()
+    };
+    std::fs::write(
+        dir.path().join("config.json"),
+        serde_json::to_string(&config).unwrap(),
+    )
+    .unwrap();
+    let error = Classifier::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        error.contains("model.safetensors") && error.contains("ngrams.weight"),
+        "{error}"
+    );
+}
