@@ -27,9 +27,9 @@ use super::{SplitMix, Targets, batches, padded_ids, progress};
 /// How the teacher is trained and how much the student listens to it.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct TeacherArgs {
-    /// Weight of the teacher's probabilities in the student's targets (the rest is the label);
-    /// 0 trains the student on the labels alone and skips the teacher.
-    #[arg(long, default_value_t = 0.5)]
+    /// Weight of the teacher's probabilities in the student's and the n-gram head's targets (the
+    /// rest is the label); 0 trains them on the labels alone and skips the teacher.
+    #[arg(long, default_value_t = 1.0)]
     pub(crate) distill: f32,
     /// Temperature that softens the teacher's probabilities.
     #[arg(long, default_value_t = 2.0)]
