@@ -481,3 +481,22 @@ fn argmax(values: &[f32; 6]) -> usize {
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map_or(0, |(index, _)| index)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temperature_softens_without_reordering() {
+        let logits = [2.0, 0.0, -1.0, 0.5, 0.0, 1.0];
+        for (temperature, top) in [(1.0, 0.523), (2.0, 0.329), (4.0, 0.241)] {
+            let probabilities = softmax(&logits, temperature);
+            assert!((probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+            assert_eq!(argmax(&probabilities), 0);
+            assert!(
+                (probabilities[0] - top).abs() < 1e-3,
+                "T {temperature}: {probabilities:?}"
+            );
+        }
+    }
+}
