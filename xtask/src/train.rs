@@ -278,9 +278,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let mut plain = AdamW::new(plain, params(0.0))?;
     let mut dropout = Dropout::new(args.dropout, args.seed.wrapping_add(1));
 
-    let steps_per_epoch = train.len().div_ceil(args.batch_size);
-    let total_steps = steps_per_epoch * args.epochs;
-    let warmup_steps = ((total_steps as f64) * args.warmup).ceil().max(1.0);
+    let schedule = Schedule::new(
+        args.lr,
+        train.len().div_ceil(args.batch_size) * args.epochs,
+        args.warmup,
+    );
     let mut step = 0usize;
     let mut best: Option<(String, Metrics)> = None;
     let mut weight_sum: Option<HashMap<String, Tensor>> = None;
@@ -292,11 +294,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         let mut loss_sum = 0.0;
         for (index, batch) in batches.iter().enumerate() {
             step += 1;
-            let lr = if (step as f64) < warmup_steps {
-                args.lr * step as f64 / warmup_steps
-            } else {
-                args.lr * (total_steps - step) as f64 / (total_steps as f64 - warmup_steps).max(1.0)
-            };
+            let lr = schedule.at(step);
             decayed.set_learning_rate(lr);
             plain.set_learning_rate(lr);
             if let Some(optimizer) = &mut embedding_optimizer {
@@ -315,8 +313,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
                     model.forward_embedded(&embedded, &mask, Some(&mut dropout))?
                 }
             };
-            let log_probabilities = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let loss = (log_probabilities * batch_targets)?.sum_all()?.neg()?;
+            let loss = target_loss(&logits, &batch_targets)?;
             let grads = loss.backward()?;
             decayed.step(&grads)?;
             plain.step(&grads)?;
@@ -324,17 +321,13 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 optimizer.step(&grads)?;
             }
             loss_sum += f64::from(loss.to_scalar::<f32>()?);
-            let mean_loss = loss_sum / (index + 1) as f64;
-            bar.set_message(format!("loss {mean_loss:.4}"));
-            bar.inc(1);
-            if bar.is_hidden() && (index + 1) % 100 == 0 {
-                eprintln!(
-                    "epoch {epoch} step {}/{} loss {mean_loss:.4} ({:.0}s)",
-                    index + 1,
-                    batches.len(),
-                    epoch_started.elapsed().as_secs_f64()
-                );
-            }
+            report_step(
+                &bar,
+                &format!("epoch {epoch}"),
+                index,
+                loss_sum,
+                epoch_started,
+            );
         }
         bar.finish();
         if let Some((rows, projection, word)) = &projection {
@@ -427,6 +420,65 @@ fn progress(length: usize, prefix: &str) -> Result<ProgressBar> {
     );
     bar.set_prefix(prefix.to_owned());
     Ok(bar)
+}
+
+/// Warm-up from zero to the peak learning rate, then linear decay to zero.
+struct Schedule {
+    peak: f64,
+    total_steps: usize,
+    warmup_steps: f64,
+}
+
+impl Schedule {
+    /// A schedule over `total_steps` whose first `warmup` share (at least one step) warms up.
+    fn new(peak: f64, total_steps: usize, warmup: f64) -> Self {
+        Self {
+            peak,
+            total_steps,
+            warmup_steps: (total_steps as f64 * warmup).ceil().max(1.0),
+        }
+    }
+
+    /// The learning rate of `step` (counted from 1).
+    fn at(&self, step: usize) -> f64 {
+        if (step as f64) < self.warmup_steps {
+            self.peak * step as f64 / self.warmup_steps
+        } else {
+            self.peak * (self.total_steps - step) as f64
+                / (self.total_steps as f64 - self.warmup_steps).max(1.0)
+        }
+    }
+}
+
+/// The loss against weighted target distributions (rows summing to the example's share of the
+/// batch, see [`Targets::batch`]): the weighted mean cross-entropy.
+fn target_loss(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let log_probabilities = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    Ok((log_probabilities * targets)?.sum_all()?.neg()?)
+}
+
+/// Shows the running mean loss on the bar; without a terminal, logs a line every 100 steps.
+fn report_step(bar: &ProgressBar, what: &str, index: usize, loss_sum: f64, started: Instant) {
+    let mean_loss = loss_sum / (index + 1) as f64;
+    bar.set_message(format!("loss {mean_loss:.4}"));
+    bar.inc(1);
+    if bar.is_hidden() && (index + 1) % 100 == 0 {
+        eprintln!(
+            "{what} step {}/{} loss {mean_loss:.4} ({:.0}s)",
+            index + 1,
+            bar.length().unwrap_or(0),
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// The index of the largest value (the first on ties).
+fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(index, _)| index)
 }
 
 /// A small seeded generator (SplitMix64) for initialisation and shuffling.

@@ -114,14 +114,15 @@ impl TrainableEncoder {
         mask: &Tensor,
         dropout: Option<&mut Dropout>,
     ) -> Result<Tensor> {
+        self.forward_embedded(&self.token_embeddings(ids)?, mask, dropout)
+    }
+
+    /// The model's own token embeddings `(batch, tokens, hidden)` of token ids `(batch, tokens)`.
+    pub fn token_embeddings(&self, ids: &Tensor) -> Result<Tensor> {
         let (batch, tokens) = ids.dims2()?;
-        let word = &self.tensors[0];
-        let embedded = word.index_select(&ids.flatten_all()?, 0)?.reshape((
-            batch,
-            tokens,
-            self.config.hidden_size,
-        ))?;
-        self.forward_embedded(&embedded, mask, dropout)
+        self.tensors[0]
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((batch, tokens, self.config.hidden_size))
     }
 
     /// Like [`TrainableEncoder::forward`], from token embeddings `(batch, tokens, hidden)`
@@ -255,14 +256,6 @@ impl TrainableEncoder {
     pub fn with_activation(mut self, activation: Activation) -> Self {
         self.activation = activation;
         self
-    }
-
-    /// The tensor named `name` (see [`param_specs`]), if the model has one.
-    pub fn tensor(&self, name: &str) -> Option<Tensor> {
-        param_specs(&self.config)
-            .iter()
-            .position(|spec| spec.name == name)
-            .map(|index| self.tensors[index].clone())
     }
 
     /// The configuration this encoder was built for.

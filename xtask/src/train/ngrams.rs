@@ -5,13 +5,13 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use candle_core::{D, DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use triage_classifier::ngrams::{feature_value, features};
 
 use triage_types::RouteClass;
 
-use super::{SplitMix, Targets};
+use super::{SplitMix, Targets, argmax, target_loss};
 
 /// How the n-gram head is trained.
 #[derive(Debug, Clone, clap::Args)]
@@ -46,12 +46,7 @@ impl NgramHead {
         let logits: Vec<f32> = ((self.table.index_select(&rows, 0)?.sum(0)? * f64::from(value))?
             + &self.bias)?
             .to_vec1()?;
-        let best = logits
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |(index, _)| index);
-        Ok(RouteClass::ALL[best])
+        Ok(RouteClass::ALL[argmax(&logits)])
     }
 }
 
@@ -114,10 +109,7 @@ pub(crate) fn train(
                 .broadcast_mul(&values)?
                 .sum(1)?
                 .broadcast_add(bias.as_tensor())?;
-            let log_probabilities = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let data_loss = (log_probabilities * targets.batch(batch, soft)?)?
-                .sum_all()?
-                .neg()?;
+            let data_loss = target_loss(&logits, &targets.batch(batch, soft)?)?;
             let penalty = (table.as_tensor().sqr()?.sum_all()? * args.ngram_l2)?;
             let loss = (&data_loss + penalty)?;
             optimizer.step(&loss.backward()?)?;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
-use candle_core::{D, DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use sha2::{Digest, Sha256};
 use tokenizers::Tokenizer;
@@ -22,7 +22,9 @@ use triage_classifier::{ModelConfig, PromptTokenizer};
 use triage_types::RouteClass;
 
 use super::metrics::Metrics;
-use super::{SplitMix, Targets, batches, padded_ids, progress};
+use super::{
+    Schedule, SplitMix, Targets, argmax, batches, padded_ids, progress, report_step, target_loss,
+};
 
 /// How the teacher is trained and how much the student listens to it.
 #[derive(Debug, Clone, clap::Args)]
@@ -185,8 +187,8 @@ fn train(args: &TeacherArgs, inputs: &TeacherInputs<'_>) -> Result<Vec<[f32; 6]>
         frozen + 1,
         config.num_layers
     );
-    let train_states = frozen_states(&model, &config, &train_ids, frozen, "train")?;
-    let dev_states = frozen_states(&model, &config, &dev_ids, frozen, "dev")?;
+    let train_states = frozen_states(&model, &train_ids, frozen, "train")?;
+    let dev_states = frozen_states(&model, &dev_ids, frozen, "dev")?;
 
     let (decayed, plain) = trainable_vars(&varmap, frozen, config.num_layers)?;
     let params = |weight_decay| ParamsAdamW {
@@ -197,9 +199,11 @@ fn train(args: &TeacherArgs, inputs: &TeacherInputs<'_>) -> Result<Vec<[f32; 6]>
     let mut decayed = AdamW::new(decayed, params(0.01))?;
     let mut plain = AdamW::new(plain, params(0.0))?;
     let mut dropout = Dropout::new(0.1, inputs.seed.wrapping_add(7));
-    let steps_per_epoch = train_ids.len().div_ceil(inputs.batch_size);
-    let total_steps = steps_per_epoch * args.teacher_epochs;
-    let warmup_steps = (total_steps as f64 * 0.1).ceil().max(1.0);
+    let schedule = Schedule::new(
+        args.teacher_lr,
+        train_ids.len().div_ceil(inputs.batch_size) * args.teacher_epochs,
+        0.1,
+    );
     let mut step = 0usize;
     for epoch in 1..=args.teacher_epochs {
         let epoch_started = Instant::now();
@@ -211,35 +215,25 @@ fn train(args: &TeacherArgs, inputs: &TeacherInputs<'_>) -> Result<Vec<[f32; 6]>
         let mut loss_sum = 0.0;
         for (index, batch) in batches.iter().enumerate() {
             step += 1;
-            let lr = if (step as f64) < warmup_steps {
-                args.teacher_lr * step as f64 / warmup_steps
-            } else {
-                args.teacher_lr * (total_steps - step) as f64
-                    / (total_steps as f64 - warmup_steps).max(1.0)
-            };
+            let lr = schedule.at(step);
             decayed.set_learning_rate(lr);
             plain.set_learning_rate(lr);
             let (xs, mask) = padded_states(&train_states, batch)?;
             let targets = inputs.targets.batch(batch, None)?;
             let xs = model.layers(&xs, &mask, frozen..config.num_layers, Some(&mut dropout))?;
             let logits = model.head(&xs, &mask, Some(&mut dropout))?;
-            let log_probabilities = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let loss = (log_probabilities * targets)?.sum_all()?.neg()?;
+            let loss = target_loss(&logits, &targets)?;
             let grads = loss.backward()?;
             decayed.step(&grads)?;
             plain.step(&grads)?;
             loss_sum += f64::from(loss.to_scalar::<f32>()?);
-            let mean_loss = loss_sum / (index + 1) as f64;
-            bar.set_message(format!("loss {mean_loss:.4}"));
-            bar.inc(1);
-            if bar.is_hidden() && (index + 1) % 100 == 0 {
-                eprintln!(
-                    "teacher epoch {epoch} step {}/{} loss {mean_loss:.4} ({:.0}s)",
-                    index + 1,
-                    batches.len(),
-                    epoch_started.elapsed().as_secs_f64()
-                );
-            }
+            report_step(
+                &bar,
+                &format!("teacher epoch {epoch}"),
+                index,
+                loss_sum,
+                epoch_started,
+            );
         }
         bar.finish_and_clear();
         let predicted: Vec<RouteClass> = logits(&model, &config, &dev_states, frozen)?
@@ -382,13 +376,11 @@ fn trainable_vars(varmap: &VarMap, frozen: usize, layers: usize) -> Result<(Vec<
 /// The hidden states after the frozen layers for every prompt, `(tokens, hidden)` each.
 fn frozen_states(
     model: &TrainableEncoder,
-    config: &ModelConfig,
     encoded: &[Vec<u32>],
     frozen: usize,
     what: &str,
 ) -> Result<Vec<Tensor>> {
     let started = Instant::now();
-    let word = model_word_embeddings(model)?;
     let mut order: Vec<usize> = (0..encoded.len()).collect();
     order.sort_by_key(|index| encoded[*index].len());
     let mut states: Vec<Option<Tensor>> = vec![None; encoded.len()];
@@ -396,12 +388,7 @@ fn frozen_states(
     let bar = progress(chunks.len(), &format!("teacher: frozen layers over {what}"))?;
     for chunk in chunks {
         let (ids, mask) = padded_ids(chunk, encoded)?;
-        let embedded = word.index_select(&ids.flatten_all()?, 0)?.reshape((
-            chunk.len(),
-            ids.dim(1)?,
-            config.hidden_size,
-        ))?;
-        let xs = model.embed(&embedded, None)?;
+        let xs = model.embed(&model.token_embeddings(&ids)?, None)?;
         // Detached: the cached states must not keep the frozen layers' graph alive.
         let xs = model.layers(&xs, &mask, 0..frozen, None)?.detach();
         for (row, index) in chunk.iter().enumerate() {
@@ -420,12 +407,6 @@ fn frozen_states(
         .into_iter()
         .map(|state| state.context("a prompt was skipped"))
         .collect()
-}
-
-fn model_word_embeddings(model: &TrainableEncoder) -> Result<Tensor> {
-    model
-        .tensor(WORD_EMBEDDINGS)
-        .context("the teacher has no word embeddings")
 }
 
 /// Cached states of `batch` padded to one length, and the padding mask.
@@ -472,14 +453,6 @@ fn logits(
         }
     }
     Ok(all)
-}
-
-fn argmax(values: &[f32; 6]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(index, _)| index)
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use triage_classifier::Classifier;
 
 use crate::{TINY_LABELS, tiny_config, write_tiny_model};
 
-/// The training forward pass on one prompt, as class probabilities in output order.
-fn training_probabilities(
+/// The training forward pass on one prompt, as logits in output order.
+fn training_logits(
     encoder: &triage_classifier::training::TrainableEncoder,
     ids: &[u32],
 ) -> Vec<f32> {
@@ -20,13 +20,29 @@ fn training_probabilities(
         .unwrap()
         .to_dtype(candle_core::DType::F32)
         .unwrap();
-    let logits = encoder.forward(&ids, &mask, None).unwrap();
-    candle_nn::ops::softmax(&logits, D::Minus1)
+    encoder
+        .forward(&ids, &mask, None)
         .unwrap()
         .squeeze(0)
         .unwrap()
         .to_vec1()
         .unwrap()
+}
+
+/// The softmax of `logits`.
+fn softmax(logits: &[f32]) -> Vec<f32> {
+    candle_nn::ops::softmax(&Tensor::new(logits, &Device::Cpu).unwrap(), D::Minus1)
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+/// The training forward pass on one prompt, as class probabilities in output order.
+fn training_probabilities(
+    encoder: &triage_classifier::training::TrainableEncoder,
+    ids: &[u32],
+) -> Vec<f32> {
+    softmax(&training_logits(encoder, ids))
 }
 
 #[test]
@@ -189,22 +205,7 @@ fn an_ngram_head_adds_its_logits_to_the_encoders() {
     let table: Vec<Vec<f32>> = table.to_vec2().unwrap();
     for text in ["summarize this text!", "what is the capital of france?", ""] {
         let ids = classifier.encode(text).unwrap();
-        let ids_tensor = Tensor::new(ids.as_slice(), &Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        let mask = ids_tensor
-            .ones_like()
-            .unwrap()
-            .to_dtype(candle_core::DType::F32)
-            .unwrap();
-        let mut logits: Vec<f32> = encoder
-            .forward(&ids_tensor, &mask, None)
-            .unwrap()
-            .squeeze(0)
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let mut logits = training_logits(&encoder, &ids);
         let rows = triage_classifier::ngrams::features(&ids, buckets);
         let value = triage_classifier::ngrams::feature_value(rows.len());
         for row in &rows {
@@ -212,13 +213,7 @@ fn an_ngram_head_adds_its_logits_to_the_encoders() {
                 *logit += value * weight;
             }
         }
-        let expected: Vec<f32> = candle_nn::ops::softmax(
-            &Tensor::new(logits.as_slice(), &Device::Cpu).unwrap(),
-            D::Minus1,
-        )
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+        let expected = softmax(&logits);
         let actual = classifier.probabilities(&ids).unwrap();
         for (actual, expected) in actual.iter().zip(&expected) {
             assert!(
