@@ -11,7 +11,7 @@
 //! ```toml
 //! [routing]
 //! strategy = "keyword"          # model | keyword | length; --strategy wins
-//! low_confidence = 0.4          # close calls below this go to the pricier of the top two classes
+//! low_confidence = 0.4          # below it: the pricier of the top two classes, or one tier up
 //!
 //! [routes]                      # replaces the catalog's seed routes, per class
 //! faq = ["gemini-2.0-flash", "gpt-4o-mini"]
@@ -43,6 +43,15 @@
 //!
 //! [classifier]
 //! model_dir = "models/custom"
+//!
+//! [fallback]                    # retries, failover, escalation, circuit breakers
+//! max_attempts = 6
+//! [fallback.checks]             # quality checks for every answer
+//! refusal_patterns = ["^i can'?t help"]
+//! [fallback.routes.extract]     # per-class overrides of the checks
+//! min_chars = 1
+//! [fallback.aliases.cheap-json] # per-alias overrides, over the class's
+//! json = true
 //!
 //! [ledger]
 //! path = "ledger.sqlite3"       # default <data dir>/triage/ledger.sqlite3
@@ -124,21 +133,12 @@ pub struct Config {
     pub providers: ProviderSettings,
     /// `[classifier]`.
     pub classifier: ClassifierSettings,
-    /// `[fallback]`, unvalidated: the CLI turns it into `triage_fallback::FallbackConfig`.
-    pub fallback: Option<Section>,
+    /// `[fallback]`, validated: limits, and every class's and alias's quality checks compiled.
+    pub fallback: triage_fallback::FallbackSettings,
     /// `[ledger]`.
     pub ledger: LedgerSettings,
     /// `[server]`.
     pub server: ServerSettings,
-}
-
-/// A section this crate keeps as raw TOML for a crate it does not depend on to validate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Section {
-    /// The section's table.
-    pub table: toml::Table,
-    /// Where it starts, for messages.
-    pub location: Location,
 }
 
 impl Config {
@@ -160,17 +160,26 @@ impl Config {
         let source = Source { text, origin };
         let raw: RawConfig = toml::from_str(text).map_err(|error| {
             let span = error.span().unwrap_or(0..0);
+            let mut message = error.message().trim().to_owned();
+            if message.contains(sections::fallback::MOVED_LOW_CONFIDENCE) {
+                message.push_str(
+                    " (the low-confidence escalation is one routing decision now: set [routing] low_confidence)",
+                );
+            }
             ConfigError::Syntax {
                 location: source.span(&span),
                 key: error.span().and_then(|span| source.key_path(&span)),
-                message: error.message().trim().to_owned(),
+                message,
             }
         })?;
+        let aliases = sections::aliases::validate(&source, raw.aliases)?;
+        let alias_names = aliases.keys().map(String::as_str).collect();
+        let fallback = sections::fallback::validate(&source, raw.fallback, &alias_names)?;
         Ok(Config {
             origin: None,
             routing: sections::routing::validate(&source, raw.routing)?,
             routes: sections::routes::validate(&source, raw.routes)?,
-            aliases: sections::aliases::validate(&source, raw.aliases)?,
+            aliases,
             rules: sections::rules::validate(&source, raw.rules)?,
             keywords: sections::keywords::validate(&source, raw.keywords)?,
             length: raw
@@ -180,10 +189,7 @@ impl Config {
             catalog: sections::catalog::validate(&source, raw.catalog, base_dir)?,
             providers: sections::providers::validate(&source, raw.providers)?,
             classifier: sections::classifier::validate(&source, raw.classifier, base_dir)?,
-            fallback: raw.fallback.map(|section| Section {
-                location: source.span(&section.span()),
-                table: section.into_inner(),
-            }),
+            fallback,
             ledger: sections::ledger::validate(&source, raw.ledger, base_dir)?,
             server: sections::server::validate(&source, raw.server)?,
         })
@@ -216,7 +222,7 @@ impl Config {
         Ok(catalog)
     }
 
-    /// Checks that every model named by routes, aliases and rules exists in `catalog` and is
+    /// Checks that every model named by routes, aliases, rules and `[ledger] baseline` exists in `catalog` and is
     /// usable on `today` (retired models need a successor); returns lifecycle warnings. A rule
     /// may also name an alias.
     pub fn check_models(&self, catalog: &Catalog, today: Date) -> Result<Vec<String>, ConfigError> {
@@ -257,6 +263,9 @@ impl Config {
         }
         for model in &self.rules.models {
             check(model, true)?;
+        }
+        if let Some(baseline) = &self.ledger.baseline {
+            check(baseline, false)?;
         }
         Ok(warnings)
     }

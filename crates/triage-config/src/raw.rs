@@ -49,10 +49,10 @@ pub(crate) struct RawConfig {
     /// `[classifier]`: the on-device model's directory.
     #[serde(default)]
     pub(crate) classifier: RawClassifier,
-    /// `[fallback]`: kept as a table here and validated by `triage-fallback`'s
-    /// `FallbackConfig` in the CLI, so this crate does not depend on the provider stack.
+    /// `[fallback]`: `triage-fallback`'s own section type, read in place so an unknown key
+    /// is reported at its line.
     #[serde(default)]
-    pub(crate) fallback: Option<Spanned<toml::Table>>,
+    pub(crate) fallback: Option<Spanned<triage_fallback::FallbackConfig>>,
     /// `[ledger]`: where requests are recorded, and the baseline model.
     #[serde(default)]
     pub(crate) ledger: RawLedger,

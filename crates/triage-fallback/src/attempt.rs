@@ -49,13 +49,6 @@ pub enum Outcome {
         /// Why not.
         message: String,
     },
-    /// Not called: the classifier's confidence was low, so the plan started one tier higher.
-    SkippedLowConfidence {
-        /// The classifier's confidence.
-        confidence: f32,
-        /// The configured threshold.
-        threshold: f32,
-    },
     /// The overall deadline passed during this attempt.
     Deadline,
     /// A streamed answer failed after part of it had reached the caller.
@@ -74,7 +67,6 @@ impl Outcome {
             Outcome::QualityFailed { .. } => "quality_failed",
             Outcome::SkippedCircuitOpen { .. } => "skipped_circuit_open",
             Outcome::SkippedNoClient { .. } => "skipped_no_client",
-            Outcome::SkippedLowConfidence { .. } => "skipped_low_confidence",
             Outcome::Deadline => "deadline",
             Outcome::Interrupted { .. } => "interrupted",
         }
@@ -90,7 +82,6 @@ impl Outcome {
                 format!("skipped: circuit breaker {breaker} is open")
             }
             Outcome::SkippedNoClient { message } => format!("skipped: {message}"),
-            Outcome::SkippedLowConfidence { .. } => "skipped: low classifier confidence".to_owned(),
             Outcome::Deadline => "the deadline passed".to_owned(),
             Outcome::Interrupted { message } => format!("stream interrupted: {message}"),
         }
@@ -100,9 +91,7 @@ impl Outcome {
     pub fn is_skipped(&self) -> bool {
         matches!(
             self,
-            Outcome::SkippedCircuitOpen { .. }
-                | Outcome::SkippedNoClient { .. }
-                | Outcome::SkippedLowConfidence { .. }
+            Outcome::SkippedCircuitOpen { .. } | Outcome::SkippedNoClient { .. }
         )
     }
 }

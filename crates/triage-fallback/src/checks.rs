@@ -5,8 +5,6 @@ use regex::RegexSet;
 use serde::{Deserialize, Serialize};
 use triage_types::{ChatRequest, ChatResponse, FinishReason, ResponseFormat, RouteClass};
 
-use crate::FallbackError;
-
 /// Refusal and error-shaped openings that fail the refusal check unless a route configures its
 /// own list. Case-insensitive regular expressions, matched against the first
 /// [`REFUSAL_WINDOW_CHARS`] characters of the answer.
@@ -208,7 +206,7 @@ impl Default for QualityChecks {
 
 impl QualityChecks {
     /// Validates a configuration: compiles the refusal patterns and the schema.
-    pub fn from_config(config: &ChecksConfig) -> Result<Self, FallbackError> {
+    pub fn from_config(config: &ChecksConfig) -> Result<Self, FallbackConfigError> {
         let refusal = if config.refusal.unwrap_or(true) {
             let set = match &config.refusal_patterns {
                 Some(patterns) => compile_patterns(patterns)?,
@@ -219,8 +217,9 @@ impl QualityChecks {
             None
         };
         if let Some(schema) = &config.json_schema {
-            jsonschema::validator_for(schema).map_err(|error| FallbackError::Config {
-                message: format!("invalid json_schema: {error}"),
+            jsonschema::validator_for(schema).map_err(|error| FallbackConfigError {
+                key: "json_schema".to_owned(),
+                message: format!("invalid JSON schema: {error}"),
             })?;
         }
         let judge = config
@@ -393,12 +392,13 @@ pub fn default_min_chars(request: &ChatRequest, class: Option<RouteClass>) -> us
     (base + request_chars * per_mille / 1000).min(MAX_DEFAULT_MIN_CHARS)
 }
 
-fn compile_patterns<S: AsRef<str>>(patterns: &[S]) -> Result<RegexSet, FallbackError> {
+fn compile_patterns<S: AsRef<str>>(patterns: &[S]) -> Result<RegexSet, FallbackConfigError> {
     let flagged: Vec<String> = patterns
         .iter()
         .map(|pattern| format!("(?i){}", pattern.as_ref()))
         .collect();
-    RegexSet::new(&flagged).map_err(|error| FallbackError::Config {
+    RegexSet::new(&flagged).map_err(|error| FallbackConfigError {
+        key: "refusal_patterns".to_owned(),
         message: format!("invalid refusal pattern: {error}"),
     })
 }
@@ -435,6 +435,28 @@ pub fn parse_judge_verdict(reply: &str) -> Option<bool> {
         Some(false)
     } else {
         None
+    }
+}
+
+/// A `[fallback]` setting that does not validate: the key, relative to `[fallback]`
+/// (`max_attempts`, `checks.refusal_patterns`, `routes.extract.json_schema`), and what is
+/// wrong with its value. The config crate turns the key into a file, line and column.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("fallback.{key}: {message}")]
+pub struct FallbackConfigError {
+    /// The key within `[fallback]`, dotted.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl FallbackConfigError {
+    /// The same error under a parent key (`routes.extract` + `json_schema`).
+    pub fn under(self, parent: &str) -> Self {
+        FallbackConfigError {
+            key: format!("{parent}.{}", self.key),
+            message: self.message,
+        }
     }
 }
 
@@ -628,7 +650,7 @@ mod tests {
         };
         assert!(matches!(
             QualityChecks::from_config(&bad),
-            Err(FallbackError::Config { .. })
+            Err(FallbackConfigError { key, .. }) if key == "refusal_patterns"
         ));
         let unknown: Result<ChecksConfig, _> = toml::from_str("min_chars = 5\nwhatever = 1\n");
         assert!(unknown.is_err());

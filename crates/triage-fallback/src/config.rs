@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use triage_providers::RetryPolicy;
 use triage_types::RouteClass;
 
-use crate::{BreakerConfig, ChecksConfig, FallbackError, QualityChecks};
+use crate::checks::FallbackConfigError;
+use crate::{BreakerConfig, ChecksConfig, QualityChecks};
 
 /// `[fallback]` as written in `triage.toml`. Every field has a default.
 ///
@@ -16,7 +17,6 @@ use crate::{BreakerConfig, ChecksConfig, FallbackError, QualityChecks};
 /// max_attempts = 6
 /// deadline_ms = 300000
 /// retries_per_model = 1
-/// low_confidence_threshold = 0.4
 ///
 /// [fallback.stream]
 /// holdback_chars = 80
@@ -29,7 +29,12 @@ use crate::{BreakerConfig, ChecksConfig, FallbackError, QualityChecks};
 ///
 /// [fallback.routes.extract]     # per-class overrides of [fallback.checks]
 /// min_chars = 1
+///
+/// [fallback.aliases.cheap-json] # per-alias overrides, on top of the class's
+/// json = true
 /// ```
+///
+/// The low-confidence escalation is a routing decision, set by `[routing] low_confidence`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FallbackConfig {
@@ -53,9 +58,6 @@ pub struct FallbackConfig {
     /// The longest wait before a retry, `Retry-After` included, in milliseconds; a provider
     /// asking for longer is failed over instead. Default 10 000.
     pub max_retry_wait_ms: u64,
-    /// Below this classifier confidence (0 to 1) the plan starts one tier higher; `0` turns it
-    /// off. Default 0.4.
-    pub low_confidence_threshold: f32,
     /// How much of a stream is held back for the early checks.
     pub stream: StreamConfig,
     /// Circuit breakers.
@@ -65,6 +67,9 @@ pub struct FallbackConfig {
     /// Per-class overrides of `checks` (`[fallback.routes.<class>]`): only the fields set
     /// there change.
     pub routes: BTreeMap<RouteClass, ChecksConfig>,
+    /// Per-alias overrides (`[fallback.aliases.<alias>]`), applied over the class's checks
+    /// for requests addressed to that route alias.
+    pub aliases: BTreeMap<String, ChecksConfig>,
 }
 
 impl Default for FallbackConfig {
@@ -77,11 +82,11 @@ impl Default for FallbackConfig {
             retries_per_model: 1,
             backoff_base_ms: 250,
             max_retry_wait_ms: 10_000,
-            low_confidence_threshold: 0.4,
             stream: StreamConfig::default(),
             breaker: BreakerConfig::default(),
             checks: ChecksConfig::default(),
             routes: BTreeMap::new(),
+            aliases: BTreeMap::new(),
         }
     }
 }
@@ -111,7 +116,8 @@ impl Default for StreamConfig {
     }
 }
 
-/// [`FallbackConfig`] once validated.
+/// [`FallbackConfig`] once validated: limits as durations, and every route's quality checks
+/// compiled (so a request never meets a bad pattern).
 #[derive(Debug, Clone)]
 pub struct FallbackSettings {
     /// The most provider calls for one request.
@@ -124,22 +130,79 @@ pub struct FallbackSettings {
     pub first_token_timeout: Duration,
     /// Retries per model and their backoff.
     pub retry: RetryPolicy,
-    /// The low-confidence threshold (0 = off).
-    pub low_confidence_threshold: f32,
     /// The stream hold-back.
     pub stream: StreamConfig,
     /// The breaker settings.
     pub breaker: BreakerConfig,
-    /// The `[fallback.checks]` defaults, kept raw so routes can override fields.
-    pub checks: ChecksConfig,
-    /// The per-class overrides.
-    pub routes: BTreeMap<RouteClass, ChecksConfig>,
+    /// The section as written, for `triage config check`.
+    pub config: FallbackConfig,
+    /// The compiled `[fallback.checks]`.
+    default_checks: QualityChecks,
+    /// The compiled checks of each class with an override.
+    class_checks: BTreeMap<RouteClass, QualityChecks>,
+    /// The compiled checks of each alias with an override, per class.
+    alias_checks: BTreeMap<String, BTreeMap<Option<RouteClass>, QualityChecks>>,
 }
 
 impl Default for FallbackSettings {
     fn default() -> Self {
-        // The defaults are valid by construction (checked by a test).
-        let config = FallbackConfig::default();
+        // The defaults are valid by construction (checked by a test); should that ever break,
+        // the defaults fall back to the built-in checks rather than panic.
+        FallbackSettings::from_config(&FallbackConfig::default()).unwrap_or_else(|error| {
+            tracing::error!(%error, "the default [fallback] settings do not validate");
+            FallbackSettings::build(&FallbackConfig::default(), QualityChecks::none())
+        })
+    }
+}
+
+impl FallbackSettings {
+    /// Validates the raw section: positive limits and compilable checks for every route and
+    /// alias. The error names the key within `[fallback]`.
+    pub fn from_config(config: &FallbackConfig) -> Result<FallbackSettings, FallbackConfigError> {
+        let invalid = |key: &str, message: &str| {
+            Err(FallbackConfigError {
+                key: key.to_owned(),
+                message: message.to_owned(),
+            })
+        };
+        if config.max_attempts == 0 {
+            return invalid("max_attempts", "must be at least 1");
+        }
+        for (key, value) in [
+            ("deadline_ms", config.deadline_ms),
+            ("attempt_timeout_ms", config.attempt_timeout_ms),
+            ("first_token_timeout_ms", config.first_token_timeout_ms),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be positive");
+            }
+        }
+        let default_checks =
+            QualityChecks::from_config(&config.checks).map_err(|error| error.under("checks"))?;
+        let mut settings = FallbackSettings::build(config, default_checks);
+        for (class, route) in &config.routes {
+            let checks = QualityChecks::from_config(&config.checks.merged_with(route))
+                .map_err(|error| error.under(&format!("routes.{class}")))?;
+            settings.class_checks.insert(*class, checks);
+        }
+        for (alias, overrides) in &config.aliases {
+            let mut by_class = BTreeMap::new();
+            let classes = std::iter::once(None).chain(RouteClass::ALL.into_iter().map(Some));
+            for class in classes {
+                let base = match class.and_then(|class| config.routes.get(&class)) {
+                    Some(route) => config.checks.merged_with(route),
+                    None => config.checks.clone(),
+                };
+                let checks = QualityChecks::from_config(&base.merged_with(overrides))
+                    .map_err(|error| error.under(&format!("aliases.{alias}")))?;
+                by_class.insert(class, checks);
+            }
+            settings.alias_checks.insert(alias.clone(), by_class);
+        }
+        Ok(settings)
+    }
+
+    fn build(config: &FallbackConfig, default_checks: QualityChecks) -> FallbackSettings {
         FallbackSettings {
             max_attempts: config.max_attempts,
             deadline: Duration::from_millis(config.deadline_ms),
@@ -150,81 +213,27 @@ impl Default for FallbackSettings {
                 base_delay: Duration::from_millis(config.backoff_base_ms),
                 max_delay: Duration::from_millis(config.max_retry_wait_ms),
             },
-            low_confidence_threshold: config.low_confidence_threshold,
             stream: config.stream,
             breaker: config.breaker,
-            checks: config.checks,
-            routes: config.routes,
+            config: config.clone(),
+            default_checks,
+            class_checks: BTreeMap::new(),
+            alias_checks: BTreeMap::new(),
         }
     }
-}
 
-impl FallbackSettings {
-    /// Validates the raw section: positive limits, a threshold within 0 to 1, compilable
-    /// checks.
-    pub fn from_config(config: &FallbackConfig) -> Result<FallbackSettings, FallbackError> {
-        let invalid = |message: &str| {
-            Err(FallbackError::Config {
-                message: message.to_owned(),
-            })
-        };
-        if config.max_attempts == 0 {
-            return invalid("max_attempts must be at least 1");
+    /// The checks for a request: `[fallback.checks]`, with `[fallback.routes.<class>]` on top
+    /// when the request has a class, and `[fallback.aliases.<alias>]` on top of that when it
+    /// was addressed to a route alias. Compiled once, at validation.
+    pub fn checks(&self, class: Option<RouteClass>, alias: Option<&str>) -> &QualityChecks {
+        if let Some(by_class) = alias.and_then(|alias| self.alias_checks.get(alias))
+            && let Some(checks) = by_class.get(&class)
+        {
+            return checks;
         }
-        if config.deadline_ms == 0 || config.attempt_timeout_ms == 0 {
-            return invalid("deadline_ms and attempt_timeout_ms must be positive");
-        }
-        if config.first_token_timeout_ms == 0 {
-            return invalid("first_token_timeout_ms must be positive");
-        }
-        if !(0.0..=1.0).contains(&config.low_confidence_threshold) {
-            return invalid("low_confidence_threshold must be between 0 and 1");
-        }
-        QualityChecks::from_config(&config.checks)?;
-        for (class, route) in &config.routes {
-            QualityChecks::from_config(&config.checks.merged_with(route)).map_err(|error| {
-                let message = match error {
-                    FallbackError::Config { message } => message,
-                    other => other.to_string(),
-                };
-                FallbackError::Config {
-                    message: format!("[fallback.routes.{class}]: {message}"),
-                }
-            })?;
-        }
-        Ok(FallbackSettings {
-            max_attempts: config.max_attempts,
-            deadline: Duration::from_millis(config.deadline_ms),
-            attempt_timeout: Duration::from_millis(config.attempt_timeout_ms),
-            first_token_timeout: Duration::from_millis(config.first_token_timeout_ms),
-            retry: RetryPolicy {
-                max_retries: config.retries_per_model,
-                base_delay: Duration::from_millis(config.backoff_base_ms),
-                max_delay: Duration::from_millis(config.max_retry_wait_ms),
-            },
-            low_confidence_threshold: config.low_confidence_threshold,
-            stream: config.stream,
-            breaker: config.breaker,
-            checks: config.checks.clone(),
-            routes: config.routes.clone(),
-        })
-    }
-
-    /// The compiled checks for a class: `[fallback.checks]` with `[fallback.routes.<class>]`
-    /// on top.
-    pub fn checks_for_class(
-        &self,
-        class: Option<RouteClass>,
-    ) -> Result<QualityChecks, FallbackError> {
-        self.checks_for(class.and_then(|class| self.routes.get(&class)))
-    }
-
-    /// The compiled checks for a route: `[fallback.checks]` with the route's overrides on top.
-    pub fn checks_for(&self, route: Option<&ChecksConfig>) -> Result<QualityChecks, FallbackError> {
-        match route {
-            Some(route) => QualityChecks::from_config(&self.checks.merged_with(route)),
-            None => QualityChecks::from_config(&self.checks),
-        }
+        class
+            .and_then(|class| self.class_checks.get(&class))
+            .unwrap_or(&self.default_checks)
     }
 }
 
@@ -236,51 +245,50 @@ mod tests {
     fn defaults_are_valid_and_parse_from_toml() {
         assert!(FallbackSettings::from_config(&FallbackConfig::default()).is_ok());
         let config: FallbackConfig = toml::from_str(
-            "max_attempts = 3\n[stream]\nholdback_chars = 10\n[checks]\nmin_chars = 4\n[checks.judge]\nmodel = \"m\"\n[routes.extract]\nmin_chars = 1\n",
+            "max_attempts = 3\n[stream]\nholdback_chars = 10\n[checks]\nmin_chars = 4\n[checks.judge]\nmodel = \"m\"\n[routes.extract]\nmin_chars = 1\n[aliases.short]\nmin_chars = 9\n",
         )
         .unwrap();
         assert_eq!(config.max_attempts, 3);
         assert_eq!(config.stream.holdback_chars, 10);
         assert!(config.stream.holdback_until_sentence);
         let settings = FallbackSettings::from_config(&config).unwrap();
-        let route = ChecksConfig {
-            min_chars: Some(9),
-            ..ChecksConfig::default()
-        };
         let request = triage_types::ChatRequest::from_prompt("q");
-        let extract = settings
-            .checks_for_class(Some(RouteClass::Extract))
-            .unwrap();
-        assert_eq!(extract.min_chars_for(&request, None), 1);
-        let faq = settings.checks_for_class(Some(RouteClass::Faq)).unwrap();
-        assert_eq!(faq.min_chars_for(&request, None), 4);
-        assert_eq!(
-            settings
-                .checks_for(None)
-                .unwrap()
-                .min_chars_for(&request, None),
-            4
-        );
-        assert_eq!(
-            settings
-                .checks_for(Some(&route))
-                .unwrap()
-                .min_chars_for(&request, None),
-            9
-        );
+        let min_chars = |class, alias| settings.checks(class, alias).min_chars_for(&request, None);
+        assert_eq!(min_chars(Some(RouteClass::Extract), None), 1);
+        assert_eq!(min_chars(Some(RouteClass::Faq), None), 4);
+        assert_eq!(min_chars(None, None), 4);
+        assert_eq!(min_chars(Some(RouteClass::Extract), Some("short")), 9);
+        assert_eq!(min_chars(None, Some("short")), 9);
+        assert_eq!(min_chars(Some(RouteClass::Faq), Some("unknown")), 4);
     }
 
     #[test]
-    fn rejects_bad_values_and_unknown_keys() {
+    fn rejects_bad_values_and_unknown_keys_naming_the_key() {
         assert!(toml::from_str::<FallbackConfig>("max_attempt = 3").is_err());
-        let config = FallbackConfig {
-            low_confidence_threshold: 1.5,
-            ..FallbackConfig::default()
-        };
-        let error = FallbackSettings::from_config(&config).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "invalid fallback configuration: low_confidence_threshold must be between 0 and 1"
-        );
+        assert!(toml::from_str::<FallbackConfig>("low_confidence_threshold = 0.4").is_err());
+        let cases = [
+            (
+                "max_attempts = 0",
+                "fallback.max_attempts: must be at least 1",
+            ),
+            ("deadline_ms = 0", "fallback.deadline_ms: must be positive"),
+            (
+                "[checks]\nrefusal_patterns = [\"(\"]",
+                "fallback.checks.refusal_patterns: invalid refusal pattern",
+            ),
+            (
+                "[routes.faq]\nrefusal_patterns = [\"[\"]",
+                "fallback.routes.faq.refusal_patterns: invalid refusal pattern",
+            ),
+            (
+                "[aliases.x]\njson_schema = { type = 5 }",
+                "fallback.aliases.x.json_schema: invalid JSON schema",
+            ),
+        ];
+        for (text, expected) in cases {
+            let config: FallbackConfig = toml::from_str(text).unwrap();
+            let error = FallbackSettings::from_config(&config).unwrap_err();
+            assert!(error.to_string().starts_with(expected), "{text}: {error}");
+        }
     }
 }

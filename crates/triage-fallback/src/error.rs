@@ -9,12 +9,6 @@ use crate::Attempt;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(tag = "error", rename_all = "snake_case")]
 pub enum FallbackError {
-    /// The configuration is invalid (a bad pattern, schema or limit).
-    #[error("invalid fallback configuration: {message}")]
-    Config {
-        /// What is wrong.
-        message: String,
-    },
     /// The plan lists no model to try.
     #[error("the route plan lists no model")]
     EmptyPlan,
@@ -55,7 +49,6 @@ impl FallbackError {
     /// A short, stable name for the kind of error (`exhausted`, `deadline_exceeded`, …).
     pub fn kind(&self) -> &'static str {
         match self {
-            FallbackError::Config { .. } => "config",
             FallbackError::EmptyPlan => "empty_plan",
             FallbackError::Exhausted { .. } => "exhausted",
             FallbackError::MaxAttempts { .. } => "max_attempts",

@@ -8,14 +8,16 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use tokio::time::Instant;
+use triage_catalog::{Catalog, CostOptions};
 use triage_providers::{Provider, ProviderError, TimeoutPhase};
-use triage_types::{ChatRequest, ChatResponse, Usage};
+use triage_strategies::{PlannedModel, RoutePlan};
+use triage_types::{ChatRequest, ChatResponse, RouteClass, Usage};
 
 use crate::breaker::Admission;
 use crate::checks::{judge_request, parse_judge_verdict};
 use crate::{
-    Attempt, AttemptKind, CircuitBreaker, ExecutionPlan, Failure, FallbackError, FallbackSettings,
-    ModelDirectory, Next, Outcome, PlanStep, QualityChecks, QualityFailure,
+    Attempt, AttemptKind, CircuitBreaker, Failure, FallbackError, FallbackSettings, Next, Outcome,
+    QualityChecks, QualityFailure,
 };
 
 /// An acceptable answer, the model that gave it, and every attempt made on the way.
@@ -90,7 +92,7 @@ pub struct Executor {
 pub(crate) struct Inner {
     pub(crate) providers: BTreeMap<String, Arc<dyn Provider>>,
     pub(crate) unavailable: BTreeMap<String, String>,
-    pub(crate) directory: Arc<dyn ModelDirectory>,
+    pub(crate) catalog: Arc<Catalog>,
     pub(crate) breaker: CircuitBreaker,
     pub(crate) settings: FallbackSettings,
 }
@@ -109,7 +111,7 @@ impl std::fmt::Debug for Inner {
 pub struct ExecutorBuilder {
     providers: BTreeMap<String, Arc<dyn Provider>>,
     unavailable: BTreeMap<String, String>,
-    directory: Arc<dyn ModelDirectory>,
+    catalog: Arc<Catalog>,
     breaker: Option<CircuitBreaker>,
     settings: FallbackSettings,
 }
@@ -144,7 +146,7 @@ impl ExecutorBuilder {
             inner: Arc::new(Inner {
                 providers: self.providers,
                 unavailable: self.unavailable,
-                directory: self.directory,
+                catalog: self.catalog,
                 breaker,
                 settings: self.settings,
             }),
@@ -153,15 +155,12 @@ impl ExecutorBuilder {
 }
 
 impl Executor {
-    /// Starts building an executor that prices and looks up models in `directory`.
-    pub fn builder(
-        directory: Arc<dyn ModelDirectory>,
-        settings: FallbackSettings,
-    ) -> ExecutorBuilder {
+    /// Starts building an executor that prices and looks up models in `catalog`.
+    pub fn builder(catalog: Arc<Catalog>, settings: FallbackSettings) -> ExecutorBuilder {
         ExecutorBuilder {
             providers: BTreeMap::new(),
             unavailable: BTreeMap::new(),
-            directory,
+            catalog,
             breaker: None,
             settings,
         }
@@ -183,7 +182,7 @@ impl Executor {
     /// error, every attempt and the last answer a check rejected.
     pub async fn execute(
         &self,
-        plan: &ExecutionPlan,
+        plan: &RoutePlan,
         request: &ChatRequest,
         checks: &QualityChecks,
     ) -> Result<Answer, Failure> {
@@ -229,8 +228,8 @@ impl Executor {
                     Ok(response) => {
                         self.inner
                             .breaker
-                            .record_success(&candidate.step.provider, &candidate.step.model);
-                        let verdict = checks.check(request, plan.class, &response);
+                            .record_success(&candidate.step.provider, &candidate.step.id);
+                        let verdict = checks.check(request, Some(plan.class), &response);
                         let index = walk.record_call(
                             &candidate.step,
                             Outcome::Ok,
@@ -246,7 +245,7 @@ impl Executor {
                             Ok(()) => {
                                 return Ok(Answer {
                                     response,
-                                    model: candidate.step.model,
+                                    model: candidate.step.id,
                                     provider: candidate.step.provider,
                                     tier: candidate.step.tier,
                                     attempts: walk.attempts,
@@ -300,7 +299,12 @@ impl Executor {
         let Some(judge) = checks.judge() else {
             return Ok(());
         };
-        let Some(step) = self.inner.directory.step(&judge.model) else {
+        let Some(step) = self
+            .inner
+            .catalog
+            .find(&judge.model)
+            .map(|model| PlannedModel::new(model, walk.class, None))
+        else {
             tracing::warn!(
                 model = judge.model,
                 "judge model is not in the catalog; skipped"
@@ -368,7 +372,7 @@ impl Executor {
 
 /// A plan step with its client.
 pub(crate) struct Candidate {
-    pub(crate) step: PlanStep,
+    pub(crate) step: PlannedModel,
     pub(crate) provider: Arc<dyn Provider>,
 }
 
@@ -382,7 +386,9 @@ pub(crate) struct CallLimit {
 /// The state of one walk through a plan, shared by the complete and streaming drivers.
 pub(crate) struct Walk<'a> {
     inner: &'a Inner,
-    remaining: VecDeque<PlanStep>,
+    /// The plan's class (it scales the default minimum answer length).
+    pub(crate) class: RouteClass,
+    remaining: VecDeque<PlannedModel>,
     /// Providers that refused the key during this walk: their other models are skipped
     /// rather than called with the same key.
     refused: BTreeMap<String, String>,
@@ -393,43 +399,18 @@ pub(crate) struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    /// Starts a walk; a plan whose classification is unsure starts one tier higher (the
-    /// cheaper steps move to the back and are recorded as skipped).
-    pub(crate) fn start(inner: &'a Inner, plan: &ExecutionPlan) -> Result<Walk<'a>, Failure> {
-        let mut walk = Walk {
+    /// Starts a walk over the plan's models, in order.
+    pub(crate) fn start(inner: &'a Inner, plan: &RoutePlan) -> Result<Walk<'a>, Failure> {
+        Ok(Walk {
             inner,
-            remaining: plan.steps.iter().cloned().collect(),
+            class: plan.class,
+            remaining: plan.models().cloned().collect(),
             refused: BTreeMap::new(),
             deadline: Instant::now() + inner.settings.deadline,
             calls: 0,
             attempts: Vec::new(),
             last_answer: None,
-        };
-        let Some(first_tier) = plan.steps.first().map(|step| step.tier) else {
-            return Err(walk.fail(FallbackError::EmptyPlan));
-        };
-        let threshold = inner.settings.low_confidence_threshold;
-        let unsure = plan
-            .confidence
-            .is_some_and(|confidence| confidence < threshold);
-        if unsure && plan.steps.iter().any(|step| step.tier > first_tier) {
-            let confidence = plan.confidence.unwrap_or_default();
-            let (low, high): (Vec<PlanStep>, Vec<PlanStep>) = walk
-                .remaining
-                .drain(..)
-                .partition(|step| step.tier <= first_tier);
-            for step in &low {
-                walk.push(skipped(
-                    step,
-                    Outcome::SkippedLowConfidence {
-                        confidence,
-                        threshold,
-                    },
-                ));
-            }
-            walk.remaining = high.into_iter().chain(low).collect();
-        }
-        Ok(walk)
+        })
     }
 
     /// The next step to call, skipping (and recording) those with an open breaker or no
@@ -460,7 +441,7 @@ impl<'a> Walk<'a> {
                 continue;
             }
             if let Admission::Open { key, retry_in } =
-                self.inner.breaker.admit(&step.provider, &step.model)
+                self.inner.breaker.admit(&step.provider, &step.id)
             {
                 self.push(skipped(
                     &step,
@@ -503,7 +484,7 @@ impl<'a> Walk<'a> {
     /// than allowed or than the time left, the breaker now open, or no attempts left.
     pub(crate) fn after_error(
         &mut self,
-        step: &PlanStep,
+        step: &PlannedModel,
         error: &ProviderError,
         retry: u32,
     ) -> Option<Duration> {
@@ -529,24 +510,22 @@ impl<'a> Walk<'a> {
         if Instant::now() + delay >= self.deadline {
             return None;
         }
-        match self.inner.breaker.admit(&step.provider, &step.model) {
+        match self.inner.breaker.admit(&step.provider, &step.id) {
             Admission::Open { .. } => None,
             Admission::Allowed | Admission::Probe => Some(delay),
         }
     }
 
     /// Tells the breakers about a provider failure that says something about its health.
-    pub(crate) fn breaker_failure(&self, step: &PlanStep, error: &ProviderError) {
+    pub(crate) fn breaker_failure(&self, step: &PlannedModel, error: &ProviderError) {
         if counts_against_breaker(error) {
-            self.inner
-                .breaker
-                .record_failure(&step.provider, &step.model);
+            self.inner.breaker.record_failure(&step.provider, &step.id);
         }
     }
 
     /// After a provider failure: moves an equivalent model of another provider (same tier) to
     /// the front when the plan has one.
-    pub(crate) fn failover(&mut self, failed: &PlanStep) -> Next {
+    pub(crate) fn failover(&mut self, failed: &PlannedModel) -> Next {
         let position = self
             .remaining
             .iter()
@@ -573,7 +552,7 @@ impl<'a> Walk<'a> {
                 Next::NextCandidate
             };
         }
-        let (higher, rest): (Vec<PlanStep>, Vec<PlanStep>) = self
+        let (higher, rest): (Vec<PlannedModel>, Vec<PlannedModel>) = self
             .remaining
             .drain(..)
             .partition(|step| step.tier > failed_tier);
@@ -584,14 +563,14 @@ impl<'a> Walk<'a> {
     /// Records a call's attempt, pricing its usage; returns its index.
     pub(crate) fn record_call(
         &mut self,
-        step: &PlanStep,
+        step: &PlannedModel,
         outcome: Outcome,
         latency: Duration,
         usage: Option<Usage>,
         next: Next,
     ) -> usize {
         let (cost_usd, cost_error) = match &usage {
-            Some(usage) => match self.inner.directory.cost(&step.model, usage) {
+            Some(usage) => match price(&self.inner.catalog, &step.id, usage) {
                 Ok(cost) => (Some(cost), None),
                 Err(error) => (None, Some(error)),
             },
@@ -599,7 +578,7 @@ impl<'a> Walk<'a> {
         };
         self.push(Attempt {
             kind: AttemptKind::Answer,
-            model: step.model.clone(),
+            model: step.id.clone(),
             provider: step.provider.clone(),
             tier: step.tier,
             outcome,
@@ -624,7 +603,7 @@ impl<'a> Walk<'a> {
     }
 
     /// The failure once the deadline passed during a call to `step`.
-    pub(crate) fn deadline_passed(&mut self, step: &PlanStep) -> Failure {
+    pub(crate) fn deadline_passed(&mut self, step: &PlannedModel) -> Failure {
         self.push(skipped(step, Outcome::Deadline));
         self.fail(self.deadline_error())
     }
@@ -676,10 +655,10 @@ impl<'a> Walk<'a> {
 }
 
 /// An attempt that made no call.
-pub(crate) fn skipped(step: &PlanStep, outcome: Outcome) -> Attempt {
+pub(crate) fn skipped(step: &PlannedModel, outcome: Outcome) -> Attempt {
     Attempt {
         kind: AttemptKind::Answer,
-        model: step.model.clone(),
+        model: step.id.clone(),
         provider: step.provider.clone(),
         tier: step.tier,
         outcome,
@@ -707,4 +686,13 @@ fn counts_against_breaker(error: &ProviderError) -> bool {
 
 pub(crate) fn duration_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What `usage` costs on a catalog model; an error when a needed price is missing (never a
+/// silent zero).
+fn price(catalog: &Catalog, model: &str, usage: &Usage) -> Result<Decimal, String> {
+    let found = catalog.get(model).map_err(|error| error.to_string())?;
+    found
+        .cost(usage, CostOptions::default())
+        .map_err(|error| error.to_string())
 }

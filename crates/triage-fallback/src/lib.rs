@@ -16,18 +16,16 @@ mod checks;
 mod config;
 mod error;
 mod executor;
-mod plan;
 mod stream;
 
 pub use attempt::{Attempt, AttemptKind, Next, Outcome};
 pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState, CircuitBreaker, Clock};
 pub use checks::{
-    ChecksConfig, DEFAULT_JUDGE_RUBRIC, DEFAULT_REFUSAL_PATTERNS, JudgeConfig, JudgeSettings,
-    MAX_DEFAULT_MIN_CHARS, QualityChecks, QualityFailure, REFUSAL_WINDOW_CHARS, default_min_chars,
-    judge_request, parse_judge_verdict,
+    ChecksConfig, DEFAULT_JUDGE_RUBRIC, DEFAULT_REFUSAL_PATTERNS, FallbackConfigError, JudgeConfig,
+    JudgeSettings, MAX_DEFAULT_MIN_CHARS, QualityChecks, QualityFailure, REFUSAL_WINDOW_CHARS,
+    default_min_chars, judge_request, parse_judge_verdict,
 };
 pub use config::{FallbackConfig, FallbackSettings, StreamConfig};
 pub use error::{Failure, FallbackError};
 pub use executor::{Answer, Executor, ExecutorBuilder, total_cost, total_usage};
-pub use plan::{ExecutionPlan, ModelDirectory, PlanStep};
 pub use stream::{FallbackEvent, FallbackStream, StreamSummary};

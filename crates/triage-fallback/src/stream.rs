@@ -9,12 +9,13 @@ use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use triage_providers::{ProviderError, StreamAccumulator, TimeoutPhase};
+use triage_strategies::RoutePlan;
 use triage_types::{ChatRequest, ChatResponse, RouteClass, StreamEvent, Usage};
 
 use crate::executor::{CallLimit, Candidate, Walk, duration_ms, provider_outcome};
 use crate::{
-    Attempt, ExecutionPlan, Executor, Failure, FallbackError, Next, Outcome, QualityChecks,
-    QualityFailure, StreamConfig,
+    Attempt, Executor, Failure, FallbackError, Next, Outcome, QualityChecks, QualityFailure,
+    StreamConfig,
 };
 
 /// One event of a fallback stream. A stream always ends with exactly one [`FallbackEvent::Done`]
@@ -72,7 +73,7 @@ impl Executor {
     /// Runs on a spawned tokio task, which stops when the returned stream is dropped.
     pub fn stream(
         &self,
-        plan: ExecutionPlan,
+        plan: RoutePlan,
         request: ChatRequest,
         checks: QualityChecks,
     ) -> FallbackStream {
@@ -115,7 +116,7 @@ impl Executor {
 
     async fn drive_stream(
         &self,
-        plan: &ExecutionPlan,
+        plan: &RoutePlan,
         request: &ChatRequest,
         checks: &QualityChecks,
         sender: &mpsc::Sender<FallbackEvent>,
@@ -160,7 +161,7 @@ impl Executor {
                     candidate: &candidate,
                     request,
                     checks,
-                    class: plan.class,
+                    class: Some(plan.class),
                     stream: inner.settings.stream,
                     started,
                     first_event_by: started
@@ -175,7 +176,7 @@ impl Executor {
                         response,
                         late_failure,
                     } => {
-                        inner.breaker.record_success(&step.provider, &step.model);
+                        inner.breaker.record_success(&step.provider, &step.id);
                         let outcome = match &late_failure {
                             Some(failure) => Outcome::QualityFailed {
                                 failure: failure.clone(),
@@ -190,7 +191,7 @@ impl Executor {
                             Next::Accept,
                         );
                         let summary = StreamSummary {
-                            model: step.model.clone(),
+                            model: step.id.clone(),
                             provider: step.provider.clone(),
                             tier: step.tier,
                             cost_usd: walk.attempts[index].cost_usd,
@@ -202,11 +203,11 @@ impl Executor {
                         return;
                     }
                     AttemptEnd::ClientGone => {
-                        tracing::debug!(model = step.model, "stream reader went away");
+                        tracing::debug!(model = step.id, "stream reader went away");
                         return;
                     }
                     AttemptEnd::Quality { failure, response } => {
-                        inner.breaker.record_success(&step.provider, &step.model);
+                        inner.breaker.record_success(&step.provider, &step.id);
                         let next = walk.escalate(step.tier);
                         walk.record_call(
                             &step,
@@ -237,7 +238,7 @@ impl Executor {
                         walk.record_call(&step, Outcome::Deadline, latency, usage, Next::GiveUp);
                         let error = if sent {
                             FallbackError::StreamInterrupted {
-                                model: step.model.clone(),
+                                model: step.id.clone(),
                                 message: walk.deadline_error().to_string(),
                             }
                         } else {
@@ -258,7 +259,7 @@ impl Executor {
                             Next::GiveUp,
                         );
                         let error = FallbackError::StreamInterrupted {
-                            model: step.model.clone(),
+                            model: step.id.clone(),
                             message: error.to_string(),
                         };
                         let _ = sender.send(fail(walk.fail(error))).await;
@@ -400,7 +401,7 @@ impl StreamAttempt<'_> {
     async fn release(&self, held: &mut Vec<StreamEvent>) -> bool {
         let step = &self.candidate.step;
         let start = FallbackEvent::Start {
-            model: step.model.clone(),
+            model: step.id.clone(),
             provider: step.provider.clone(),
             tier: step.tier,
         };

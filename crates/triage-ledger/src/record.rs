@@ -29,8 +29,11 @@ pub struct RequestRecord {
     pub provider: Option<String>,
     /// Tokens used, summed over every attempt (what was billed).
     pub usage: Usage,
-    /// What the request cost in US dollars, summed over every attempt.
+    /// What the request cost in US dollars, summed over every attempt that could be priced.
     pub cost_usd: Decimal,
+    /// Why the cost is not known in full (an attempt the catalog could not price); `None` when
+    /// every attempt was priced. An unknown price is never counted as $0 silently.
+    pub unpriced: Option<String>,
     /// The single model the savings are measured against, if configured.
     pub baseline_model: Option<String>,
     /// What the answer would have cost on the baseline model.
@@ -58,6 +61,7 @@ impl RequestRecord {
             provider: None,
             usage: Usage::default(),
             cost_usd: Decimal::ZERO,
+            unpriced: None,
             baseline_model: None,
             baseline_cost_usd: Decimal::ZERO,
             latency: Duration::ZERO,

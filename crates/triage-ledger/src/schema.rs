@@ -49,6 +49,9 @@ const MIGRATIONS: &[&str] = &[
         cost_usd TEXT NOT NULL,
         PRIMARY KEY (request, position)
     ) WITHOUT ROWID;",
+    // 1 -> 2: why a request's cost is unknown (an attempt the catalog could not price), NULL
+    // when every attempt was priced. `cost_usd` then holds only the priced part.
+    "ALTER TABLE requests ADD COLUMN unpriced TEXT;",
 ];
 
 /// The schema version this build writes.

@@ -57,6 +57,9 @@ pub struct Summary {
     pub fallbacks: u64,
     /// `fallbacks / requests` (0 without requests).
     pub fallback_rate: f64,
+    /// Requests whose cost is not known in full (an attempt the catalog could not price);
+    /// `spend_usd` counts only their priced part.
+    pub unpriced_requests: u64,
     /// Tokens over all requests.
     pub tokens: TokenTotals,
     /// End-to-end latency percentiles.
@@ -187,7 +190,7 @@ impl LedgerReader {
         let mut statement = self.connection.prepare(
             "SELECT started_at_ms, class, outcome, model, cost_usd, baseline_cost_usd,
                 latency_us, attempt_count, input_tokens, output_tokens, cached_read_tokens,
-                cache_write_tokens, reasoning_tokens
+                cache_write_tokens, reasoning_tokens, unpriced IS NOT NULL
              FROM requests WHERE started_at_ms >= ?1 ORDER BY started_at_ms, id",
         )?;
         let mut rows = statement.query(params![since_ms(options)])?;
@@ -204,6 +207,7 @@ impl LedgerReader {
             cost_per_request_usd: None,
             fallbacks: 0,
             fallback_rate: 0.0,
+            unpriced_requests: 0,
             tokens: TokenTotals::default(),
             latency_ms: LatencyPercentiles::default(),
             class_mix: ClassMix::default(),
@@ -237,6 +241,8 @@ impl LedgerReader {
             summary.tokens.cached_read += count(row, 10)?;
             summary.tokens.cache_write += count(row, 11)?;
             summary.tokens.reasoning += count(row, 12)?;
+            let unpriced: bool = row.get(13)?;
+            summary.unpriced_requests += u64::from(unpriced);
             latencies_us.push(latency_us);
             match class {
                 Some(class) => {
@@ -313,7 +319,7 @@ impl LedgerReader {
             "SELECT id, request_id, started_at_ms, protocol, route, class, confidence, outcome,
                 model, provider, input_tokens, output_tokens, cached_read_tokens,
                 cache_write_tokens, reasoning_tokens, cost_usd, baseline_model,
-                baseline_cost_usd, latency_us, streamed
+                baseline_cost_usd, latency_us, streamed, unpriced
              FROM requests WHERE started_at_ms >= ?1 ORDER BY started_at_ms, id",
         )?;
         let mut attempts_statement = self.connection.prepare(
@@ -378,6 +384,7 @@ impl LedgerReader {
                     reasoning_tokens: count(row, 14)?,
                 },
                 cost_usd: decimal(row, 15, "cost_usd")?,
+                unpriced: row.get(20)?,
                 baseline_model: row.get(16)?,
                 baseline_cost_usd: decimal(row, 17, "baseline_cost_usd")?,
                 latency: duration(row.get(18)?),

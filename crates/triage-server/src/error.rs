@@ -85,6 +85,12 @@ pub enum ServerError {
         /// How many attempts were made.
         attempts: usize,
     },
+    /// Every model of the plan was skipped because no provider key is set for it.
+    #[error("no provider key set: set {} to enable a model for this request", variables.join(" or "))]
+    NoProviderKey {
+        /// The variables that would enable a planned model.
+        variables: Vec<String>,
+    },
     /// The request took longer than the per-request timeout or the fallback deadline.
     #[error("the request timed out after {after_ms} ms")]
     Timeout {
@@ -111,7 +117,9 @@ impl ServerError {
             ServerError::UnknownModel { .. } | ServerError::NotFound { .. } => {
                 StatusCode::NOT_FOUND
             }
-            ServerError::NoProvider { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ServerError::NoProvider { .. } | ServerError::NoProviderKey { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ServerError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ServerError::StreamInterrupted => StatusCode::BAD_GATEWAY,
             ServerError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -127,7 +135,7 @@ impl ServerError {
             ServerError::Unauthorized => "unauthorized",
             ServerError::UnknownModel { .. } => "unknown_model",
             ServerError::NotFound { .. } => "not_found",
-            ServerError::NoProvider { .. } => "no_provider",
+            ServerError::NoProvider { .. } | ServerError::NoProviderKey { .. } => "no_provider",
             ServerError::Timeout { .. } => "timeout",
             ServerError::StreamInterrupted => "stream_interrupted",
             ServerError::Internal => "internal",
@@ -145,6 +153,7 @@ impl ServerError {
             ServerError::UnknownModel { .. } => ("invalid_request_error", "model_not_found"),
             ServerError::NotFound { .. } => ("invalid_request_error", "not_found"),
             ServerError::NoProvider { .. } => ("server_error", "no_provider_available"),
+            ServerError::NoProviderKey { .. } => ("server_error", "no_provider_key"),
             ServerError::Timeout { .. } => ("server_error", "timeout"),
             ServerError::StreamInterrupted => ("server_error", "stream_interrupted"),
             ServerError::Internal => ("server_error", "internal_error"),
@@ -161,6 +170,7 @@ impl ServerError {
             ServerError::Unauthorized => "authentication_error",
             ServerError::UnknownModel { .. } | ServerError::NotFound { .. } => "not_found_error",
             ServerError::NoProvider { .. } => "overloaded_error",
+            ServerError::NoProviderKey { .. } => "api_error",
             ServerError::Timeout { .. }
             | ServerError::StreamInterrupted
             | ServerError::Internal => "api_error",

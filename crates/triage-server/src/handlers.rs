@@ -10,13 +10,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use serde_json::json;
-use triage_fallback::FallbackEvent;
+use triage_engine::{Caller, Completed, Failed};
 use triage_types::ChatRequest;
 
-use crate::dispatch::{Ending, Routed, Ticket, fallback_error, resolve};
+use crate::dispatch::{client_error, headers};
 use crate::error::{ApiError, Protocol};
+use crate::metrics::InFlight;
 use crate::state::{AppState, Inner};
 use crate::stream::Encoder;
 use crate::{ServerError, anthropic, openai};
@@ -90,111 +90,63 @@ struct Call {
     include_usage: bool,
 }
 
-/// Counts a request as in flight until dropped.
-pub(crate) struct InFlight(Arc<Inner>);
-
-impl InFlight {
-    fn new(state: &Arc<Inner>) -> InFlight {
-        state.metrics.in_flight().inc();
-        InFlight(Arc::clone(state))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.metrics.in_flight().dec();
-    }
-}
-
+/// Runs a parsed request through the engine, which records it whatever happens, and shapes
+/// the outcome in the caller's protocol.
 async fn serve(state: Arc<Inner>, call: Call) -> Response {
-    let in_flight = InFlight::new(&state);
+    let in_flight = InFlight::new(&state.metrics);
     let protocol = call.protocol;
-    let mut ticket = Ticket::new(protocol, &call.model, call.stream);
-    let routed = match resolve(&state, &call.model, &call.request) {
-        Ok(routed) => routed,
-        Err(error) => {
-            // Requests that never reached a model (unknown model, no candidate) are recorded
-            // too: they are part of what the gateway was asked.
-            if !matches!(error, ServerError::UnknownModel { .. }) {
-                ticket.finish(&state, &failed(&error));
-            }
-            return error.speaking(protocol).into_response();
-        }
+    let caller = Caller {
+        entry: protocol.as_str().to_owned(),
+        streamed: call.stream,
     };
-    ticket.class = routed.class;
-    ticket.confidence = routed.confidence;
     if call.stream {
-        stream(state, ticket, call, routed, in_flight).await
-    } else {
-        complete(&state, &ticket, call, routed).await
+        return match state.engine.stream(caller, &call.model, call.request).await {
+            Ok(stream) => {
+                let encoder = Encoder::new(protocol, &stream.request_id, call.include_usage);
+                crate::stream::respond(stream, encoder, in_flight)
+            }
+            Err(failed) => refuse(protocol, &failed),
+        };
+    }
+    match state
+        .engine
+        .complete(caller, &call.model, &call.request)
+        .await
+    {
+        Ok(completed) => answer(protocol, &completed),
+        Err(failed) => refuse(protocol, &failed),
     }
 }
 
-fn failed(error: &ServerError) -> Ending<'_> {
-    Ending {
-        answered_by: None,
-        answer_usage: None,
-        attempts: &[],
-        error: Some(error),
-        other_failure: None,
-    }
+fn refuse(protocol: Protocol, failed: &Failed) -> Response {
+    client_error(&failed.error, failed.attempts.len())
+        .speaking(protocol)
+        .into_response()
 }
 
-async fn complete(state: &Inner, ticket: &Ticket, call: Call, routed: Routed) -> Response {
-    let protocol = call.protocol;
-    let timeout = state.options.request_timeout;
-    let executed = tokio::time::timeout(
-        timeout,
-        state
-            .gateway
-            .executor
-            .execute(&routed.plan, &call.request, &routed.checks),
-    )
-    .await;
-    let answer = match executed {
-        Err(_) => {
-            let error = ServerError::Timeout {
-                after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-            };
-            ticket.finish(state, &failed(&error));
-            return error.speaking(protocol).into_response();
-        }
-        Ok(Err(failure)) => {
-            let error = fallback_error(&failure.error, failure.attempts.len());
-            tracing::warn!(request = %ticket.request_id, error = %failure.error, "no acceptable answer");
-            ticket.finish(
-                state,
-                &Ending {
-                    attempts: &failure.attempts,
-                    ..failed(&error)
-                },
-            );
-            return error.speaking(protocol).into_response();
-        }
-        Ok(Ok(answer)) => answer,
-    };
-    let accounted = ticket.finish(
-        state,
-        &Ending {
-            answered_by: Some((&answer.model, &answer.provider)),
-            answer_usage: Some(answer.response.usage),
-            attempts: &answer.attempts,
-            error: None,
-            other_failure: None,
-        },
+fn answer(protocol: Protocol, completed: &Completed) -> Response {
+    let Completed {
+        planned,
+        answer,
+        accounted,
+    } = completed;
+    let headers = headers(
+        &accounted.request_id,
+        planned,
+        &answer.model,
+        Some(accounted),
     );
-    let headers = ticket.headers(&answer.model, Some(accounted), accounted.attempts);
     let body = match protocol {
         Protocol::OpenAi => openai::completion(
             &openai::CompletionId {
-                id: format!("chatcmpl-{}", ticket.request_id),
-                created: ticket.started_at.unix_timestamp(),
+                id: format!("chatcmpl-{}", accounted.request_id),
+                created: time::OffsetDateTime::now_utc().unix_timestamp(),
                 model: answer.model.clone(),
             },
             &answer.response,
         ),
         Protocol::Anthropic => anthropic::message(
-            &format!("msg_{}", ticket.request_id),
+            &format!("msg_{}", accounted.request_id),
             &answer.model,
             &answer.response,
         ),
@@ -202,65 +154,16 @@ async fn complete(state: &Inner, ticket: &Ticket, call: Call, routed: Routed) ->
     (StatusCode::OK, headers, Json(body)).into_response()
 }
 
-async fn stream(
-    state: Arc<Inner>,
-    ticket: Ticket,
-    call: Call,
-    routed: Routed,
-    in_flight: InFlight,
-) -> Response {
-    let protocol = call.protocol;
-    let mut events = state
-        .gateway
-        .executor
-        .stream(routed.plan, call.request, routed.checks);
-    let timeout = state.options.request_timeout;
-    // The first event decides between an SSE answer (with the model in its headers) and a
-    // plain error response.
-    let first = tokio::time::timeout(timeout, events.next()).await;
-    let start = match first {
-        Err(_) => {
-            let error = ServerError::Timeout {
-                after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-            };
-            ticket.finish(&state, &failed(&error));
-            return error.speaking(protocol).into_response();
-        }
-        Ok(Some(FallbackEvent::Start {
-            model, provider, ..
-        })) => (model, provider),
-        Ok(Some(FallbackEvent::Error(failure))) => {
-            let error = fallback_error(&failure.error, failure.attempts.len());
-            ticket.finish(
-                &state,
-                &Ending {
-                    attempts: &failure.attempts,
-                    ..failed(&error)
-                },
-            );
-            return error.speaking(protocol).into_response();
-        }
-        Ok(other) => {
-            tracing::error!(event = ?other, "a fallback stream did not begin with its start event");
-            let error = ServerError::Internal;
-            ticket.finish(&state, &failed(&error));
-            return error.speaking(protocol).into_response();
-        }
-    };
-    let encoder = Encoder::new(protocol, &ticket.request_id, call.include_usage);
-    crate::stream::respond(state, ticket, encoder, start, events, in_flight)
-}
-
 /// `GET /v1/models`: `auto`, the route aliases and the catalog's models, in OpenAI's list shape.
 pub(crate) async fn models(State(state): State<AppState>) -> Response {
-    let gateway = &state.inner.gateway;
+    let engine = &state.inner.engine;
     let mut data = vec![
         json!({"id": crate::AUTO_MODEL, "object": "model", "created": 0, "owned_by": "triage"}),
     ];
-    for alias in gateway.router.policy().aliases().keys() {
+    for alias in engine.router().policy().aliases().keys() {
         data.push(json!({"id": alias, "object": "model", "created": 0, "owned_by": "triage"}));
     }
-    for model in gateway.catalog.models() {
+    for model in engine.catalog().models() {
         data.push(
             json!({"id": model.id, "object": "model", "created": 0, "owned_by": model.provider}),
         );
@@ -277,11 +180,10 @@ pub(crate) async fn healthz() -> Response {
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let inner = &state.inner;
     inner.metrics.refresh(
-        &inner.gateway.executor.breaker().snapshot(),
+        &inner.engine.executor().breaker().snapshot(),
         inner
-            .gateway
-            .ledger
-            .as_ref()
+            .engine
+            .ledger()
             .map_or(0, |ledger| ledger.stats().dropped),
     );
     let mut body = String::new();

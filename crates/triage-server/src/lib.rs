@@ -1,6 +1,7 @@
 //! The triage gateway: an axum app that speaks the OpenAI Chat Completions and Anthropic
 //! Messages APIs, routes each request (`model: "auto"`, a route alias, or a catalog model id),
-//! runs it through the fallback executor, and records it in the ledger.
+//! runs it through the engine (`triage-engine`: plan, fallback, accounting), and shapes the
+//! outcome in the caller's protocol.
 //!
 //! Endpoints: `POST /v1/chat/completions`, `POST /v1/messages` (both streaming or not),
 //! `GET /v1/models`, `GET /healthz`, `GET /metrics`. Every routed answer carries the
@@ -22,12 +23,14 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
-pub use dispatch::{HEADER_ATTEMPTS, HEADER_CLASS, HEADER_COST, HEADER_MODEL, HEADER_REQUEST_ID};
+pub use dispatch::{
+    HEADER_ATTEMPTS, HEADER_CLASS, HEADER_COST, HEADER_MODEL, HEADER_REQUEST_ID, HEADER_WARNING,
+};
 pub use error::{ApiError, Protocol, ServerError};
-pub use state::{AppState, Gateway, ServerOptions};
+pub use state::{AppState, ServerOptions};
 
 /// The `model` that asks the gateway to route by the default policy.
-pub const AUTO_MODEL: &str = "auto";
+pub use triage_engine::AUTO_MODEL;
 
 /// The gateway's routes, with the body limit and the proxy-key check applied.
 pub fn app(state: AppState) -> Router {

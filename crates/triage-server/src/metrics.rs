@@ -1,6 +1,7 @@
 //! Prometheus metrics: requests, latency, tokens, cost and fallbacks by class and model, and the
 //! circuit breakers' state, served at `GET /metrics` in the OpenMetrics text format.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -9,7 +10,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use triage_fallback::{BreakerSnapshot, BreakerState};
+use rust_decimal::prelude::ToPrimitive;
+use triage_engine::{Observer, Report};
+use triage_fallback::{AttemptKind, BreakerSnapshot, BreakerState};
+use triage_types::RouteClass;
 
 /// Labels of a finished request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -215,5 +219,45 @@ impl Metrics {
         }
         self.ledger_dropped
             .set(i64::try_from(ledger_dropped).unwrap_or(i64::MAX));
+    }
+}
+
+impl Observer for Metrics {
+    fn finished(&self, report: &Report<'_>) {
+        for attempt in report.attempts {
+            self.attempt(&attempt.model, &attempt.provider, attempt.outcome.status());
+        }
+        let answer_attempts = report
+            .attempts
+            .iter()
+            .filter(|attempt| attempt.kind == AttemptKind::Answer)
+            .count();
+        self.observe(&Observation {
+            protocol: report.entry,
+            class: report.class.map_or("none", RouteClass::as_str),
+            model: report.model.unwrap_or("none"),
+            outcome: report.outcome,
+            seconds: report.latency.as_secs_f64(),
+            input_tokens: report.usage.input_tokens,
+            output_tokens: report.usage.output_tokens,
+            cost_usd: report.priced_usd.to_f64().unwrap_or(0.0),
+            fell_back: answer_attempts > 1,
+        });
+    }
+}
+
+/// Counts a request as in flight until dropped.
+pub(crate) struct InFlight(Arc<Metrics>);
+
+impl InFlight {
+    pub(crate) fn new(metrics: &Arc<Metrics>) -> InFlight {
+        metrics.in_flight().inc();
+        InFlight(Arc::clone(metrics))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight().dec();
     }
 }

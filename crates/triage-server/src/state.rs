@@ -1,40 +1,13 @@
-//! What every handler shares: the catalog, the router, the fallback executor, the ledger, the
-//! metrics and the server's limits.
+//! What every handler shares: the engine (the request pipeline), the metrics and the server's
+//! limits.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use triage_catalog::Catalog;
-use triage_fallback::{Executor, QualityChecks};
-use triage_ledger::Ledger;
-use triage_strategies::Router;
+use triage_engine::Engine;
 
 use crate::metrics::Metrics;
-
-/// The routing and execution machinery the gateway serves, built by the caller (the CLI builds
-/// it from `triage.toml`).
-#[derive(Debug, Clone)]
-pub struct Gateway {
-    /// The model catalog (with any config overlay applied).
-    pub catalog: Catalog,
-    /// Rules, strategy and policy (with the config's aliases).
-    pub router: Router,
-    /// The fallback executor, with its provider clients and circuit breakers.
-    pub executor: Executor,
-    /// The quality checks for requests routed by `auto` or a concrete model.
-    pub checks: QualityChecks,
-    /// Per-alias quality checks, replacing [`Gateway::checks`] for that alias.
-    pub alias_checks: BTreeMap<String, QualityChecks>,
-    /// The model savings are measured against; `None` records a baseline cost of zero.
-    pub baseline_model: Option<String>,
-    /// Where every request is recorded; `None` records nothing.
-    pub ledger: Option<Ledger>,
-    /// The day model lifecycles (deprecated, retired → successor) are judged on; `None` judges
-    /// each request on its own date (UTC).
-    pub as_of: Option<time::Date>,
-}
 
 /// Limits and access control.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +18,7 @@ pub struct ServerOptions {
     /// The largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
     /// The longest a request may take before the gateway answers 504 (for a stream: until its
-    /// first event).
+    /// first event). The engine applies it; it is kept here for the banner and tests.
     pub request_timeout: Duration,
 }
 
@@ -67,35 +40,32 @@ pub struct AppState {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) gateway: Gateway,
+    pub(crate) engine: Engine,
     pub(crate) options: ServerOptions,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) registry: Registry,
-    /// `auto`, the aliases and every catalog id, for 404 messages and `/v1/models`.
-    pub(crate) model_names: Vec<String>,
 }
 
 impl AppState {
-    /// Puts the gateway and its options together.
-    pub fn new(gateway: Gateway, options: ServerOptions) -> AppState {
+    /// Puts the engine and the options together; the gateway's metrics observe every request
+    /// the engine finishes.
+    pub fn new(engine: Engine, options: ServerOptions) -> AppState {
         let (metrics, registry) = Metrics::new();
-        let mut model_names = vec![crate::AUTO_MODEL.to_owned()];
-        model_names.extend(gateway.router.policy().aliases().keys().cloned());
-        model_names.extend(gateway.catalog.models().map(|model| model.id.clone()));
+        let metrics = Arc::new(metrics);
+        engine.observe_with(Arc::clone(&metrics) as Arc<dyn triage_engine::Observer>);
         AppState {
             inner: Arc::new(Inner {
-                gateway,
+                engine,
                 options,
                 metrics,
                 registry,
-                model_names,
             }),
         }
     }
 
-    /// The gateway's parts.
-    pub fn gateway(&self) -> &Gateway {
-        &self.inner.gateway
+    /// The request pipeline.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
     }
 
     /// The server's limits.
@@ -104,7 +74,7 @@ impl AppState {
     }
 
     /// The ledger, to flush or close on shutdown.
-    pub fn ledger(&self) -> Option<&Ledger> {
-        self.inner.gateway.ledger.as_ref()
+    pub fn ledger(&self) -> Option<&triage_ledger::Ledger> {
+        self.inner.engine.ledger()
     }
 }

@@ -3,21 +3,21 @@
 //! written when the stream ends, fails or the client goes away.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures::SinkExt;
 use futures::channel::mpsc;
-use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use triage_fallback::{FallbackEvent, FallbackStream, StreamSummary};
+use triage_engine::{EngineStream, StreamItem};
+use triage_fallback::StreamSummary;
 use triage_types::StreamEvent;
 
-use crate::dispatch::{Ending, Ticket, fallback_error};
+use crate::dispatch::{client_error, cost_text, headers};
 use crate::error::Protocol;
-use crate::state::Inner;
+use crate::metrics::InFlight;
 use crate::{ServerError, anthropic, openai};
 
 /// Encodes fallback events in one protocol's SSE dialect.
@@ -224,33 +224,16 @@ fn data(value: &Value) -> String {
     format!("data: {value}\n\n")
 }
 
-/// Answers with a stream whose first event, `Start`, has already been read (its model names
-/// the response headers). A task pumps the rest of the events to the client and records the
-/// request when the stream ends.
-pub(crate) fn respond(
-    state: Arc<Inner>,
-    ticket: Ticket,
-    mut encoder: Encoder,
-    start: (String, String),
-    events: FallbackStream,
-    in_flight: crate::handlers::InFlight,
-) -> Response {
-    let (model, provider) = start;
-    let headers = ticket.headers(&model, None, 1);
-    let first = encoder.start(&model);
+/// Answers with a stream whose first event has arrived (its model names the response
+/// headers). A task pumps the rest to the client; the engine records the request when the
+/// stream ends, fails, or is dropped because the client went away.
+pub(crate) fn respond(stream: EngineStream, mut encoder: Encoder, in_flight: InFlight) -> Response {
+    let headers = headers(&stream.request_id, &stream.planned, &stream.model, None);
+    let first = encoder.start(&stream.model);
     let (mut sender, receiver) = mpsc::channel::<Result<Bytes, Infallible>>(32);
     tokio::spawn(async move {
         let _in_flight = in_flight;
-        pump(
-            &state,
-            &ticket,
-            &mut encoder,
-            first,
-            events,
-            &mut sender,
-            (&model, &provider),
-        )
-        .await;
+        pump(stream, &mut encoder, first, &mut sender).await;
     });
     let mut response = (StatusCode::OK, headers, Body::from_stream(receiver)).into_response();
     let response_headers = response.headers_mut();
@@ -262,80 +245,36 @@ pub(crate) fn respond(
     response
 }
 
+/// Sends the stream to the client; returning early (the client went away) drops the stream,
+/// which stops the upstream call and records the request as cancelled.
 async fn pump(
-    state: &Inner,
-    ticket: &Ticket,
+    mut stream: EngineStream,
     encoder: &mut Encoder,
     first: String,
-    mut events: FallbackStream,
     sender: &mut mpsc::Sender<Result<Bytes, Infallible>>,
-    started_by: (&str, &str),
 ) {
     if sender.send(Ok(Bytes::from(first))).await.is_err() {
-        client_gone(state, ticket, started_by);
         return;
     }
-    while let Some(event) = events.next().await {
-        let (frame, finished) = match event {
-            FallbackEvent::Start { .. } => continue,
-            FallbackEvent::Delta(delta) => (encoder.delta(&delta), false),
-            FallbackEvent::Done(summary) => {
-                let accounted = ticket.finish(
-                    state,
-                    &Ending {
-                        answered_by: Some((&summary.model, &summary.provider)),
-                        answer_usage: Some(summary.response.usage),
-                        attempts: &summary.attempts,
-                        error: None,
-                        other_failure: None,
-                    },
-                );
+    while let Some(item) = stream.next().await {
+        let frame = match item {
+            StreamItem::Delta(delta) => encoder.delta(&delta),
+            StreamItem::Done { summary, accounted } => {
                 let mut frame = encoder.done(&summary);
                 // SSE comment lines are ignored by clients; the cost is only known now.
                 frame.push_str(&format!(
                     ": x-triage-cost-usd={} x-triage-attempts={}\n\n",
-                    accounted.cost_usd.normalize(),
+                    cost_text(&accounted),
                     accounted.attempts
                 ));
-                (frame, true)
+                frame
             }
-            FallbackEvent::Error(failure) => {
-                let error = fallback_error(&failure.error, failure.attempts.len());
-                ticket.finish(
-                    state,
-                    &Ending {
-                        answered_by: None,
-                        answer_usage: None,
-                        attempts: &failure.attempts,
-                        error: Some(&error),
-                        other_failure: None,
-                    },
-                );
-                (encoder.error(&error), true)
-            }
+            StreamItem::Failed {
+                error, attempts, ..
+            } => encoder.error(&client_error(&error, attempts.len())),
         };
         if !frame.is_empty() && sender.send(Ok(Bytes::from(frame))).await.is_err() {
-            if !finished {
-                client_gone(state, ticket, started_by);
-            }
-            return;
-        }
-        if finished {
             return;
         }
     }
-}
-
-/// Records a stream whose client went away; the executor's task stops when its stream drops.
-fn client_gone(state: &Inner, ticket: &Ticket, started_by: (&str, &str)) {
-    ticket.finish(
-        state,
-        &Ending {
-            answered_by: Some(started_by),
-            answer_usage: None,
-            attempts: &[],
-            error: None,
-            other_failure: Some("client_disconnected"),
-        },
-    );
 }

@@ -122,6 +122,8 @@ pub struct PlannedModel {
     pub id: String,
     /// Its provider.
     pub provider: String,
+    /// The model name the provider's API expects.
+    pub api_name: String,
     /// The id that was asked for, when lifecycle resolution replaced it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested: Option<String>,
@@ -129,6 +131,21 @@ pub struct PlannedModel {
     pub tier: u8,
     /// Which route the model came from.
     pub from_class: RouteClass,
+}
+
+impl PlannedModel {
+    /// A catalog model as a plan step; `requested` is the id that was asked for when lifecycle
+    /// resolution replaced it.
+    pub fn new(model: &Model, from_class: RouteClass, requested: Option<String>) -> Self {
+        PlannedModel {
+            id: model.id.clone(),
+            provider: model.provider.clone(),
+            api_name: model.api_name.clone(),
+            requested,
+            tier: model.tier,
+            from_class,
+        }
+    }
 }
 
 /// A candidate that did not make it into the plan, and why.
@@ -166,6 +183,67 @@ pub struct RoutePlan {
     /// The estimated cost on the primary model, in US dollars; `None` when a needed price is
     /// unknown.
     pub estimated_cost: Option<Decimal>,
+}
+
+impl RoutePlan {
+    /// Every model of the plan in the order it is walked: the primary, then the fallbacks.
+    pub fn models(&self) -> impl Iterator<Item = &PlannedModel> {
+        std::iter::once(&self.primary).chain(&self.fallbacks)
+    }
+
+    /// A plan that is exactly these catalog models, in order (no policy, no ladder): for
+    /// callers that pick the models themselves, such as tests and benchmarks.
+    pub fn fixed(
+        catalog: &Catalog,
+        class: RouteClass,
+        ids: &[&str],
+    ) -> Result<RoutePlan, StrategyError> {
+        let mut models = Vec::with_capacity(ids.len());
+        for id in ids {
+            models.push(PlannedModel::new(catalog.get(id)?, class, None));
+        }
+        let mut models = models.into_iter();
+        let Some(primary) = models.next() else {
+            return Err(StrategyError::NoCandidate {
+                class,
+                rejected: Vec::new(),
+            });
+        };
+        Ok(RoutePlan {
+            class,
+            primary,
+            fallbacks: models.collect(),
+            reasons: vec!["fixed plan".to_owned()],
+            warnings: Vec::new(),
+            rejected: Vec::new(),
+            requirements: Requirements::default(),
+            estimated_input_tokens: 0,
+            estimated_output_tokens: 0,
+            estimated_cost: None,
+        })
+    }
+
+    /// Starts the plan one tier above its primary, for a classification too unsure to trust
+    /// the cheapest tier: the models of the primary's tier or below move behind the others
+    /// (kept as the last resort). Returns `false`, changing nothing, when no model of a higher
+    /// tier is planned.
+    pub fn start_one_tier_higher(&mut self, reason: String) -> bool {
+        let first_tier = self.primary.tier;
+        if !self.fallbacks.iter().any(|model| model.tier > first_tier) {
+            return false;
+        }
+        let (low, high): (Vec<PlannedModel>, Vec<PlannedModel>) = self
+            .models()
+            .cloned()
+            .partition(|model| model.tier <= first_tier);
+        let mut ordered = high.into_iter().chain(low);
+        if let Some(primary) = ordered.next() {
+            self.primary = primary;
+        }
+        self.fallbacks = ordered.collect();
+        self.reasons.push(reason);
+        true
+    }
 }
 
 impl Policy {
@@ -324,13 +402,11 @@ impl Policy {
                 forced.id, forced.provider
             ));
         }
-        let primary = PlannedModel {
-            id: forced.id.clone(),
-            provider: forced.provider.clone(),
-            requested: (forced.id != model).then(|| model.to_owned()),
-            tier: forced.tier,
-            from_class: class,
-        };
+        let primary = PlannedModel::new(
+            forced,
+            class,
+            (forced.id != model).then(|| model.to_owned()),
+        );
         planner.seen.insert(forced.id.clone());
         planner.accepted.push(primary.clone());
         planner
@@ -466,13 +542,11 @@ impl<'a> Planner<'a> {
             return;
         }
         self.seen.insert(model.id.clone());
-        self.accepted.push(PlannedModel {
-            id: model.id.clone(),
-            provider: model.provider.clone(),
-            requested: (model.id != id).then(|| id.to_owned()),
-            tier: model.tier,
+        self.accepted.push(PlannedModel::new(
+            model,
             from_class,
-        });
+            (model.id != id).then(|| id.to_owned()),
+        ));
     }
 
     fn reject(&mut self, id: &str, reason: String) {

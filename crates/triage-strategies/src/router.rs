@@ -118,6 +118,16 @@ impl Router {
         request: &ChatRequest,
         today: Date,
     ) -> Result<Decision, StrategyError> {
+        self.decide_with(&self.policy, catalog, request, today)
+    }
+
+    fn decide_with(
+        &self,
+        policy: &Policy,
+        catalog: &Catalog,
+        request: &ChatRequest,
+        today: Date,
+    ) -> Result<Decision, StrategyError> {
         let rule = self.rules.first_match(request);
         if let Some(rule) = rule
             && let Some(class) = rule.action.class
@@ -168,7 +178,7 @@ impl Router {
         }
         if verdict.confidence < self.low_confidence {
             let (runner_up, runner_up_score) = verdict.runner_up();
-            let price = |class| self.policy.class_price(catalog, class, today);
+            let price = |class| policy.class_price(catalog, class, today);
             if let (Some(chosen), Some(other)) = (price(verdict.class), price(runner_up))
                 && other > chosen
             {
@@ -190,14 +200,7 @@ impl Router {
         today: Date,
     ) -> Result<Route, StrategyError> {
         let decision = self.decide(catalog, request, today)?;
-        let plan = match &decision.forced_model {
-            Some(model) => {
-                self.policy
-                    .plan_forced(catalog, model, decision.class, request, today)?
-            }
-            None => self.policy.plan(catalog, decision.class, request, today)?,
-        };
-        Ok(Route { decision, plan })
+        self.plan(&self.policy, decision, catalog, request, today)
     }
 
     /// Decides and plans a request addressed to a route alias; `None` when no alias has that
@@ -210,33 +213,59 @@ impl Router {
         today: Date,
     ) -> Option<Result<Route, StrategyError>> {
         let policy = self.policy.with_alias(alias)?;
-        let router = Router {
-            policy,
-            ..self.clone()
-        };
-        Some((|| {
-            let mut decision = router.decide(catalog, request, today)?;
-            if let Some(RouteAlias::Model(model)) = router.policy.aliases().get(alias) {
-                decision.forced_model = Some(model.clone());
-                decision
-                    .reasons
-                    .push(format!("alias {alias} → model {model}"));
-            } else {
-                decision
-                    .reasons
-                    .push(format!("alias {alias}: its own routes"));
-            }
-            let plan = match &decision.forced_model {
-                Some(model) => {
-                    router
-                        .policy
-                        .plan_forced(catalog, model, decision.class, request, today)?
+        let decided = self
+            .decide_with(&policy, catalog, request, today)
+            .map(|mut decision| {
+                if let Some(RouteAlias::Model(model)) = policy.aliases().get(alias) {
+                    decision.forced_model = Some(model.clone());
+                    decision
+                        .reasons
+                        .push(format!("alias {alias} → model {model}"));
+                } else {
+                    decision
+                        .reasons
+                        .push(format!("alias {alias}: its own routes"));
                 }
-                None => router
-                    .policy
-                    .plan(catalog, decision.class, request, today)?,
-            };
-            Ok(Route { decision, plan })
-        })())
+                decision
+            });
+        Some(decided.and_then(|decision| self.plan(&policy, decision, catalog, request, today)))
+    }
+
+    /// The plan for a decision: the forced model's, else the class's. A classification too
+    /// unsure to trust (below the low-confidence threshold, the strategy's own best class
+    /// kept because the runner-up's model is no dearer) starts one tier higher, the cheaper
+    /// models kept as the last resort; the plan's reasons say so. This is the only place that
+    /// decision is made: what `triage route` shows is what runs.
+    fn plan(
+        &self,
+        policy: &Policy,
+        decision: Decision,
+        catalog: &Catalog,
+        request: &ChatRequest,
+        today: Date,
+    ) -> Result<Route, StrategyError> {
+        let mut plan = match &decision.forced_model {
+            Some(model) => policy.plan_forced(catalog, model, decision.class, request, today)?,
+            None => policy.plan(catalog, decision.class, request, today)?,
+        };
+        let best = decision
+            .scores
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(class, _)| *class);
+        let unsure = decision.rule.is_none()
+            && decision.forced_model.is_none()
+            && best == Some(decision.class)
+            && decision.confidence < self.low_confidence;
+        if unsure {
+            let cheaper = plan.primary.id.clone();
+            let threshold = self.low_confidence;
+            let confidence = decision.confidence;
+            let tier = plan.primary.tier;
+            plan.start_one_tier_higher(format!(
+                "low confidence {confidence:.2} < {threshold:.2}: starts above tier {tier}; {cheaper} and its tier kept as the last resort"
+            ));
+        }
+        Ok(Route { decision, plan })
     }
 }

@@ -2,29 +2,21 @@
 //! against the providers (real ones, or the mock upstream), printing the answer or, with
 //! `--json`, the answer with every attempt.
 
-use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
-use futures::StreamExt;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use triage_catalog::Catalog;
-use triage_fallback::{
-    Attempt, ExecutionPlan, Executor, FallbackConfig, FallbackEvent, FallbackSettings,
-    QualityChecks, total_cost,
-};
-use triage_providers::{HttpClientOptions, ProviderError, build_http_client, build_provider};
-use triage_strategies::{Decision, RoutePlan, StrategyKind, blended_price};
+use triage_engine::{Caller, Completed, Engine, EngineError, Failed, Planned, StreamItem};
+use triage_fallback::{Attempt, Outcome, total_cost};
+use triage_strategies::StrategyKind;
 use triage_types::{ChatRequest, ChatResponse, Message, Role, StreamEvent};
 
-use crate::cli::EXIT_FAILURE;
+use crate::cli::{EXIT_FAILURE, EXIT_USAGE};
 use crate::commands::catalog_args::{json_number, usage_error};
-use crate::commands::context::{
-    Context as RoutingContext, ProviderOverridesById, RoutingArgs, provider_settings,
-};
+use crate::commands::context::{Context as RoutingContext, RoutingArgs};
 
 /// Answer a prompt with the cheapest adequate model, falling back on failure.
 ///
@@ -46,10 +38,15 @@ GEMINI_BASE_URL (host root). Against the mock upstream:
   triage mock-upstream --port 8089 &
   OPENAI_BASE_URL=http://127.0.0.1:8089/v1 OPENAI_API_KEY=test triage ask \"hello\"
 
-JSON output: class, confidence, strategy, model, provider, text, finish_reason, usage,
-cost_usd (the answering call), total_cost_usd (every attempt), attempts (model, provider,
-tier, outcome, latency_ms, usage, cost_usd, next) and breakers (circuit-breaker states).
-On failure: class, error {kind, message}, attempts and breakers, with exit status 1.")]
+A model whose provider has no key is skipped (the attempts say which variable would enable
+it). Every answer is recorded in the same ledger as `triage serve` ([ledger] path, --ledger
+or TRIAGE_LEDGER; --no-ledger records nothing), so `triage report` counts it.
+
+JSON output: request_id, class, confidence, strategy, model, provider, text, finish_reason,
+usage, cost_usd (the answering call), total_cost_usd (every attempt), warnings, attempts
+(model, provider, tier, outcome, latency_ms, usage, cost_usd, next) and breakers
+(circuit-breaker states). On failure: class, error {kind, message}, attempts and breakers, with
+exit status 1 (2 for a model name or config that cannot be used).")]
 pub(crate) struct Args {
     /// The prompt to answer.
     prompt: String,
@@ -63,10 +60,11 @@ pub(crate) struct Args {
     #[arg(long)]
     json: bool,
 
-    /// Call this catalog model first instead of the routed one; the class's fallback ladder
-    /// still follows it.
-    #[arg(long, value_name = "MODEL")]
-    model: Option<String>,
+    /// What to ask for, as a gateway client would send `model`: `auto` (the default:
+    /// classify and route), a route alias from the config, or a catalog model id, called first
+    /// with the policy's fallback ladder behind it.
+    #[arg(long, value_name = "MODEL", default_value = triage_engine::AUTO_MODEL)]
+    model: String,
 
     /// How to classify: model, keyword or length (default: [routing] strategy, else model).
     #[arg(long, value_name = "NAME")]
@@ -80,89 +78,70 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N")]
     max_tokens: Option<u32>,
 
+    /// The ledger database to record in; overrides `[ledger] path`.
+    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_LEDGER)]
+    ledger: Option<PathBuf>,
+
+    /// Record nothing (overrides `[ledger] enabled`).
+    #[arg(long)]
+    no_ledger: bool,
+
     #[command(flatten)]
     routing: RoutingArgs,
 }
 
-/// Routes, answers and prints.
+/// Routes, answers, records and prints.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let context = match RoutingContext::load(&args.routing) {
         Ok(context) => context,
-        Err(error) => return Ok(usage_error(&error)),
-    };
-    let settings = match fallback_settings(&context) {
-        Ok(settings) => settings,
         Err(error) => return Ok(usage_error(&error)),
     };
     let strategy = match context.strategy(context.strategy_kind(args.strategy)) {
         Ok(strategy) => strategy,
         Err(error) => return Ok(usage_error(&error)),
     };
-    let router = context.router(strategy);
-    let catalog = &context.catalog;
-    let today = context.today;
+    let ledger = match context.open_ledger(args.ledger.as_deref(), args.no_ledger) {
+        Ok(ledger) => ledger,
+        Err(error) => {
+            eprintln!("warning: not recording this answer: {error:#}");
+            None
+        }
+    };
+    let engine = context.engine(strategy, ledger, None)?;
     let request = build_request(&args);
-    let decision = router.decide(catalog, &request, today)?;
-    let checks = settings
-        .checks_for_class(Some(decision.class))
-        .context("invalid [fallback] checks")?;
-    let forced = args.model.as_ref().or(decision.forced_model.as_ref());
-    let planned = match forced {
-        Some(model) => router
-            .policy()
-            .plan_forced(catalog, model, decision.class, &request, today),
-        None => router
-            .policy()
-            .plan(catalog, decision.class, &request, today),
-    };
-    let route_plan = match planned {
-        Ok(plan) => plan,
-        Err(error) => return Ok(usage_error(&anyhow::Error::new(error))),
-    };
-    let plan = execution_plan(catalog, &decision, &route_plan)?;
-
-    let providers = &context.config.providers.overrides;
-    let clients = Clients::build(catalog, providers, &plan)?;
-    if let Some(message) = clients.missing_primary_key(catalog, providers, &route_plan, today) {
-        eprintln!("error: {message}");
-        return Ok(ExitCode::from(EXIT_FAILURE));
-    }
-    let mut builder = Executor::builder(Arc::new(catalog.clone()), settings);
-    for provider in clients.ready {
-        builder = builder.provider(provider);
-    }
-    for (provider, reason) in clients.unavailable {
-        builder = builder.unavailable(provider, reason);
-    }
-    let executor = builder.build();
-
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let output = Output {
         args: &args,
-        decision: &decision,
-        executor: &executor,
+        engine: &engine,
+    };
+    let caller = Caller {
+        entry: "cli".to_owned(),
+        streamed: args.stream,
     };
     let result = runtime.block_on(async {
         if args.stream {
-            output.stream(plan, request, checks).await
+            output.stream(caller, request).await
         } else {
-            output.complete(&plan, &request, &checks).await
+            output.complete(caller, &request).await
         }
     });
+    if let Some(ledger) = engine.ledger() {
+        ledger.close();
+    }
     // A reader that stops early (`| head`) is not a failure of the command.
     match result {
-        Err(error)
-            if error
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            Ok(ExitCode::SUCCESS)
-        }
+        Err(error) if is_broken_pipe(&error) => Ok(ExitCode::SUCCESS),
         other => other,
     }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// Prints a JSON value on stdout, pretty, with a final newline.
@@ -172,20 +151,6 @@ fn print_json(value: &Value) -> anyhow::Result<()> {
     out.write_all(b"\n")?;
     out.flush()?;
     Ok(())
-}
-
-/// The `[fallback]` section of the config (kept raw by `triage-config`), validated.
-fn fallback_settings(context: &RoutingContext) -> anyhow::Result<FallbackSettings> {
-    let Some(section) = &context.config.fallback else {
-        return Ok(FallbackSettings::default());
-    };
-    let config: FallbackConfig = section
-        .table
-        .clone()
-        .try_into()
-        .with_context(|| format!("invalid [fallback] section at {}", section.location))?;
-    FallbackSettings::from_config(&config)
-        .with_context(|| format!("invalid [fallback] section at {}", section.location))
 }
 
 fn build_request(args: &Args) -> ChatRequest {
@@ -199,152 +164,33 @@ fn build_request(args: &Args) -> ChatRequest {
     request
 }
 
-/// The policy's plan as the executor's: the primary, then the fallback ladder. The
-/// classifier's confidence is passed on only when the router kept the strategy's own class
-/// (a low-confidence call the router already moved up a class is not moved up again).
-fn execution_plan(
-    catalog: &Catalog,
-    decision: &Decision,
-    route_plan: &RoutePlan,
-) -> anyhow::Result<ExecutionPlan> {
-    let ids: Vec<&str> = std::iter::once(&route_plan.primary)
-        .chain(&route_plan.fallbacks)
-        .map(|planned| planned.id.as_str())
-        .collect();
-    let plan = ExecutionPlan::from_models(catalog, &ids)
-        .map_err(|id| anyhow::anyhow!("the plan names `{id}`, which the catalog lacks"))?;
-    let best = decision
-        .scores
-        .iter()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(class, _)| *class);
-    let kept_class = decision.rule.is_none() && best == Some(decision.class);
-    Ok(plan.with_class(decision.class, kept_class.then_some(decision.confidence)))
-}
-
-/// Provider clients for a plan: those with keys, and why the others have none.
-struct Clients {
-    ready: Vec<Arc<dyn triage_providers::Provider>>,
-    unavailable: Vec<(String, String)>,
-    missing_env: Vec<(String, String)>,
-}
-
-impl Clients {
-    fn build(
-        catalog: &Catalog,
-        providers: &ProviderOverridesById,
-        plan: &ExecutionPlan,
-    ) -> anyhow::Result<Clients> {
-        let http = build_http_client(&HttpClientOptions::default())?;
-        let mut clients = Clients {
-            ready: Vec::new(),
-            unavailable: Vec::new(),
-            missing_env: Vec::new(),
-        };
-        let planned: BTreeSet<&str> = plan
-            .steps
-            .iter()
-            .map(|step| step.provider.as_str())
-            .collect();
-        for provider in planned {
-            let settings = provider_settings(catalog, providers, provider)?;
-            match build_provider(settings, http.clone()) {
-                Ok(client) => clients.ready.push(client),
-                Err(error) => {
-                    if let ProviderError::MissingApiKey { env_var, .. } = &error {
-                        clients
-                            .missing_env
-                            .push((provider.to_owned(), env_var.clone()));
-                    }
-                    clients
-                        .unavailable
-                        .push((provider.to_owned(), error.to_string()));
-                }
-            }
-        }
-        Ok(clients)
-    }
-
-    /// The error to show when the routed model's provider has no key: which variable to set,
-    /// and which models of providers whose keys are set could serve instead.
-    fn missing_primary_key(
-        &self,
-        catalog: &Catalog,
-        providers: &ProviderOverridesById,
-        route_plan: &RoutePlan,
-        today: time::Date,
-    ) -> Option<String> {
-        let primary = &route_plan.primary;
-        let (_, env_var) = self
-            .missing_env
-            .iter()
-            .find(|(provider, _)| *provider == primary.provider)?;
-        let mut message = format!(
-            "no API key for provider `{}`: set {env_var} to use {} (routed for this {} request)",
-            primary.provider, primary.id, route_plan.class
-        );
-        let mut alternatives: Vec<_> = catalog
-            .models()
-            .filter(|model| model.tier >= primary.tier)
-            .filter(|model| model.status(today) != triage_catalog::ModelStatus::Retired)
-            .filter(|model| has_key(catalog, providers, &model.provider))
-            .collect();
-        alternatives.sort_by(|a, b| {
-            (a.tier, blended_price(a), &a.id).cmp(&(b.tier, blended_price(b), &b.id))
-        });
-        if alternatives.is_empty() {
-            let mut wanted: Vec<String> = catalog
-                .providers()
-                .filter_map(|provider| provider.api_key_env.clone())
-                .collect();
-            wanted.sort();
-            wanted.dedup();
-            message.push_str(&format!(
-                "\nno provider of the catalog has a key set; set one of: {}",
-                wanted.join(", ")
-            ));
-            return Some(message);
-        }
-        message.push_str("\nmodels whose provider has a key set could serve instead:");
-        for model in alternatives.iter().take(5) {
-            message.push_str(&format!(
-                "\n  {} ({}, tier {}): triage ask --model {} \"…\"",
-                model.id, model.provider, model.tier, model.id
-            ));
-        }
-        Some(message)
-    }
-}
-
-/// Whether a provider's key (if it needs one) is set.
-fn has_key(catalog: &Catalog, providers: &ProviderOverridesById, provider: &str) -> bool {
-    provider_settings(catalog, providers, provider)
-        .is_ok_and(|settings| settings.api_key.is_some() || settings.api_key_env.is_none())
-}
-
 /// What the output functions share.
 struct Output<'a> {
     args: &'a Args,
-    decision: &'a Decision,
-    executor: &'a Executor,
+    engine: &'a Engine,
 }
 
 impl Output<'_> {
-    async fn complete(
-        &self,
-        plan: &ExecutionPlan,
-        request: &ChatRequest,
-        checks: &QualityChecks,
-    ) -> anyhow::Result<ExitCode> {
-        match self.executor.execute(plan, request, checks).await {
-            Ok(answer) => {
-                let cost = answer.cost_usd();
+    async fn complete(&self, caller: Caller, request: &ChatRequest) -> anyhow::Result<ExitCode> {
+        match self
+            .engine
+            .complete(caller, &self.args.model, request)
+            .await
+        {
+            Ok(completed) => {
+                let Completed {
+                    planned,
+                    answer,
+                    accounted,
+                } = &completed;
+                self.print_warnings(planned);
                 if self.args.json {
                     self.print_json_answer(
-                        &answer.model,
-                        &answer.provider,
+                        planned,
+                        &accounted.request_id,
+                        (&answer.model, &answer.provider),
                         &answer.response,
-                        cost,
+                        answer.cost_usd(),
                         &answer.attempts,
                     )?;
                 } else {
@@ -354,40 +200,32 @@ impl Output<'_> {
                         out.write_all(b"\n")?;
                     }
                     out.flush()?;
-                    self.print_summary(&answer.model, &answer.provider, &answer.attempts);
+                    self.print_summary(planned, &answer.model, &answer.provider, &answer.attempts);
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            Err(failure) => {
-                self.print_failure(
-                    &failure.error.to_string(),
-                    failure.error.kind(),
-                    &failure.attempts,
-                )?;
-                Ok(ExitCode::from(EXIT_FAILURE))
-            }
+            Err(failed) => self.print_failure(&failed),
         }
     }
 
-    async fn stream(
-        &self,
-        plan: ExecutionPlan,
-        request: ChatRequest,
-        checks: QualityChecks,
-    ) -> anyhow::Result<ExitCode> {
-        let mut events = self.executor.stream(plan, request, checks);
+    async fn stream(&self, caller: Caller, request: ChatRequest) -> anyhow::Result<ExitCode> {
+        let mut stream = match self.engine.stream(caller, &self.args.model, request).await {
+            Ok(stream) => stream,
+            Err(failed) => return self.print_failure(&failed),
+        };
+        self.print_warnings(&stream.planned);
+        tracing::info!(
+            model = stream.model,
+            provider = stream.provider,
+            "streaming"
+        );
         let mut printed_any = false;
         let mut ends_with_newline = false;
         let mut out = std::io::stdout();
-        while let Some(event) = events.next().await {
-            match event {
-                FallbackEvent::Start { .. } | FallbackEvent::Delta(_) if self.args.json => {}
-                FallbackEvent::Start {
-                    model, provider, ..
-                } => {
-                    tracing::info!(model, provider, "streaming");
-                }
-                FallbackEvent::Delta(StreamEvent::TextDelta { text }) => {
+        while let Some(item) = stream.next().await {
+            match item {
+                StreamItem::Delta(_) if self.args.json => {}
+                StreamItem::Delta(StreamEvent::TextDelta { text }) => {
                     out.write_all(text.as_bytes())?;
                     out.flush()?;
                     printed_any |= !text.is_empty();
@@ -395,12 +233,13 @@ impl Output<'_> {
                         ends_with_newline = text.ends_with('\n');
                     }
                 }
-                FallbackEvent::Delta(_) => {}
-                FallbackEvent::Done(summary) => {
+                StreamItem::Delta(_) => {}
+                StreamItem::Done { summary, accounted } => {
                     if self.args.json {
                         self.print_json_answer(
-                            &summary.model,
-                            &summary.provider,
+                            &stream.planned,
+                            &accounted.request_id,
+                            (&summary.model, &summary.provider),
                             &summary.response,
                             summary.cost_usd,
                             &summary.attempts,
@@ -413,31 +252,45 @@ impl Output<'_> {
                         if let Some(late) = &summary.late_failure {
                             eprintln!("warning: the streamed answer {late}");
                         }
-                        self.print_summary(&summary.model, &summary.provider, &summary.attempts);
+                        self.print_summary(
+                            &stream.planned,
+                            &summary.model,
+                            &summary.provider,
+                            &summary.attempts,
+                        );
                     }
                     return Ok(ExitCode::SUCCESS);
                 }
-                FallbackEvent::Error(failure) => {
+                StreamItem::Failed {
+                    error, attempts, ..
+                } => {
                     if printed_any && !ends_with_newline && !self.args.json {
                         out.write_all(b"\n")?;
                         out.flush()?;
                     }
-                    self.print_failure(
-                        &failure.error.to_string(),
-                        failure.error.kind(),
-                        &failure.attempts,
-                    )?;
-                    return Ok(ExitCode::from(EXIT_FAILURE));
+                    return self.print_failure(&Failed {
+                        error,
+                        planned: Some(stream.planned.clone()),
+                        attempts,
+                        accounted: None,
+                    });
                 }
             }
         }
-        // The executor's stream always ends with Done or Error; this is belt and braces.
+        // The engine's stream always ends with Done or Failed; this is belt and braces.
         eprintln!("error: the answer stream ended without a result");
         Ok(ExitCode::from(EXIT_FAILURE))
     }
 
-    /// One line on stderr: class, model, attempts and cost, so stdout stays the bare answer.
-    fn print_summary(&self, model: &str, provider: &str, attempts: &[Attempt]) {
+    fn print_warnings(&self, planned: &Planned) {
+        for warning in planned.warnings() {
+            eprintln!("warning: {warning}");
+        }
+    }
+
+    /// One line on stderr: class, model, attempts and cost, so stdout stays the bare answer;
+    /// then the models skipped for want of a key, with the variable that would enable them.
+    fn print_summary(&self, planned: &Planned, model: &str, provider: &str, attempts: &[Attempt]) {
         let cost = match total_cost(attempts) {
             Ok(cost) => format!("${}", cost.normalize()),
             Err(error) => format!("cost unknown ({error})"),
@@ -446,59 +299,96 @@ impl Output<'_> {
             .iter()
             .filter(|attempt| !attempt.outcome.is_skipped())
             .count();
+        let class = planned
+            .class()
+            .map_or_else(|| "unclassified".to_owned(), |class| class.to_string());
         eprintln!(
-            "[{} → {model} via {provider}; {calls} call{}; {cost}]",
-            self.decision.class,
+            "[{class} → {model} via {provider}; {calls} call{}; {cost}]",
             if calls == 1 { "" } else { "s" }
         );
+        for attempt in attempts {
+            if let Outcome::SkippedNoClient { message } = &attempt.outcome {
+                eprintln!(
+                    "  skipped {} ({}): {message}",
+                    attempt.model, attempt.provider
+                );
+            }
+        }
     }
 
     fn print_json_answer(
         &self,
-        model: &str,
-        provider: &str,
+        planned: &Planned,
+        request_id: &str,
+        (model, provider): (&str, &str),
         response: &ChatResponse,
         cost: Option<Decimal>,
         attempts: &[Attempt],
     ) -> anyhow::Result<()> {
         let total = total_cost(attempts).ok();
-        let value = json!({
-            "class": self.decision.class,
-            "confidence": self.decision.confidence,
-            "strategy": self.decision.strategy,
-            "model": model,
-            "provider": provider,
-            "text": response.text,
-            "finish_reason": response.finish_reason,
-            "usage": response.usage,
-            "cost_usd": cost.map_or(Value::Null, json_number),
-            "total_cost_usd": total.map_or(Value::Null, json_number),
-            "attempts": attempts_json(attempts)?,
-            "breakers": serde_json::to_value(self.executor.breaker().snapshot())?,
-        });
+        let mut value = self.routing_json(Some(planned));
+        if let Some(object) = value.as_object_mut() {
+            for (key, field) in [
+                ("request_id", json!(request_id)),
+                ("model", json!(model)),
+                ("provider", json!(provider)),
+                ("text", json!(response.text)),
+                ("finish_reason", json!(response.finish_reason)),
+                ("usage", serde_json::to_value(response.usage)?),
+                ("cost_usd", cost.map_or(Value::Null, json_number)),
+                ("total_cost_usd", total.map_or(Value::Null, json_number)),
+                ("warnings", json!(planned.warnings())),
+                ("attempts", attempts_json(attempts)?),
+                ("breakers", self.breakers_json()?),
+            ] {
+                object.insert(key.to_owned(), field);
+            }
+        }
         print_json(&value)
     }
 
-    fn print_failure(&self, message: &str, kind: &str, attempts: &[Attempt]) -> anyhow::Result<()> {
+    /// The routing part of the JSON output: class, confidence and strategy.
+    fn routing_json(&self, planned: Option<&Planned>) -> Value {
+        let decision = planned.and_then(|planned| planned.decision.as_ref());
+        json!({
+            "class": decision.map(|decision| decision.class),
+            "confidence": decision.map(|decision| decision.confidence),
+            "strategy": decision.map(|decision| decision.strategy.clone()),
+        })
+    }
+
+    fn breakers_json(&self) -> anyhow::Result<Value> {
+        Ok(serde_json::to_value(
+            self.engine.executor().breaker().snapshot(),
+        )?)
+    }
+
+    /// The failure on stderr (or as one JSON object with `--json`); exit status 2 when the
+    /// model name cannot be used, 1 otherwise.
+    fn print_failure(&self, failed: &Failed) -> anyhow::Result<ExitCode> {
+        let status = match failed.error {
+            EngineError::UnknownModel { .. } | EngineError::UnusableModel { .. } => EXIT_USAGE,
+            _ => EXIT_FAILURE,
+        };
+        let message = self.failure_message(failed);
         if self.args.json {
-            let value = json!({
-                "class": self.decision.class,
-                "confidence": self.decision.confidence,
-                "strategy": self.decision.strategy,
-                "error": {"kind": kind, "message": message},
-                "attempts": attempts_json(attempts)?,
-                "breakers": serde_json::to_value(self.executor.breaker().snapshot())?,
-            });
+            let mut value = self.routing_json(failed.planned.as_ref());
+            if let Some(object) = value.as_object_mut() {
+                object.insert(
+                    "error".to_owned(),
+                    json!({"kind": failed.error.kind(), "message": message}),
+                );
+                object.insert("attempts".to_owned(), attempts_json(&failed.attempts)?);
+                object.insert("breakers".to_owned(), self.breakers_json()?);
+            }
             // The failure's exit status stands even when the reader stopped early.
-            return print_json(&value).or_else(|error| {
-                let broken_pipe = error
-                    .downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
-                if broken_pipe { Ok(()) } else { Err(error) }
-            });
+            match print_json(&value) {
+                Err(error) if !is_broken_pipe(&error) => return Err(error),
+                _ => return Ok(ExitCode::from(status)),
+            }
         }
         eprintln!("error: {message}");
-        for attempt in attempts {
+        for attempt in &failed.attempts {
             eprintln!(
                 "  {} ({}): {}",
                 attempt.model,
@@ -506,7 +396,49 @@ impl Output<'_> {
                 attempt.outcome.describe()
             );
         }
-        Ok(())
+        Ok(ExitCode::from(status))
+    }
+
+    /// The error in words; for a plan whose every model lacks a key, also which models of
+    /// providers whose keys are set could serve instead.
+    fn failure_message(&self, failed: &Failed) -> String {
+        let mut message = failed.error.to_string();
+        let EngineError::NoProviderKey { .. } = failed.error else {
+            return message;
+        };
+        let Some(planned) = &failed.planned else {
+            return message;
+        };
+        let catalog = self.engine.catalog();
+        let today = self.engine.today();
+        let ready = |provider: &str| {
+            matches!(
+                self.engine.providers().get(provider),
+                Some(triage_engine::ProviderStatus::Ready)
+            )
+        };
+        let primary = &planned.plan.primary;
+        let mut alternatives: Vec<_> = catalog
+            .models()
+            .filter(|model| model.tier >= primary.tier)
+            .filter(|model| model.status(today) != triage_catalog::ModelStatus::Retired)
+            .filter(|model| ready(&model.provider))
+            .collect();
+        alternatives.sort_by(|a, b| {
+            let price = triage_strategies::blended_price;
+            (a.tier, price(a), &a.id).cmp(&(b.tier, price(b), &b.id))
+        });
+        if alternatives.is_empty() {
+            return message;
+        }
+        message.push_str("\nmodels whose provider has a key set could serve instead:");
+        for model in alternatives.iter().take(5) {
+            message.push_str(&format!(
+                "\n  {} ({}, tier {}): triage ask --model {} \"…\"",
+                model.id, model.provider, model.tier, model.id
+            ));
+        }
+        message
     }
 }
 

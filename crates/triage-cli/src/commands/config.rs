@@ -48,14 +48,6 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         Ok(context) => context,
         Err(error) => return Ok(usage_error(&error)),
     };
-    if let Some(fallback) = &context.config.fallback {
-        let parsed: Result<triage_fallback::FallbackConfig, _> = fallback.table.clone().try_into();
-        if let Err(error) = parsed {
-            let error =
-                anyhow::anyhow!("{}: invalid [fallback] section: {error}", fallback.location);
-            return Ok(usage_error(&error));
-        }
-    }
     print!("{}", effective(&context));
     Ok(ExitCode::SUCCESS)
 }
@@ -79,7 +71,7 @@ fn effective(context: &Context) -> String {
         }
     }
     out.push_str(&format!(
-        "low confidence  {:.2} (close calls below it go to the pricier of the top two classes)\n",
+        "low confidence  {:.2} (below it: the pricier of the top two classes, or one tier up)\n",
         config.routing.low_confidence
     ));
     out.push_str(&format!("as of       {}\n", context.today));
@@ -207,9 +199,16 @@ fn effective(context: &Context) -> String {
         "default"
     };
     out.push_str(&format!("length      {} [{source}]\n", buckets.join(", ")));
-    if config.fallback.is_some() {
-        out.push_str("fallback    [fallback] section valid\n");
-    }
+    let fallback = &config.fallback.config;
+    out.push_str(&format!(
+        "fallback    max {} attempts, deadline {} ms, {} retr{} per model, {} per-class and {} per-alias check overrides\n",
+        fallback.max_attempts,
+        fallback.deadline_ms,
+        fallback.retries_per_model,
+        if fallback.retries_per_model == 1 { "y" } else { "ies" },
+        fallback.routes.len(),
+        fallback.aliases.len()
+    ));
     if !warnings.is_empty() {
         out.push_str("\nwarnings\n");
         for warning in warnings {

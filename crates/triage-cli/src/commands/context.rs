@@ -2,17 +2,18 @@
 //! into one [`Context`] (validated config, catalog, day, strategies, router). `route`,
 //! `classify`, `eval` and `config check` use it; `ask` and `serve` can too.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use time::Date;
 use triage_catalog::Catalog;
 use triage_classifier::Classifier;
-use triage_config::{Config, ProviderOverrides};
-use triage_providers::{ProviderSettings, ProviderSource};
-use triage_strategies::{ModelStrategy, Router, Strategy, StrategyKind};
+use triage_config::Config;
+use triage_engine::{Engine, EngineOptions};
+use triage_ledger::{Ledger, LedgerOptions};
+use triage_strategies::{ModelStrategy, Strategy, StrategyKind};
 
 use crate::commands::catalog_args::CatalogArgs;
 
@@ -46,6 +47,8 @@ pub(crate) struct Context {
     pub(crate) today: Date,
     /// Lifecycle warnings about models the config names.
     pub(crate) warnings: Vec<String>,
+    /// The day pinned by `--as-of`; `None` judges each request on its own date.
+    pub(crate) as_of: Option<Date>,
     model_dir: Option<PathBuf>,
 }
 
@@ -74,6 +77,7 @@ impl Context {
             catalog,
             today,
             warnings,
+            as_of: args.catalog.as_of,
             model_dir,
         })
     }
@@ -118,44 +122,39 @@ impl Context {
             .collect()
     }
 
-    /// The router: the config's rules, the strategy, the config's policy and threshold.
-    pub(crate) fn router(&self, strategy: Arc<dyn Strategy>) -> Router {
-        Router::new(strategy, self.config.policy(&self.catalog))
-            .with_rules(self.config.rules())
-            .with_low_confidence(self.config.routing.low_confidence)
+    /// The request pipeline over this config: `strategy` for `auto`, provider keys and base
+    /// URLs from the environment, `ledger` to record in.
+    pub(crate) fn engine(
+        &self,
+        strategy: Arc<dyn Strategy>,
+        ledger: Option<Ledger>,
+        request_timeout: Option<Duration>,
+    ) -> anyhow::Result<Engine> {
+        let options = EngineOptions {
+            strategy,
+            env: Arc::new(|name: &str| std::env::var(name).ok()),
+            ledger,
+            as_of: self.as_of,
+            request_timeout,
+        };
+        Ok(Engine::new(&self.config, self.catalog.clone(), options)?)
     }
-}
 
-/// `[providers.settings.<id>]` from the config, by catalog provider id.
-pub(crate) type ProviderOverridesById = BTreeMap<String, ProviderOverrides>;
-
-/// A catalog provider's connection settings: the catalog's base URL and key variable, replaced
-/// by `[providers.settings.<id>]`, then the environment (`OPENAI_BASE_URL` and the like win
-/// over both, as in the providers' SDKs; the key is read from the chosen variable).
-pub(crate) fn provider_settings(
-    catalog: &Catalog,
-    overrides: &ProviderOverridesById,
-    provider: &str,
-) -> anyhow::Result<ProviderSettings> {
-    let info = catalog
-        .provider(provider)
-        .with_context(|| format!("the catalog has no provider `{provider}`"))?;
-    let protocol: triage_providers::Protocol = info
-        .protocol
-        .as_str()
-        .parse()
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let configured = overrides.get(provider);
-    let source = ProviderSource {
-        base_url: Some(info.base_url.clone()),
-        api_key_env: info.api_key_env.clone(),
-        config_base_url: configured.and_then(|settings| settings.base_url.clone()),
-        config_api_key_env: configured.and_then(|settings| settings.api_key_env.clone()),
-    };
-    Ok(ProviderSettings::resolve(
-        provider,
-        protocol,
-        &source,
-        |name| std::env::var(name).ok(),
-    ))
+    /// The ledger to record in: `--ledger` (or `TRIAGE_LEDGER`), else `[ledger] path`, else
+    /// the default under the user's data directory; `None` when recording is off.
+    pub(crate) fn open_ledger(
+        &self,
+        flag: Option<&Path>,
+        disabled: bool,
+    ) -> anyhow::Result<Option<Ledger>> {
+        if disabled || !self.config.ledger.enabled {
+            return Ok(None);
+        }
+        let path = match (flag, &self.config.ledger.path) {
+            (Some(path), _) => path.to_owned(),
+            (None, Some(path)) => path.clone(),
+            (None, None) => crate::commands::report::default_ledger_path()?,
+        };
+        Ok(Some(Ledger::open(&path, &LedgerOptions::default())?))
+    }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -173,9 +174,11 @@ fn read_labelled(path: &std::path::Path) -> anyhow::Result<Vec<Labelled>> {
     Ok(rows)
 }
 
-/// Each class's primary model for a plain prompt under the policy, and the baseline model.
+/// Each class's primary model for a plain prompt under the engine's policy (the one `ask` and
+/// `serve` route by), and the baseline model.
 fn price_table(context: &Context, baseline: &str) -> anyhow::Result<PriceTable> {
-    let policy = context.config.policy(&context.catalog);
+    let engine = context.engine(Arc::new(context.config.length_strategy()), None, None)?;
+    let policy = engine.router().policy();
     let probe = ChatRequest::from_prompt("probe");
     let priced = |id: &str| -> anyhow::Result<PricedModel> {
         let model = context.catalog.resolve(id, context.today)?.model;

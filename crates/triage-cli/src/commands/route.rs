@@ -5,7 +5,8 @@
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
-use triage_strategies::{Route, StrategyKind};
+use triage_engine::Planned;
+use triage_strategies::StrategyKind;
 use triage_types::{ChatRequest, Message, Role};
 
 use crate::commands::catalog_args::{format_dollars, json_number, usage_error};
@@ -46,11 +47,17 @@ pub(crate) struct Args {
     #[arg(long)]
     json: bool,
 
+    /// What to route, as a gateway client would send `model`: `auto` (the default), a route
+    /// alias from the config, or a catalog model id.
+    #[arg(long, value_name = "MODEL", default_value = triage_engine::AUTO_MODEL)]
+    model: String,
+
     #[command(flatten)]
     routing: RoutingArgs,
 }
 
-/// Routes and prints.
+/// Routes and prints: the plan is the engine's, exactly what `triage ask` and the gateway run
+/// for the same prompt and config.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let context = match Context::load(&args.routing) {
         Ok(context) => context,
@@ -61,73 +68,77 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(strategy) => strategy,
         Err(error) => return Ok(usage_error(&error)),
     };
-    let router = context.router(strategy);
+    let engine = context.engine(strategy, None, None)?;
     let mut request = ChatRequest::from_prompt(args.prompt.clone());
     if let Some(system) = &args.system {
         request
             .messages
             .insert(0, Message::text(Role::System, system.clone()));
     }
-    let route = match router.route(&context.catalog, &request, context.today) {
-        Ok(route) => route,
+    let planned = match engine.plan(&args.model, &request) {
+        Ok(planned) => planned,
         Err(error) => return Ok(usage_error(&anyhow::Error::new(error))),
     };
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&route_json(&route, &context))?
+            serde_json::to_string_pretty(&route_json(&planned, &context))?
         );
     } else {
-        print!("{}", route_text(&route, &context, args.explain));
+        print!("{}", route_text(&planned, &context, args.explain));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The route as one JSON object.
-pub(crate) fn route_json(route: &Route, context: &Context) -> Value {
-    let Route { decision, plan } = route;
-    let model = |id: &str| context.catalog.find(id);
+/// The plan as one JSON object.
+pub(crate) fn route_json(planned: &Planned, context: &Context) -> Value {
+    let Planned { decision, plan, .. } = planned;
+    let scores: serde_json::Map<String, Value> = decision
+        .iter()
+        .flat_map(|decision| &decision.scores)
+        .map(|(class, score)| (class.as_str().to_owned(), Value::from(round4(*score))))
+        .collect();
     json!({
-        "class": decision.class,
-        "confidence": round4(decision.confidence),
-        "strategy": decision.strategy,
-        "rule": decision.rule,
+        "class": decision.as_ref().map(|decision| decision.class),
+        "confidence": decision.as_ref().map(|decision| round4(decision.confidence)),
+        "strategy": decision.as_ref().map(|decision| decision.strategy.clone()),
+        "rule": decision.as_ref().and_then(|decision| decision.rule.clone()),
         "model": plan.primary.id,
         "provider": plan.primary.provider,
         "tier": plan.primary.tier,
-        "api_name": model(&plan.primary.id).map(|model| model.api_name.clone()),
+        "api_name": plan.primary.api_name,
         "fallbacks": plan.fallbacks.iter().map(|fallback| fallback.id.clone()).collect::<Vec<_>>(),
         "estimated_input_tokens": plan.estimated_input_tokens,
         "estimated_output_tokens": plan.estimated_output_tokens,
         "estimated_cost_usd": plan.estimated_cost.map(json_number),
-        "scores": decision.scores.iter().map(|(class, score)| (class.as_str().to_owned(), Value::from(round4(*score)))).collect::<serde_json::Map<String, Value>>(),
-        "reasons": decision.reasons.iter().chain(&plan.reasons).collect::<Vec<_>>(),
+        "scores": scores,
+        "reasons": decision.iter().flat_map(|decision| &decision.reasons).chain(&plan.reasons).collect::<Vec<_>>(),
         "warnings": context.warnings.iter().chain(&plan.warnings).collect::<Vec<_>>(),
         "rejected": plan.rejected,
     })
 }
 
-/// The route as text.
-pub(crate) fn route_text(route: &Route, context: &Context, explain: bool) -> String {
-    let Route { decision, plan } = route;
+/// The plan as text.
+pub(crate) fn route_text(planned: &Planned, context: &Context, explain: bool) -> String {
+    let Planned { decision, plan, .. } = planned;
     let mut out = String::new();
-    let how = match &decision.rule {
-        Some(rule) if decision.strategy == "rule" => format!("rule {rule}"),
-        _ => decision.strategy.clone(),
-    };
-    out.push_str(&format!(
-        "class       {} (confidence {:.2}, {how})\n",
-        decision.class, decision.confidence
-    ));
+    match decision {
+        Some(decision) => {
+            let how = match &decision.rule {
+                Some(rule) if decision.strategy == "rule" => format!("rule {rule}"),
+                _ => decision.strategy.clone(),
+            };
+            out.push_str(&format!(
+                "class       {} (confidence {:.2}, {how})\n",
+                decision.class, decision.confidence
+            ));
+        }
+        None => out.push_str("class       none (the model was named; not classified)\n"),
+    }
     let primary = &plan.primary;
-    let api_name = context
-        .catalog
-        .find(&primary.id)
-        .map(|model| model.api_name.clone())
-        .unwrap_or_default();
     out.push_str(&format!(
-        "model       {} ({}, {api_name}, tier {})\n",
-        primary.id, primary.provider, primary.tier
+        "model       {} ({}, {}, tier {})\n",
+        primary.id, primary.provider, primary.api_name, primary.tier
     ));
     let ladder: Vec<&str> = plan
         .fallbacks
@@ -151,7 +162,11 @@ pub(crate) fn route_text(route: &Route, context: &Context, explain: bool) -> Str
     let warnings: Vec<&String> = context.warnings.iter().chain(&plan.warnings).collect();
     if explain {
         out.push_str("why:\n");
-        for reason in decision.reasons.iter().chain(&plan.reasons) {
+        for reason in decision
+            .iter()
+            .flat_map(|decision| &decision.reasons)
+            .chain(&plan.reasons)
+        {
             out.push_str(&format!("  - {reason}\n"));
         }
         if !plan.rejected.is_empty() {

@@ -5,20 +5,13 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use triage_catalog::Catalog;
-use triage_fallback::{Executor, FallbackConfig, FallbackSettings};
-use triage_ledger::{Ledger, LedgerOptions};
-use triage_providers::{HttpClientOptions, build_http_client, build_provider};
-use triage_server::{AppState, Gateway, ServerOptions};
+use triage_server::{AppState, ServerOptions};
 use triage_strategies::StrategyKind;
-use triage_types::RouteClass;
 
 use crate::commands::catalog_args::usage_error;
-use crate::commands::context::{Context, ProviderOverridesById, RoutingArgs, provider_settings};
-use crate::commands::report;
+use crate::commands::context::{Context, RoutingArgs};
 
 /// The address used when neither `--listen` nor `[server] listen` gives one.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -58,7 +51,7 @@ pub(crate) struct Args {
     strategy: Option<StrategyKind>,
 
     /// The ledger database; overrides `[ledger] path`.
-    #[arg(long, value_name = "FILE", env = "TRIAGE_LEDGER")]
+    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_LEDGER)]
     ledger: Option<PathBuf>,
 
     /// Record nothing (overrides `[ledger] enabled`).
@@ -77,54 +70,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     let strategy = context.strategy(context.strategy_kind(args.strategy))?;
-    let router = context.router(strategy);
-    let settings = fallback_settings(&context)?;
-    let checks = settings
-        .checks_for(None)
-        .context("invalid [fallback.checks]")?;
-    let catalog = context.catalog.clone();
-    let baseline_model = match &context.config.ledger.baseline {
-        Some(baseline) => Some(baseline.id.clone()),
-        None => router.policy().route(RouteClass::Critical).first().cloned(),
-    };
-    if let Some(baseline) = &baseline_model {
-        if let Err(error) = catalog.get(baseline) {
-            return Ok(usage_error(&anyhow::anyhow!("[ledger] baseline: {error}")));
-        }
-    }
-    let executor = executor(&catalog, &context.config.providers.overrides, settings)?;
-    let ledger = if args.no_ledger || !context.config.ledger.enabled {
-        None
-    } else {
-        let path = match (&args.ledger, &context.config.ledger.path) {
-            (Some(path), _) | (None, Some(path)) => path.clone(),
-            (None, None) => report::default_ledger_path()?,
-        };
-        Some(Ledger::open(&path, &LedgerOptions::default())?)
-    };
+    let ledger = context.open_ledger(args.ledger.as_deref(), args.no_ledger)?;
     let server = &context.config.server;
     let options = ServerOptions {
         api_keys: server.api_keys.clone(),
         body_limit_bytes: server.body_limit_bytes,
         request_timeout: server.request_timeout,
     };
+    let engine = context.engine(strategy, ledger.clone(), Some(server.request_timeout))?;
     let listen = match args.listen.or(server.listen) {
         Some(listen) => listen,
         None => DEFAULT_LISTEN
             .parse()
             .context("the default listen address")?,
     };
-    let gateway = Gateway {
-        catalog,
-        router,
-        executor,
-        checks,
-        alias_checks: Default::default(),
-        baseline_model,
-        ledger: ledger.clone(),
-        as_of: args.routing.catalog.as_of,
-    };
-    let state = AppState::new(gateway, options);
+    let state = AppState::new(engine, options);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -164,41 +124,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     served?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `[fallback]` validated, or the defaults.
-fn fallback_settings(context: &Context) -> anyhow::Result<FallbackSettings> {
-    let Some(section) = &context.config.fallback else {
-        return Ok(FallbackSettings::default());
-    };
-    let config: FallbackConfig = section
-        .table
-        .clone()
-        .try_into()
-        .with_context(|| format!("{}: invalid [fallback] section", section.location))?;
-    Ok(FallbackSettings::from_config(&config)?)
-}
-
-/// An executor with a client for every catalog provider whose key is set (or needs none);
-/// the others are marked unavailable, so plans skip them with the reason.
-fn executor(
-    catalog: &Catalog,
-    providers: &ProviderOverridesById,
-    settings: FallbackSettings,
-) -> anyhow::Result<Executor> {
-    let http = build_http_client(&HttpClientOptions::default())?;
-    let mut builder = Executor::builder(Arc::new(catalog.clone()), settings);
-    for info in catalog.providers() {
-        let settings = provider_settings(catalog, providers, &info.id)?;
-        match build_provider(settings, http.clone()) {
-            Ok(provider) => builder = builder.provider(provider),
-            Err(error) => {
-                tracing::info!(provider = %info.id, %error, "provider unavailable");
-                builder = builder.unavailable(info.id.clone(), error.to_string());
-            }
-        }
-    }
-    Ok(builder.build())
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM.

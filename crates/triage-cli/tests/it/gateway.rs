@@ -51,6 +51,26 @@ fn start(args: &[&str], envs: &[(&str, String)], prefix: &str) -> (Server, Strin
 
 /// The mock upstream and a gateway routed to it, with `config` as the gateway's triage.toml.
 fn start_pair(dir: &Path, config: &str) -> (Server, Server, String, PathBuf) {
+    let (mock, gateway, url, ledger, _) = start_pair_with_mock(dir, config);
+    (mock, gateway, url, ledger)
+}
+
+/// The variables that point every provider at the mock upstream, with test keys.
+fn mock_envs(mock_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("OPENAI_BASE_URL", format!("{mock_url}/v1")),
+        ("ANTHROPIC_BASE_URL", mock_url.to_owned()),
+        ("GEMINI_BASE_URL", mock_url.to_owned()),
+        ("OPENAI_API_KEY", "test".to_owned()),
+        ("ANTHROPIC_API_KEY", "test".to_owned()),
+        ("GEMINI_API_KEY", "test".to_owned()),
+        ("DEEPSEEK_API_KEY", String::new()),
+        ("RUST_LOG", "warn".to_owned()),
+    ]
+}
+
+/// [`start_pair`], with the mock's URL too.
+fn start_pair_with_mock(dir: &Path, config: &str) -> (Server, Server, String, PathBuf, String) {
     let (mock, mock_url) = start(
         &["mock-upstream", "--port", "0"],
         &[],
@@ -59,16 +79,7 @@ fn start_pair(dir: &Path, config: &str) -> (Server, Server, String, PathBuf) {
     let config_path = dir.join("triage.toml");
     std::fs::write(&config_path, config).unwrap();
     let ledger = dir.join("ledger.sqlite3");
-    let envs = [
-        ("OPENAI_BASE_URL", format!("{mock_url}/v1")),
-        ("ANTHROPIC_BASE_URL", mock_url.clone()),
-        ("GEMINI_BASE_URL", mock_url.clone()),
-        ("OPENAI_API_KEY", "test".to_owned()),
-        ("ANTHROPIC_API_KEY", "test".to_owned()),
-        ("GEMINI_API_KEY", "test".to_owned()),
-        ("DEEPSEEK_API_KEY", String::new()),
-        ("RUST_LOG", "warn".to_owned()),
-    ];
+    let envs = mock_envs(&mock_url);
     let (gateway, gateway_url) = start(
         &[
             "serve",
@@ -85,7 +96,7 @@ fn start_pair(dir: &Path, config: &str) -> (Server, Server, String, PathBuf) {
         &envs,
         "triage gateway listening on ",
     );
-    (mock, gateway, gateway_url, ledger)
+    (mock, gateway, gateway_url, ledger, mock_url)
 }
 
 /// Providers without a local stand-in (DeepSeek has no base-URL variable) are disabled, so no
@@ -340,4 +351,82 @@ fn sigterm_finishes_in_flight_requests_then_flushes_the_ledger() {
     assert_eq!(report["requests"], 1);
     assert_eq!(report["class_mix"]["unclassified"], 1);
     assert_eq!(report["model_mix"]["gpt-4o-mini"]["requests"], 1);
+}
+
+/// The shipped classifier's golden prompts (as in triage-classifier's `shipped.rs`): one of
+/// every class, a long one, a safety-relevant one.
+const GOLDEN_PROMPTS: &[&str] = &[
+    "Extract all the dates and person names from this paragraph and return them as JSON: On 3 May 2021 Alice met Bob in Paris.",
+    "What is the capital of Australia?",
+    "Translate the following paragraph into French: The meeting has been moved to Thursday afternoon.",
+    "Why does my Rust code fail to compile with 'borrowed value does not live long enough'? fn main() { let r; { let x = 5; r = &x; } println!(\"{}\", r); }",
+    "A train leaves at 3pm going 60 mph and another at 4pm going 80 mph on the same track. When does the second catch up? Show each step.",
+    "Write a short poem about autumn rain in the style of Emily Dickinson.",
+    "I have chest pain spreading to my left arm and I feel dizzy. Should I wait until tomorrow to see a doctor?",
+    "Summarize the text below in two sentences. The quarterly report shows revenue up 12 percent, driven by strong sales in Europe, while costs rose only 3 percent thanks to the new logistics contract.",
+];
+
+/// `triage route --json`'s model is the first model `triage ask --json` calls and the model
+/// the gateway answers with, for the golden prompts with the shipped classifier, both with
+/// the default low-confidence threshold and with one so high that every prompt is a close
+/// call (the plan then starts one tier up, and all three must agree on that too).
+#[test]
+fn route_ask_and_the_gateway_run_the_same_plan() {
+    for threshold in ["0.4", "0.99"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!("{BASE_CONFIG}[routing]\nlow_confidence = {threshold}\n");
+        let (_mock, _gateway, url, _ledger, mock_url) = start_pair_with_mock(dir.path(), &config);
+        let config_path = dir.path().join("triage.toml");
+        let mut tier_raised = 0;
+        for prompt in GOLDEN_PROMPTS {
+            let routed = run_json(&["route", "--json"], &config_path, prompt, &[]);
+            let routed_model = routed["model"].as_str().unwrap().to_owned();
+            tier_raised += routed["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|reason| reason.as_str().unwrap().contains("starts above tier"))
+                .count();
+            let (status, headers, body) = post(
+                &url,
+                "/v1/chat/completions",
+                &json!({"model": "auto", "messages": [{"role": "user", "content": prompt}]}),
+            );
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(
+                headers.get("x-triage-model").map(String::as_str),
+                Some(routed_model.as_str()),
+                "threshold {threshold}, {prompt}: the gateway answered {body}"
+            );
+            let asked = run_json(
+                &["ask", "--json", "--no-ledger"],
+                &config_path,
+                prompt,
+                &mock_envs(&mock_url),
+            );
+            assert_eq!(
+                asked["attempts"][0]["model"].as_str(),
+                Some(routed_model.as_str()),
+                "threshold {threshold}, {prompt}: {asked}"
+            );
+            assert_eq!(routed["class"], asked["class"], "{prompt}");
+        }
+        if threshold == "0.99" {
+            assert!(tier_raised > 0, "no golden prompt started one tier up");
+        }
+    }
+}
+
+/// Runs `triage ARGS --as-of 2026-11-29 --config CONFIG PROMPT` and parses its JSON output.
+fn run_json(args: &[&str], config: &Path, prompt: &str, envs: &[(&str, String)]) -> Value {
+    let output = Command::new(assert_cmd::cargo::cargo_bin("triage"))
+        .args(args)
+        .args(["--as-of", "2026-11-29", "--config"])
+        .arg(config)
+        .arg(prompt)
+        .envs(envs.iter().map(|(name, value)| (*name, value.as_str())))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{args:?} {prompt}: {output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
 }

@@ -69,6 +69,7 @@ fn write_ledger(path: &Path) {
                     provider: Some("mock".to_owned()),
                     usage,
                     cost_usd: cost,
+                    unpriced: None,
                     baseline_model: Some("claude-opus-4-5".to_owned()),
                     baseline_cost_usd: "0.0310".parse().unwrap(),
                     latency: Duration::from_millis(

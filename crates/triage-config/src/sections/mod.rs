@@ -9,6 +9,7 @@
 pub(crate) mod aliases;
 pub(crate) mod catalog;
 pub(crate) mod classifier;
+pub(crate) mod fallback;
 pub(crate) mod keywords;
 pub(crate) mod ledger;
 pub(crate) mod length;

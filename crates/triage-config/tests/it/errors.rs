@@ -119,6 +119,32 @@ fn errors_name_file_line_and_key() {
             "[[keywords.patterns]]\nclass = \"faq\"\nregex = \"[\"\nweight = 1.0\n",
         ),
         ("keywords_unknown_class", "[keywords.poetry]\nrhyme = 2.0\n"),
+        (
+            "fallback_zero_attempts",
+            "[fallback]\ndeadline_ms = 1000\nmax_attempts = 0\n",
+        ),
+        ("fallback_zero_deadline", "[fallback]\n\ndeadline_ms = 0\n"),
+        (
+            "fallback_moved_threshold",
+            "[fallback]\nlow_confidence_threshold = 7.0\n",
+        ),
+        (
+            "fallback_bad_refusal_pattern",
+            "[fallback]\nmax_attempts = 2\n\n[fallback.checks]\nrefusal_patterns = [\"(\"]\n",
+        ),
+        (
+            "fallback_typo_inside",
+            "[fallback]\nmax_attempts = 2\nretries_per_modle = 1\n",
+        ),
+        (
+            "fallback_route_bad_schema",
+            "[fallback.routes.extract]\njson_schema = { type = 5 }\n",
+        ),
+        ("unknown_baseline", "[ledger]\nbaseline = \"gpt-4-turbo\"\n"),
+        (
+            "fallback_unknown_alias",
+            "[aliases.cheap]\nmodel = \"gpt-4o-mini\"\n\n[fallback.aliases.cheep]\nmin_chars = 1\n",
+        ),
     ];
     for (name, text) in cases {
         insta::assert_snapshot!(name, error(text), text);

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use triage_catalog::Catalog;
 use triage_fallback::{
-    Attempt, AttemptKind, ExecutionPlan, Executor, FallbackConfig, FallbackEvent, FallbackSettings,
-    JudgeConfig, Next, Outcome,
+    Attempt, AttemptKind, Executor, FallbackConfig, FallbackEvent, FallbackSettings, JudgeConfig,
+    Next, Outcome,
 };
 use triage_mock::{MockFinish, MockUpstream, Scenario};
 use triage_providers::{
     ApiKey, HttpClientOptions, Protocol, ProviderSettings, build_http_client, build_provider,
 };
+use triage_strategies::RoutePlan;
 use triage_types::{ChatRequest, ResponseFormat, RouteClass, StreamEvent};
 
 const CATALOG: &str = include_str!("fixtures/catalog.toml");
@@ -28,8 +29,6 @@ struct Case {
     stream: bool,
     /// Ask for a JSON object.
     json: bool,
-    /// The classifier's confidence.
-    confidence: Option<f32>,
     /// Answers of the OpenAI-protocol mock, in order (then it echoes).
     openai: Vec<Scenario>,
     /// Answers of the Anthropic-protocol mock, in order (then it echoes).
@@ -54,7 +53,6 @@ impl Default for Case {
             ],
             stream: false,
             json: false,
-            confidence: None,
             openai: Vec::new(),
             anthropic: Vec::new(),
             pauses_ms: &[0],
@@ -195,13 +193,6 @@ fn cases() -> Vec<Case> {
             ..Case::default()
         },
         Case {
-            name: "low_confidence_starts_one_tier_higher",
-            plan: &["cheap-openai", "cheap-anthropic", "mid-openai"],
-            confidence: Some(0.2),
-            openai: vec![Scenario::text(long_sentence())],
-            ..Case::default()
-        },
-        Case {
             name: "judge_rejects_then_passes",
             plan: &["cheap-openai", "mid-openai"],
             openai: vec![
@@ -282,14 +273,12 @@ async fn check(case: Case) -> String {
     let mut config = test_config();
     (case.configure)(&mut config);
     let settings = FallbackSettings::from_config(&config).unwrap();
-    let checks = settings.checks_for(None).unwrap();
+    let checks = settings.checks(None, None).clone();
     let executor = Executor::builder(catalog.clone(), settings)
         .provider(openai_client)
         .provider(anthropic_client)
         .build();
-    let plan = ExecutionPlan::from_models(catalog.as_ref(), case.plan)
-        .unwrap()
-        .with_class(RouteClass::Faq, case.confidence);
+    let plan = RoutePlan::fixed(&catalog, RouteClass::Faq, case.plan).unwrap();
     let mut request = ChatRequest::from_prompt("What is the capital of France?");
     if case.json {
         request.response_format = Some(ResponseFormat::JsonObject);

@@ -73,6 +73,7 @@ pub(crate) fn request(spec: Spec<'_>) -> RequestRecord {
         provider: Some("mock".to_owned()),
         usage,
         cost_usd: cost,
+        unpriced: None,
         baseline_model: Some("frontier".to_owned()),
         baseline_cost_usd: baseline,
         latency: Duration::from_millis(latency_ms),

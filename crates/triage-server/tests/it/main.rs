@@ -12,59 +12,87 @@ use axum::body::Body;
 use axum::http::{Request, Response};
 use serde_json::Value;
 use triage_catalog::Catalog;
-use triage_fallback::{Executor, FallbackSettings, QualityChecks};
+use triage_config::Config;
+use triage_engine::{Engine, EngineOptions};
 use triage_ledger::{Ledger, LedgerOptions};
 use triage_mock::MockUpstream;
-use triage_providers::{
-    ApiKey, HttpClientOptions, Protocol, ProviderSettings, build_http_client, build_provider,
-};
-use triage_server::{AppState, Gateway, ServerOptions};
-use triage_strategies::{KeywordStrategy, Policy, RouteAlias, Router};
+use triage_server::{AppState, ServerOptions};
+use triage_strategies::KeywordStrategy;
 
-/// The gateway's parts with every catalog provider pointed at `mock` (or at a closed port when
-/// `mock` is `None`), an alias `cheap` for gpt-4o-mini, gpt-4o as the baseline, and a ledger
-/// at `ledger` when given.
-pub(crate) fn gateway(mock: Option<&MockUpstream>, ledger: Option<&Path>) -> Gateway {
+/// The quality checks off, an alias `cheap` for gpt-4o-mini, gpt-4o as the baseline.
+pub(crate) const BASE_CONFIG: &str = r#"
+[aliases.cheap]
+model = "gpt-4o-mini"
+
+[ledger]
+baseline = "gpt-4o"
+
+[fallback.checks]
+empty = false
+min_chars = 0
+cut_off = false
+refusal = false
+json = false
+"#;
+
+/// The gateway's engine with every catalog provider pointed at `mock` (or at a closed port when
+/// `mock` is `None`), the keyword strategy, [`BASE_CONFIG`], and a ledger at `ledger` when
+/// given.
+pub(crate) fn gateway(mock: Option<&MockUpstream>, ledger: Option<&Path>) -> Engine {
+    gateway_with(mock, ledger, "")
+}
+
+/// [`gateway`] with more config text after [`BASE_CONFIG`].
+pub(crate) fn gateway_with(
+    mock: Option<&MockUpstream>,
+    ledger: Option<&Path>,
+    extra: &str,
+) -> Engine {
     let catalog = Catalog::embedded().clone();
-    let http = build_http_client(&HttpClientOptions::default()).unwrap();
-    let mut builder = Executor::builder(Arc::new(catalog.clone()), FallbackSettings::default());
+    let (openai_url, root_url) = match mock {
+        Some(mock) => (mock.openai_base_url(), mock.url()),
+        None => (
+            "http://127.0.0.1:9/v1".to_owned(),
+            "http://127.0.0.1:9".to_owned(),
+        ),
+    };
+    let mut text = BASE_CONFIG.to_owned();
     for provider in catalog.providers() {
-        let protocol: Protocol = provider.protocol.as_str().parse().unwrap();
-        let (openai_url, root_url) = match mock {
-            Some(mock) => (mock.openai_base_url(), mock.url()),
-            None => (
-                "http://127.0.0.1:9/v1".to_owned(),
-                "http://127.0.0.1:9".to_owned(),
-            ),
+        let url = if provider.base_url.ends_with("/v1") {
+            &openai_url
+        } else {
+            &root_url
         };
-        let base_url = match protocol {
-            Protocol::OpenAi | Protocol::OpenAiCompatible => openai_url,
-            Protocol::Anthropic | Protocol::Gemini => root_url,
-        };
-        let settings = ProviderSettings::new(provider.id.clone(), protocol, base_url)
-            .with_api_key(ApiKey::new("test-upstream-key"));
-        builder = builder.provider(build_provider(settings, http.clone()).unwrap());
+        text.push_str(&format!(
+            "\n[providers.settings.{}]\nbase_url = \"{url}\"\n",
+            provider.id
+        ));
     }
-    let mut policy = Policy::from_catalog(&catalog);
-    policy.set_alias("cheap", RouteAlias::Model("gpt-4o-mini".to_owned()));
-    let router = Router::new(Arc::new(KeywordStrategy::embedded().unwrap()), policy);
-    Gateway {
+    text.push_str(extra);
+    let config = Config::parse(&text, "test.toml", None).unwrap();
+    Engine::new(
+        &config,
         catalog,
-        router,
-        executor: builder.build(),
-        checks: QualityChecks::none(),
-        alias_checks: Default::default(),
-        baseline_model: Some("gpt-4o".to_owned()),
-        ledger: ledger.map(|path| Ledger::open(path, &LedgerOptions::default()).unwrap()),
-        // The embedded catalog's lifecycles move with the calendar: pin the day so the routed
-        // models (and these tests) stay the same.
-        as_of: Some(time::macros::date!(2026 - 11 - 29)),
-    }
+        EngineOptions {
+            strategy: Arc::new(KeywordStrategy::embedded().unwrap()),
+            // Every provider key is set; no base URL comes from the environment.
+            env: Arc::new(|name: &str| {
+                name.ends_with("_API_KEY")
+                    .then(|| "test-upstream-key".to_owned())
+            }),
+            ledger: ledger.map(|path| Ledger::open(path, &LedgerOptions::default()).unwrap()),
+            // The embedded catalog's lifecycles move with the calendar: pin the day so the
+            // routed models (and these tests) stay the same.
+            as_of: Some(time::macros::date!(2026 - 11 - 29)),
+            request_timeout: None,
+        },
+    )
+    .unwrap()
 }
 
 /// The app over [`gateway`] with `options`.
-pub(crate) fn app(gateway: Gateway, options: ServerOptions) -> (axum::Router, AppState) {
-    let state = AppState::new(gateway, options);
+pub(crate) fn app(engine: Engine, options: ServerOptions) -> (axum::Router, AppState) {
+    let state = AppState::new(engine, options);
     (triage_server::app(state.clone()), state)
 }
 

@@ -1,0 +1,225 @@
+//! Accounting: every request, however it ends, is recorded once — in the ledger (without
+//! blocking) and through the observer (the server's metrics) — and priced, failing closed: an
+//! attempt the catalog cannot price makes the request's cost unknown, never $0.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rust_decimal::Decimal;
+use time::OffsetDateTime;
+use triage_catalog::CostOptions;
+use triage_fallback::{Attempt, AttemptKind, Outcome};
+use triage_ledger::{AttemptOutcome, AttemptRecord, RequestOutcome, RequestRecord};
+use triage_types::{RouteClass, Usage};
+
+use crate::engine::{Engine, Planned};
+
+/// Told about every finished request, once (the gateway's Prometheus metrics implement it).
+pub trait Observer: Send + Sync {
+    /// A request finished.
+    fn finished(&self, report: &Report<'_>);
+}
+
+/// What an [`Observer`] hears about a finished request.
+#[derive(Debug)]
+pub struct Report<'a> {
+    /// Who asked: the client's protocol (`openai`, `anthropic`) or `cli`.
+    pub entry: &'a str,
+    /// The class, when the request was classified.
+    pub class: Option<RouteClass>,
+    /// The model that answered.
+    pub model: Option<&'a str>,
+    /// `success` or the error's kind.
+    pub outcome: &'a str,
+    /// From arrival to the end of the answer.
+    pub latency: Duration,
+    /// Tokens of every attempt.
+    pub usage: Usage,
+    /// What was priced (the whole cost unless [`Accounted::cost`] is unknown).
+    pub priced_usd: Decimal,
+    /// Every attempt.
+    pub attempts: &'a [Attempt],
+}
+
+/// What a finished request cost, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accounted {
+    /// The id the request is recorded under.
+    pub request_id: String,
+    /// Every attempt's cost together; an error naming the attempt the catalog could not
+    /// price.
+    pub cost: Result<Decimal, String>,
+    /// How many attempts were recorded (skipped ones included).
+    pub attempts: usize,
+}
+
+/// Who is asking, for the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The entry point: the client's protocol (`openai`, `anthropic`) or `cli`.
+    pub entry: String,
+    /// Whether the answer is streamed.
+    pub streamed: bool,
+}
+
+/// One request from arrival to its record.
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    pub(crate) request_id: String,
+    pub(crate) caller: Caller,
+    pub(crate) route: String,
+    pub(crate) started: Instant,
+    pub(crate) started_at: OffsetDateTime,
+    pub(crate) class: Option<RouteClass>,
+    pub(crate) confidence: Option<f32>,
+}
+
+/// How a request ended.
+pub(crate) struct Ending<'a> {
+    /// The answering model and provider.
+    pub(crate) answered: Option<(&'a str, &'a str)>,
+    /// The answer's own usage, for the baseline cost.
+    pub(crate) answer_usage: Option<Usage>,
+    /// Every attempt.
+    pub(crate) attempts: &'a [Attempt],
+    /// The outcome's kind, when the request failed.
+    pub(crate) failure: Option<&'a str>,
+}
+
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);
+
+impl Ticket {
+    pub(crate) fn new(caller: Caller, route: &str) -> Ticket {
+        let started_at = OffsetDateTime::now_utc();
+        let sequence = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+        Ticket {
+            request_id: format!(
+                "{:x}{:06x}",
+                started_at.unix_timestamp_nanos() / 1_000_000,
+                sequence & 0xff_ffff
+            ),
+            caller,
+            route: route.to_owned(),
+            started: Instant::now(),
+            started_at,
+            class: None,
+            confidence: None,
+        }
+    }
+
+    pub(crate) fn planned(&mut self, planned: &Planned) {
+        self.class = planned.class();
+        self.confidence = planned.confidence();
+    }
+}
+
+impl Engine {
+    /// Records a finished request in the ledger and tells the observer; the one place either
+    /// happens.
+    pub(crate) fn finish(&self, ticket: &Ticket, ending: &Ending<'_>) -> Accounted {
+        let latency = ticket.started.elapsed();
+        let usage = triage_fallback::total_usage(ending.attempts);
+        let cost = triage_fallback::total_cost(ending.attempts);
+        let priced_usd = ending
+            .attempts
+            .iter()
+            .filter_map(|attempt| attempt.cost_usd)
+            .sum::<Decimal>();
+        if let Err(reason) = &cost {
+            tracing::warn!(request = %ticket.request_id, %reason, "the request's cost is unknown");
+        }
+        let baseline_cost_usd = match (&ending.answered, &ending.answer_usage) {
+            (Some(_), Some(answer_usage)) => self.baseline_cost(answer_usage),
+            _ => Decimal::ZERO,
+        };
+        let outcome = match ending.failure {
+            Some(kind) => RequestOutcome::Failure {
+                kind: kind.to_owned(),
+            },
+            None => RequestOutcome::Success,
+        };
+        if let Some(observer) = self.inner.observer.get() {
+            observer.finished(&Report {
+                entry: &ticket.caller.entry,
+                class: ticket.class,
+                model: ending.answered.map(|(model, _)| model),
+                outcome: outcome.as_str(),
+                latency,
+                usage,
+                priced_usd,
+                attempts: ending.attempts,
+            });
+        }
+        if let Some(ledger) = &self.inner.ledger {
+            ledger.record(RequestRecord {
+                request_id: ticket.request_id.clone(),
+                started_at: ticket.started_at,
+                protocol: ticket.caller.entry.clone(),
+                route: ticket.route.clone(),
+                class: ticket.class,
+                confidence: ticket.confidence,
+                outcome,
+                model: ending.answered.map(|(model, _)| model.to_owned()),
+                provider: ending.answered.map(|(_, provider)| provider.to_owned()),
+                usage,
+                cost_usd: priced_usd,
+                unpriced: cost.as_ref().err().cloned(),
+                baseline_model: self.inner.baseline.clone(),
+                baseline_cost_usd,
+                latency,
+                streamed: ticket.caller.streamed,
+                attempts: ending.attempts.iter().map(attempt_record).collect(),
+            });
+        }
+        Accounted {
+            request_id: ticket.request_id.clone(),
+            cost,
+            attempts: ending.attempts.len(),
+        }
+    }
+
+    /// What `usage` would have cost on the baseline model; cached tokens count as plain input
+    /// when the baseline has no cached price.
+    fn baseline_cost(&self, usage: &Usage) -> Decimal {
+        let Some(model) = self
+            .inner
+            .baseline
+            .as_deref()
+            .and_then(|baseline| self.inner.catalog.find(baseline))
+        else {
+            return Decimal::ZERO;
+        };
+        model
+            .cost(usage, CostOptions::default())
+            .or_else(|_| {
+                let plain = Usage {
+                    cached_read_tokens: 0,
+                    cache_write_tokens: 0,
+                    ..*usage
+                };
+                model.cost(&plain, CostOptions::default())
+            })
+            .unwrap_or(Decimal::ZERO)
+    }
+}
+
+fn attempt_record(attempt: &Attempt) -> AttemptRecord {
+    let outcome = match &attempt.outcome {
+        Outcome::Ok => AttemptOutcome::Success,
+        Outcome::QualityFailed { failure } => AttemptOutcome::Rejected {
+            reason: failure.to_string(),
+        },
+        other => AttemptOutcome::Failed {
+            error: other.describe(),
+        },
+    };
+    AttemptRecord {
+        model: attempt.model.clone(),
+        provider: attempt.provider.clone(),
+        outcome,
+        judge: attempt.kind == AttemptKind::Judge,
+        latency: Duration::from_millis(attempt.latency_ms),
+        usage: attempt.usage.unwrap_or_default(),
+        cost_usd: attempt.cost_usd.unwrap_or(Decimal::ZERO),
+    }
+}

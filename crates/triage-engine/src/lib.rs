@@ -1,0 +1,29 @@
+//! triage's one request pipeline, shared by `triage serve`, `triage ask`, `triage route` and
+//! `triage eval`: resolve the `model` a caller sent (`auto`, a route alias, a catalog id, a
+//! retired id → its successor), classify, make one plan, execute it with fallback, and account
+//! for it once — ledger and metrics — whatever the exit path.
+//!
+//! - [`Engine::new`] builds everything from a validated [`triage_config::Config`].
+//! - [`Engine::plan`] is the plan, with its reasons: what `triage route` shows is what runs.
+//! - [`Engine::complete`] and [`Engine::stream`] run a request and return a typed outcome
+//!   ([`Completed`], [`EngineStream`]) or a typed failure ([`Failed`]), always with every
+//!   attempt.
+//!
+//! The engine reads no environment variable and no file of its own: the caller passes an
+//! environment lookup, the strategy and the ledger.
+#![deny(missing_docs)]
+
+mod account;
+mod engine;
+mod error;
+mod providers;
+mod run;
+
+pub use account::{Accounted, Caller, Observer, Report};
+pub use engine::{Engine, EngineOptions, Planned, Target};
+pub use error::{BuildError, EngineError};
+pub use providers::{EnvLookup, ProviderStatus, provider_settings};
+pub use run::{CLIENT_DISCONNECTED, Completed, EngineStream, Failed, StreamItem};
+
+/// The `model` that asks triage to classify and route by the default policy.
+pub const AUTO_MODEL: &str = "auto";

@@ -1,0 +1,395 @@
+//! The rest of a request after its plan: execute it through the fallback executor (whole or
+//! streamed), bounded by the request timeout, and account for it once, whichever way it ends —
+//! answered, failed, timed out, or (for a stream) abandoned by its client.
+
+use std::time::Duration;
+
+use triage_fallback::{
+    Answer, Attempt, Failure, FallbackError, FallbackEvent, FallbackStream, Outcome, StreamSummary,
+};
+use triage_types::{ChatRequest, StreamEvent};
+
+use crate::EngineError;
+use crate::account::{Accounted, Caller, Ending, Ticket};
+use crate::engine::{Engine, Planned};
+use crate::providers::ProviderStatus;
+
+/// An answered request.
+#[derive(Debug)]
+pub struct Completed {
+    /// Its plan.
+    pub planned: Planned,
+    /// The accepted answer, its model and every attempt.
+    pub answer: Answer,
+    /// What was recorded.
+    pub accounted: Accounted,
+}
+
+/// A request that got no answer: the error, its plan if it got one, every attempt made, and
+/// what was recorded (`None` for a request naming an unknown model, which is not recorded).
+#[derive(Debug)]
+pub struct Failed {
+    /// Why.
+    pub error: EngineError,
+    /// Its plan, when it got that far.
+    pub planned: Option<Planned>,
+    /// Every attempt, in order.
+    pub attempts: Vec<Attempt>,
+    /// What was recorded.
+    pub accounted: Option<Accounted>,
+}
+
+/// One step of a streamed answer after its start.
+#[derive(Debug)]
+pub enum StreamItem {
+    /// A piece of the answer.
+    Delta(StreamEvent),
+    /// The answer is complete; it has been recorded.
+    Done {
+        /// The whole answer, its usage and every attempt.
+        summary: Box<StreamSummary>,
+        /// What was recorded.
+        accounted: Accounted,
+    },
+    /// The stream failed after it started; recorded.
+    Failed {
+        /// Why.
+        error: EngineError,
+        /// Every attempt.
+        attempts: Vec<Attempt>,
+        /// What was recorded.
+        accounted: Accounted,
+    },
+}
+
+/// A streamed answer whose first event has arrived: the model answering, then
+/// [`EngineStream::next`] until `Done` or `Failed`. Dropping it before the end (a client that
+/// went away) records the request as `client_disconnected` and stops the upstream call.
+pub struct EngineStream {
+    engine: Engine,
+    ticket: Option<Ticket>,
+    events: FallbackStream,
+    /// The request's plan.
+    pub planned: Planned,
+    /// The model whose answer streams.
+    pub model: String,
+    /// Its provider.
+    pub provider: String,
+    /// The id the request is recorded under.
+    pub request_id: String,
+}
+
+impl std::fmt::Debug for EngineStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineStream")
+            .field("model", &self.model)
+            .field("provider", &self.provider)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Answers one request: plan, execute with fallback, record. The one entry point for a
+    /// whole (non-streamed) answer.
+    pub async fn complete(
+        &self,
+        caller: Caller,
+        model: &str,
+        request: &ChatRequest,
+    ) -> Result<Completed, Box<Failed>> {
+        let mut ticket = Ticket::new(caller, model);
+        let planned = match self.plan(model, request) {
+            Ok(planned) => planned,
+            Err(error) => return Err(Box::new(self.unplanned(&ticket, error))),
+        };
+        ticket.planned(&planned);
+        let execute = self
+            .inner
+            .executor
+            .execute(&planned.plan, request, &planned.checks);
+        let executed = match self.inner.request_timeout {
+            Some(limit) => tokio::time::timeout(limit, execute)
+                .await
+                .map_err(|_| timeout_error(limit)),
+            None => Ok(execute.await),
+        };
+        match executed {
+            Err(error) => Err(Box::new(self.failed(
+                &ticket,
+                Some(planned),
+                error,
+                Vec::new(),
+            ))),
+            Ok(Err(failure)) => {
+                let error = self.failure_error(&failure);
+                tracing::info!(request = %ticket.request_id, error = %failure.error, "no acceptable answer");
+                Err(Box::new(self.failed(
+                    &ticket,
+                    Some(planned),
+                    error,
+                    failure.attempts,
+                )))
+            }
+            Ok(Ok(answer)) => {
+                let accounted = self.finish(
+                    &ticket,
+                    &Ending {
+                        answered: Some((&answer.model, &answer.provider)),
+                        answer_usage: Some(answer.response.usage),
+                        attempts: &answer.attempts,
+                        failure: None,
+                    },
+                );
+                Ok(Completed {
+                    planned,
+                    answer,
+                    accounted,
+                })
+            }
+        }
+    }
+
+    /// Starts a streamed answer: plan, then run the stream until its first event. A failure up
+    /// to then (no model could start, the timeout passed) is recorded and returned; after it,
+    /// the [`EngineStream`] records the request when it ends or is dropped.
+    pub async fn stream(
+        &self,
+        caller: Caller,
+        model: &str,
+        request: ChatRequest,
+    ) -> Result<EngineStream, Box<Failed>> {
+        let mut ticket = Ticket::new(caller, model);
+        let planned = match self.plan(model, &request) {
+            Ok(planned) => planned,
+            Err(error) => return Err(Box::new(self.unplanned(&ticket, error))),
+        };
+        ticket.planned(&planned);
+        let mut events =
+            self.inner
+                .executor
+                .stream(planned.plan.clone(), request, planned.checks.clone());
+        let first = match self.inner.request_timeout {
+            Some(limit) => tokio::time::timeout(limit, futures_next(&mut events))
+                .await
+                .map_err(|_| timeout_error(limit)),
+            None => Ok(futures_next(&mut events).await),
+        };
+        match first {
+            Err(error) => Err(Box::new(self.failed(
+                &ticket,
+                Some(planned),
+                error,
+                Vec::new(),
+            ))),
+            Ok(Some(FallbackEvent::Start {
+                model, provider, ..
+            })) => Ok(EngineStream {
+                engine: self.clone(),
+                request_id: ticket.request_id.clone(),
+                ticket: Some(ticket),
+                events,
+                planned,
+                model,
+                provider,
+            }),
+            Ok(Some(FallbackEvent::Error(failure))) => {
+                let error = self.failure_error(&failure);
+                Err(Box::new(self.failed(
+                    &ticket,
+                    Some(planned),
+                    error,
+                    failure.attempts,
+                )))
+            }
+            Ok(other) => {
+                tracing::error!(event = ?other, "a fallback stream did not begin with its start event");
+                let error = EngineError::Internal {
+                    message: "the answer stream did not start".to_owned(),
+                };
+                Err(Box::new(self.failed(
+                    &ticket,
+                    Some(planned),
+                    error,
+                    Vec::new(),
+                )))
+            }
+        }
+    }
+
+    /// A request whose plan failed; one naming an unknown model is not recorded (it never
+    /// reached routing).
+    fn unplanned(&self, ticket: &Ticket, error: EngineError) -> Failed {
+        if matches!(error, EngineError::UnknownModel { .. }) {
+            return Failed {
+                error,
+                planned: None,
+                attempts: Vec::new(),
+                accounted: None,
+            };
+        }
+        self.failed(ticket, None, error, Vec::new())
+    }
+
+    fn failed(
+        &self,
+        ticket: &Ticket,
+        planned: Option<Planned>,
+        error: EngineError,
+        attempts: Vec<Attempt>,
+    ) -> Failed {
+        let accounted = self.finish(
+            ticket,
+            &Ending {
+                answered: None,
+                answer_usage: None,
+                attempts: &attempts,
+                failure: Some(error.kind()),
+            },
+        );
+        Failed {
+            error,
+            planned,
+            attempts,
+            accounted: Some(accounted),
+        }
+    }
+
+    /// The executor's failure as the caller's error: a plan whose every model was skipped for
+    /// want of a key says which variables to set.
+    fn failure_error(&self, failure: &Failure) -> EngineError {
+        match &failure.error {
+            FallbackError::DeadlineExceeded { deadline_ms } => EngineError::Timeout {
+                after_ms: *deadline_ms,
+            },
+            FallbackError::StreamInterrupted { model, message } => EngineError::StreamInterrupted {
+                model: model.clone(),
+                message: message.clone(),
+            },
+            FallbackError::EmptyPlan
+            | FallbackError::Exhausted { .. }
+            | FallbackError::MaxAttempts { .. } => {
+                let mut variables = Vec::new();
+                let all_keyless = !failure.attempts.is_empty()
+                    && failure.attempts.iter().all(|attempt| {
+                        let missing = matches!(attempt.outcome, Outcome::SkippedNoClient { .. })
+                            .then(|| self.inner.providers.get(&attempt.provider))
+                            .flatten();
+                        match missing {
+                            Some(ProviderStatus::MissingKey { env_var }) => {
+                                if !variables.contains(env_var) {
+                                    variables.push(env_var.clone());
+                                }
+                                true
+                            }
+                            _ => false,
+                        }
+                    });
+                if all_keyless {
+                    EngineError::NoProviderKey { variables }
+                } else {
+                    EngineError::Exhausted {
+                        attempts: failure.attempts.len(),
+                        message: failure.error.to_string(),
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl EngineStream {
+    /// The next piece of the answer, then exactly one `Done` or `Failed` (both recorded), then
+    /// `None`.
+    pub async fn next(&mut self) -> Option<StreamItem> {
+        let ticket = self.ticket.as_ref()?;
+        loop {
+            let ending = match futures_next(&mut self.events).await {
+                Some(FallbackEvent::Start { .. }) => continue,
+                Some(FallbackEvent::Delta(delta)) => return Some(StreamItem::Delta(delta)),
+                Some(FallbackEvent::Done(summary)) => {
+                    let accounted = self.engine.finish(
+                        ticket,
+                        &Ending {
+                            answered: Some((&summary.model, &summary.provider)),
+                            answer_usage: Some(summary.response.usage),
+                            attempts: &summary.attempts,
+                            failure: None,
+                        },
+                    );
+                    StreamItem::Done { summary, accounted }
+                }
+                Some(FallbackEvent::Error(failure)) => {
+                    let error = self.engine.failure_error(&failure);
+                    let accounted = self.engine.finish(
+                        ticket,
+                        &Ending {
+                            answered: None,
+                            answer_usage: None,
+                            attempts: &failure.attempts,
+                            failure: Some(error.kind()),
+                        },
+                    );
+                    StreamItem::Failed {
+                        error,
+                        attempts: failure.attempts,
+                        accounted,
+                    }
+                }
+                None => {
+                    // The executor's stream always ends with Done or Error; should it not, the
+                    // caller still gets a terminal item.
+                    let error = EngineError::StreamInterrupted {
+                        model: self.model.clone(),
+                        message: "the answer stream ended without a result".to_owned(),
+                    };
+                    let accounted = self.engine.finish(
+                        ticket,
+                        &Ending {
+                            answered: None,
+                            answer_usage: None,
+                            attempts: &[],
+                            failure: Some(error.kind()),
+                        },
+                    );
+                    StreamItem::Failed {
+                        error,
+                        attempts: Vec::new(),
+                        accounted,
+                    }
+                }
+            };
+            self.ticket = None;
+            return Some(ending);
+        }
+    }
+}
+
+impl Drop for EngineStream {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.engine.finish(
+                &ticket,
+                &Ending {
+                    answered: Some((&self.model, &self.provider)),
+                    answer_usage: None,
+                    attempts: &[],
+                    failure: Some(CLIENT_DISCONNECTED),
+                },
+            );
+        }
+    }
+}
+
+/// The outcome recorded for a stream whose client went away before its end.
+pub const CLIENT_DISCONNECTED: &str = "client_disconnected";
+
+fn timeout_error(limit: Duration) -> EngineError {
+    EngineError::Timeout {
+        after_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+async fn futures_next(events: &mut FallbackStream) -> Option<FallbackEvent> {
+    std::future::poll_fn(|context| events.as_mut().poll_next(context)).await
+}

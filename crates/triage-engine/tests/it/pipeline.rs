@@ -1,0 +1,270 @@
+//! One table per concern: what the engine plans and runs, and what it records.
+
+use std::time::Duration;
+
+use triage_engine::{EngineError, StreamItem, Target};
+use triage_fallback::Outcome;
+use triage_ledger::{LedgerReader, SummaryOptions};
+use triage_mock::{MockUpstream, MockUsage, Scenario};
+use triage_types::{ChatRequest, RouteClass};
+
+use crate::{Setup, cli};
+
+const PROMPT: &str = "What is the capital of France?";
+
+fn long_answer() -> Scenario {
+    Scenario::text("Paris is the capital of France, and has been for many centuries now.")
+}
+
+/// `[fallback.routes.<class>]` and `[fallback.aliases.<alias>]` checks apply to the requests
+/// they name (the gateway used to compile only `[fallback.checks]`, and alias checks could not
+/// be set at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_class_and_per_alias_checks_apply() {
+    let cases: [(&str, &str, &str, usize); 4] = [
+        // (config, model, what the short answer leads to, answer attempts)
+        ("", "auto", "accepted", 1),
+        (
+            "[fallback.routes.faq]\nmin_chars = 40\n",
+            "auto",
+            "escalated",
+            2,
+        ),
+        (
+            "[aliases.quick]\nmodel = \"gpt-4o-mini\"\n[fallback.aliases.quick]\nmin_chars = 40\n",
+            "quick",
+            "escalated",
+            2,
+        ),
+        (
+            "[aliases.quick]\nmodel = \"gpt-4o-mini\"\n[fallback.aliases.quick]\nmin_chars = 40\n",
+            "auto",
+            "accepted",
+            1,
+        ),
+    ];
+    for (config, model, what, calls) in cases {
+        let mock = MockUpstream::start().await.unwrap();
+        mock.push(Scenario::text("Paris."));
+        mock.push(long_answer());
+        let engine = Setup {
+            config,
+            ..Setup::new(&mock)
+        }
+        .engine();
+        let request = ChatRequest::from_prompt(PROMPT);
+        let completed = engine.complete(cli(), model, &request).await.unwrap();
+        assert_eq!(
+            completed.answer.attempts.len(),
+            calls,
+            "{config} / {model}: the short answer should be {what}: {:?}",
+            completed.answer.attempts
+        );
+    }
+}
+
+/// A model whose provider has no key is skipped with the variable that would enable it, and
+/// the plan's next keyed model answers; with no key at all the error names the variables and
+/// nothing is called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyless_models_are_skipped_and_named() {
+    let mock = MockUpstream::start().await.unwrap();
+    mock.push(long_answer());
+    let engine = Setup {
+        keys: &["OPENAI_API_KEY"],
+        ..Setup::new(&mock)
+    }
+    .engine();
+    let request = ChatRequest::from_prompt(PROMPT);
+    let planned = engine.plan("auto", &request).unwrap();
+    assert_eq!(planned.plan.primary.id, "gemini-2.0-flash");
+    let completed = engine.complete(cli(), "auto", &request).await.unwrap();
+    assert_eq!(completed.answer.model, "gpt-4o-mini");
+    let Outcome::SkippedNoClient { message } = &completed.answer.attempts[0].outcome else {
+        panic!("{:?}", completed.answer.attempts);
+    };
+    assert!(message.contains("GEMINI_API_KEY"), "{message}");
+
+    let engine = Setup {
+        keys: &[],
+        ..Setup::new(&mock)
+    }
+    .engine();
+    let failed = engine.complete(cli(), "auto", &request).await.unwrap_err();
+    let EngineError::NoProviderKey { variables } = &failed.error else {
+        panic!("{:?}", failed.error);
+    };
+    assert!(
+        variables.contains(&"GEMINI_API_KEY".to_owned()),
+        "{variables:?}"
+    );
+    assert!(
+        variables.contains(&"OPENAI_API_KEY".to_owned()),
+        "{variables:?}"
+    );
+    assert!(failed.error.to_string().starts_with("no provider key set"));
+    assert_eq!(mock.requests().len(), 1, "only the first engine's call");
+}
+
+/// In the low-confidence band the plan itself starts one tier up and says why; what runs
+/// first is the plan's primary (the executor no longer re-plans).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_low_confidence_plan_is_what_runs() {
+    let mock = MockUpstream::start().await.unwrap();
+    mock.push(long_answer());
+    // analyze 0.35 ahead of faq 0.30: unsure, and faq's model is the cheaper, so the class
+    // stays analyze and the plan starts above analyze's tier.
+    let engine = Setup {
+        scores: Some([0.1, 0.3, 0.1, 0.35, 0.1, 0.05]),
+        ..Setup::new(&mock)
+    }
+    .engine();
+    let request = ChatRequest::from_prompt(PROMPT);
+    let planned = engine.plan("auto", &request).unwrap();
+    assert_eq!(planned.class(), Some(RouteClass::Analyze));
+    assert!(
+        planned
+            .plan
+            .reasons
+            .iter()
+            .any(|reason| reason.contains("starts above tier")),
+        "{:?}",
+        planned.plan.reasons
+    );
+    let completed = engine.complete(cli(), "auto", &request).await.unwrap();
+    assert_eq!(completed.answer.attempts[0].model, planned.plan.primary.id);
+    assert_eq!(completed.answer.attempts.len(), 1);
+
+    let sure = Setup {
+        scores: Some([0.0, 0.0, 0.0, 0.9, 0.1, 0.0]),
+        ..Setup::new(&mock)
+    }
+    .engine();
+    let planned_sure = sure.plan("auto", &request).unwrap();
+    assert_eq!(planned_sure.plan.primary.id, "gpt-4o");
+    assert!(planned.plan.primary.tier > planned_sure.plan.primary.tier);
+}
+
+/// A retired id resolves to its successor with a warning the caller sees; an unknown one is
+/// an error listing the choices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_models_resolve_through_the_catalog() {
+    let mock = MockUpstream::start().await.unwrap();
+    let engine = Setup::new(&mock).engine();
+    let request = ChatRequest::from_prompt(PROMPT);
+    let planned = engine.plan("claude-opus-4", &request).unwrap();
+    assert_eq!(
+        planned.target,
+        Target::Model {
+            requested: "claude-opus-4".to_owned()
+        }
+    );
+    assert_ne!(planned.plan.primary.id, "claude-opus-4");
+    assert_eq!(
+        planned.plan.primary.requested.as_deref(),
+        Some("claude-opus-4")
+    );
+    assert!(!planned.warnings().is_empty());
+    assert!(planned.class().is_none());
+    let error = engine.plan("gpt-7", &request).unwrap_err();
+    assert!(matches!(error, EngineError::UnknownModel { .. }), "{error}");
+}
+
+/// An answer the catalog cannot price (cached tokens on a model with no cached price) has an
+/// unknown cost, never $0, and the ledger says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpriced_answer_fails_closed() {
+    let mock = MockUpstream::start().await.unwrap();
+    mock.push(long_answer().with_usage(MockUsage {
+        input: 100,
+        output: 20,
+        cached_read: 80,
+        cache_write: 0,
+        reasoning: 0,
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite3");
+    let config = "[catalog]\n[[catalog.models]]\nid = \"mystery\"\nprovider = \"openai\"\ntier = 1\ncontext_window = 128000\nmax_output_tokens = 4096\npricing.input = 0.1\npricing.output = 0.4\npricing.checked_on = 2026-11-01\npricing.source = \"test\"\n";
+    let engine = Setup {
+        config,
+        ledger: Some(&ledger),
+        ..Setup::new(&mock)
+    }
+    .engine();
+    let completed = engine
+        .complete(cli(), "mystery", &ChatRequest::from_prompt(PROMPT))
+        .await
+        .unwrap();
+    assert!(
+        completed.accounted.cost.is_err(),
+        "{:?} {} {:?}",
+        completed.accounted,
+        completed.answer.model,
+        completed.answer.response.usage
+    );
+    engine.ledger().unwrap().close();
+    let records = LedgerReader::open(&ledger)
+        .unwrap()
+        .requests(&SummaryOptions::default())
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    assert!(
+        records[0]
+            .unpriced
+            .as_deref()
+            .is_some_and(|why| why.contains("mystery"))
+    );
+}
+
+/// Every request is recorded exactly once, however it ends: answered, failed, streamed to the
+/// end, or a stream dropped by its client; a request for an unknown model is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_is_recorded_once() {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite3");
+    let engine = Setup {
+        ledger: Some(&ledger),
+        config: "[fallback]\nmax_attempts = 2\nretries_per_model = 0\n",
+        ..Setup::new(&mock)
+    }
+    .engine();
+    let request = ChatRequest::from_prompt(PROMPT);
+
+    mock.push(long_answer());
+    engine.complete(cli(), "auto", &request).await.unwrap();
+
+    mock.push(Scenario::status(500));
+    mock.push(Scenario::status(500));
+    engine.complete(cli(), "auto", &request).await.unwrap_err();
+
+    mock.push(long_answer());
+    let mut stream = engine.stream(cli(), "auto", request.clone()).await.unwrap();
+    let mut done = false;
+    while let Some(item) = stream.next().await {
+        done |= matches!(item, StreamItem::Done { .. });
+    }
+    assert!(done);
+    drop(stream);
+
+    mock.push(
+        Scenario::text("word ".repeat(200)).with_delay_between_chunks(Duration::from_millis(20)),
+    );
+    let stream = engine.stream(cli(), "auto", request.clone()).await.unwrap();
+    drop(stream);
+
+    engine.complete(cli(), "gpt-7", &request).await.unwrap_err();
+
+    engine.ledger().unwrap().close();
+    let outcomes: Vec<String> = LedgerReader::open(&ledger)
+        .unwrap()
+        .requests(&SummaryOptions::default())
+        .unwrap()
+        .iter()
+        .map(|record| record.outcome.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["success", "no_provider", "success", "client_disconnected"]
+    );
+}
