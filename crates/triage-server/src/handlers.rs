@@ -17,6 +17,7 @@ use triage_types::ChatRequest;
 
 use crate::dispatch::{Ending, Routed, Ticket, fallback_error, resolve};
 use crate::error::{ApiError, Protocol};
+use crate::metrics::InFlight;
 use crate::state::{AppState, Inner};
 use crate::stream::Encoder;
 use crate::{ServerError, anthropic, openai};
@@ -90,24 +91,8 @@ struct Call {
     include_usage: bool,
 }
 
-/// Counts a request as in flight until dropped.
-pub(crate) struct InFlight(Arc<Inner>);
-
-impl InFlight {
-    fn new(state: &Arc<Inner>) -> InFlight {
-        state.metrics.in_flight().inc();
-        InFlight(Arc::clone(state))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.metrics.in_flight().dec();
-    }
-}
-
 async fn serve(state: Arc<Inner>, call: Call) -> Response {
-    let in_flight = InFlight::new(&state);
+    let in_flight = InFlight::new(&state.metrics);
     let protocol = call.protocol;
     let mut ticket = Ticket::new(protocol, &call.model, call.stream);
     let routed = match resolve(&state, &call.model, &call.request) {

@@ -11,6 +11,23 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use triage_fallback::{BreakerSnapshot, BreakerState};
 
+/// Counts a request as in flight until dropped.
+pub(crate) struct InFlight(Gauge);
+
+impl InFlight {
+    pub(crate) fn new(metrics: &Metrics) -> InFlight {
+        let gauge = metrics.in_flight().clone();
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Labels of a finished request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {

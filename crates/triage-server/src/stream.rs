@@ -233,7 +233,7 @@ pub(crate) fn respond(
     mut encoder: Encoder,
     start: (String, String),
     events: FallbackStream,
-    in_flight: crate::handlers::InFlight,
+    in_flight: crate::metrics::InFlight,
 ) -> Response {
     let (model, provider) = start;
     let headers = ticket.headers(&model, None, 1);
