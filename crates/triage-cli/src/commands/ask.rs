@@ -20,11 +20,11 @@ use triage_providers::{HttpClientOptions, ProviderError, build_http_client, buil
 use triage_strategies::{Decision, RoutePlan, StrategyKind, blended_price};
 use triage_types::{ChatRequest, ChatResponse, Message, Role, StreamEvent};
 
-use crate::cli::EXIT_FAILURE;
-use crate::commands::catalog_args::{json_number, usage_error};
+use crate::commands::EXIT_FAILURE;
 use crate::commands::context::{
     Context as RoutingContext, ProviderOverridesById, RoutingArgs, provider_settings,
 };
+use crate::commands::output::{json_number, usage_error};
 
 /// Answer a prompt with the cheapest adequate model, falling back on failure.
 ///

@@ -16,9 +16,8 @@ use triage_server::{AppState, Gateway, ServerOptions};
 use triage_strategies::StrategyKind;
 use triage_types::RouteClass;
 
-use crate::commands::catalog_args::usage_error;
 use crate::commands::context::{Context, ProviderOverridesById, RoutingArgs, provider_settings};
-use crate::commands::report;
+use crate::commands::output::{default_ledger_path, usage_error};
 
 /// The address used when neither `--listen` nor `[server] listen` gives one.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -58,7 +57,7 @@ pub(crate) struct Args {
     strategy: Option<StrategyKind>,
 
     /// The ledger database; overrides `[ledger] path`.
-    #[arg(long, value_name = "FILE", env = "TRIAGE_LEDGER")]
+    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_LEDGER)]
     ledger: Option<PathBuf>,
 
     /// Record nothing (overrides `[ledger] enabled`).
@@ -98,7 +97,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         let path = match (&args.ledger, &context.config.ledger.path) {
             (Some(path), _) | (None, Some(path)) => path.clone(),
-            (None, None) => report::default_ledger_path()?,
+            (None, None) => default_ledger_path()?,
         };
         Some(Ledger::open(&path, &LedgerOptions::default())?)
     };
