@@ -5,6 +5,8 @@ mod bench_gateway;
 mod fetch_model;
 mod flags;
 mod keywords;
+#[cfg(test)]
+mod tidy;
 mod train;
 
 use std::path::PathBuf;
