@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use crate::flags::project_root;
+use crate::project_root;
 
 /// Measure the gateway's added latency against the mock upstream at a fixed request rate.
 #[derive(Debug, clap::Args)]

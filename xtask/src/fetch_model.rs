@@ -83,7 +83,7 @@ pub(crate) struct Args {
 
 /// Runs the command with settings from the environment.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
-    let root = crate::flags::project_root();
+    let root = crate::project_root();
     let manifest_path = root.join(&args.manifest);
     let manifest = Manifest::load(&manifest_path)?;
     let entry = select(&manifest, &manifest_path, &args.repo, &args.revision)?;

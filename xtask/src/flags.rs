@@ -1,7 +1,5 @@
 //! The xtask command line.
 
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand};
 
 /// Project automation for triage.
@@ -23,10 +21,4 @@ pub(crate) enum Command {
     /// Learn the keyword strategy's default weights from ../shared/data/train.jsonl and write
     /// crates/triage-strategies/src/keywords.toml (`--check`: fail if it is stale).
     LearnKeywords(crate::keywords::Args),
-}
-
-/// The repository root, found from this crate's manifest directory.
-pub(crate) fn project_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }

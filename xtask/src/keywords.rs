@@ -36,7 +36,7 @@ use triage_strategies::text::{FeatureWindow, features, words};
 use triage_strategies::{KeywordStrategy, KeywordTable};
 use triage_types::RouteClass;
 
-use crate::flags::project_root;
+use crate::project_root;
 
 /// Weighted document frequency a feature needs to be kept.
 const MIN_DOCUMENT_FREQUENCY: f64 = 5.0;

@@ -5,7 +5,11 @@ mod bench_gateway;
 mod fetch_model;
 mod flags;
 mod keywords;
+#[cfg(test)]
+mod tidy;
 mod train;
+
+use std::path::PathBuf;
 
 use clap::Parser;
 
@@ -17,4 +21,10 @@ fn main() -> anyhow::Result<()> {
         flags::Command::TrainModel(args) => train::run(*args),
         flags::Command::LearnKeywords(args) => keywords::run(args),
     }
+}
+
+/// The repository root, found from this crate's manifest directory.
+pub(crate) fn project_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }

@@ -128,7 +128,7 @@ pub(crate) enum EmbeddingMode {
 
 pub(crate) fn run(args: Args) -> Result<()> {
     let started = Instant::now();
-    let root = crate::flags::project_root();
+    let root = crate::project_root();
     let resolve = |path: &Path| {
         if path.is_absolute() {
             path.to_owned()

@@ -24,6 +24,7 @@
 mod cost;
 mod error;
 mod lifecycle;
+mod location;
 mod model;
 mod raw;
 mod routes;
@@ -36,8 +37,9 @@ use std::sync::LazyLock;
 use time::Date;
 
 pub use cost::{CostError, CostOptions, PriceKind, TokenCounts};
-pub use error::{CatalogError, Location};
+pub use error::CatalogError;
 pub use lifecycle::{LifecycleWarning, Resolved};
+pub use location::Location;
 pub use model::{
     Capabilities, Lifecycle, Model, ModelStatus, Pricing, Protocol, ProviderInfo, Tier,
 };

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use time::Date;
 
-use crate::error::Location;
+use crate::location::Location;
 
 /// One model as the catalog knows it, after validation.
 #[derive(Debug, Clone, PartialEq)]

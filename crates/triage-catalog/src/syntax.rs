@@ -1,7 +1,8 @@
 //! Reading catalog TOML into the raw structs, and turning byte offsets into file, line, column
 //! and key path for messages.
 
-use crate::error::{CatalogError, Location};
+use crate::error::CatalogError;
+use crate::location::Location;
 use crate::raw::RawCatalog;
 
 /// Deserializes `text`; a TOML or schema error names the file, line, column and key.

@@ -8,7 +8,8 @@ use time::{Date, Month};
 use toml::value::Datetime;
 use triage_types::RouteClass;
 
-use crate::error::{CatalogError, Location};
+use crate::error::CatalogError;
+use crate::location::Location;
 use crate::raw::{RawCapability, RawCatalog, RawModel, RawPrice};
 use crate::syntax::location;
 use crate::{Capabilities, Catalog, Lifecycle, Model, PriceKind, Pricing, ProviderInfo, Tier};

@@ -6,11 +6,6 @@ use clap::{Parser, Subcommand};
 
 use crate::commands;
 
-/// Exit status for a failed command (bad input, upstream failure).
-pub(crate) const EXIT_FAILURE: u8 = 1;
-/// Exit status for input that could not be read as asked (bad lines, usage errors).
-pub(crate) const EXIT_USAGE: u8 = 2;
-
 /// triage sends each LLM request to the cheapest model that can handle it.
 ///
 /// It classifies a request into one of six routing classes (extract, faq, transform,

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::from(cli::EXIT_FAILURE)
+            ExitCode::from(commands::EXIT_FAILURE)
         }
     }
 }

@@ -4,7 +4,7 @@
 /// Path of the `triage.toml` to load when `--config` is not given.
 pub const TRIAGE_CONFIG: &str = "TRIAGE_CONFIG";
 
-/// Path of the ledger database when `--ledger` is not given.
+/// Path of the request ledger (`serve`, `report`), overriding the config's `[ledger] path`.
 pub const TRIAGE_LEDGER: &str = "TRIAGE_LEDGER";
 
 /// Every variable above, with a one-line description, for `--help` texts and docs.
@@ -15,6 +15,6 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         TRIAGE_LEDGER,
-        "path of the ledger database when --ledger is not given",
+        "path of the request ledger, overriding the config's [ledger] path",
     ),
 ];

@@ -13,33 +13,7 @@ use triage_ledger::{AttemptOutcome, AttemptRecord, RequestOutcome, RequestRecord
 use triage_types::{RouteClass, Usage};
 
 use crate::engine::{Engine, Planned};
-
-/// Told about every finished request, once (the gateway's Prometheus metrics implement it).
-pub trait Observer: Send + Sync {
-    /// A request finished.
-    fn finished(&self, report: &Report<'_>);
-}
-
-/// What an [`Observer`] hears about a finished request.
-#[derive(Debug)]
-pub struct Report<'a> {
-    /// Who asked: the client's protocol (`openai`, `anthropic`) or `cli`.
-    pub entry: &'a str,
-    /// The class, when the request was classified.
-    pub class: Option<RouteClass>,
-    /// The model that answered.
-    pub model: Option<&'a str>,
-    /// `success` or the error's kind.
-    pub outcome: &'a str,
-    /// From arrival to the end of the answer.
-    pub latency: Duration,
-    /// Tokens of every attempt.
-    pub usage: Usage,
-    /// What was priced (the whole cost unless [`Accounted::cost`] is unknown).
-    pub priced_usd: Decimal,
-    /// Every attempt.
-    pub attempts: &'a [Attempt],
-}
+use crate::observe::Report;
 
 /// What a finished request cost, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]

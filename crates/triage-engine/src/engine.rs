@@ -14,7 +14,7 @@ use triage_providers::{HttpClientOptions, build_http_client};
 use triage_strategies::{Decision, RoutePlan, Router, Strategy, StrategyError};
 use triage_types::{ChatRequest, RouteClass};
 
-use crate::account::Observer;
+use crate::observe::Observer;
 use crate::providers::{Clients, EnvLookup, ProviderStatus};
 use crate::{AUTO_MODEL, BuildError, EngineError};
 

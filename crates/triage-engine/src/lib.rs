@@ -16,12 +16,14 @@
 mod account;
 mod engine;
 mod error;
+mod observe;
 mod providers;
 mod run;
 
-pub use account::{Accounted, Caller, Observer, Report};
+pub use account::{Accounted, Caller};
 pub use engine::{Engine, EngineOptions, Planned, Target};
 pub use error::{BuildError, EngineError};
+pub use observe::{Observer, Report};
 pub use providers::{EnvLookup, ProviderStatus, provider_settings};
 pub use run::{CLIENT_DISCONNECTED, Completed, EngineStream, Failed, StreamItem};
 

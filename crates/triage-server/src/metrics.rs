@@ -1,7 +1,6 @@
 //! Prometheus metrics: requests, latency, tokens, cost and fallbacks by class and model, and the
 //! circuit breakers' state, served at `GET /metrics` in the OpenMetrics text format.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -14,6 +13,23 @@ use rust_decimal::prelude::ToPrimitive;
 use triage_engine::{Observer, Report};
 use triage_fallback::{AttemptKind, BreakerSnapshot, BreakerState};
 use triage_types::RouteClass;
+
+/// Counts a request as in flight until dropped.
+pub(crate) struct InFlight(Gauge);
+
+impl InFlight {
+    pub(crate) fn new(metrics: &Metrics) -> InFlight {
+        let gauge = metrics.in_flight().clone();
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
 
 /// Labels of a finished request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -243,21 +259,5 @@ impl Observer for Metrics {
             cost_usd: report.priced_usd.to_f64().unwrap_or(0.0),
             fell_back: answer_attempts > 1,
         });
-    }
-}
-
-/// Counts a request as in flight until dropped.
-pub(crate) struct InFlight(Arc<Metrics>);
-
-impl InFlight {
-    pub(crate) fn new(metrics: &Arc<Metrics>) -> InFlight {
-        metrics.in_flight().inc();
-        InFlight(Arc::clone(metrics))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight().dec();
     }
 }

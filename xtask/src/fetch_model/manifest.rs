@@ -180,7 +180,7 @@ mod tests {
 
     #[test]
     fn shipped_manifest_is_valid_and_pins_the_teacher() {
-        let path = crate::flags::project_root().join("models/manifest.toml");
+        let path = crate::project_root().join("models/manifest.toml");
         let manifest = Manifest::load(&path).unwrap();
         let teacher = manifest
             .find(super::super::DEFAULT_REPO, super::super::DEFAULT_REVISION)

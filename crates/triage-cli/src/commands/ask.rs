@@ -14,9 +14,9 @@ use triage_fallback::{Attempt, Outcome, total_cost};
 use triage_strategies::StrategyKind;
 use triage_types::{ChatRequest, ChatResponse, Message, Role, StreamEvent};
 
-use crate::cli::{EXIT_FAILURE, EXIT_USAGE};
-use crate::commands::catalog_args::{json_number, usage_error};
 use crate::commands::context::{Context as RoutingContext, RoutingArgs};
+use crate::commands::output::{json_number, usage_error};
+use crate::commands::{EXIT_FAILURE, EXIT_USAGE};
 
 /// Answer a prompt with the cheapest adequate model, falling back on failure.
 ///

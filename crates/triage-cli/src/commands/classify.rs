@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 use triage_strategies::StrategyKind;
 use triage_types::ChatRequest;
 
-use crate::cli::EXIT_USAGE;
-use crate::commands::catalog_args::usage_error;
+use crate::commands::EXIT_USAGE;
 use crate::commands::context::{Context, RoutingArgs};
 use crate::commands::jsonl;
+use crate::commands::output::{round4, usage_error};
 
 /// Classify prompts from a JSON Lines file (no routing, no API calls).
 #[derive(Debug, clap::Args)]
@@ -104,12 +104,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {skipped} invalid line(s) skipped");
     }
     Ok(status)
-}
-
-/// A confidence rounded to four decimals for output (f32 noise like 0.6683647632598877 says
-/// nothing).
-pub(crate) fn round4(value: f32) -> f64 {
-    (f64::from(value) * 10_000.0).round() / 10_000.0
 }
 
 /// Whether an error is a closed stdout (`triage classify … | head`), which is not a failure.

@@ -7,8 +7,8 @@ use triage_config::Alias;
 use triage_strategies::{RuleMatcher, StrategyKind};
 use triage_types::RouteClass;
 
-use crate::commands::catalog_args::usage_error;
 use crate::commands::context::{Context, DEFAULT_STRATEGY, RoutingArgs};
+use crate::commands::output::usage_error;
 
 /// Inspect configuration.
 #[derive(Debug, clap::Args)]

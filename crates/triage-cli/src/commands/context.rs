@@ -16,6 +16,7 @@ use triage_ledger::{Ledger, LedgerOptions};
 use triage_strategies::{ModelStrategy, Strategy, StrategyKind};
 
 use crate::commands::catalog_args::CatalogArgs;
+use crate::commands::output::default_ledger_path;
 
 /// The strategy used when neither `--strategy` nor `[routing] strategy` names one: the
 /// on-device classifier, embedded in the binary (`models/default`).
@@ -153,7 +154,7 @@ impl Context {
         let path = match (flag, &self.config.ledger.path) {
             (Some(path), _) => path.to_owned(),
             (None, Some(path)) => path.clone(),
-            (None, None) => crate::commands::report::default_ledger_path()?,
+            (None, None) => default_ledger_path()?,
         };
         Ok(Some(Ledger::open(&path, &LedgerOptions::default())?))
     }

@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use triage_catalog::{Catalog, CostOptions, TokenCounts};
 use triage_types::RouteClass;
 
-use crate::commands::catalog_args::{
-    CatalogArgs, format_dollars, group_thousands, json_number, render_table, usage_error,
+use crate::commands::catalog_args::CatalogArgs;
+use crate::commands::output::{
+    format_dollars, group_thousands, json_number, render_table, usage_error,
 };
 
 /// Days in the month the calculator projects.

@@ -18,9 +18,9 @@ use triage_strategies::tokens::TokenCounter;
 use triage_strategies::{StrategyKind, estimate_input_tokens};
 use triage_types::{ChatRequest, RouteClass};
 
-use crate::commands::catalog_args::{format_dollars, json_number, render_table, usage_error};
 use crate::commands::context::{Context, RoutingArgs};
 use crate::commands::jsonl;
+use crate::commands::output::{format_dollars, json_number, render_table, usage_error};
 
 /// Measure routing strategies on labelled prompts.
 #[derive(Debug, clap::Args)]

@@ -10,6 +10,12 @@ pub(crate) mod eval;
 pub(crate) mod jsonl;
 pub(crate) mod mock_upstream;
 pub(crate) mod models;
+pub(crate) mod output;
 pub(crate) mod report;
 pub(crate) mod route;
 pub(crate) mod serve;
+
+/// Exit status for a failed command (bad input, upstream failure).
+pub(crate) const EXIT_FAILURE: u8 = 1;
+/// Exit status for input that could not be read as asked (bad lines, usage errors).
+pub(crate) const EXIT_USAGE: u8 = 2;

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 use triage_catalog::{Catalog, Model, ModelStatus};
 
-use crate::commands::catalog_args::{
-    CatalogArgs, format_dollars, group_thousands, json_number, render_table, usage_error,
+use crate::commands::catalog_args::CatalogArgs;
+use crate::commands::output::{
+    format_dollars, group_thousands, json_number, render_table, usage_error,
 };
 
 /// List the models of the catalog: provider, price per million tokens, context window,

@@ -10,7 +10,8 @@ use time::macros::format_description;
 use time::{Date, Duration, OffsetDateTime};
 use triage_ledger::{LedgerReader, ReportContext, SummaryOptions};
 
-use crate::cli::EXIT_USAGE;
+use crate::commands::EXIT_USAGE;
+use crate::commands::output::default_ledger_path;
 
 /// Reads the ledger `triage serve` writes and summarises spend against the baseline.
 #[derive(Debug, clap::Args)]
@@ -26,7 +27,7 @@ pub(crate) struct Args {
 
     /// The ledger database itself, overriding the config and the default
     /// (`<data dir>/triage/ledger.sqlite3`).
-    #[arg(long, value_name = "FILE", env = "TRIAGE_LEDGER")]
+    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_LEDGER)]
     pub(crate) ledger: Option<PathBuf>,
 
     /// Only requests from this time on: a UTC day (2026-11-01), an RFC 3339 time
@@ -94,13 +95,6 @@ pub(crate) fn ledger_path(
         }
     }
     default_ledger_path()
-}
-
-/// `<data dir>/triage/ledger.sqlite3` (`~/.local/share/triage/ledger.sqlite3` on Linux).
-pub(crate) fn default_ledger_path() -> anyhow::Result<PathBuf> {
-    let data = dirs::data_dir()
-        .context("cannot find the user's data directory; set [ledger] path in triage.toml")?;
-    Ok(data.join("triage").join("ledger.sqlite3"))
 }
 
 /// The `[ledger] path` of a config file (already resolved against the file's folder).

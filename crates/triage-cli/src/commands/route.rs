@@ -9,9 +9,8 @@ use triage_engine::Planned;
 use triage_strategies::StrategyKind;
 use triage_types::{ChatRequest, Message, Role};
 
-use crate::commands::catalog_args::{format_dollars, json_number, usage_error};
-use crate::commands::classify::round4;
 use crate::commands::context::{Context, RoutingArgs};
+use crate::commands::output::{format_dollars, json_number, round4, usage_error};
 
 /// Show which model a prompt would be routed to, and why. No API key needed.
 #[derive(Debug, clap::Args)]

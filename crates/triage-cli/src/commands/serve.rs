@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use triage_server::{AppState, ServerOptions};
 use triage_strategies::StrategyKind;
 
-use crate::commands::catalog_args::usage_error;
 use crate::commands::context::{Context, RoutingArgs};
+use crate::commands::output::usage_error;
 
 /// The address used when neither `--listen` nor `[server] listen` gives one.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
