@@ -1,28 +1,10 @@
 //! The catalog's errors: unreadable files, invalid entries, unknown models.
 
-use std::fmt;
-
 use rust_decimal::Decimal;
 use time::Date;
 use triage_types::RouteClass;
 
-/// A place in a catalog file: its origin (a path or `embedded catalog.toml`) and a 1-based line
-/// and column.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Location {
-    /// The file's path or name.
-    pub origin: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column, in characters.
-    pub column: usize,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.origin, self.line, self.column)
-    }
-}
+use crate::location::Location;
 
 /// Why a catalog could not be read, or a model could not be found or used.
 ///
@@ -77,6 +59,20 @@ pub enum CatalogError {
         provider: String,
         /// The providers the catalog defines.
         known: Vec<String>,
+    },
+    /// A provider's field holds a value it cannot.
+    #[error("{location}: provider `{provider}` has {field} = {value}: {problem}")]
+    InvalidProvider {
+        /// Where the value is written.
+        location: Box<Location>,
+        /// The provider's id.
+        provider: String,
+        /// The field's name (`base_url`, `api_key_env`, …).
+        field: String,
+        /// What was written, as a TOML value (strings quoted).
+        value: String,
+        /// What is wrong with it.
+        problem: ProviderFieldProblem,
     },
     /// A price is negative.
     #[error("{location}: model `{model}` has a negative {kind} price ({value})")]
@@ -175,6 +171,28 @@ pub enum CatalogError {
         id: String,
         /// Its retirement date.
         retired_on: Date,
+    },
+}
+
+/// Why a provider field was rejected ([`CatalogError::InvalidProvider`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderFieldProblem {
+    /// A base URL that is not `http://` or `https://`.
+    #[error("not an http:// or https:// URL")]
+    NotHttpUrl,
+    /// An environment variable name that is empty or has characters other than ASCII letters,
+    /// digits and `_`, or starts with a digit.
+    #[error(
+        "not an environment variable name (ASCII letters, digits and `_`, not starting with a digit)"
+    )]
+    NotEnvVarName,
+    /// A Chat Completions quirk on a provider that does not speak that protocol.
+    #[error(
+        "only providers with protocol \"openai\" or \"openai-compatible\" take it, not \"{protocol}\""
+    )]
+    NotOpenAiStyle {
+        /// The provider's protocol.
+        protocol: triage_types::Protocol,
     },
 }
 

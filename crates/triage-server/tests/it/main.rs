@@ -29,7 +29,7 @@ pub(crate) fn gateway(mock: Option<&MockUpstream>, ledger: Option<&Path>) -> Gat
     let http = build_http_client(&HttpClientOptions::default()).unwrap();
     let mut builder = Executor::builder(Arc::new(catalog.clone()), FallbackSettings::default());
     for provider in catalog.providers() {
-        let protocol: Protocol = provider.protocol.as_str().parse().unwrap();
+        let protocol = provider.protocol;
         let (openai_url, root_url) = match mock {
             Some(mock) => (mock.openai_base_url(), mock.url()),
             None => (
@@ -42,6 +42,7 @@ pub(crate) fn gateway(mock: Option<&MockUpstream>, ledger: Option<&Path>) -> Gat
             Protocol::Anthropic | Protocol::Gemini => root_url,
         };
         let settings = ProviderSettings::new(provider.id.clone(), protocol, base_url)
+            .with_openai_quirks(provider.openai_quirks)
             .with_api_key(ApiKey::new("test-upstream-key"));
         builder = builder.provider(build_provider(settings, http.clone()).unwrap());
     }
