@@ -60,7 +60,6 @@
 
 pub mod env;
 mod error;
-mod location;
 mod raw;
 mod sections;
 
@@ -68,7 +67,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use time::Date;
-use triage_catalog::Catalog;
+use triage_catalog::{Catalog, Source};
 use triage_strategies::{
     KeywordOverrides, KeywordStrategy, KeywordTable, LengthStrategy, LengthThresholds, Policy,
     RouteAlias, Rules,
@@ -76,17 +75,16 @@ use triage_strategies::{
 use triage_types::RouteClass;
 
 pub use error::ConfigError;
-pub use location::Location;
 pub use sections::aliases::Alias;
 pub use sections::catalog::CatalogSettings;
 pub use sections::classifier::ClassifierSettings;
 pub use sections::ledger::LedgerSettings;
-pub use sections::providers::{ProviderOverrides, ProviderSettings};
+pub use sections::providers::{ProviderOverrides, ProvidersSection};
 pub use sections::routing::Routing;
 pub use sections::rules::RuleSettings;
 pub use sections::server::ServerSettings;
+pub use triage_catalog::Location;
 
-use crate::location::Source;
 use crate::raw::RawConfig;
 
 /// A model id as written in the config, with where, for messages.
@@ -121,7 +119,7 @@ pub struct Config {
     pub catalog: CatalogSettings,
     /// `[providers]`: which providers routing may use, and per-provider base URLs and key
     /// variables (`[providers.settings.<id>]`).
-    pub providers: ProviderSettings,
+    pub providers: ProvidersSection,
     /// `[classifier]`.
     pub classifier: ClassifierSettings,
     /// `[fallback]`, unvalidated: the CLI turns it into `triage_fallback::FallbackConfig`.
