@@ -26,7 +26,7 @@ pub(crate) struct Args {
 
     /// The ledger database itself, overriding the config and the default
     /// (`<data dir>/triage/ledger.sqlite3`).
-    #[arg(long, value_name = "FILE", env = "TRIAGE_LEDGER")]
+    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_LEDGER)]
     pub(crate) ledger: Option<PathBuf>,
 
     /// Only requests from this time on: a UTC day (2026-11-01), an RFC 3339 time

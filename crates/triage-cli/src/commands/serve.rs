@@ -58,7 +58,7 @@ pub(crate) struct Args {
     strategy: Option<StrategyKind>,
 
     /// The ledger database; overrides `[ledger] path`.
-    #[arg(long, value_name = "FILE", env = "TRIAGE_LEDGER")]
+    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_LEDGER)]
     ledger: Option<PathBuf>,
 
     /// Record nothing (overrides `[ledger] enabled`).
