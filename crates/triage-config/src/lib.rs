@@ -55,7 +55,7 @@
 //! request_timeout_ms = 300000
 //! ```
 //!
-//! Only the CLI reads environment variables; their names are in [`env`].
+//! Only the CLI reads environment variables; their names are in [`env`](mod@env).
 #![deny(missing_docs)]
 
 pub mod env;
