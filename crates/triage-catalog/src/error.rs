@@ -60,6 +60,20 @@ pub enum CatalogError {
         /// The providers the catalog defines.
         known: Vec<String>,
     },
+    /// A provider's field holds a value it cannot.
+    #[error("{location}: provider `{provider}` has {field} = {value}: {problem}")]
+    InvalidProvider {
+        /// Where the value is written.
+        location: Box<Location>,
+        /// The provider's id.
+        provider: String,
+        /// The field's name (`base_url`, `api_key_env`, …).
+        field: String,
+        /// What was written, as a TOML value (strings quoted).
+        value: String,
+        /// What is wrong with it.
+        problem: ProviderFieldProblem,
+    },
     /// A price is negative.
     #[error("{location}: model `{model}` has a negative {kind} price ({value})")]
     NegativePrice {
@@ -157,6 +171,28 @@ pub enum CatalogError {
         id: String,
         /// Its retirement date.
         retired_on: Date,
+    },
+}
+
+/// Why a provider field was rejected ([`CatalogError::InvalidProvider`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderFieldProblem {
+    /// A base URL that is not `http://` or `https://`.
+    #[error("not an http:// or https:// URL")]
+    NotHttpUrl,
+    /// An environment variable name that is empty or has characters other than ASCII letters,
+    /// digits and `_`, or starts with a digit.
+    #[error(
+        "not an environment variable name (ASCII letters, digits and `_`, not starting with a digit)"
+    )]
+    NotEnvVarName,
+    /// A Chat Completions quirk on a provider that does not speak that protocol.
+    #[error(
+        "only providers with protocol \"openai\" or \"openai-compatible\" take it, not \"{protocol}\""
+    )]
+    NotOpenAiStyle {
+        /// The provider's protocol.
+        protocol: triage_types::Protocol,
     },
 }
 

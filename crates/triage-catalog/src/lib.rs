@@ -37,13 +37,12 @@ use std::sync::LazyLock;
 use time::Date;
 
 pub use cost::{CostError, CostOptions, PriceKind, TokenCounts};
-pub use error::CatalogError;
+pub use error::{CatalogError, ProviderFieldProblem};
 pub use lifecycle::{LifecycleWarning, Resolved};
-pub use location::Location;
-pub use model::{
-    Capabilities, Lifecycle, Model, ModelStatus, Pricing, Protocol, ProviderInfo, Tier,
-};
+pub use location::{Location, Source};
+pub use model::{Capabilities, Lifecycle, Model, ModelStatus, Pricing, ProviderInfo, Tier};
 pub use routes::RouteTable;
+pub use triage_types::{MaxTokensField, OpenAiQuirks, Protocol};
 
 /// The text of the embedded default catalog.
 pub const EMBEDDED_TOML: &str = include_str!("../catalog.toml");

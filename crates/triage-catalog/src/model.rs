@@ -1,10 +1,13 @@
-//! Validated catalog entries: models, their prices, limits, capabilities and lifecycle, and providers.
+//! Validated catalog entries: models, their prices, limits, capabilities and lifecycle, and
+//! providers.
 
 use std::fmt;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
 use time::Date;
+
+use triage_types::{OpenAiQuirks, Protocol};
 
 use crate::location::Location;
 
@@ -148,42 +151,10 @@ impl Model {
     }
 }
 
-/// The wire protocol a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-pub enum Protocol {
-    /// OpenAI's Chat Completions API.
-    #[serde(rename = "openai")]
-    OpenAi,
-    /// Anthropic's Messages API.
-    #[serde(rename = "anthropic")]
-    Anthropic,
-    /// Google's Gemini `generateContent` API.
-    #[serde(rename = "gemini")]
-    Gemini,
-    /// Any server that speaks OpenAI's Chat Completions API (DeepSeek, vLLM, Ollama, …).
-    #[serde(rename = "openai-compatible")]
-    OpenAiCompatible,
-}
-
-impl Protocol {
-    /// The protocol's name as written in catalog files.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Protocol::OpenAi => "openai",
-            Protocol::Anthropic => "anthropic",
-            Protocol::Gemini => "gemini",
-            Protocol::OpenAiCompatible => "openai-compatible",
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How to reach one provider: its protocol, default endpoint and the variable holding its key.
+/// How to reach one provider: its protocol, default endpoint, the variables holding its key
+/// and overriding its endpoint, and its Chat Completions quirks. The catalog is the only place
+/// that knows these facts; the CLI resolves them (with `triage.toml` and the environment) into
+/// the provider clients' settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderInfo {
     /// The provider's id (`openai`, `anthropic`, `google`, `deepseek`, …).
@@ -193,6 +164,13 @@ pub struct ProviderInfo {
     /// The default base URL. OpenAI-style URLs include the version (`https://api.openai.com/v1`);
     /// Anthropic's and Gemini's do not.
     pub base_url: String,
-    /// The environment variable that holds the API key; `None` for servers that need none.
+    /// The environment variable that overrides the base URL, as the provider's SDK reads it
+    /// (`OPENAI_BASE_URL`); `None` when there is none.
+    pub base_url_env: Option<String>,
+    /// The environment variable that holds the API key; `None` means the provider needs no key
+    /// (a local Ollama or vLLM), and no key is asked for.
     pub api_key_env: Option<String>,
+    /// Chat Completions differences, for the OpenAI protocols: the file's `max_tokens_field` and
+    /// `json_schema` over [`OpenAiQuirks::for_protocol`].
+    pub openai_quirks: OpenAiQuirks,
 }

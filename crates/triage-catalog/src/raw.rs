@@ -11,7 +11,7 @@ use serde::de::{self, Visitor};
 use toml::Spanned;
 use toml::value::Datetime;
 
-use crate::Protocol;
+use triage_types::{MaxTokensField, Protocol};
 
 /// A whole catalog file. Every table is optional so that a user file can add one model.
 #[derive(Debug, Deserialize)]
@@ -29,10 +29,16 @@ pub(crate) struct RawCatalog {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawProvider {
-    pub(crate) protocol: Protocol,
-    pub(crate) base_url: String,
+    pub(crate) protocol: Spanned<Protocol>,
+    pub(crate) base_url: Spanned<String>,
     #[serde(default)]
-    pub(crate) api_key_env: Option<String>,
+    pub(crate) base_url_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) api_key_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) max_tokens_field: Option<Spanned<MaxTokensField>>,
+    #[serde(default)]
+    pub(crate) json_schema: Option<Spanned<bool>>,
 }
 
 /// `[routes]`: one ordered list of model ids per class.

@@ -8,10 +8,12 @@ use time::{Date, Month};
 use toml::value::Datetime;
 use triage_types::RouteClass;
 
-use crate::error::CatalogError;
-use crate::location::Location;
-use crate::raw::{RawCapability, RawCatalog, RawModel, RawPrice};
-use crate::syntax::location;
+use toml::Spanned;
+use triage_types::OpenAiQuirks;
+
+use crate::error::{CatalogError, ProviderFieldProblem};
+use crate::location::{Location, Source};
+use crate::raw::{RawCapability, RawCatalog, RawModel, RawPrice, RawProvider};
 use crate::{Capabilities, Catalog, Lifecycle, Model, PriceKind, Pricing, ProviderInfo, Tier};
 
 /// Whether the text is a complete catalog or an overlay on one.
@@ -31,13 +33,9 @@ pub(crate) fn build(
     origin: &str,
     mode: Mode,
 ) -> Result<Catalog, CatalogError> {
+    let source = Source { text, origin };
     for (id, provider) in raw.providers {
-        let info = ProviderInfo {
-            id,
-            protocol: provider.protocol,
-            base_url: provider.base_url,
-            api_key_env: provider.api_key_env,
-        };
+        let info = provider_info(id, provider, &source)?;
         match base.providers.iter_mut().find(|known| known.id == info.id) {
             Some(known) => *known = info,
             None => base.providers.push(info),
@@ -47,7 +45,7 @@ pub(crate) fn build(
 
     let mut first_seen: HashMap<String, Location> = HashMap::new();
     for raw_model in raw.models {
-        let model = model(raw_model, text, origin)?;
+        let model = model(raw_model, &source)?;
         if let Some(first) = first_seen.get(&model.id) {
             return Err(CatalogError::DuplicateModel {
                 location: Box::new(model.defined_at.clone()),
@@ -78,7 +76,7 @@ pub(crate) fn build(
             let id = entry.get_ref();
             if base.find(id).is_none() {
                 return Err(CatalogError::UnknownRouteModel {
-                    location: Box::new(location(text, origin, entry.span().start)),
+                    location: Box::new(source.at(entry.span().start)),
                     class,
                     model: id.clone(),
                     suggestions: base.suggestions(id),
@@ -101,9 +99,89 @@ pub(crate) fn build(
     Ok(base)
 }
 
+/// Checks one `[providers.<id>]` table and turns it into a provider.
+fn provider_info(
+    id: String,
+    raw: RawProvider,
+    source: &Source<'_>,
+) -> Result<ProviderInfo, CatalogError> {
+    let protocol = raw.protocol.into_inner();
+    let reject = |field: &str, span: std::ops::Range<usize>, value: String, problem| {
+        CatalogError::InvalidProvider {
+            location: Box::new(source.span(&span)),
+            provider: id.clone(),
+            field: field.to_owned(),
+            value,
+            problem,
+        }
+    };
+    let env_var = |field: &str, written: Option<Spanned<String>>| match written {
+        Some(name) if !is_env_var_name(name.get_ref()) => Err(reject(
+            field,
+            name.span(),
+            format!("{:?}", name.get_ref()),
+            ProviderFieldProblem::NotEnvVarName,
+        )),
+        written => Ok(written.map(Spanned::into_inner)),
+    };
+    let base_url_env = env_var("base_url_env", raw.base_url_env)?;
+    let api_key_env = env_var("api_key_env", raw.api_key_env)?;
+    let base_url = raw.base_url;
+    if !(base_url.get_ref().starts_with("http://") || base_url.get_ref().starts_with("https://")) {
+        return Err(reject(
+            "base_url",
+            base_url.span(),
+            format!("{:?}", base_url.get_ref()),
+            ProviderFieldProblem::NotHttpUrl,
+        ));
+    }
+
+    let mut openai_quirks = OpenAiQuirks::for_protocol(protocol);
+    if let Some(field) = raw.max_tokens_field {
+        if !protocol.is_openai_style() {
+            return Err(reject(
+                "max_tokens_field",
+                field.span(),
+                format!("\"{}\"", field.get_ref()),
+                ProviderFieldProblem::NotOpenAiStyle { protocol },
+            ));
+        }
+        openai_quirks.max_tokens_field = field.into_inner();
+    }
+    if let Some(json_schema) = raw.json_schema {
+        if !protocol.is_openai_style() {
+            return Err(reject(
+                "json_schema",
+                json_schema.span(),
+                json_schema.get_ref().to_string(),
+                ProviderFieldProblem::NotOpenAiStyle { protocol },
+            ));
+        }
+        openai_quirks.json_schema = json_schema.into_inner();
+    }
+    Ok(ProviderInfo {
+        protocol,
+        base_url: base_url.into_inner(),
+        base_url_env,
+        api_key_env,
+        openai_quirks,
+        id,
+    })
+}
+
+/// Whether `name` can name an environment variable: ASCII letters, digits and `_`, not
+/// starting with a digit.
+fn is_env_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Checks one raw entry and turns it into a model.
-fn model(raw: RawModel, text: &str, origin: &str) -> Result<Model, CatalogError> {
-    let defined_at = location(text, origin, raw.id.span().start);
+fn model(raw: RawModel, source: &Source<'_>) -> Result<Model, CatalogError> {
+    let defined_at = source.at(raw.id.span().start);
     let id = raw.id.into_inner();
     let date = |field: &str, value: Option<Datetime>| -> Result<Option<Date>, CatalogError> {
         value

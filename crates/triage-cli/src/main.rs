@@ -22,13 +22,14 @@ fn main() -> ExitCode {
 
 /// Runs each classification on one thread unless the user chose otherwise.
 ///
-/// candle reads `RAYON_NUM_THREADS` on every matrix product; unset, it spreads the classifier's
+/// candle reads [`RAYON_NUM_THREADS`](triage_config::env::RAYON_NUM_THREADS) on every matrix product; unset, it spreads the classifier's
 /// tiny products over every core and re-reads the CPU count each time, which made a 1 ms
 /// classification take 5 ms, and 40 ms at p99 under concurrent gateway load (measured, see
 /// `notes/candle-cpu.md` in the project's shared notes and `cargo xtask bench-gateway`).
 /// Concurrent requests use the cores instead.
 fn pin_inference_threads() {
-    for variable in ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"] {
+    use triage_config::env::{CANDLE_NUM_THREADS, RAYON_NUM_THREADS};
+    for variable in [RAYON_NUM_THREADS, CANDLE_NUM_THREADS] {
         if std::env::var_os(variable).is_none() {
             // SAFETY: called first thing in `main`, before any other thread exists, so nothing
             // can read the environment concurrently.

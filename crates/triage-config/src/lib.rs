@@ -64,12 +64,11 @@
 //! request_timeout_ms = 300000
 //! ```
 //!
-//! Only the CLI reads environment variables; their names are in [`env`].
+//! Only the CLI reads environment variables; their names are in [`env`](mod@env).
 #![deny(missing_docs)]
 
 pub mod env;
 mod error;
-mod location;
 mod raw;
 mod sections;
 
@@ -77,7 +76,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use time::Date;
-use triage_catalog::Catalog;
+use triage_catalog::{Catalog, Source};
 use triage_strategies::{
     KeywordOverrides, KeywordStrategy, KeywordTable, LengthStrategy, LengthThresholds, Policy,
     RouteAlias, Rules,
@@ -85,17 +84,16 @@ use triage_strategies::{
 use triage_types::RouteClass;
 
 pub use error::ConfigError;
-pub use location::Location;
 pub use sections::aliases::Alias;
 pub use sections::catalog::CatalogSettings;
 pub use sections::classifier::ClassifierSettings;
 pub use sections::ledger::LedgerSettings;
-pub use sections::providers::{ProviderOverrides, ProviderSettings};
+pub use sections::providers::{ProviderOverrides, ProvidersSection};
 pub use sections::routing::Routing;
 pub use sections::rules::RuleSettings;
 pub use sections::server::ServerSettings;
+pub use triage_catalog::Location;
 
-use crate::location::Source;
 use crate::raw::RawConfig;
 
 /// A model id as written in the config, with where, for messages.
@@ -130,7 +128,7 @@ pub struct Config {
     pub catalog: CatalogSettings,
     /// `[providers]`: which providers routing may use, and per-provider base URLs and key
     /// variables (`[providers.settings.<id>]`).
-    pub providers: ProviderSettings,
+    pub providers: ProvidersSection,
     /// `[classifier]`.
     pub classifier: ClassifierSettings,
     /// `[fallback]`, validated: limits, and every class's and alias's quality checks compiled.

@@ -3,9 +3,11 @@
 //! Anthropic Messages, Google Gemini, OpenAI-compatible servers), streaming, one error taxonomy
 //! with [`ProviderError::is_retryable`], and a [`RetryPolicy`].
 //!
-//! The crate does no environment lookups and no pricing: the caller resolves keys and base URLs
-//! into [`ProviderSettings`] (see [`settings::env_vars`]) and prices [`triage_types::Usage`]
-//! through the catalog.
+//! The crate knows no provider by id, does no environment lookups and no pricing: the caller
+//! resolves the catalog's provider facts (base URL, key variable, quirks), `triage.toml` and
+//! the environment into [`ProviderSettings`], and prices [`triage_types::Usage`] through the
+//! catalog. [`Protocol`], [`OpenAiQuirks`] and [`MaxTokensField`] are `triage-types`'s, the
+//! same types the catalog uses.
 #![deny(missing_docs)]
 
 mod accumulate;
@@ -27,12 +29,10 @@ use triage_types::{ChatRequest, ChatResponse, StreamEvent};
 
 pub use accumulate::StreamAccumulator;
 pub use error::{ProviderError, TimeoutPhase};
-pub use registry::{ProviderRegistry, build_provider};
+pub use registry::build_provider;
 pub use retry::{RetryPolicy, parse_retry_after};
-pub use settings::{
-    ApiKey, HttpClientOptions, MaxTokensField, OpenAiQuirks, Protocol, ProviderSettings,
-    ProviderSource, Timeouts, build_http_client,
-};
+pub use settings::{ApiKey, HttpClientOptions, ProviderSettings, Timeouts, build_http_client};
+pub use triage_types::{MaxTokensField, OpenAiQuirks, ParseProtocolError, Protocol};
 
 /// A streamed answer: typed events, ending after [`StreamEvent::Finish`] (usage comes before
 /// it), or with an error. A stream that stops without its protocol's terminal event yields an

@@ -1,13 +1,15 @@
 //! The plain-data vocabulary every triage crate speaks: routing classes, chat requests and
-//! responses, token usage. No I/O, no policy.
+//! responses, token usage, provider wire protocols. No I/O, no policy.
 #![deny(missing_docs)]
 
 mod class;
+mod protocol;
 mod request;
 mod response;
 mod scorer;
 
 pub use class::{ParseClassError, RouteClass};
+pub use protocol::{MaxTokensField, OpenAiQuirks, ParseProtocolError, Protocol};
 pub use request::{
     ChatRequest, ContentPart, Message, ResponseFormat, Role, ToolCall, ToolChoice, ToolDefinition,
 };

@@ -217,3 +217,111 @@ fn providers_are_listed_by_id() {
     assert_eq!(openai.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
     assert!(catalog.provider("google").is_none());
 }
+
+/// Reads each `[providers.x]` body as an overlay on [`BASE`] and lists what provider `x`
+/// became, or the error, one case per line.
+fn check_provider(cases: &[(&str, &str)]) -> String {
+    let base = base();
+    let mut out = String::new();
+    for (name, body) in cases {
+        let text = format!("[providers.x]\n{body}");
+        let outcome = match base.overlay(&text, "user.toml") {
+            Ok(catalog) => match catalog.provider("x") {
+                Some(info) => format!(
+                    "{} {} base_url_env={:?} api_key_env={:?} max_tokens_field={} json_schema={} stream_usage={}",
+                    info.protocol,
+                    info.base_url,
+                    info.base_url_env,
+                    info.api_key_env,
+                    info.openai_quirks.max_tokens_field,
+                    info.openai_quirks.json_schema,
+                    info.openai_quirks.stream_usage,
+                ),
+                None => "no provider x".to_owned(),
+            },
+            Err(error) => error.to_string(),
+        };
+        out.push_str(&format!("{name}:\n  {}\n", outcome.replace('\n', "\n  ")));
+    }
+    out
+}
+
+#[test]
+fn provider_fields() {
+    let cases = [
+        (
+            "openai defaults",
+            "protocol = \"openai\"\nbase_url = \"https://api.openai.com/v1\"\n",
+        ),
+        (
+            "compatible defaults, keyless",
+            "protocol = \"openai-compatible\"\nbase_url = \"http://localhost:11434/v1\"\n",
+        ),
+        (
+            "every field",
+            "protocol = \"openai-compatible\"\nbase_url = \"https://api.example.com/v1\"\nbase_url_env = \"EXAMPLE_BASE_URL\"\napi_key_env = \"EXAMPLE_API_KEY\"\nmax_tokens_field = \"max_completion_tokens\"\njson_schema = false\n",
+        ),
+        (
+            "anthropic without quirks",
+            "protocol = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\napi_key_env = \"ANTHROPIC_API_KEY\"\n",
+        ),
+        (
+            "quirk on a non-OpenAI protocol",
+            "protocol = \"gemini\"\nbase_url = \"https://generativelanguage.googleapis.com\"\njson_schema = false\n",
+        ),
+        (
+            "max_tokens_field on anthropic",
+            "protocol = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\nmax_tokens_field = \"max_tokens\"\n",
+        ),
+        (
+            "unknown max_tokens_field",
+            "protocol = \"openai\"\nbase_url = \"https://api.openai.com/v1\"\nmax_tokens_field = \"max_output_tokens\"\n",
+        ),
+        (
+            "json_schema not a boolean",
+            "protocol = \"openai\"\nbase_url = \"https://api.openai.com/v1\"\njson_schema = \"yes\"\n",
+        ),
+        (
+            "base_url not http",
+            "protocol = \"openai\"\nbase_url = \"api.openai.com/v1\"\n",
+        ),
+        (
+            "api_key_env not a variable name",
+            "protocol = \"openai\"\nbase_url = \"https://api.openai.com/v1\"\napi_key_env = \"OPENAI API KEY\"\n",
+        ),
+        (
+            "empty base_url_env",
+            "protocol = \"openai\"\nbase_url = \"https://api.openai.com/v1\"\nbase_url_env = \"\"\n",
+        ),
+        (
+            "unknown provider field",
+            "protocol = \"openai\"\nbase_url = \"https://api.openai.com/v1\"\napi_key = \"sk-oops\"\n",
+        ),
+        (
+            "protocol alias is not a catalog name",
+            "protocol = \"openai_compatible\"\nbase_url = \"http://localhost:8000/v1\"\n",
+        ),
+    ];
+    insta::assert_snapshot!(check_provider(&cases));
+}
+
+#[test]
+fn embedded_providers_state_their_facts() {
+    let catalog = Catalog::embedded();
+    let facts: Vec<String> = catalog
+        .providers()
+        .map(|info| {
+            format!(
+                "{} {} {} base_url_env={:?} api_key_env={:?} max_tokens_field={} json_schema={}",
+                info.id,
+                info.protocol,
+                info.base_url,
+                info.base_url_env,
+                info.api_key_env,
+                info.openai_quirks.max_tokens_field,
+                info.openai_quirks.json_schema,
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(facts.join("\n"));
+}

@@ -6,3 +6,4 @@ mod gateway;
 mod mock_upstream;
 mod report;
 mod routing;
+mod tidy;

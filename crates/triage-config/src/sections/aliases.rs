@@ -8,8 +8,8 @@ use toml::Spanned;
 use triage_types::RouteClass;
 
 use super::{RawClassLists, class_lists, model_ref};
-use crate::location::Source;
 use crate::{ConfigError, ModelRef};
+use triage_catalog::Source;
 
 /// One `[aliases.<name>]` table as written: either `model = "…"` or per-class lists.
 #[derive(Debug, Deserialize)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::ConfigError;
-use crate::location::Source;
+use triage_catalog::Source;
 
 /// `[catalog]` as written.
 #[derive(Debug, Default, Deserialize)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::ConfigError;
-use crate::location::Source;
+use triage_catalog::Source;
 
 /// `[classifier]` as written.
 #[derive(Debug, Default, Deserialize)]

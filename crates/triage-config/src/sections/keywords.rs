@@ -11,7 +11,7 @@ use triage_types::RouteClass;
 
 use super::{class, invalid};
 use crate::ConfigError;
-use crate::location::Source;
+use triage_catalog::Source;
 
 /// `[keywords]` as written.
 #[derive(Debug, Default, Deserialize)]

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::location::Source;
 use crate::sections::model_ref;
 use crate::{ConfigError, ModelRef};
+use triage_catalog::Source;
 
 /// `[ledger]` as written.
 #[derive(Debug, Default, Deserialize)]

@@ -6,7 +6,7 @@ use triage_strategies::{LengthBucket, LengthThresholds};
 
 use super::{class, invalid};
 use crate::ConfigError;
-use crate::location::Source;
+use triage_catalog::Source;
 
 /// `[length]` as written:
 /// `buckets = [{ below = 16, class = "faq" }, { below = 1024, class = "analyze" }]` and

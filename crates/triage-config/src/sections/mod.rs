@@ -24,8 +24,8 @@ use std::ops::Range;
 use toml::Spanned;
 use triage_types::RouteClass;
 
-use crate::location::Source;
 use crate::{ConfigError, ModelRef};
+use triage_catalog::Source;
 
 /// An [`ConfigError::Invalid`] at a span.
 pub(crate) fn invalid(

@@ -19,8 +19,8 @@ use toml::Spanned;
 use triage_strategies::ProviderFilter;
 
 use crate::ConfigError;
-use crate::location::Source;
 use crate::sections::invalid;
+use triage_catalog::Source;
 
 /// `[providers]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -40,11 +40,12 @@ pub(crate) struct RawProviders {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawProviderSettings {
-    /// The API's base URL, replacing the catalog's. The `*_BASE_URL` environment variables
-    /// (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`, `GEMINI_BASE_URL`) still win, as in the
-    /// providers' SDKs.
+    /// The API's base URL, replacing the catalog's. The variable the catalog names in the
+    /// provider's `base_url_env` (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`, `GEMINI_BASE_URL`)
+    /// still wins, as in the providers' SDKs.
     base_url: Option<Spanned<String>>,
-    /// The environment variable holding the API key, replacing the catalog's.
+    /// The environment variable holding the API key, replacing the catalog's `api_key_env`
+    /// (and giving a key to a provider the catalog lists as keyless).
     api_key_env: Option<String>,
 }
 
@@ -59,7 +60,7 @@ pub struct ProviderOverrides {
 
 /// Validated `[providers]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProviderSettings {
+pub struct ProvidersSection {
     /// Which providers routing may use.
     pub filter: ProviderFilter,
     /// Connection settings by provider id.
@@ -69,7 +70,7 @@ pub struct ProviderSettings {
 pub(crate) fn validate(
     source: &Source<'_>,
     raw: RawProviders,
-) -> Result<ProviderSettings, ConfigError> {
+) -> Result<ProvidersSection, ConfigError> {
     let mut overrides = BTreeMap::new();
     for (id, settings) in raw.settings {
         let base_url = match settings.base_url {
@@ -96,7 +97,7 @@ pub(crate) fn validate(
             },
         );
     }
-    Ok(ProviderSettings {
+    Ok(ProvidersSection {
         filter: ProviderFilter {
             enabled: raw
                 .enabled

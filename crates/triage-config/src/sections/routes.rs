@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use triage_types::RouteClass;
 
 use super::{RawClassLists, class_lists};
-use crate::location::Source;
 use crate::{ConfigError, ModelRef};
+use triage_catalog::Source;
 
 /// `[routes]` as written: `faq = ["gemini-2.0-flash", "gpt-4o-mini"]`, one key per class.
 pub(crate) type RawRoutes = RawClassLists;

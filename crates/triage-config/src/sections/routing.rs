@@ -6,7 +6,7 @@ use triage_strategies::{DEFAULT_LOW_CONFIDENCE, StrategyKind};
 
 use super::invalid;
 use crate::ConfigError;
-use crate::location::Source;
+use triage_catalog::Source;
 
 /// `[routing]` as written.
 #[derive(Debug, Default, Deserialize)]

@@ -6,8 +6,8 @@ use toml::Spanned;
 use triage_strategies::{Rule, RuleAction, RuleMatcher};
 
 use super::{class, invalid, model_ref};
-use crate::location::Source;
 use crate::{ConfigError, ModelRef};
+use triage_catalog::Source;
 
 /// One `[[rules]]` entry as written.
 #[derive(Debug, Deserialize)]

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::ConfigError;
-use crate::location::Source;
 use crate::sections::invalid;
+use triage_catalog::Source;
 
 /// `[server]` as written.
 #[derive(Debug, Default, Deserialize)]

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use triage_mock::MockUpstream;
 use triage_providers::{
-    ApiKey, HttpClientOptions, Protocol, Provider, ProviderError, ProviderSettings, Timeouts,
-    build_http_client, build_provider,
+    ApiKey, HttpClientOptions, OpenAiQuirks, Protocol, Provider, ProviderError, ProviderSettings,
+    Timeouts, build_http_client, build_provider,
 };
 use triage_types::StreamEvent;
 
@@ -28,7 +28,17 @@ pub(crate) fn settings_for(
         Protocol::OpenAi | Protocol::OpenAiCompatible => mock.openai_base_url(),
         Protocol::Anthropic | Protocol::Gemini => mock.url(),
     };
-    ProviderSettings::new(provider_id, protocol, base).with_api_key(ApiKey::new(KEY))
+    // The embedded catalog states each provider's quirks (DeepSeek: `max_tokens`, no
+    // `json_schema`); other ids get the protocol's defaults.
+    let quirks = triage_catalog::Catalog::embedded()
+        .provider(provider_id)
+        .map_or_else(
+            || OpenAiQuirks::for_protocol(protocol),
+            |info| info.openai_quirks,
+        );
+    ProviderSettings::new(provider_id, protocol, base)
+        .with_openai_quirks(quirks)
+        .with_api_key(ApiKey::new(KEY))
 }
 
 pub(crate) async fn harness(protocol: Protocol, provider_id: &str) -> Harness {

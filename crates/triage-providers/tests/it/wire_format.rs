@@ -3,13 +3,15 @@
 //! the providers' API references insist on.
 
 use serde_json::{Value, json};
-use triage_mock::{RecordedRequest, Scenario};
-use triage_providers::{MaxTokensField, Protocol};
+use triage_mock::{MockUpstream, RecordedRequest, Scenario};
+use triage_providers::{
+    HttpClientOptions, MaxTokensField, OpenAiQuirks, Protocol, build_http_client, build_provider,
+};
 use triage_types::{
     ChatRequest, ContentPart, Message, ResponseFormat, Role, ToolCall, ToolChoice, ToolDefinition,
 };
 
-use crate::support::{KEY, harness};
+use crate::support::{KEY, harness, settings_for};
 
 /// A conversation exercising every part of the neutral request.
 fn rich_request() -> ChatRequest {
@@ -166,10 +168,6 @@ async fn compatible_servers_get_max_tokens() {
     .await;
     assert_eq!(recorded.body["max_tokens"], 256);
     assert!(recorded.body.get("max_completion_tokens").is_none());
-    assert_eq!(
-        triage_providers::OpenAiQuirks::for_provider("groq").max_tokens_field,
-        MaxTokensField::MaxCompletionTokens
-    );
     // DeepSeek has no json_schema: a schema request falls back to json_object.
     let recorded = record(
         Protocol::OpenAiCompatible,
@@ -182,6 +180,23 @@ async fn compatible_servers_get_max_tokens() {
         recorded.body["response_format"],
         json!({"type": "json_object"})
     );
+}
+
+#[tokio::test]
+async fn quirks_come_from_the_settings_not_the_provider_id() {
+    let mock = MockUpstream::start().await.unwrap();
+    let settings =
+        settings_for(&mock, Protocol::OpenAiCompatible, "groq").with_openai_quirks(OpenAiQuirks {
+            max_tokens_field: MaxTokensField::MaxCompletionTokens,
+            ..OpenAiQuirks::COMPATIBLE
+        });
+    let client = build_http_client(&HttpClientOptions::default()).unwrap();
+    let provider = build_provider(settings, client).unwrap();
+    mock.push(Scenario::text("ok"));
+    provider.complete("model-x", &rich_request()).await.unwrap();
+    let requests = mock.requests();
+    assert_eq!(requests[0].body["max_completion_tokens"], 256);
+    assert!(requests[0].body.get("max_tokens").is_none());
 }
 
 #[tokio::test]
