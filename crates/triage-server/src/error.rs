@@ -6,30 +6,31 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// The wire protocol of an endpoint, which decides the shape of its error bodies.
+/// The API dialect a client speaks on an endpoint (not a provider's wire protocol, which is
+/// `triage_types::Protocol`): it decides the shape of bodies, streams and errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
+pub enum Dialect {
     /// OpenAI Chat Completions (`/v1/chat/completions`, `/v1/models`).
     OpenAi,
     /// Anthropic Messages (`/v1/messages`).
     Anthropic,
 }
 
-impl Protocol {
+impl Dialect {
     /// The name recorded in the ledger and in metrics.
     pub fn as_str(self) -> &'static str {
         match self {
-            Protocol::OpenAi => "openai",
-            Protocol::Anthropic => "anthropic",
+            Dialect::OpenAi => "openai",
+            Dialect::Anthropic => "anthropic",
         }
     }
 
     /// The protocol an endpoint path belongs to.
-    pub fn of_path(path: &str) -> Protocol {
+    pub fn of_path(path: &str) -> Dialect {
         if path.starts_with("/v1/messages") {
-            Protocol::Anthropic
+            Dialect::Anthropic
         } else {
-            Protocol::OpenAi
+            Dialect::OpenAi
         }
     }
 }
@@ -178,22 +179,22 @@ impl ServerError {
     }
 
     /// The error body in `protocol`'s shape.
-    pub fn body(&self, protocol: Protocol) -> serde_json::Value {
+    pub fn body(&self, protocol: Dialect) -> serde_json::Value {
         let message = self.to_string();
         match protocol {
-            Protocol::OpenAi => {
+            Dialect::OpenAi => {
                 let (kind, code) = self.openai_type_and_code();
                 let param = matches!(self, ServerError::UnknownModel { .. }).then_some("model");
                 json!({ "error": { "message": message, "type": kind, "param": param, "code": code } })
             }
-            Protocol::Anthropic => {
+            Dialect::Anthropic => {
                 json!({ "type": "error", "error": { "type": self.anthropic_type(), "message": message } })
             }
         }
     }
 
     /// Pairs the error with the protocol whose shape its response takes.
-    pub fn speaking(self, protocol: Protocol) -> ApiError {
+    pub fn speaking(self, protocol: Dialect) -> ApiError {
         ApiError {
             protocol,
             error: self,
@@ -205,7 +206,7 @@ impl ServerError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     /// The caller's protocol.
-    pub protocol: Protocol,
+    pub protocol: Dialect,
     /// The error.
     pub error: ServerError,
 }
@@ -240,7 +241,7 @@ mod tests {
             choices: vec!["auto".to_owned(), "cheap".to_owned()],
         };
         assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-        let openai = unknown.body(Protocol::OpenAi);
+        let openai = unknown.body(Dialect::OpenAi);
         assert_eq!(openai["error"]["code"], "model_not_found");
         assert_eq!(openai["error"]["param"], "model");
         assert!(
@@ -249,7 +250,7 @@ mod tests {
                 .unwrap()
                 .contains("auto, cheap")
         );
-        let anthropic = unknown.body(Protocol::Anthropic);
+        let anthropic = unknown.body(Dialect::Anthropic);
         assert_eq!(anthropic["type"], "error");
         assert_eq!(anthropic["error"]["type"], "not_found_error");
         assert_eq!(
@@ -260,6 +261,6 @@ mod tests {
             ServerError::PayloadTooLarge { limit: 1 }.status(),
             StatusCode::PAYLOAD_TOO_LARGE
         );
-        assert_eq!(Protocol::of_path("/v1/messages"), Protocol::Anthropic);
+        assert_eq!(Dialect::of_path("/v1/messages"), Dialect::Anthropic);
     }
 }

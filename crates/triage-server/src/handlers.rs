@@ -15,7 +15,7 @@ use triage_engine::{Caller, Completed, Failed};
 use triage_types::ChatRequest;
 
 use crate::dispatch::{client_error, headers};
-use crate::error::{ApiError, Protocol};
+use crate::error::{ApiError, Dialect};
 use crate::metrics::InFlight;
 use crate::state::{AppState, Inner};
 use crate::stream::Encoder;
@@ -28,14 +28,14 @@ pub(crate) async fn chat_completions(
 ) -> Response {
     let body = match read_body(&state, body) {
         Ok(body) => body,
-        Err(error) => return error.speaking(Protocol::OpenAi).into_response(),
+        Err(error) => return error.speaking(Dialect::OpenAi).into_response(),
     };
     let parsed = match openai::parse_request(&body) {
         Ok(parsed) => parsed,
-        Err(error) => return error.speaking(Protocol::OpenAi).into_response(),
+        Err(error) => return error.speaking(Dialect::OpenAi).into_response(),
     };
     let call = Call {
-        protocol: Protocol::OpenAi,
+        protocol: Dialect::OpenAi,
         model: parsed.model,
         request: parsed.request,
         stream: parsed.stream,
@@ -51,14 +51,14 @@ pub(crate) async fn messages(
 ) -> Response {
     let body = match read_body(&state, body) {
         Ok(body) => body,
-        Err(error) => return error.speaking(Protocol::Anthropic).into_response(),
+        Err(error) => return error.speaking(Dialect::Anthropic).into_response(),
     };
     let parsed = match anthropic::parse_request(&body) {
         Ok(parsed) => parsed,
-        Err(error) => return error.speaking(Protocol::Anthropic).into_response(),
+        Err(error) => return error.speaking(Dialect::Anthropic).into_response(),
     };
     let call = Call {
-        protocol: Protocol::Anthropic,
+        protocol: Dialect::Anthropic,
         model: parsed.model,
         request: parsed.request,
         stream: parsed.stream,
@@ -83,7 +83,7 @@ fn read_body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<By
 
 /// A parsed chat request in either protocol.
 struct Call {
-    protocol: Protocol,
+    protocol: Dialect,
     model: String,
     request: ChatRequest,
     stream: bool,
@@ -118,13 +118,13 @@ async fn serve(state: Arc<Inner>, call: Call) -> Response {
     }
 }
 
-fn refuse(protocol: Protocol, failed: &Failed) -> Response {
+fn refuse(protocol: Dialect, failed: &Failed) -> Response {
     client_error(&failed.error, failed.attempts.len())
         .speaking(protocol)
         .into_response()
 }
 
-fn answer(protocol: Protocol, completed: &Completed) -> Response {
+fn answer(protocol: Dialect, completed: &Completed) -> Response {
     let Completed {
         planned,
         answer,
@@ -137,7 +137,7 @@ fn answer(protocol: Protocol, completed: &Completed) -> Response {
         Some(accounted),
     );
     let body = match protocol {
-        Protocol::OpenAi => openai::completion(
+        Dialect::OpenAi => openai::completion(
             &openai::CompletionId {
                 id: format!("chatcmpl-{}", accounted.request_id),
                 created: time::OffsetDateTime::now_utc().unix_timestamp(),
@@ -145,7 +145,7 @@ fn answer(protocol: Protocol, completed: &Completed) -> Response {
             },
             &answer.response,
         ),
-        Protocol::Anthropic => anthropic::message(
+        Dialect::Anthropic => anthropic::message(
             &format!("msg_{}", accounted.request_id),
             &answer.model,
             &answer.response,
@@ -189,7 +189,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let mut body = String::new();
     if prometheus_client::encoding::text::encode(&mut body, &inner.registry).is_err() {
         return ServerError::Internal
-            .speaking(Protocol::OpenAi)
+            .speaking(Dialect::OpenAi)
             .into_response();
     }
     let mut response = body.into_response();
@@ -207,7 +207,7 @@ pub(crate) async fn not_found(request: Request) -> Response {
         method: request.method().to_string(),
         path: path.clone(),
     }
-    .speaking(Protocol::of_path(&path))
+    .speaking(Dialect::of_path(&path))
     .into_response()
 }
 
@@ -222,7 +222,7 @@ pub(crate) async fn require_key(
         return next.run(request).await;
     }
     let error: ApiError =
-        ServerError::Unauthorized.speaking(Protocol::of_path(request.uri().path()));
+        ServerError::Unauthorized.speaking(Dialect::of_path(request.uri().path()));
     error.into_response()
 }
 

@@ -26,7 +26,7 @@ use axum::routing::{get, post};
 pub use dispatch::{
     HEADER_ATTEMPTS, HEADER_CLASS, HEADER_COST, HEADER_MODEL, HEADER_REQUEST_ID, HEADER_WARNING,
 };
-pub use error::{ApiError, Protocol, ServerError};
+pub use error::{ApiError, Dialect, ServerError};
 pub use state::{AppState, ServerOptions};
 
 /// The `model` that asks the gateway to route by the default policy.

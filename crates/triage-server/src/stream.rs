@@ -16,7 +16,7 @@ use triage_fallback::StreamSummary;
 use triage_types::StreamEvent;
 
 use crate::dispatch::{client_error, cost_text, headers};
-use crate::error::Protocol;
+use crate::error::Dialect;
 use crate::metrics::InFlight;
 use crate::{ServerError, anthropic, openai};
 
@@ -37,9 +37,9 @@ pub(crate) enum Encoder {
 }
 
 impl Encoder {
-    pub(crate) fn new(protocol: Protocol, request_id: &str, include_usage: bool) -> Encoder {
+    pub(crate) fn new(protocol: Dialect, request_id: &str, include_usage: bool) -> Encoder {
         match protocol {
-            Protocol::OpenAi => Encoder::OpenAi {
+            Dialect::OpenAi => Encoder::OpenAi {
                 id: openai::CompletionId {
                     id: format!("chatcmpl-{request_id}"),
                     created: time::OffsetDateTime::now_utc().unix_timestamp(),
@@ -47,7 +47,7 @@ impl Encoder {
                 },
                 include_usage,
             },
-            Protocol::Anthropic => Encoder::Anthropic {
+            Dialect::Anthropic => Encoder::Anthropic {
                 id: format!("msg_{request_id}"),
                 open_block: None,
                 next_index: 0,
@@ -202,10 +202,8 @@ impl Encoder {
 
     fn error(&mut self, error: &ServerError) -> String {
         match self {
-            Encoder::OpenAi { .. } => data(&error.body(Protocol::OpenAi)),
-            Encoder::Anthropic { .. } => {
-                anthropic::event("error", &error.body(Protocol::Anthropic))
-            }
+            Encoder::OpenAi { .. } => data(&error.body(Dialect::OpenAi)),
+            Encoder::Anthropic { .. } => anthropic::event("error", &error.body(Dialect::Anthropic)),
         }
     }
 }
