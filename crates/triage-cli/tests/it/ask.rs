@@ -289,3 +289,37 @@ fn provider_settings_bad_base_url() {
         "{stderr}"
     );
 }
+
+/// `triage ask` records its answer in the ledger `serve` uses (`TRIAGE_LEDGER` here), so
+/// `triage report` counts it.
+#[test]
+fn ask_is_recorded_in_the_ledger() {
+    let mock = runtime().block_on(MockUpstream::start()).unwrap();
+    mock.push(long_answer());
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite3");
+    let output = assert_cmd::Command::cargo_bin("triage")
+        .unwrap()
+        .env_clear()
+        .env("OPENAI_BASE_URL", mock.openai_base_url())
+        .env("OPENAI_API_KEY", "test-key")
+        .env(triage_config::env::TRIAGE_LEDGER, &ledger)
+        .arg("ask")
+        .arg("--catalog")
+        .arg(fixtures.join("ask-catalog.toml"))
+        .args(["--strategy", "keyword", PROMPT])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report = assert_cmd::Command::cargo_bin("triage")
+        .unwrap()
+        .args(["report", "--json", "--ledger"])
+        .arg(&ledger)
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{report:?}");
+    let summary: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(summary["requests"], 1, "{summary}");
+    assert_eq!(summary["succeeded"], 1, "{summary}");
+}

@@ -403,6 +403,68 @@ fn config_check_prints_the_effective_policy() {
     );
 }
 
+/// `config check` runs the validation `serve` and `ask` run: a `[fallback]` that `serve` would
+/// refuse is refused here too, naming the file, line and key.
+#[test]
+fn config_check_refuses_what_serve_refuses() {
+    let cases = [
+        (
+            "[fallback]\nmax_attempts = 0\n",
+            "triage.toml:2:16",
+            "fallback.max_attempts",
+        ),
+        (
+            "[fallback]\ndeadline_ms = 0\n",
+            "triage.toml:2:15",
+            "fallback.deadline_ms",
+        ),
+        (
+            "[fallback]\nlow_confidence_threshold = 7.0\n",
+            "triage.toml:2:1",
+            "[routing] low_confidence",
+        ),
+        (
+            "[fallback.checks]\nrefusal_patterns = [\"(\"]\n",
+            "triage.toml:2:20",
+            "fallback.checks.refusal_patterns",
+        ),
+        (
+            "[fallback]\nmax_atempts = 3\n",
+            "triage.toml:2:1",
+            "fallback.max_atempts",
+        ),
+        (
+            "[ledger]\nbaseline = \"gpt-7\"\n",
+            "triage.toml:2:12",
+            "ledger.baseline",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("triage.toml");
+    for (text, at, key) in cases {
+        std::fs::write(&path, text).unwrap();
+        for command in [&["config", "check"][..], &["route", "hello"][..]] {
+            let output = Command::cargo_bin("triage")
+                .unwrap()
+                .args(command)
+                .arg("--config")
+                .arg(&path)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8(output.stderr).unwrap();
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{command:?} {text}: {stderr}"
+            );
+            assert!(
+                stderr.contains(at) && stderr.contains(key),
+                "{command:?} {text}: {stderr}"
+            );
+        }
+    }
+}
+
 #[test]
 fn config_path_comes_from_the_environment_too() {
     let output = Command::cargo_bin("triage")
