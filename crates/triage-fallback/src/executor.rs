@@ -1,7 +1,7 @@
 //! The plan executor: walks a plan's models with retries, failover, escalation on failed
 //! quality checks, circuit breakers, an attempt budget and a deadline, recording every attempt.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -392,6 +392,9 @@ pub(crate) struct Walk<'a> {
     /// Providers that refused the key during this walk: their other models are skipped
     /// rather than called with the same key.
     refused: BTreeMap<String, String>,
+    /// Providers whose breakers already counted a failure of this request: one request counts
+    /// at most once per provider, however often it was retried or failed over there.
+    counted: BTreeSet<String>,
     deadline: Instant,
     pub(crate) calls: u32,
     pub(crate) attempts: Vec<Attempt>,
@@ -406,6 +409,7 @@ impl<'a> Walk<'a> {
             class: plan.class,
             remaining: plan.models().cloned().collect(),
             refused: BTreeMap::new(),
+            counted: BTreeSet::new(),
             deadline: Instant::now() + inner.settings.deadline,
             calls: 0,
             attempts: Vec::new(),
@@ -516,9 +520,10 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// Tells the breakers about a provider failure that says something about its health.
-    pub(crate) fn breaker_failure(&self, step: &PlannedModel, error: &ProviderError) {
-        if counts_against_breaker(error) {
+    /// Tells the breakers about a provider failure that says something about its health,
+    /// once per provider and request.
+    pub(crate) fn breaker_failure(&mut self, step: &PlannedModel, error: &ProviderError) {
+        if error.is_health_failure() && self.counted.insert(step.provider.clone()) {
             self.inner.breaker.record_failure(&step.provider, &step.id);
         }
     }
@@ -677,11 +682,6 @@ pub(crate) fn provider_outcome(error: &ProviderError) -> Outcome {
         retryable: error.is_retryable(),
         message: error.to_string(),
     }
-}
-
-/// Failures that say something about the provider's health, not about the request.
-fn counts_against_breaker(error: &ProviderError) -> bool {
-    error.is_retryable() || matches!(error, ProviderError::MalformedResponse { .. })
 }
 
 pub(crate) fn duration_ms(duration: Duration) -> u64 {
