@@ -262,6 +262,9 @@ impl Engine {
             FallbackError::DeadlineExceeded { deadline_ms } => EngineError::Timeout {
                 after_ms: *deadline_ms,
             },
+            FallbackError::InvalidRequest { .. } => EngineError::InvalidRequest {
+                message: failure.error.to_string(),
+            },
             FallbackError::StreamInterrupted { model, message } => EngineError::StreamInterrupted {
                 model: model.clone(),
                 message: message.clone(),

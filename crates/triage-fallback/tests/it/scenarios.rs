@@ -226,7 +226,28 @@ fn cases() -> Vec<Case> {
         Case {
             name: "every_model_fails_is_a_typed_error",
             plan: &["cheap-openai", "mid-openai"],
-            openai: vec![Scenario::status(400), Scenario::empty()],
+            openai: vec![Scenario::status(404), Scenario::empty()],
+            ..Case::default()
+        },
+        Case {
+            // A 400 is not escalated: one failover to another provider (the 400 may be
+            // provider-specific), then the caller's error, after two calls.
+            name: "every_provider_says_bad_request",
+            openai: vec![Scenario::status(400); 4],
+            anthropic: vec![Scenario::status(400); 4],
+            ..Case::default()
+        },
+        Case {
+            name: "every_provider_says_bad_request_streaming",
+            stream: true,
+            openai: vec![Scenario::status(400); 4],
+            anthropic: vec![Scenario::status(400); 4],
+            ..Case::default()
+        },
+        Case {
+            name: "bad_request_on_one_provider_fails_over_once",
+            openai: vec![Scenario::status(400)],
+            anthropic: vec![Scenario::text(long_sentence())],
             ..Case::default()
         },
         Case {

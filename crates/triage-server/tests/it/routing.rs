@@ -75,7 +75,7 @@ async fn aliases_and_concrete_models_route_to_their_model() {
 }
 
 #[tokio::test]
-async fn fails_over_and_answers_503_when_nothing_is_left() {
+async fn fails_over_once_on_a_400_then_answers_400() {
     let mock = MockUpstream::start().await.unwrap();
     let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
     mock.push(Scenario::status(400));
@@ -89,18 +89,25 @@ async fn fails_over_and_answers_503_when_nothing_is_left() {
     assert_eq!(headers["x-triage-attempts"], "2");
     assert_ne!(headers["x-triage-model"], "gpt-4o-mini");
 
+    // Every upstream says 400: one failover to another provider, then the client's 400 in
+    // its own shape, not an escalation up the tiers ending in 503.
     for _ in 0..40 {
         mock.push(Scenario::status(400));
     }
+    let before = mock.requests().len();
     let request = post(
         "/v1/messages",
         &json!({"model": "cheap", "max_tokens": 50, "messages": [{"role": "user", "content": "Say hi"}]}),
     );
     let (status, _, body) = read(send(&app, request).await).await;
-    assert_eq!(status, 503, "{body}");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        mock.requests().len() - before <= 2,
+        "at most two upstream calls"
+    );
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["type"], "error");
-    assert_eq!(body["error"]["type"], "overloaded_error");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
     assert!(
         !body.to_string().contains("400"),
         "no upstream details leak: {body}"
