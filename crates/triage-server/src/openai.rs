@@ -46,6 +46,9 @@ struct WireRequest {
     tool_choice: Option<Value>,
     #[serde(default)]
     response_format: Option<WireResponseFormat>,
+    /// How many choices to generate; only 1 is supported.
+    #[serde(default)]
+    n: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,6 +155,11 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<OpenAiRequest, ServerError> {
     if messages.is_empty() {
         return Err(invalid("`messages` must hold at least one message"));
     }
+    if wire.n.is_some_and(|n| n != 1) {
+        return Err(invalid(
+            "`n` other than 1 is not supported: the gateway returns one choice",
+        ));
+    }
     let tools = wire
         .tools
         .unwrap_or_default()
@@ -166,14 +174,29 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<OpenAiRequest, ServerError> {
         })
         .collect();
     let tool_choice = wire.tool_choice.map(tool_choice_from_wire).transpose()?;
-    let response_format = wire.response_format.map(|format| match format {
-        WireResponseFormat::Text => ResponseFormat::Text,
-        WireResponseFormat::JsonObject => ResponseFormat::JsonObject,
-        WireResponseFormat::JsonSchema { json_schema } => ResponseFormat::JsonSchema {
-            name: json_schema.name,
-            schema: json_schema.schema.unwrap_or_else(|| json!({})),
-        },
-    });
+    let response_format = wire
+        .response_format
+        .map(|format| match format {
+            WireResponseFormat::Text => Ok(ResponseFormat::Text),
+            WireResponseFormat::JsonObject => Ok(ResponseFormat::JsonObject),
+            WireResponseFormat::JsonSchema { json_schema } => {
+                let schema = json_schema.schema.unwrap_or_else(|| json!({}));
+                // A schema the checks could not compile is the client's error, found before
+                // any upstream call rather than as a paid escalation.
+                triage_fallback::compile_json_schema(&schema).map_err(|error| {
+                    ServerError::InvalidRequest {
+                        message: format!(
+                            "`response_format.json_schema.schema` is invalid: {error}"
+                        ),
+                    }
+                })?;
+                Ok(ResponseFormat::JsonSchema {
+                    name: json_schema.name,
+                    schema,
+                })
+            }
+        })
+        .transpose()?;
     let stop = match wire.stop {
         None => Vec::new(),
         Some(WireStop::One(stop)) => vec![stop],

@@ -326,3 +326,27 @@ async fn streams_are_recorded_with_their_cost() {
     assert_eq!(records[0].cost_usd, cost);
     assert_eq!(records[0].attempts.len(), 1);
 }
+
+#[tokio::test]
+async fn what_the_gateway_can_validate_is_a_400_before_any_upstream_call() {
+    let mock = MockUpstream::start().await.unwrap();
+    let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
+    let hi = json!([{"role": "user", "content": "Say hi"}]);
+    let cases = [
+        (
+            "invalid_schema",
+            json!({"model": "auto", "messages": hi, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 5}}}}),
+        ),
+        (
+            "n_above_one",
+            json!({"model": "auto", "messages": hi, "n": 2}),
+        ),
+    ];
+    for (name, body) in cases {
+        let (status, _, text) = read(send(&app, post("/v1/chat/completions", &body)).await).await;
+        assert_eq!(status, 400, "{name}: {text}");
+        let text: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(text["error"]["type"], "invalid_request_error", "{name}");
+    }
+    assert_eq!(mock.requests().len(), 0, "no upstream call");
+}
