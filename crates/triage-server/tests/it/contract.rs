@@ -175,6 +175,37 @@ async fn proxy_keys_guard_the_api_but_not_health() {
             .0,
         200
     );
+    // The auth scheme is case-insensitive.
+    for scheme in ["bearer", "BEARER", "BeArEr"] {
+        let header = format!("{scheme} team-key");
+        assert_eq!(
+            read(send(&app, models(Some(("authorization", header.as_str())))).await)
+                .await
+                .0,
+            200,
+            "{scheme}"
+        );
+    }
+    // `/metrics` (spend per model, traffic) needs a key when keys are set.
+    let metrics = |key: Option<&str>| {
+        let mut request = Request::get("/metrics");
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    assert_eq!(read(send(&app, metrics(None)).await).await.0, 401);
+    assert_eq!(
+        read(send(&app, metrics(Some("team-key"))).await).await.0,
+        200
+    );
+    let public = ServerOptions {
+        api_keys: vec!["team-key".to_owned()],
+        metrics_public: true,
+        ..ServerOptions::default()
+    };
+    let (public_app, _) = crate::app(gateway(None, None), public);
+    assert_eq!(read(send(&public_app, metrics(None)).await).await.0, 200);
 
     let anthropic = post(
         "/v1/messages",
