@@ -211,6 +211,17 @@ pub(crate) async fn not_found(request: Request) -> Response {
     .into_response()
 }
 
+/// A known path asked with the wrong method: a 405 in the dialect's error shape.
+pub(crate) async fn method_not_allowed(request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    ServerError::MethodNotAllowed {
+        method: request.method().to_string(),
+        path: path.clone(),
+    }
+    .speaking(Dialect::of_path(&path))
+    .into_response()
+}
+
 /// Rejects `/v1/*` requests without a configured proxy key.
 pub(crate) async fn require_key(
     State(state): State<AppState>,

@@ -56,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(open)
         .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

@@ -155,6 +155,25 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<OpenAiRequest, ServerError> {
     if messages.is_empty() {
         return Err(invalid("`messages` must hold at least one message"));
     }
+    // As the Anthropic endpoint does: a conversation of system messages only, or a message
+    // with nothing in it, is the client's error, not a paid call.
+    if messages.iter().all(|message| message.role == Role::System) {
+        return Err(invalid(
+            "`messages` must hold a user or assistant message, not only system ones",
+        ));
+    }
+    if let Some(index) = messages.iter().position(|message| {
+        message.role != Role::Tool
+            && message.tool_calls.is_empty()
+            && message.content.iter().all(|part| match part {
+                ContentPart::Text { text } => text.trim().is_empty(),
+                _ => false,
+            })
+    }) {
+        return Err(ServerError::InvalidRequest {
+            message: format!("`messages[{index}]` has empty content"),
+        });
+    }
     if wire.n.is_some_and(|n| n != 1) {
         return Err(invalid(
             "`n` other than 1 is not supported: the gateway returns one choice",
@@ -454,6 +473,11 @@ mod tests {
             r#"{"messages": []}"#,
             r#"{"model": "auto", "messages": [{"role": "robot", "content": "x"}]}"#,
             r#"{"model": "auto", "messages": []}"#,
+            r#"{"model": "auto", "messages": [{"role": "system", "content": "be nice"}]}"#,
+            r#"{"model": "auto", "messages": [{"role": "user", "content": ""}]}"#,
+            r#"{"model": "auto", "messages": [{"role": "user", "content": "  "}]}"#,
+            r#"{"model": "auto", "messages": [{"role": "user", "content": []}]}"#,
+            r#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "n": 3}"#,
         ] {
             let error = parse_request(body.as_bytes()).unwrap_err();
             assert_eq!(

@@ -137,6 +137,27 @@ async fn errors_take_the_callers_shape() {
 }
 
 #[tokio::test]
+async fn wrong_methods_get_a_405_in_the_callers_shape() {
+    let (app, _) = app(gateway(None, None), ServerOptions::default());
+    let cases = [
+        ("/v1/chat/completions", "error", "method_not_allowed"),
+        ("/v1/messages", "type", "error"),
+    ];
+    for (path, field, value) in cases {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let (status, _, body) = read(send(&app, request).await).await;
+        assert_eq!(status, 405, "{path}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let found = if field == "error" {
+            body["error"]["code"].clone()
+        } else {
+            body[field].clone()
+        };
+        assert_eq!(found, value, "{path}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn proxy_keys_guard_the_api_but_not_health() {
     let options = ServerOptions {
         api_keys: vec!["team-key".to_owned()],
