@@ -25,6 +25,7 @@ fn record(id: &str) -> triage_ledger::RequestRecord {
     })
 }
 
+#[expect(clippy::unwrap_used, reason = "a test helper panics on setup failures")]
 fn stored_ids(path: &std::path::Path) -> Vec<String> {
     LedgerReader::open(path)
         .unwrap()
