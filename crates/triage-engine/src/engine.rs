@@ -292,8 +292,20 @@ impl Engine {
     }
 }
 
+/// How the policy words a candidate left out because the prompt does not fit it
+/// (`triage_strategies::policy`).
+const CONTEXT_REJECTION: &str = "-token context window";
+
 fn strategy_error(model: &str, error: StrategyError) -> EngineError {
     match error {
+        StrategyError::NoCandidate { class, rejected }
+            if !rejected.is_empty()
+                && rejected
+                    .iter()
+                    .all(|reason| reason.ends_with(CONTEXT_REJECTION)) =>
+        {
+            EngineError::PromptTooLarge { class, rejected }
+        }
         StrategyError::NoCandidate { class, rejected } => {
             EngineError::NoCandidate { class, rejected }
         }
@@ -306,6 +318,32 @@ fn strategy_error(model: &str, error: StrategyError) -> EngineError {
             EngineError::Internal {
                 message: other.to_string(),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_only_rejections_are_a_client_error() {
+        let no_candidate = |rejected: &[&str]| StrategyError::NoCandidate {
+            class: RouteClass::Faq,
+            rejected: rejected.iter().map(|reason| (*reason).to_owned()).collect(),
+        };
+        let too_big = "m: ~300000 tokens do not fit its 200000-token context window";
+        let cases = [
+            (no_candidate(&[too_big, too_big]), "invalid_request"),
+            (
+                no_candidate(&[too_big, "n: provider disabled"]),
+                "no_provider",
+            ),
+            (no_candidate(&[]), "no_provider"),
+        ];
+        for (error, kind) in cases {
+            let mapped = strategy_error("auto", error);
+            assert_eq!(mapped.kind(), kind, "{mapped}");
         }
     }
 }

@@ -217,17 +217,9 @@ impl Engine {
         }
     }
 
-    /// A request whose plan failed; one naming an unknown model is not recorded (it never
-    /// reached routing).
+    /// A request whose plan failed, an unknown model included: recorded like every other, so
+    /// a client asking for models that do not exist shows in the ledger.
     fn unplanned(&self, ticket: &Ticket, error: EngineError) -> Failed {
-        if matches!(error, EngineError::UnknownModel { .. }) {
-            return Failed {
-                error,
-                planned: None,
-                attempts: Vec::new(),
-                accounted: None,
-            };
-        }
         self.failed(ticket, None, error, Vec::new())
     }
 
@@ -261,6 +253,9 @@ impl Engine {
         match &failure.error {
             FallbackError::DeadlineExceeded { deadline_ms } => EngineError::Timeout {
                 after_ms: *deadline_ms,
+            },
+            FallbackError::InvalidRequest { .. } => EngineError::InvalidRequest {
+                message: failure.error.to_string(),
             },
             FallbackError::StreamInterrupted { model, message } => EngineError::StreamInterrupted {
                 model: model.clone(),

@@ -36,4 +36,4 @@ pub use summary::{
     ClassMix, DailySpend, LatencyPercentiles, LedgerReader, ModelShare, Summary, SummaryOptions,
     TokenTotals,
 };
-pub use writer::{Ledger, LedgerOptions, LedgerStats};
+pub use writer::{Ledger, LedgerOptions, LedgerStats, journal_path};

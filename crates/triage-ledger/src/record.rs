@@ -3,11 +3,14 @@
 use std::time::Duration;
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use triage_types::{RouteClass, Usage};
 
 /// One request as the gateway saw it, from arrival to the last byte of the answer.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serializable for the ledger's journal, where records wait while the database is locked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
     /// The gateway's id for the request (also logged), unique per request.
     pub request_id: String,
@@ -72,7 +75,7 @@ impl RequestRecord {
 }
 
 /// How a request ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RequestOutcome {
     /// The caller got an answer.
     Success,
@@ -104,7 +107,7 @@ impl RequestOutcome {
 }
 
 /// One call to one model on one provider.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     /// The catalog model id.
     pub model: String,
@@ -124,7 +127,7 @@ pub struct AttemptRecord {
 }
 
 /// How one attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttemptOutcome {
     /// Its answer was used.
     Success,

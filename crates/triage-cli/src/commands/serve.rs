@@ -74,6 +74,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let server = &context.config.server;
     let options = ServerOptions {
         api_keys: server.api_keys.clone(),
+        metrics_public: server.metrics_public,
         body_limit_bytes: server.body_limit_bytes,
         request_timeout: server.request_timeout,
     };
@@ -84,6 +85,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .parse()
             .context("the default listen address")?,
     };
+    if let Some(warning) = exposure_warning(listen, &server.api_keys) {
+        eprintln!("{warning}");
+        tracing::warn!(%listen, "listening beyond loopback without proxy keys");
+    }
     let state = AppState::new(engine, options);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -126,6 +131,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The loud warning for a gateway that anyone on the network may use (and spend through):
+/// a non-loopback address with no `[server] api_keys`. It warns rather than refuses, so a
+/// gateway behind its own authenticating proxy still starts.
+fn exposure_warning(listen: std::net::SocketAddr, api_keys: &[String]) -> Option<String> {
+    if listen.ip().is_loopback() || !api_keys.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "WARNING: listening on {listen}, beyond loopback, with no [server] api_keys: anyone who \
+         can reach this address can spend through your provider keys. Set api_keys in \
+         triage.toml, or listen on 127.0.0.1."
+    ))
+}
+
 /// Resolves on Ctrl-C or, on Unix, SIGTERM.
 async fn shutdown_signal() {
     let interrupt = async {
@@ -153,4 +172,25 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     eprintln!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_only_for_open_non_loopback_addresses() {
+        let keys = ["k".to_owned()];
+        let cases = [
+            ("127.0.0.1:8080", &[][..], false),
+            ("[::1]:8080", &[][..], false),
+            ("0.0.0.0:8080", &[][..], true),
+            ("0.0.0.0:8080", &keys[..], false),
+            ("192.168.1.2:8080", &[][..], true),
+        ];
+        for (listen, api_keys, warns) in cases {
+            let warning = exposure_warning(listen.parse().unwrap(), api_keys);
+            assert_eq!(warning.is_some(), warns, "{listen}");
+        }
+    }
 }

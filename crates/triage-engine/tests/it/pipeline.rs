@@ -217,7 +217,7 @@ async fn an_unpriced_answer_fails_closed() {
 }
 
 /// Every request is recorded exactly once, however it ends: answered, failed, streamed to the
-/// end, or a stream dropped by its client; a request for an unknown model is not.
+/// end, a stream dropped by its client, or a request for an unknown model.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_is_recorded_once() {
     let mock = MockUpstream::start().await.unwrap();
@@ -265,6 +265,12 @@ async fn every_request_is_recorded_once() {
         .collect();
     assert_eq!(
         outcomes,
-        ["success", "no_provider", "success", "client_disconnected"]
+        [
+            "success",
+            "no_provider",
+            "success",
+            "client_disconnected",
+            "unknown_model"
+        ]
     );
 }

@@ -87,6 +87,7 @@ fn a_full_queue_drops_instead_of_blocking() {
     let options = LedgerOptions {
         queue_capacity: 1,
         max_batch: 1,
+        ..LedgerOptions::default()
     };
     let ledger = Ledger::open(&path, &options).unwrap();
     let start = std::time::Instant::now();
