@@ -70,6 +70,8 @@
 pub mod env;
 mod error;
 mod raw;
+#[cfg(test)]
+mod reference;
 mod sections;
 
 use std::collections::BTreeMap;

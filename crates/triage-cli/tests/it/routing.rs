@@ -379,20 +379,36 @@ fn eval_bad_lines_exit_2_naming_the_line() {
 fn config_check_prints_the_effective_policy() {
     let config = fixture("routing-config.toml");
     let catalog = fixture("routing-catalog.toml");
-    let (code, stdout, stderr) = triage(&[
-        "config",
-        "check",
-        "--config",
-        &config,
-        "--catalog",
-        &catalog,
-        "--as-of",
-        AS_OF,
-    ]);
+    // Only the variables this output depends on, set to known values.
+    let output = Command::cargo_bin("triage")
+        .unwrap()
+        .args([
+            "config",
+            "check",
+            "--config",
+            &config,
+            "--catalog",
+            &catalog,
+        ])
+        .args(["--as-of", AS_OF])
+        .env_clear()
+        .env("HOME", "/home/user")
+        .env("XDG_DATA_HOME", "/home/user/data")
+        .env("OPENAI_BASE_URL", "http://127.0.0.1:8089/v1")
+        .env("OPENAI_API_KEY", "test")
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    );
     assert_eq!(code, 0, "{stderr}");
     insta::assert_snapshot!(
         "config_check",
-        stdout.replace(&config, "routing-config.toml")
+        stdout
+            .replace(&config, "routing-config.toml")
+            .replace(&catalog, "routing-catalog.toml")
     );
 
     let (code, _, stderr) = triage(&["config", "check", "--config", &fixture("bad-config.toml")]);
