@@ -8,7 +8,7 @@ use triage_strategies::{RuleMatcher, StrategyKind};
 use triage_types::RouteClass;
 
 use crate::commands::context::{Context, DEFAULT_STRATEGY, RoutingArgs};
-use crate::commands::output::usage_error;
+use crate::commands::output::{merge_warnings, usage_error};
 
 /// Inspect configuration.
 #[derive(Debug, clap::Args)]
@@ -77,7 +77,7 @@ fn effective(context: &Context) -> String {
     out.push_str(&format!("as of       {}\n", context.today));
 
     let policy = config.policy(&context.catalog);
-    let mut warnings = context.warnings.clone();
+    let mut lifecycle: Vec<String> = Vec::new();
     out.push_str("\nroutes (after lifecycle resolution)\n");
     for class in RouteClass::ALL {
         let source = if config.routes.contains_key(&class) {
@@ -85,6 +85,10 @@ fn effective(context: &Context) -> String {
         } else {
             "catalog"
         };
+        // Warn about routes the user wrote (in the config or a catalog overlay), not about
+        // shipped defaults they did not name.
+        let user_named = config.routes.contains_key(&class)
+            || policy.route(class) != triage_catalog::Catalog::embedded().routes().models(class);
         let mut shown = Vec::new();
         for id in policy.route(class) {
             match context.catalog.resolve(id, context.today) {
@@ -95,9 +99,8 @@ fn effective(context: &Context) -> String {
                         shown.push(format!("{} (for {id})", resolved.model.id));
                     }
                     if let Some(warning) = resolved.warning {
-                        let text = warning.to_string();
-                        if !warnings.contains(&text) {
-                            warnings.push(text);
+                        if user_named {
+                            lifecycle.push(warning.to_string());
                         }
                     }
                 }
@@ -209,6 +212,7 @@ fn effective(context: &Context) -> String {
         fallback.routes.len(),
         fallback.aliases.len()
     ));
+    let warnings = merge_warnings(&context.warnings, &lifecycle);
     if !warnings.is_empty() {
         out.push_str("\nwarnings\n");
         for warning in warnings {
