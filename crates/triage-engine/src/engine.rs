@@ -236,6 +236,27 @@ impl Engine {
         &self.inner.providers
     }
 
+    /// The route classes none of whose own models can be called today (their provider has
+    /// no key or no client), in routing-table order: their requests can only escalate to
+    /// other classes' models, or fail.
+    pub fn classes_without_a_ready_model(&self) -> Vec<RouteClass> {
+        let today = self.today();
+        let policy = self.inner.router.policy();
+        RouteClass::ALL
+            .into_iter()
+            .filter(|class| {
+                !policy.route(*class).iter().any(|id| {
+                    self.inner
+                        .catalog
+                        .resolve(id, today)
+                        .ok()
+                        .and_then(|resolved| self.inner.providers.get(&resolved.model.provider))
+                        .is_some_and(|status| *status == ProviderStatus::Ready)
+                })
+            })
+            .collect()
+    }
+
     /// `auto`, the aliases and every catalog id: what a caller may send as `model`.
     pub fn model_names(&self) -> &[String] {
         &self.inner.model_names
