@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use time::{Date, OffsetDateTime};
-use triage_catalog::Catalog;
+use triage_catalog::{Catalog, Model};
 use triage_config::Config;
 use triage_fallback::{Executor, FallbackSettings, QualityChecks};
 use triage_ledger::Ledger;
@@ -125,12 +125,19 @@ impl Engine {
         let router = Router::new(options.strategy, config.policy(&catalog))
             .with_rules(config.rules())
             .with_low_confidence(config.routing.low_confidence);
+        // The configured baseline, else the catalog's `default_baseline` (data, not code);
+        // either is resolved through its lifecycle on the day it is used.
         let baseline = match &config.ledger.baseline {
             Some(baseline) => Some(baseline.id.clone()),
-            None => router.policy().route(RouteClass::Critical).first().cloned(),
+            None => catalog.default_baseline().map(str::to_owned),
         };
         if let Some(baseline) = &baseline {
-            catalog.get(baseline).map_err(BuildError::Baseline)?;
+            let today = options
+                .as_of
+                .unwrap_or_else(|| OffsetDateTime::now_utc().date());
+            catalog
+                .resolve(baseline, today)
+                .map_err(BuildError::Baseline)?;
         }
         let http = build_http_client(&HttpClientOptions::default())?;
         let clients = Clients::build(
@@ -199,9 +206,24 @@ impl Engine {
         &self.inner.executor
     }
 
-    /// The model savings are measured against.
+    /// The model savings are measured against as configured (`[ledger] baseline`, else the
+    /// catalog's `default_baseline`), before lifecycle resolution.
     pub fn baseline(&self) -> Option<&str> {
         self.inner.baseline.as_deref()
+    }
+
+    /// The baseline model in use today: [`Engine::baseline`] resolved through its lifecycle
+    /// (a retired baseline is measured on its successor). Its `pricing.checked_on` is the
+    /// date of the prices savings are computed with.
+    pub fn baseline_model(&self) -> Option<&Model> {
+        let baseline = self.inner.baseline.as_deref()?;
+        match self.inner.catalog.resolve(baseline, self.today()) {
+            Ok(resolved) => Some(resolved.model),
+            Err(error) => {
+                tracing::warn!(%baseline, %error, "the baseline model cannot be used");
+                None
+            }
+        }
     }
 
     /// The ledger, to flush or close on shutdown.
@@ -212,6 +234,27 @@ impl Engine {
     /// Each catalog provider and whether it can be called.
     pub fn providers(&self) -> &BTreeMap<String, ProviderStatus> {
         &self.inner.providers
+    }
+
+    /// The route classes none of whose own models can be called today (their provider has
+    /// no key or no client), in routing-table order: their requests can only escalate to
+    /// other classes' models, or fail.
+    pub fn classes_without_a_ready_model(&self) -> Vec<RouteClass> {
+        let today = self.today();
+        let policy = self.inner.router.policy();
+        RouteClass::ALL
+            .into_iter()
+            .filter(|class| {
+                !policy.route(*class).iter().any(|id| {
+                    self.inner
+                        .catalog
+                        .resolve(id, today)
+                        .ok()
+                        .and_then(|resolved| self.inner.providers.get(&resolved.model.provider))
+                        .is_some_and(|status| *status == ProviderStatus::Ready)
+                })
+            })
+            .collect()
     }
 
     /// `auto`, the aliases and every catalog id: what a caller may send as `model`.

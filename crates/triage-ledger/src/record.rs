@@ -18,8 +18,15 @@ pub struct RequestRecord {
     pub started_at: OffsetDateTime,
     /// The wire protocol the caller spoke (`openai`, `anthropic`).
     pub protocol: String,
-    /// What the caller asked for in `model`: `auto`, a route alias, or a catalog model id.
+    /// What the caller asked for in `model`, exactly as sent: `auto`, a route alias, or a
+    /// catalog model id (possibly a retired one; see [`RequestRecord::resolved_from`]).
     pub route: String,
+    /// The retired model the caller named, when triage replaced it by its successor (the
+    /// successor is the first model of the plan); `None` otherwise.
+    pub resolved_from: Option<String>,
+    /// The warnings the caller was sent with the answer (`x-triage-warning`), such as a
+    /// retired model replaced or a deprecated one still used.
+    pub warnings: Vec<String>,
     /// The routing class the request was given, if it was classified.
     pub class: Option<RouteClass>,
     /// The classifier's confidence in [`RequestRecord::class`], from 0 to 1.
@@ -57,6 +64,8 @@ impl RequestRecord {
             started_at: OffsetDateTime::now_utc(),
             protocol: "openai".to_owned(),
             route: route.into(),
+            resolved_from: None,
+            warnings: Vec::new(),
             class: None,
             confidence: None,
             outcome: RequestOutcome::Success,

@@ -461,9 +461,9 @@ fn insert_batch<'a>(
             "INSERT INTO requests (request_id, started_at_ms, protocol, route, class, confidence,
                 outcome, model, provider, input_tokens, output_tokens, cached_read_tokens,
                 cache_write_tokens, reasoning_tokens, cost_usd, baseline_model, baseline_cost_usd,
-                latency_us, streamed, attempt_count, unpriced)
+                latency_us, streamed, attempt_count, unpriced, resolved_from, warnings)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                ?18, ?19, ?20, ?21)",
+                ?18, ?19, ?20, ?21, ?22, ?23)",
         )?;
         let mut insert_attempt = transaction.prepare_cached(
             "INSERT INTO attempts (request, position, model, provider, outcome, detail, judge,
@@ -502,6 +502,8 @@ fn insert_batch<'a>(
                     .filter(|attempt| !attempt.judge)
                     .count() as i64,
                 record.unpriced,
+                record.resolved_from,
+                (!record.warnings.is_empty()).then(|| record.warnings.join("\n")),
             ])?;
             let request = transaction.last_insert_rowid();
             for (position, attempt) in record.attempts.iter().enumerate() {

@@ -15,7 +15,7 @@ use triage_strategies::{Policy, RuleMatcher};
 use triage_types::RouteClass;
 
 use crate::commands::context::{Context, DEFAULT_STRATEGY, RoutingArgs};
-use crate::commands::output::{default_ledger_path, usage_error};
+use crate::commands::output::{default_ledger_path, merge_warnings, usage_error};
 
 /// Inspect configuration.
 #[derive(Debug, clap::Args)]
@@ -94,7 +94,7 @@ fn effective(
     out.push_str(&format!("as of       {}\n", context.today));
 
     let policy = config.policy(&context.catalog);
-    let mut warnings = context.warnings.clone();
+    let mut lifecycle: Vec<String> = Vec::new();
     out.push_str("\nroutes (after lifecycle resolution)\n");
     for class in RouteClass::ALL {
         let source = if config.routes.contains_key(&class) {
@@ -102,6 +102,10 @@ fn effective(
         } else {
             "catalog"
         };
+        // Warn about routes the user wrote (in the config or a catalog overlay), not about
+        // shipped defaults they did not name.
+        let user_named = config.routes.contains_key(&class)
+            || policy.route(class) != triage_catalog::Catalog::embedded().routes().models(class);
         let mut shown = Vec::new();
         for id in policy.route(class) {
             match context.catalog.resolve(id, context.today) {
@@ -112,9 +116,8 @@ fn effective(
                         shown.push(format!("{} (for {id})", resolved.model.id));
                     }
                     if let Some(warning) = resolved.warning {
-                        let text = warning.to_string();
-                        if !warnings.contains(&text) {
-                            warnings.push(text);
+                        if user_named {
+                            lifecycle.push(warning.to_string());
                         }
                     }
                 }
@@ -225,6 +228,7 @@ fn effective(
     out.push_str(&server_line(context));
     out.push_str("\nfallback (effective; unset min_chars scales with the request)\n");
     out.push_str(&fallback_toml(&config.fallback.config));
+    let warnings = merge_warnings(&context.warnings, &lifecycle);
     if !warnings.is_empty() {
         out.push_str("\nwarnings\n");
         for warning in warnings {

@@ -491,3 +491,51 @@ fn config_path_comes_from_the_environment_too() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// The README's first command, on the shipped defaults, prints no warnings: the default
+/// routes name current models (on the catalog's price date and after).
+#[test]
+fn readme_route_explain_prints_no_warnings() {
+    let prompt = "Summarise this article in three bullet points: the council voted to expand the bike lanes.";
+    for day in [AS_OF, "2026-12-06"] {
+        let (code, stdout, stderr) = triage(&["route", "--explain", "--as-of", day, prompt]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(!stdout.contains("warning"), "{day}: {stdout}");
+        assert!(!stderr.contains("warning"), "{day}: {stderr}");
+        assert!(stdout.contains("class       transform"), "{stdout}");
+    }
+}
+
+/// `config check` of the README's own sketch warns only about what the sketch wrote, once
+/// each, with its file, line and key.
+#[test]
+fn readme_config_sketch_warns_once_about_what_it_names() {
+    let readme = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+    )
+    .unwrap();
+    let sketch = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("triage.toml");
+    std::fs::write(&path, sketch).unwrap();
+    let path = path.display().to_string();
+    let (code, stdout, stderr) =
+        triage(&["config", "check", "--config", &path, "--as-of", AS_OF]);
+    assert_eq!(code, 0, "{stderr}");
+    let warnings: Vec<&str> = stdout
+        .split_once("\nwarnings\n")
+        .map(|(_, rest)| rest.lines().collect())
+        .unwrap_or_default();
+    let mut unique = warnings.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    unique.sort_by_key(|warning| warnings.iter().position(|shown| shown == warning));
+    assert_eq!(unique, warnings, "{stdout}");
+    for warning in &warnings {
+        assert!(warning.contains(&format!("{path}:")), "unlocated: {warning}");
+    }
+}
