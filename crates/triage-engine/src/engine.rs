@@ -92,8 +92,8 @@ pub struct Planned {
     pub decision: Option<Decision>,
     /// The models to call, in order, with reasons and warnings.
     pub plan: RoutePlan,
-    /// The quality checks for this request's class and alias.
-    pub checks: QualityChecks,
+    /// The quality checks for this request's class and alias (compiled once, shared).
+    pub checks: Arc<QualityChecks>,
 }
 
 impl Planned {

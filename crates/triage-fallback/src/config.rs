@@ -1,6 +1,7 @@
 //! The `[fallback]` section of `triage.toml` and its validated form.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -138,11 +139,12 @@ pub struct FallbackSettings {
     /// The section as written, for `triage config check`.
     pub config: FallbackConfig,
     /// The compiled `[fallback.checks]`.
-    default_checks: QualityChecks,
+    /// Shared, not cloned, per request: a cloned regex set starts with cold caches.
+    default_checks: Arc<QualityChecks>,
     /// The compiled checks of each class with an override.
-    class_checks: BTreeMap<RouteClass, QualityChecks>,
+    class_checks: BTreeMap<RouteClass, Arc<QualityChecks>>,
     /// The compiled checks of each alias with an override, per class.
-    alias_checks: BTreeMap<String, BTreeMap<Option<RouteClass>, QualityChecks>>,
+    alias_checks: BTreeMap<String, BTreeMap<Option<RouteClass>, Arc<QualityChecks>>>,
 }
 
 impl Default for FallbackSettings {
@@ -187,7 +189,7 @@ impl FallbackSettings {
         for (class, route) in &config.routes {
             let checks = QualityChecks::from_config(&config.checks.merged_with(route))
                 .map_err(|error| error.under(&format!("routes.{class}")))?;
-            settings.class_checks.insert(*class, checks);
+            settings.class_checks.insert(*class, Arc::new(checks));
         }
         for (alias, overrides) in &config.aliases {
             let mut by_class = BTreeMap::new();
@@ -199,7 +201,7 @@ impl FallbackSettings {
                 };
                 let checks = QualityChecks::from_config(&base.merged_with(overrides))
                     .map_err(|error| error.under(&format!("aliases.{alias}")))?;
-                by_class.insert(class, checks);
+                by_class.insert(class, Arc::new(checks));
             }
             settings.alias_checks.insert(alias.clone(), by_class);
         }
@@ -220,7 +222,7 @@ impl FallbackSettings {
             stream: config.stream,
             breaker: config.breaker,
             config: config.clone(),
-            default_checks,
+            default_checks: Arc::new(default_checks),
             class_checks: BTreeMap::new(),
             alias_checks: BTreeMap::new(),
         }
@@ -228,8 +230,8 @@ impl FallbackSettings {
 
     /// The checks for a request: `[fallback.checks]`, with `[fallback.routes.<class>]` on top
     /// when the request has a class, and `[fallback.aliases.<alias>]` on top of that when it
-    /// was addressed to a route alias. Compiled once, at validation.
-    pub fn checks(&self, class: Option<RouteClass>, alias: Option<&str>) -> &QualityChecks {
+    /// was addressed to a route alias. Compiled once, at validation, and shared.
+    pub fn checks(&self, class: Option<RouteClass>, alias: Option<&str>) -> &Arc<QualityChecks> {
         if let Some(by_class) = alias.and_then(|alias| self.alias_checks.get(alias))
             && let Some(checks) = by_class.get(&class)
         {

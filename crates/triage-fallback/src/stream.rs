@@ -3,6 +3,7 @@
 //! explicit error event (never a silent clean end) when a stream breaks after that.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use rust_decimal::Decimal;
@@ -75,7 +76,7 @@ impl Executor {
         &self,
         plan: RoutePlan,
         request: ChatRequest,
-        checks: QualityChecks,
+        checks: Arc<QualityChecks>,
     ) -> FallbackStream {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let executor = self.clone();

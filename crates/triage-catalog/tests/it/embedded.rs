@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rust_decimal_macros::dec;
 use time::macros::date;
 use triage_catalog::{Catalog, CostOptions, EMBEDDED_ORIGIN, EMBEDDED_TOML, ModelStatus};
-use triage_types::{RouteClass, Usage};
+use triage_types::Usage;
 
 const TODAY: time::Date = date!(2026 - 11 - 29);
 
