@@ -76,6 +76,14 @@ fn errors_name_file_line_and_key() {
             "[routing]\nlow_confidence = 1.5\n",
         ),
         (
+            "quality_knob_out_of_range",
+            "[routing]\nstrategy = \"keyword\"\nquality = 1.5\n",
+        ),
+        (
+            "quality_entry_out_of_range",
+            "[quality.reason]\n\"gpt-4o-mini\" = [0.9, 1.2, 0.5]\n",
+        ),
+        (
             "unknown_class_in_routes",
             "[routes]\nanlayze = [\"gpt-4o\"]\n",
         ),
