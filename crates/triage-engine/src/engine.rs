@@ -122,13 +122,15 @@ impl Engine {
         catalog: Catalog,
         options: EngineOptions,
     ) -> Result<Engine, BuildError> {
-        let router = Router::new(options.strategy, config.policy(&catalog))
-            .with_rules(config.rules())
-            .with_low_confidence(config.routing.low_confidence);
+        let mut policy = config.policy(&catalog);
         let baseline = match &config.ledger.baseline {
             Some(baseline) => Some(baseline.id.clone()),
-            None => router.policy().route(RouteClass::Critical).first().cloned(),
+            None => policy.route(RouteClass::Critical).first().cloned(),
         };
+        policy.set_quality(Some(config.quality_policy(baseline.clone())?));
+        let router = Router::new(options.strategy, policy)
+            .with_rules(config.rules())
+            .with_low_confidence(config.routing.low_confidence);
         if let Some(baseline) = &baseline {
             catalog.get(baseline).map_err(BuildError::Baseline)?;
         }

@@ -34,8 +34,24 @@ pub(crate) struct RoutingArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) model_dir: Option<PathBuf>,
 
+    /// The cost-quality knob in 0..=1 (0 = cheapest adequate model, 1 = best expected quality
+    /// whatever it costs); overrides `[routing] quality`.
+    #[arg(long, value_name = "Q", value_parser = parse_knob)]
+    pub(crate) quality: Option<f64>,
+
     #[command(flatten)]
     pub(crate) catalog: CatalogArgs,
+}
+
+/// A knob value: a number in 0..=1.
+fn parse_knob(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if !(0.0..=1.0).contains(&value) {
+        return Err(format!("{value} is not between 0 and 1"));
+    }
+    Ok(value)
 }
 
 /// A loaded, validated routing setup.
@@ -57,10 +73,13 @@ impl Context {
     /// Loads the config, builds the catalog (embedded, then `[catalog]`, then `--catalog`)
     /// and checks every model the config names.
     pub(crate) fn load(args: &RoutingArgs) -> anyhow::Result<Context> {
-        let config = match &args.config {
+        let mut config = match &args.config {
             Some(path) => Config::load(path)?,
             None => Config::default(),
         };
+        if let Some(knob) = args.quality {
+            config.routing.quality = knob;
+        }
         let mut catalog = config.catalog(Catalog::embedded())?;
         if let Some(path) = &args.catalog.catalog {
             let text = std::fs::read_to_string(path)
