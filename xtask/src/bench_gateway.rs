@@ -47,7 +47,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = 1)]
     classifier_threads: u32,
 
-    /// A triage binary to run instead of building target/release/triage.
+    /// A triage binary to run instead of building the release one (in `CARGO_TARGET_DIR` when
+    /// set, else target/release/triage).
     #[arg(long, value_name = "FILE")]
     binary: Option<PathBuf>,
 
@@ -80,9 +81,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
+/// The variables this command reads.
+mod env {
+    /// The cargo that runs xtask, used to build the release binary.
+    pub(super) const CARGO: &str = "CARGO";
+    /// Where cargo puts build outputs when not `target/` under the workspace root.
+    pub(super) const CARGO_TARGET_DIR: &str = "CARGO_TARGET_DIR";
+}
+
 fn build_release(root: &Path) -> anyhow::Result<PathBuf> {
-    eprintln!("building target/release/triage …");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+    let binary = release_binary(root, std::env::var_os(env::CARGO_TARGET_DIR).as_deref());
+    eprintln!("building {} …", binary.display());
+    let status = Command::new(std::env::var(env::CARGO).unwrap_or_else(|_| "cargo".to_owned()))
         .args(["build", "--release", "--quiet", "-p", "triage-cli"])
         .current_dir(root)
         .status()
@@ -90,7 +100,27 @@ fn build_release(root: &Path) -> anyhow::Result<PathBuf> {
     if !status.success() {
         bail!("cargo build --release -p triage-cli failed");
     }
-    Ok(root.join("target/release/triage"))
+    if !binary.is_file() {
+        bail!(
+            "cargo build --release -p triage-cli succeeded but {} does not exist (a target-dir \
+             set in a cargo config file is not followed: set {} or pass --binary)",
+            binary.display(),
+            env::CARGO_TARGET_DIR
+        );
+    }
+    Ok(binary)
+}
+
+/// Where `cargo build --release` run in `root` puts the `triage` binary: under
+/// `CARGO_TARGET_DIR` when it is set (relative to `root`, where cargo runs), else `target/`.
+fn release_binary(root: &Path, target_dir: Option<&std::ffi::OsStr>) -> PathBuf {
+    let target = match target_dir {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    };
+    target
+        .join("release")
+        .join(format!("triage{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// A spawned process, killed when dropped.
@@ -277,7 +307,7 @@ fn bench(args: &Args, binary: &Path, strategy: &str, work: &Path) -> anyhow::Res
     let gateway_memory = peak_memory_kib(gateway.0.id());
     drop(gateway);
 
-    let direct = figures[0].clone();
+    let direct = figures.first().context("no scenario was measured")?.clone();
     let added = |figures: &Figures| {
         json!({
             "p50_ms": round3(figures.p50_ms - direct.p50_ms),
@@ -437,4 +467,29 @@ fn path_str(path: &Path) -> anyhow::Result<&str> {
 
 fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::path::Path;
+
+    #[test]
+    fn the_release_binary_follows_cargo_target_dir() {
+        let root = Path::new("/repo");
+        let exe = std::env::consts::EXE_SUFFIX;
+        let cases = [
+            (None, format!("/repo/target/release/triage{exe}")),
+            (Some(""), format!("/repo/target/release/triage{exe}")),
+            (Some("/tmp/out"), format!("/tmp/out/release/triage{exe}")),
+            (Some("build"), format!("/repo/build/release/triage{exe}")),
+        ];
+        for (target_dir, expect) in cases {
+            assert_eq!(
+                super::release_binary(root, target_dir.map(OsStr::new)),
+                Path::new(&expect),
+                "CARGO_TARGET_DIR={target_dir:?}"
+            );
+        }
+    }
 }

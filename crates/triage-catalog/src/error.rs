@@ -156,6 +156,34 @@ pub enum CatalogError {
         /// The class without models.
         class: RouteClass,
     },
+    /// `default_baseline` names a model the catalog does not have.
+    #[error(
+        "{location}: default_baseline names unknown model `{model}`{}",
+        suggestion_suffix(suggestions)
+    )]
+    UnknownBaseline {
+        /// Where `default_baseline` is written.
+        location: Box<Location>,
+        /// The model it names.
+        model: String,
+        /// The closest known ids.
+        suggestions: Vec<String>,
+    },
+    /// `default_baseline` names a model that retired by the day the catalog's prices were
+    /// read: savings against it would compare with a price nobody pays.
+    #[error(
+        "{location}: default_baseline `{model}` retired on {retired_on}, before its prices were checked on {checked_on}; name a current model"
+    )]
+    RetiredBaseline {
+        /// Where `default_baseline` is written.
+        location: Box<Location>,
+        /// The model it names.
+        model: String,
+        /// Its retirement date.
+        retired_on: Date,
+        /// The day its prices were read.
+        checked_on: Date,
+    },
     /// A model id is not in the catalog.
     #[error("unknown model `{id}`{}", suggestion_suffix(suggestions))]
     UnknownModel {

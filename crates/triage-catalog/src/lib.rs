@@ -71,6 +71,7 @@ pub struct Catalog {
     models: Vec<Model>,
     index: HashMap<String, usize>,
     routes: RouteTable,
+    default_baseline: Option<String>,
 }
 
 impl Catalog {
@@ -201,12 +202,20 @@ impl Catalog {
         &self.routes
     }
 
+    /// The model savings are measured against when the configuration names none: the
+    /// catalog's `default_baseline`, as written (resolve it on the day before pricing with
+    /// it). Validation guarantees it exists and had not retired when its prices were read.
+    pub fn default_baseline(&self) -> Option<&str> {
+        self.default_baseline.as_deref()
+    }
+
     fn empty() -> Catalog {
         Catalog {
             providers: Vec::new(),
             models: Vec::new(),
             index: HashMap::new(),
             routes: RouteTable::default(),
+            default_baseline: None,
         }
     }
 }

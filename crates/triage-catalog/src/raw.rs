@@ -18,6 +18,8 @@ use triage_types::{MaxTokensField, Protocol};
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCatalog {
     #[serde(default)]
+    pub(crate) default_baseline: Option<Spanned<String>>,
+    #[serde(default)]
     pub(crate) providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     pub(crate) routes: Option<RawRoutes>,

@@ -86,6 +86,27 @@ pub(crate) fn build(
         }
         base.routes.by_class[class.index()] = ids;
     }
+    if let Some(baseline) = raw.default_baseline {
+        let location = || Box::new(source.at(baseline.span().start));
+        let id = baseline.get_ref();
+        let Some(model) = base.find(id) else {
+            return Err(CatalogError::UnknownBaseline {
+                location: location(),
+                model: id.clone(),
+                suggestions: base.suggestions(id),
+            });
+        };
+        let checked_on = model.pricing.checked_on;
+        if let Some(retired_on) = model.lifecycle.retires_on.filter(|day| *day <= checked_on) {
+            return Err(CatalogError::RetiredBaseline {
+                location: location(),
+                model: id.clone(),
+                retired_on,
+                checked_on,
+            });
+        }
+        base.default_baseline = Some(baseline.into_inner());
+    }
     if mode == Mode::Full || !base.routes.by_class.iter().all(Vec::is_empty) {
         for class in RouteClass::ALL {
             if base.routes.models(class).is_empty() {

@@ -63,11 +63,23 @@ pub(crate) fn init_tracing(verbose: u8) {
     };
     let filter = EnvFilter::try_from_env(triage_config::env::RUST_LOG)
         .unwrap_or_else(|_| EnvFilter::new(default));
+    use std::io::IsTerminal as _;
+    let no_color = std::env::var_os(triage_config::env::NO_COLOR);
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(use_colours(
+            std::io::stderr().is_terminal(),
+            no_color.as_deref(),
+        ))
         .with_target(false)
         .init();
+}
+
+/// Colours only on a terminal (logs redirected to a file stay plain text), and never when
+/// `NO_COLOR` is set to a non-empty value.
+fn use_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
 }
 
 /// Runs the chosen command.
@@ -83,5 +95,28 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Classify(args) => commands::classify::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Config(args) => commands::config::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colours_need_a_terminal_and_no_no_color() {
+        let cases = [
+            (true, None, true),
+            (true, Some(""), true),
+            (true, Some("1"), false),
+            (false, None, false),
+            (false, Some("1"), false),
+        ];
+        for (terminal, no_color, expect) in cases {
+            assert_eq!(
+                super::use_colours(terminal, no_color.map(OsStr::new)),
+                expect,
+                "terminal {terminal}, NO_COLOR {no_color:?}"
+            );
+        }
     }
 }

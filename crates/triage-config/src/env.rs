@@ -26,6 +26,10 @@ pub const RAYON_NUM_THREADS: &str = "RAYON_NUM_THREADS";
 /// unset.
 pub const CANDLE_NUM_THREADS: &str = "CANDLE_NUM_THREADS";
 
+/// When set to anything but the empty string, log output has no ANSI colours
+/// (<https://no-color.org>). Without it, colours are used only when stderr is a terminal.
+pub const NO_COLOR: &str = "NO_COLOR";
+
 /// Every variable above, with a one-line description, for `--help` texts and docs.
 pub const ALL: &[(&str, &str)] = &[
     (
@@ -45,6 +49,10 @@ pub const ALL: &[(&str, &str)] = &[
         "threads for the classifier's matrix products (default 1)",
     ),
     (CANDLE_NUM_THREADS, "threads candle may use (default 1)"),
+    (
+        NO_COLOR,
+        "set (not empty): no ANSI colours in log output; colours need a terminal anyway",
+    ),
 ];
 
 #[cfg(test)]
@@ -61,7 +69,8 @@ mod tests {
                 TRIAGE_LEDGER,
                 RUST_LOG,
                 RAYON_NUM_THREADS,
-                CANDLE_NUM_THREADS
+                CANDLE_NUM_THREADS,
+                NO_COLOR
             ]
         );
         assert_eq!(
@@ -71,7 +80,8 @@ mod tests {
                 "TRIAGE_LEDGER",
                 "RUST_LOG",
                 "RAYON_NUM_THREADS",
-                "CANDLE_NUM_THREADS"
+                "CANDLE_NUM_THREADS",
+                "NO_COLOR"
             ]
         );
     }

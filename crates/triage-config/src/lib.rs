@@ -77,6 +77,8 @@
 pub mod env;
 mod error;
 mod raw;
+#[cfg(test)]
+mod reference;
 mod sections;
 
 use std::collections::BTreeMap;

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
-use triage_catalog::CostOptions;
+use triage_catalog::{CostOptions, Model};
 use triage_fallback::{Attempt, AttemptKind, Outcome};
 use triage_ledger::{AttemptOutcome, AttemptRecord, RequestOutcome, RequestRecord};
 use triage_types::{RouteClass, Usage};
 
-use crate::engine::{Engine, Planned};
+use crate::engine::{Engine, Planned, Target};
 use crate::observe::Report;
 
 /// What a finished request cost, as recorded.
@@ -46,6 +46,10 @@ pub(crate) struct Ticket {
     pub(crate) started_at: OffsetDateTime,
     pub(crate) class: Option<RouteClass>,
     pub(crate) confidence: Option<f32>,
+    /// The retired model the caller named, replaced by its successor.
+    pub(crate) resolved_from: Option<String>,
+    /// The plan's warnings, as sent to the caller.
+    pub(crate) warnings: Vec<String>,
 }
 
 /// How a request ended.
@@ -78,12 +82,23 @@ impl Ticket {
             started_at,
             class: None,
             confidence: None,
+            resolved_from: None,
+            warnings: Vec::new(),
         }
     }
 
     pub(crate) fn planned(&mut self, planned: &Planned) {
         self.class = planned.class();
         self.confidence = planned.confidence();
+        // Only a model the caller named counts as "resolved from": a route's own retired
+        // entries are the configuration's business, not the caller's.
+        self.resolved_from = match &planned.target {
+            Target::Model { requested } if *requested != planned.plan.primary.id => {
+                Some(requested.clone())
+            }
+            _ => None,
+        };
+        self.warnings = planned.warnings().to_vec();
     }
 }
 
@@ -102,8 +117,9 @@ impl Engine {
         if let Err(reason) = &cost {
             tracing::warn!(request = %ticket.request_id, %reason, "the request's cost is unknown");
         }
-        let baseline_cost_usd = match (&ending.answered, &ending.answer_usage) {
-            (Some(_), Some(answer_usage)) => self.baseline_cost(answer_usage),
+        let baseline = self.baseline_model();
+        let baseline_cost_usd = match (baseline, &ending.answered, &ending.answer_usage) {
+            (Some(baseline), Some(_), Some(answer_usage)) => baseline_cost(baseline, answer_usage),
             _ => Decimal::ZERO,
         };
         let outcome = match ending.failure {
@@ -130,6 +146,8 @@ impl Engine {
                 started_at: ticket.started_at,
                 protocol: ticket.caller.entry.clone(),
                 route: ticket.route.clone(),
+                resolved_from: ticket.resolved_from.clone(),
+                warnings: ticket.warnings.clone(),
                 class: ticket.class,
                 confidence: ticket.confidence,
                 outcome,
@@ -138,7 +156,7 @@ impl Engine {
                 usage,
                 cost_usd: priced_usd,
                 unpriced: cost.as_ref().err().cloned(),
-                baseline_model: self.inner.baseline.clone(),
+                baseline_model: baseline.map(|model| model.id.clone()),
                 baseline_cost_usd,
                 latency,
                 streamed: ticket.caller.streamed,
@@ -152,29 +170,22 @@ impl Engine {
         }
     }
 
-    /// What `usage` would have cost on the baseline model; cached tokens count as plain input
-    /// when the baseline has no cached price.
-    fn baseline_cost(&self, usage: &Usage) -> Decimal {
-        let Some(model) = self
-            .inner
-            .baseline
-            .as_deref()
-            .and_then(|baseline| self.inner.catalog.find(baseline))
-        else {
-            return Decimal::ZERO;
-        };
-        model
-            .cost(usage, CostOptions::default())
-            .or_else(|_| {
-                let plain = Usage {
-                    cached_read_tokens: 0,
-                    cache_write_tokens: 0,
-                    ..*usage
-                };
-                model.cost(&plain, CostOptions::default())
-            })
-            .unwrap_or(Decimal::ZERO)
-    }
+}
+
+/// What `usage` would have cost on the baseline model; cached tokens count as plain input
+/// when the baseline has no cached price.
+fn baseline_cost(model: &Model, usage: &Usage) -> Decimal {
+    model
+        .cost(usage, CostOptions::default())
+        .or_else(|_| {
+            let plain = Usage {
+                cached_read_tokens: 0,
+                cache_write_tokens: 0,
+                ..*usage
+            };
+            model.cost(&plain, CostOptions::default())
+        })
+        .unwrap_or(Decimal::ZERO)
 }
 
 fn attempt_record(attempt: &Attempt) -> AttemptRecord {

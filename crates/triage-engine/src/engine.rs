@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use time::{Date, OffsetDateTime};
-use triage_catalog::Catalog;
+use triage_catalog::{Catalog, Model};
 use triage_config::Config;
 use triage_fallback::{Executor, FallbackSettings, QualityChecks};
 use triage_ledger::Ledger;
@@ -123,16 +123,23 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<Engine, BuildError> {
         let mut policy = config.policy(&catalog);
+        // The configured baseline, else the catalog's `default_baseline` (data, not code);
+        // either is resolved through its lifecycle on the day it is used.
         let baseline = match &config.ledger.baseline {
             Some(baseline) => Some(baseline.id.clone()),
-            None => policy.route(RouteClass::Critical).first().cloned(),
+            None => catalog.default_baseline().map(str::to_owned),
         };
         policy.set_quality(Some(config.quality_policy(baseline.clone())?));
         let router = Router::new(options.strategy, policy)
             .with_rules(config.rules())
             .with_low_confidence(config.routing.low_confidence);
         if let Some(baseline) = &baseline {
-            catalog.get(baseline).map_err(BuildError::Baseline)?;
+            let today = options
+                .as_of
+                .unwrap_or_else(|| OffsetDateTime::now_utc().date());
+            catalog
+                .resolve(baseline, today)
+                .map_err(BuildError::Baseline)?;
         }
         let http = build_http_client(&HttpClientOptions::default())?;
         let clients = Clients::build(
@@ -201,9 +208,24 @@ impl Engine {
         &self.inner.executor
     }
 
-    /// The model savings are measured against.
+    /// The model savings are measured against as configured (`[ledger] baseline`, else the
+    /// catalog's `default_baseline`), before lifecycle resolution.
     pub fn baseline(&self) -> Option<&str> {
         self.inner.baseline.as_deref()
+    }
+
+    /// The baseline model in use today: [`Engine::baseline`] resolved through its lifecycle
+    /// (a retired baseline is measured on its successor). Its `pricing.checked_on` is the
+    /// date of the prices savings are computed with.
+    pub fn baseline_model(&self) -> Option<&Model> {
+        let baseline = self.inner.baseline.as_deref()?;
+        match self.inner.catalog.resolve(baseline, self.today()) {
+            Ok(resolved) => Some(resolved.model),
+            Err(error) => {
+                tracing::warn!(%baseline, %error, "the baseline model cannot be used");
+                None
+            }
+        }
     }
 
     /// The ledger, to flush or close on shutdown.
@@ -214,6 +236,27 @@ impl Engine {
     /// Each catalog provider and whether it can be called.
     pub fn providers(&self) -> &BTreeMap<String, ProviderStatus> {
         &self.inner.providers
+    }
+
+    /// The route classes none of whose own models can be called today (their provider has
+    /// no key or no client), in routing-table order: their requests can only escalate to
+    /// other classes' models, or fail.
+    pub fn classes_without_a_ready_model(&self) -> Vec<RouteClass> {
+        let today = self.today();
+        let policy = self.inner.router.policy();
+        RouteClass::ALL
+            .into_iter()
+            .filter(|class| {
+                !policy.route(*class).iter().any(|id| {
+                    self.inner
+                        .catalog
+                        .resolve(id, today)
+                        .ok()
+                        .and_then(|resolved| self.inner.providers.get(&resolved.model.provider))
+                        .is_some_and(|status| *status == ProviderStatus::Ready)
+                })
+            })
+            .collect()
     }
 
     /// `auto`, the aliases and every catalog id: what a caller may send as `model`.
@@ -294,8 +337,20 @@ impl Engine {
     }
 }
 
+/// How the policy words a candidate left out because the prompt does not fit it
+/// (`triage_strategies::policy`).
+const CONTEXT_REJECTION: &str = "-token context window";
+
 fn strategy_error(model: &str, error: StrategyError) -> EngineError {
     match error {
+        StrategyError::NoCandidate { class, rejected }
+            if !rejected.is_empty()
+                && rejected
+                    .iter()
+                    .all(|reason| reason.ends_with(CONTEXT_REJECTION)) =>
+        {
+            EngineError::PromptTooLarge { class, rejected }
+        }
         StrategyError::NoCandidate { class, rejected } => {
             EngineError::NoCandidate { class, rejected }
         }
@@ -308,6 +363,32 @@ fn strategy_error(model: &str, error: StrategyError) -> EngineError {
             EngineError::Internal {
                 message: other.to_string(),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_only_rejections_are_a_client_error() {
+        let no_candidate = |rejected: &[&str]| StrategyError::NoCandidate {
+            class: RouteClass::Faq,
+            rejected: rejected.iter().map(|reason| (*reason).to_owned()).collect(),
+        };
+        let too_big = "m: ~300000 tokens do not fit its 200000-token context window";
+        let cases = [
+            (no_candidate(&[too_big, too_big]), "invalid_request"),
+            (
+                no_candidate(&[too_big, "n: provider disabled"]),
+                "no_provider",
+            ),
+            (no_candidate(&[]), "no_provider"),
+        ];
+        for (error, kind) in cases {
+            let mapped = strategy_error("auto", error);
+            assert_eq!(mapped.kind(), kind, "{mapped}");
         }
     }
 }

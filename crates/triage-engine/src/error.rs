@@ -34,6 +34,22 @@ pub enum EngineError {
         /// Each candidate and why it was left out.
         rejected: Vec<String>,
     },
+    /// The prompt is larger than the context window of every model that could serve it: a
+    /// client error, answered before any upstream call.
+    #[error("the prompt does not fit any model's context window: {}", rejected.join("; "))]
+    PromptTooLarge {
+        /// The class routed.
+        class: RouteClass,
+        /// Each candidate and why it was left out.
+        rejected: Vec<String>,
+    },
+    /// An upstream said the request itself is invalid (HTTP 400), on the one other provider
+    /// tried too: not escalated, and the client's to fix.
+    #[error("{message}")]
+    InvalidRequest {
+        /// The upstream's words.
+        message: String,
+    },
     /// Every model of the plan was skipped because its provider has no API key.
     #[error("no provider key set for any model of the plan: set {}", variables.join(" or "))]
     NoProviderKey {
@@ -75,7 +91,9 @@ impl EngineError {
     pub fn kind(&self) -> &'static str {
         match self {
             EngineError::UnknownModel { .. } => "unknown_model",
-            EngineError::UnusableModel { .. } => "invalid_request",
+            EngineError::UnusableModel { .. }
+            | EngineError::PromptTooLarge { .. }
+            | EngineError::InvalidRequest { .. } => "invalid_request",
             EngineError::NoCandidate { .. }
             | EngineError::NoProviderKey { .. }
             | EngineError::Exhausted { .. } => "no_provider",

@@ -170,10 +170,10 @@ impl Engine {
                 .executor
                 .stream(planned.plan.clone(), request, planned.checks.clone());
         let first = match self.inner.request_timeout {
-            Some(limit) => tokio::time::timeout(limit, futures_next(&mut events))
+            Some(limit) => tokio::time::timeout(limit, next_event(&mut events))
                 .await
                 .map_err(|_| timeout_error(limit)),
-            None => Ok(futures_next(&mut events).await),
+            None => Ok(next_event(&mut events).await),
         };
         match first {
             Err(error) => Err(Box::new(self.failed(
@@ -217,17 +217,9 @@ impl Engine {
         }
     }
 
-    /// A request whose plan failed; one naming an unknown model is not recorded (it never
-    /// reached routing).
+    /// A request whose plan failed, an unknown model included: recorded like every other, so
+    /// a client asking for models that do not exist shows in the ledger.
     fn unplanned(&self, ticket: &Ticket, error: EngineError) -> Failed {
-        if matches!(error, EngineError::UnknownModel { .. }) {
-            return Failed {
-                error,
-                planned: None,
-                attempts: Vec::new(),
-                accounted: None,
-            };
-        }
         self.failed(ticket, None, error, Vec::new())
     }
 
@@ -261,6 +253,9 @@ impl Engine {
         match &failure.error {
             FallbackError::DeadlineExceeded { deadline_ms } => EngineError::Timeout {
                 after_ms: *deadline_ms,
+            },
+            FallbackError::InvalidRequest { .. } => EngineError::InvalidRequest {
+                message: failure.error.to_string(),
             },
             FallbackError::StreamInterrupted { model, message } => EngineError::StreamInterrupted {
                 model: model.clone(),
@@ -304,7 +299,7 @@ impl EngineStream {
     pub async fn next(&mut self) -> Option<StreamItem> {
         let ticket = self.ticket.as_ref()?;
         loop {
-            let ending = match futures_next(&mut self.events).await {
+            let ending = match next_event(&mut self.events).await {
                 Some(FallbackEvent::Start { .. }) => continue,
                 Some(FallbackEvent::Delta(delta)) => return Some(StreamItem::Delta(delta)),
                 Some(FallbackEvent::Done(summary)) => {
@@ -390,6 +385,7 @@ fn timeout_error(limit: Duration) -> EngineError {
     }
 }
 
-async fn futures_next(events: &mut FallbackStream) -> Option<FallbackEvent> {
+/// The next event of a fallback stream (`StreamExt::next` without the futures crate).
+async fn next_event(events: &mut FallbackStream) -> Option<FallbackEvent> {
     std::future::poll_fn(|context| events.as_mut().poll_next(context)).await
 }

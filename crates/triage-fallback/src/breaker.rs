@@ -1,5 +1,8 @@
-//! Circuit breakers per provider and per model: open after repeated failures within a window,
-//! skip while open, let one probe through after a cool-down, close on success.
+//! Circuit breakers per provider and per model that measure provider health: each opens when
+//! the share of health failures (connection errors, timeouts, 429, 5xx) among the calls of a
+//! sliding window passes a rate, once the window holds a minimum number of calls (as Envoy's
+//! outlier detection and Resilience4j do); skip while open, let one probe through after a
+//! cool-down, close on its success.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,27 +12,61 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 /// The breaker settings (`[fallback.breaker]` in `triage.toml`).
+///
+/// A breaker judges only provider health: a client error (any 4xx but 429) or a failed
+/// quality check never counts, and one request counts at most once per provider however many
+/// times it was retried or failed over there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerConfig {
-    /// Failures within `window_ms` that open a breaker. `0` disables breakers. Default 5.
-    pub failure_threshold: u32,
-    /// The window failures are counted in, in milliseconds. Default 60 000.
+    /// Whether breakers run at all. Default `true`.
+    pub enabled: bool,
+    /// The share of health failures among the calls in the window, in percent (1 to 100),
+    /// at which a breaker opens. Default 50.
+    pub failure_rate_percent: u8,
+    /// The fewest calls the window must hold before its failure rate is judged, so a few
+    /// failures on a quiet provider do not open it. At least 1. Default 20.
+    pub minimum_requests: u32,
+    /// The sliding window calls are counted in, in milliseconds. Default 30 000.
     pub window_ms: u64,
     /// How long an open breaker stays open before letting one probe through, in
-    /// milliseconds. Default 30 000.
+    /// milliseconds. Default 15 000.
     pub cooldown_ms: u64,
 }
 
 impl Default for BreakerConfig {
     fn default() -> Self {
         BreakerConfig {
-            failure_threshold: 5,
-            window_ms: 60_000,
-            cooldown_ms: 30_000,
+            enabled: true,
+            failure_rate_percent: 50,
+            minimum_requests: 20,
+            window_ms: 30_000,
+            cooldown_ms: 15_000,
         }
     }
 }
+
+impl BreakerConfig {
+    /// The first invalid field and why, or `None` when the settings are usable.
+    pub fn invalid_field(&self) -> Option<(&'static str, &'static str)> {
+        if !(1..=100).contains(&self.failure_rate_percent) {
+            return Some(("failure_rate_percent", "must be between 1 and 100"));
+        }
+        if self.minimum_requests == 0 {
+            return Some(("minimum_requests", "must be at least 1"));
+        }
+        if self.window_ms == 0 {
+            return Some(("window_ms", "must be positive"));
+        }
+        if self.cooldown_ms == 0 {
+            return Some(("cooldown_ms", "must be positive"));
+        }
+        None
+    }
+}
+
+/// The most calls one breaker's window remembers; older ones are forgotten first.
+const MAX_WINDOW_CALLS: usize = 10_000;
 
 /// Where time comes from; tests inject their own.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -66,8 +103,10 @@ pub struct BreakerSnapshot {
     pub key: String,
     /// Its state now.
     pub state: BreakerState,
-    /// Failures counted in the current window.
+    /// Health failures counted in the current window.
     pub failures: u32,
+    /// Calls counted in the current window, failures included.
+    pub calls: u32,
     /// When it last opened (Unix milliseconds), while open or half-open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opened_at_unix_ms: Option<u64>,
@@ -107,8 +146,27 @@ struct Inner {
 
 #[derive(Debug, Default)]
 struct Entry {
-    failures: VecDeque<Instant>,
+    /// The calls of the window, oldest first: when, and whether it was a health failure.
+    calls: VecDeque<(Instant, bool)>,
     opened: Option<Opened>,
+}
+
+impl Entry {
+    /// Forgets the calls that left the window (or overflow it).
+    fn trim(&mut self, now: Instant, window: Duration) {
+        while self.calls.len() > MAX_WINDOW_CALLS
+            || self
+                .calls
+                .front()
+                .is_some_and(|&(at, _)| now.saturating_duration_since(at) >= window)
+        {
+            self.calls.pop_front();
+        }
+    }
+
+    fn failures(&self) -> usize {
+        self.calls.iter().filter(|&&(_, failed)| failed).count()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -160,7 +218,7 @@ impl CircuitBreaker {
     /// Whether a call to `model` at `provider` may go ahead; a half-open breaker lets exactly
     /// one probe through per cool-down.
     pub fn admit(&self, provider: &str, model: &str) -> Admission {
-        if self.inner.config.failure_threshold == 0 {
+        if !self.inner.config.enabled {
             return Admission::Allowed;
         }
         let now = self.inner.clock.now();
@@ -205,25 +263,22 @@ impl CircuitBreaker {
         Admission::Probe
     }
 
-    /// Records a successful call: both breakers close and forget their failures.
+    /// Records a successful call: it counts in both windows; a half-open breaker closes and
+    /// forgets its window.
     pub fn record_success(&self, provider: &str, model: &str) {
-        let mut entries = self.lock();
-        for key in [provider_key(provider), model_key(model)] {
-            if let Some(entry) = entries.get_mut(&key) {
-                if entry.opened.is_some() {
-                    tracing::info!(key, "circuit breaker closed");
-                }
-                entry.failures.clear();
-                entry.opened = None;
-            }
-        }
+        self.record(provider, model, false);
     }
 
-    /// Records a failed call: a half-open breaker reopens; a closed one opens once the window
-    /// holds `failure_threshold` failures.
+    /// Records a health failure (connection error, timeout, 429, 5xx; never a client
+    /// error): a half-open breaker reopens; a closed one opens once its window holds at
+    /// least `minimum_requests` calls of which at least `failure_rate_percent` failed.
     pub fn record_failure(&self, provider: &str, model: &str) {
+        self.record(provider, model, true);
+    }
+
+    fn record(&self, provider: &str, model: &str, failed: bool) {
         let config = self.inner.config;
-        if config.failure_threshold == 0 {
+        if !config.enabled {
             return;
         }
         let now = self.inner.clock.now();
@@ -231,22 +286,31 @@ impl CircuitBreaker {
         let mut entries = self.lock();
         for key in [provider_key(provider), model_key(model)] {
             let entry = entries.entry(key.clone()).or_default();
-            while entry
-                .failures
-                .front()
-                .is_some_and(|&failed| now.saturating_duration_since(failed) >= window)
-            {
-                entry.failures.pop_front();
-            }
-            entry.failures.push_back(now);
-            let reopen = entry
+            let probing = entry
                 .opened
                 .is_some_and(|opened| opened.probe_started.is_some());
+            if !failed {
+                if probing {
+                    tracing::info!(key, "circuit breaker closed");
+                    entry.opened = None;
+                    entry.calls.clear();
+                }
+                // A success from a call started before the breaker opened leaves it open.
+                if entry.opened.is_none() {
+                    entry.calls.push_back((now, false));
+                    entry.trim(now, window);
+                }
+                continue;
+            }
+            entry.calls.push_back((now, true));
+            entry.trim(now, window);
+            let calls = entry.calls.len();
+            let failures = entry.failures();
             let trip = entry.opened.is_none()
-                && entry.failures.len()
-                    >= usize::try_from(config.failure_threshold).unwrap_or(usize::MAX);
-            if reopen || trip {
-                tracing::warn!(key, failures = entry.failures.len(), "circuit breaker open");
+                && calls >= usize::try_from(config.minimum_requests).unwrap_or(usize::MAX)
+                && failures * 100 >= calls * usize::from(config.failure_rate_percent);
+            if probing || trip {
+                tracing::warn!(key, failures, calls, "circuit breaker open");
                 entry.opened = Some(Opened {
                     at: now,
                     wall: SystemTime::now(),
@@ -256,7 +320,7 @@ impl CircuitBreaker {
         }
     }
 
-    /// Every breaker that has seen a failure, by key.
+    /// Every breaker with a health failure in its window, or open, by key.
     pub fn snapshot(&self) -> Vec<BreakerSnapshot> {
         let now = self.inner.clock.now();
         let cooldown = self.cooldown();
@@ -264,12 +328,18 @@ impl CircuitBreaker {
         let entries = self.lock();
         entries
             .iter()
-            .map(|(key, entry)| {
-                let failures = entry
-                    .failures
+            .filter_map(|(key, entry)| {
+                let recent = entry
+                    .calls
                     .iter()
-                    .filter(|&&failed| now.saturating_duration_since(failed) < window)
-                    .count();
+                    .filter(|&&(at, _)| now.saturating_duration_since(at) < window);
+                let (calls, failures) = recent
+                    .fold((0_usize, 0_usize), |(calls, failures), call| {
+                        (calls + 1, failures + usize::from(call.1))
+                    });
+                if failures == 0 && entry.opened.is_none() {
+                    return None;
+                }
                 let (state, probe_in_ms) = match entry.opened {
                     None => (BreakerState::Closed, None),
                     Some(opened) if now < opened.at + cooldown => (
@@ -278,15 +348,16 @@ impl CircuitBreaker {
                     ),
                     Some(_) => (BreakerState::HalfOpen, None),
                 };
-                BreakerSnapshot {
+                Some(BreakerSnapshot {
                     key: key.clone(),
                     state,
                     failures: u32::try_from(failures).unwrap_or(u32::MAX),
+                    calls: u32::try_from(calls).unwrap_or(u32::MAX),
                     opened_at_unix_ms: entry.opened.map(|opened| {
                         duration_ms(opened.wall.duration_since(UNIX_EPOCH).unwrap_or_default())
                     }),
                     probe_in_ms,
-                }
+                })
             })
             .collect()
     }
@@ -337,90 +408,128 @@ mod tests {
         }
     }
 
-    fn states(breaker: &CircuitBreaker) -> String {
-        breaker
+    /// One step of a breaker script, on provider `p`, model `m` (or `other` for `O`).
+    ///
+    /// `s` success, `f` failure, `a` admit (its answer is rendered), `O` admit model `other`
+    /// of the same provider, `+N` advance the clock N ms.
+    fn run(config: BreakerConfig, script: &str) -> String {
+        let clock = Arc::new(ManualClock(Mutex::new(Instant::now())));
+        let breaker = CircuitBreaker::with_clock(config, clock.clone());
+        let mut out = Vec::new();
+        for step in script.split_whitespace() {
+            match step {
+                "s" => breaker.record_success("p", "m"),
+                "f" => breaker.record_failure("p", "m"),
+                "a" | "O" => {
+                    let model = if step == "a" { "m" } else { "other" };
+                    out.push(match breaker.admit("p", model) {
+                        Admission::Allowed => "allowed".to_owned(),
+                        Admission::Probe => "probe".to_owned(),
+                        Admission::Open { key, retry_in } => {
+                            format!("open({key},{}ms)", retry_in.as_millis())
+                        }
+                    });
+                }
+                advance => {
+                    let ms: u64 = advance.trim_start_matches('+').parse().unwrap();
+                    clock.advance(Duration::from_millis(ms));
+                }
+            }
+        }
+        let states = breaker
             .snapshot()
             .iter()
-            .map(|s| format!("{}={:?}/{}", s.key, s.state, s.failures))
+            .map(|s| format!("{}={:?}/{}of{}", s.key, s.state, s.failures, s.calls))
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" ");
+        format!("{} | {states}", out.join(" "))
+    }
+
+    const SMALL: BreakerConfig = BreakerConfig {
+        enabled: true,
+        failure_rate_percent: 50,
+        minimum_requests: 4,
+        window_ms: 1_000,
+        cooldown_ms: 500,
+    };
+
+    #[test]
+    fn breaker_scripts() {
+        let cases: &[(&str, BreakerConfig, &str)] = &[
+            // Below the minimum volume nothing opens, whatever the rate.
+            ("below_minimum_volume", SMALL, "f f f a"),
+            // Four calls, half failed: the rate is reached.
+            ("rate_reached_opens", SMALL, "s s f f a O"),
+            // Four calls, one failed: 25% stays closed, however long it goes on.
+            ("rate_below_stays_closed", SMALL, "s s s f s s s f a"),
+            // Old calls leave the window: three failures then quiet, then one more.
+            ("window_slides", SMALL, "f f f +1000 f a"),
+            // After the cool-down exactly one probe goes through; its success closes.
+            ("probe_success_closes", SMALL, "f f f f a +500 a a s a"),
+            // A failed probe reopens for another cool-down.
+            ("probe_failure_reopens", SMALL, "f f f f +500 a f a +500 a"),
+            // A probe that never reports back frees the slot after a cool-down.
+            ("lost_probe_frees_the_slot", SMALL, "f f f f +500 a +500 a"),
+            // Disabled breakers admit everything and remember nothing.
+            (
+                "disabled",
+                BreakerConfig {
+                    enabled: false,
+                    ..SMALL
+                },
+                "f f f f f a",
+            ),
+        ];
+        let rendered = cases
+            .iter()
+            .map(|(name, config, script)| format!("{name}: {script} => {}", run(*config, script)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        insta::assert_snapshot!(rendered);
     }
 
     #[test]
-    fn opens_probes_and_closes() {
-        let clock = Arc::new(ManualClock(Mutex::new(Instant::now())));
-        let config = BreakerConfig {
-            failure_threshold: 2,
-            window_ms: 1_000,
-            cooldown_ms: 500,
-        };
-        let breaker = CircuitBreaker::with_clock(config, clock.clone());
-        assert_eq!(breaker.admit("openai", "gpt"), Admission::Allowed);
-        breaker.record_failure("openai", "gpt");
-        // Old failures leave the window.
-        clock.advance(Duration::from_millis(1_500));
-        breaker.record_failure("openai", "gpt");
-        assert_eq!(
-            states(&breaker),
-            "model:gpt=Closed/1 provider:openai=Closed/1"
-        );
-        breaker.record_failure("openai", "gpt");
-        assert_eq!(states(&breaker), "model:gpt=Open/2 provider:openai=Open/2");
-        // The provider key blocks the provider's other models too.
-        assert!(matches!(
-            breaker.admit("openai", "other"),
-            Admission::Open { key, retry_in } if key == "provider:openai" && retry_in == Duration::from_millis(500)
-        ));
-        assert_eq!(breaker.admit("anthropic", "claude"), Admission::Allowed);
-        clock.advance(Duration::from_millis(500));
-        assert_eq!(
-            states(&breaker),
-            "model:gpt=HalfOpen/2 provider:openai=HalfOpen/2"
-        );
-        assert_eq!(breaker.admit("openai", "gpt"), Admission::Probe);
-        // Only one probe at a time.
-        assert!(matches!(
-            breaker.admit("openai", "gpt"),
-            Admission::Open { .. }
-        ));
-        breaker.record_failure("openai", "gpt");
-        assert_eq!(breaker.state("provider:openai"), BreakerState::Open);
-        clock.advance(Duration::from_millis(500));
-        assert_eq!(breaker.admit("openai", "gpt"), Admission::Probe);
-        breaker.record_success("openai", "gpt");
-        assert_eq!(
-            states(&breaker),
-            "model:gpt=Closed/0 provider:openai=Closed/0"
-        );
-        assert_eq!(breaker.admit("openai", "gpt"), Admission::Allowed);
-    }
-
-    #[test]
-    fn a_lost_probe_frees_the_slot_after_a_cooldown() {
-        let clock = Arc::new(ManualClock(Mutex::new(Instant::now())));
-        let config = BreakerConfig {
-            failure_threshold: 1,
-            window_ms: 1_000,
-            cooldown_ms: 100,
-        };
-        let breaker = CircuitBreaker::with_clock(config, clock.clone());
-        breaker.record_failure("p", "m");
-        clock.advance(Duration::from_millis(100));
-        assert_eq!(breaker.admit("p", "m"), Admission::Probe);
-        clock.advance(Duration::from_millis(100));
-        assert_eq!(breaker.admit("p", "m"), Admission::Probe);
-    }
-
-    #[test]
-    fn threshold_zero_disables() {
-        let breaker = CircuitBreaker::new(BreakerConfig {
-            failure_threshold: 0,
-            ..BreakerConfig::default()
-        });
-        for _ in 0..10 {
-            breaker.record_failure("p", "m");
+    fn config_validation_names_the_field() {
+        assert_eq!(BreakerConfig::default().invalid_field(), None);
+        let cases = [
+            (
+                BreakerConfig {
+                    failure_rate_percent: 0,
+                    ..SMALL
+                },
+                "failure_rate_percent",
+            ),
+            (
+                BreakerConfig {
+                    failure_rate_percent: 101,
+                    ..SMALL
+                },
+                "failure_rate_percent",
+            ),
+            (
+                BreakerConfig {
+                    minimum_requests: 0,
+                    ..SMALL
+                },
+                "minimum_requests",
+            ),
+            (
+                BreakerConfig {
+                    window_ms: 0,
+                    ..SMALL
+                },
+                "window_ms",
+            ),
+            (
+                BreakerConfig {
+                    cooldown_ms: 0,
+                    ..SMALL
+                },
+                "cooldown_ms",
+            ),
+        ];
+        for (config, field) in cases {
+            assert_eq!(config.invalid_field().map(|(key, _)| key), Some(field));
         }
-        assert_eq!(breaker.admit("p", "m"), Admission::Allowed);
-        assert!(breaker.snapshot().is_empty());
     }
 }

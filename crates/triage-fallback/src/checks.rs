@@ -1,6 +1,8 @@
 //! Quality checks on an answer: empty, too short, cut off, refusal-shaped, invalid JSON or
 //! failing a schema. Configurable per route; some can decide on the first part of a stream.
 
+use std::sync::Arc;
+
 use regex::RegexSet;
 use serde::{Deserialize, Serialize};
 use triage_types::{ChatRequest, ChatResponse, FinishReason, ResponseFormat, RouteClass};
@@ -184,8 +186,20 @@ pub struct QualityChecks {
     cut_off: bool,
     refusal: Option<RegexSet>,
     json: bool,
-    json_schema: Option<serde_json::Value>,
+    /// `[fallback.checks] json_schema`, compiled once at validation.
+    json_schema: Option<Arc<jsonschema::Validator>>,
     judge: Option<JudgeSettings>,
+}
+
+/// Compiles a JSON Schema, or says why it is not one; the gateway checks a request's
+/// `response_format` schema with it while parsing, so a bad schema is a 400 before any
+/// upstream call.
+pub fn compile_json_schema(
+    schema: &serde_json::Value,
+) -> Result<Arc<jsonschema::Validator>, String> {
+    jsonschema::validator_for(schema)
+        .map(Arc::new)
+        .map_err(|error| error.to_string())
 }
 
 impl Default for QualityChecks {
@@ -216,12 +230,15 @@ impl QualityChecks {
         } else {
             None
         };
-        if let Some(schema) = &config.json_schema {
-            jsonschema::validator_for(schema).map_err(|error| FallbackConfigError {
+        let json_schema = config
+            .json_schema
+            .as_ref()
+            .map(compile_json_schema)
+            .transpose()
+            .map_err(|error| FallbackConfigError {
                 key: "json_schema".to_owned(),
                 message: format!("invalid JSON schema: {error}"),
             })?;
-        }
         let judge = config
             .judge
             .as_ref()
@@ -239,7 +256,7 @@ impl QualityChecks {
             cut_off: config.cut_off.unwrap_or(true),
             refusal,
             json: config.json.unwrap_or(true),
-            json_schema: config.json_schema.clone(),
+            json_schema,
             judge,
         })
     }
@@ -348,17 +365,17 @@ impl QualityChecks {
                 message: "expected a JSON object".to_owned(),
             });
         }
-        let schema = match &request.response_format {
-            Some(ResponseFormat::JsonSchema { schema, .. }) => Some(schema),
-            _ => self.json_schema.as_ref(),
+        // The request's own schema was checked by the edge; the configured one is compiled.
+        let validator = match &request.response_format {
+            Some(ResponseFormat::JsonSchema { schema, .. }) => compile_json_schema(schema)
+                .map_err(|error| QualityFailure::SchemaMismatch {
+                    message: format!("the schema itself is invalid: {error}"),
+                })?,
+            _ => match &self.json_schema {
+                Some(validator) => Arc::clone(validator),
+                None => return Ok(()),
+            },
         };
-        let Some(schema) = schema else {
-            return Ok(());
-        };
-        let validator =
-            jsonschema::validator_for(schema).map_err(|error| QualityFailure::SchemaMismatch {
-                message: format!("the schema itself is invalid: {error}"),
-            })?;
         if let Some(error) = validator.iter_errors(&value).next() {
             return Err(QualityFailure::SchemaMismatch {
                 message: error.to_string(),

@@ -22,7 +22,8 @@ use crate::{BreakerConfig, ChecksConfig, QualityChecks};
 /// holdback_chars = 80
 ///
 /// [fallback.breaker]
-/// failure_threshold = 5
+/// failure_rate_percent = 50
+/// minimum_requests = 20
 ///
 /// [fallback.checks]
 /// refusal_patterns = ["^i can'?t help"]
@@ -177,6 +178,9 @@ impl FallbackSettings {
                 return invalid(key, "must be positive");
             }
         }
+        if let Some((key, message)) = config.breaker.invalid_field() {
+            return invalid(&format!("breaker.{key}"), message);
+        }
         let default_checks =
             QualityChecks::from_config(&config.checks).map_err(|error| error.under("checks"))?;
         let mut settings = FallbackSettings::build(config, default_checks);
@@ -272,6 +276,14 @@ mod tests {
                 "fallback.max_attempts: must be at least 1",
             ),
             ("deadline_ms = 0", "fallback.deadline_ms: must be positive"),
+            (
+                "[breaker]\nfailure_rate_percent = 0",
+                "fallback.breaker.failure_rate_percent: must be between 1 and 100",
+            ),
+            (
+                "[breaker]\nminimum_requests = 0",
+                "fallback.breaker.minimum_requests: must be at least 1",
+            ),
             (
                 "[checks]\nrefusal_patterns = [\"(\"]",
                 "fallback.checks.refusal_patterns: invalid refusal pattern",

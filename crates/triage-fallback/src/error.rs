@@ -34,6 +34,15 @@ pub enum FallbackError {
         /// The deadline.
         deadline_ms: u64,
     },
+    /// The upstream said the request itself is invalid (HTTP 400), on a second provider too
+    /// or with no other provider left: escalating it would only pay for more refusals.
+    #[error("the request was rejected as invalid by {provider}: {message}")]
+    InvalidRequest {
+        /// The provider that rejected it last.
+        provider: String,
+        /// Its message.
+        message: String,
+    },
     /// A streamed answer failed after part of it had reached the caller, so it could not be
     /// replaced by another model's.
     #[error("the stream from {model} failed after output was sent: {message}")]
@@ -53,6 +62,7 @@ impl FallbackError {
             FallbackError::Exhausted { .. } => "exhausted",
             FallbackError::MaxAttempts { .. } => "max_attempts",
             FallbackError::DeadlineExceeded { .. } => "deadline_exceeded",
+            FallbackError::InvalidRequest { .. } => "invalid_request",
             FallbackError::StreamInterrupted { .. } => "stream_interrupted",
         }
     }

@@ -1,7 +1,7 @@
 //! The plan executor: walks a plan's models with retries, failover, escalation on failed
 //! quality checks, circuit breakers, an attempt budget and a deadline, recording every attempt.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -261,6 +261,23 @@ impl Executor {
                             }
                         }
                     }
+                    Err(error) if error.is_client_error() => {
+                        let (next, end) = match walk.after_client_error(&candidate.step, &error) {
+                            Ok(next) => (next, None),
+                            Err(end) => (Next::GiveUp, Some(end)),
+                        };
+                        walk.record_call(
+                            &candidate.step,
+                            provider_outcome(&error),
+                            latency,
+                            None,
+                            next,
+                        );
+                        if let Some(end) = end {
+                            return Err(walk.fail(end));
+                        }
+                        break;
+                    }
                     Err(error) => {
                         let delay = walk.after_error(&candidate.step, &error, retry);
                         let next = match delay {
@@ -392,6 +409,12 @@ pub(crate) struct Walk<'a> {
     /// Providers that refused the key during this walk: their other models are skipped
     /// rather than called with the same key.
     refused: BTreeMap<String, String>,
+    /// Providers whose breakers already counted a failure of this request: one request counts
+    /// at most once per provider, however often it was retried or failed over there.
+    counted: BTreeSet<String>,
+    /// Whether a provider already said the request is invalid (HTTP 400): the walk then
+    /// tries one other provider, and stops at a second such answer.
+    rejected_as_invalid: bool,
     deadline: Instant,
     pub(crate) calls: u32,
     pub(crate) attempts: Vec<Attempt>,
@@ -406,6 +429,8 @@ impl<'a> Walk<'a> {
             class: plan.class,
             remaining: plan.models().cloned().collect(),
             refused: BTreeMap::new(),
+            counted: BTreeSet::new(),
+            rejected_as_invalid: false,
             deadline: Instant::now() + inner.settings.deadline,
             calls: 0,
             attempts: Vec::new(),
@@ -516,11 +541,42 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// Tells the breakers about a provider failure that says something about its health.
-    pub(crate) fn breaker_failure(&self, step: &PlannedModel, error: &ProviderError) {
-        if counts_against_breaker(error) {
+    /// Tells the breakers about a provider failure that says something about its health,
+    /// once per provider and request.
+    pub(crate) fn breaker_failure(&mut self, step: &PlannedModel, error: &ProviderError) {
+        if error.is_health_failure() && self.counted.insert(step.provider.clone()) {
             self.inner.breaker.record_failure(&step.provider, &step.id);
         }
+    }
+
+    /// After a provider said the request is invalid (HTTP 400): the first time, drops the
+    /// plan's other steps on that provider (a larger model there refuses it too) and moves
+    /// the next step of another provider to the front, since the 400 may be provider-specific;
+    /// the second time, or with no other provider left, the error to end the walk with.
+    pub(crate) fn after_client_error(
+        &mut self,
+        failed: &PlannedModel,
+        error: &ProviderError,
+    ) -> Result<Next, FallbackError> {
+        let invalid = || FallbackError::InvalidRequest {
+            provider: failed.provider.clone(),
+            message: error.to_string(),
+        };
+        if self.rejected_as_invalid {
+            return Err(invalid());
+        }
+        self.rejected_as_invalid = true;
+        self.remaining
+            .retain(|step| step.provider != failed.provider);
+        let position = self
+            .remaining
+            .iter()
+            .position(|step| self.inner.providers.contains_key(&step.provider))
+            .ok_or_else(invalid)?;
+        if let Some(step) = self.remaining.remove(position) {
+            self.remaining.push_front(step);
+        }
+        Ok(Next::Failover)
     }
 
     /// After a provider failure: moves an equivalent model of another provider (same tier) to
@@ -677,11 +733,6 @@ pub(crate) fn provider_outcome(error: &ProviderError) -> Outcome {
         retryable: error.is_retryable(),
         message: error.to_string(),
     }
-}
-
-/// Failures that say something about the provider's health, not about the request.
-fn counts_against_breaker(error: &ProviderError) -> bool {
-    error.is_retryable() || matches!(error, ProviderError::MalformedResponse { .. })
 }
 
 pub(crate) fn duration_ms(duration: Duration) -> u64 {

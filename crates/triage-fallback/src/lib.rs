@@ -23,7 +23,7 @@ pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState, CircuitBreaker, 
 pub use checks::{
     ChecksConfig, DEFAULT_JUDGE_RUBRIC, DEFAULT_REFUSAL_PATTERNS, FallbackConfigError, JudgeConfig,
     JudgeSettings, MAX_DEFAULT_MIN_CHARS, QualityChecks, QualityFailure, REFUSAL_WINDOW_CHARS,
-    default_min_chars, judge_request, parse_judge_verdict,
+    compile_json_schema, default_min_chars, judge_request, parse_judge_verdict,
 };
 pub use config::{FallbackConfig, FallbackSettings, StreamConfig};
 pub use error::{Failure, FallbackError};

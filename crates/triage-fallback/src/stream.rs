@@ -219,6 +219,18 @@ impl Executor {
                         walk.last_answer = Some(Box::new(response));
                         break;
                     }
+                    AttemptEnd::Failed(error) if error.is_client_error() => {
+                        let (next, end) = match walk.after_client_error(&step, &error) {
+                            Ok(next) => (next, None),
+                            Err(end) => (Next::GiveUp, Some(end)),
+                        };
+                        walk.record_call(&step, provider_outcome(&error), latency, None, next);
+                        if let Some(end) = end {
+                            let _ = sender.send(fail(walk.fail(end))).await;
+                            return;
+                        }
+                        break;
+                    }
                     AttemptEnd::Failed(error) => {
                         let delay = walk.after_error(&step, &error, retry);
                         let next = match delay {

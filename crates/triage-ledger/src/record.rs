@@ -3,11 +3,14 @@
 use std::time::Duration;
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use triage_types::{RouteClass, Usage};
 
 /// One request as the gateway saw it, from arrival to the last byte of the answer.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serializable for the ledger's journal, where records wait while the database is locked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
     /// The gateway's id for the request (also logged), unique per request.
     pub request_id: String,
@@ -15,8 +18,15 @@ pub struct RequestRecord {
     pub started_at: OffsetDateTime,
     /// The wire protocol the caller spoke (`openai`, `anthropic`).
     pub protocol: String,
-    /// What the caller asked for in `model`: `auto`, a route alias, or a catalog model id.
+    /// What the caller asked for in `model`, exactly as sent: `auto`, a route alias, or a
+    /// catalog model id (possibly a retired one; see [`RequestRecord::resolved_from`]).
     pub route: String,
+    /// The retired model the caller named, when triage replaced it by its successor (the
+    /// successor is the first model of the plan); `None` otherwise.
+    pub resolved_from: Option<String>,
+    /// The warnings the caller was sent with the answer (`x-triage-warning`), such as a
+    /// retired model replaced or a deprecated one still used.
+    pub warnings: Vec<String>,
     /// The routing class the request was given, if it was classified.
     pub class: Option<RouteClass>,
     /// The classifier's confidence in [`RequestRecord::class`], from 0 to 1.
@@ -54,6 +64,8 @@ impl RequestRecord {
             started_at: OffsetDateTime::now_utc(),
             protocol: "openai".to_owned(),
             route: route.into(),
+            resolved_from: None,
+            warnings: Vec::new(),
             class: None,
             confidence: None,
             outcome: RequestOutcome::Success,
@@ -72,7 +84,7 @@ impl RequestRecord {
 }
 
 /// How a request ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RequestOutcome {
     /// The caller got an answer.
     Success,
@@ -104,7 +116,7 @@ impl RequestOutcome {
 }
 
 /// One call to one model on one provider.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     /// The catalog model id.
     pub model: String,
@@ -124,7 +136,7 @@ pub struct AttemptRecord {
 }
 
 /// How one attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttemptOutcome {
     /// Its answer was used.
     Success,

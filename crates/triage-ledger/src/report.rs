@@ -36,6 +36,7 @@ pub fn render_text(summary: &Summary) -> String {
         ),
         ("spend", usd(summary.spend_usd)),
         ("baseline spend", usd(summary.baseline_usd)),
+        ("baseline", baseline_text(summary)),
         (
             "savings",
             match summary.savings_pct {
@@ -111,6 +112,31 @@ pub fn render_text(summary: &Summary) -> String {
     out
 }
 
+/// Which model the baseline spend was measured on, with the date of its prices; every
+/// baseline when the period's records used more than one.
+fn baseline_text(summary: &Summary) -> String {
+    let dated = |model: &str, checked_on: Option<&str>| match checked_on {
+        Some(day) => format!("{model}, prices of {day}"),
+        None => format!("{model}, price date unknown"),
+    };
+    match summary.baselines.as_slice() {
+        [] => "none recorded".to_owned(),
+        [only] => dated(&only.model, only.price_checked_on.as_deref()),
+        several => several
+            .iter()
+            .map(|share| {
+                let plural = if share.requests == 1 { "" } else { "s" };
+                format!(
+                    "{} ({} request{plural})",
+                    dated(&share.model, share.price_checked_on.as_deref()),
+                    share.requests
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
 /// The summary as a self-contained HTML page: figures, then charts of daily baseline versus
 /// actual spend, spend by model and the class mix.
 pub fn render_html(summary: &Summary, context: &ReportContext) -> String {
@@ -156,7 +182,7 @@ pub fn render_html(summary: &Summary, context: &ReportContext) -> String {
         (
             "Baseline",
             usd(summary.baseline_usd),
-            "one model for everything".to_owned(),
+            escape(&baseline_text(summary)),
         ),
         ("Savings", usd(summary.savings_usd), savings_note),
         (
@@ -222,10 +248,11 @@ h2 { font-size: 17px; margin: 0 0 6px; }
 .muted, .note { color: var(--muted); font-size: 13px; }
 code { font-size: 12px; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 16px 18px; margin: 16px 0; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(128px, 1fr)); gap: 10px; background: none; border: 0; padding: 0; }
-.card { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(160px, 1fr)); gap: 10px; background: none; border: 0; padding: 0; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px; min-width: 0; container-type: inline-size; }
 .card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
-.card .value { font-size: 20px; font-weight: 600; margin: 2px 0; overflow-wrap: anywhere; font-variant-numeric: tabular-nums; }
+.card .value { font-size: clamp(13px, 13cqi, 20px); font-weight: 600; margin: 2px 0; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.card .note { overflow-wrap: anywhere; }
 .row { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
 .row section { margin: 0; }
 svg { display: block; max-width: 100%; height: auto; }

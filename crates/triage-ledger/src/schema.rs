@@ -52,6 +52,11 @@ const MIGRATIONS: &[&str] = &[
     // 1 -> 2: why a request's cost is unknown (an attempt the catalog could not price), NULL
     // when every attempt was priced. `cost_usd` then holds only the priced part.
     "ALTER TABLE requests ADD COLUMN unpriced TEXT;",
+    // 2 -> 3: lifecycle facts the caller was told. `resolved_from` is the retired model the
+    // caller named when its successor answered instead (`route` keeps the id as sent);
+    // `warnings` the warnings sent with the answer, one per line, NULL when none.
+    "ALTER TABLE requests ADD COLUMN resolved_from TEXT;
+    ALTER TABLE requests ADD COLUMN warnings TEXT;",
 ];
 
 /// The schema version this build writes.

@@ -43,6 +43,15 @@ pub struct Summary {
     /// What the same answers would have cost on the baseline model.
     #[serde(serialize_with = "money::serialize")]
     pub baseline_usd: Decimal,
+    /// The model `baseline_usd` was measured on: the baseline every record of the period
+    /// used, or the one most of them used when it changed within the period (all are in
+    /// `baselines`); `None` when no record names one.
+    pub baseline_model: Option<String>,
+    /// The day `baseline_model`'s prices were read (its catalog `pricing.checked_on`,
+    /// `YYYY-MM-DD`), once [`Summary::date_baseline_prices`] filled it in.
+    pub baseline_price_checked_on: Option<String>,
+    /// Every baseline model the period's records used, most requests first.
+    pub baselines: Vec<BaselineShare>,
     /// `baseline_usd - spend_usd`.
     #[serde(serialize_with = "money::serialize")]
     pub savings_usd: Decimal,
@@ -138,6 +147,34 @@ pub struct ModelShare {
     pub spend_usd: Decimal,
 }
 
+/// One baseline model's share of the period's records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BaselineShare {
+    /// The catalog id the records were measured on.
+    pub model: String,
+    /// Records measured on it.
+    pub requests: u64,
+    /// What their answers would have cost on it.
+    #[serde(serialize_with = "money::serialize")]
+    pub baseline_usd: Decimal,
+    /// The day its prices were read (`pricing.checked_on`), once known.
+    pub price_checked_on: Option<String>,
+}
+
+impl Summary {
+    /// Fills in each baseline's price date from the catalog (`checked_on` maps a model id to
+    /// its `pricing.checked_on`; the ledger itself stores no prices).
+    pub fn date_baseline_prices(&mut self, checked_on: impl Fn(&str) -> Option<time::Date>) {
+        for share in &mut self.baselines {
+            share.price_checked_on = checked_on(&share.model).map(|day| day.to_string());
+        }
+        self.baseline_price_checked_on = self
+            .baselines
+            .first()
+            .and_then(|share| share.price_checked_on.clone());
+    }
+}
+
 /// One UTC day of spend.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DailySpend {
@@ -190,7 +227,7 @@ impl LedgerReader {
         let mut statement = self.connection.prepare(
             "SELECT started_at_ms, class, outcome, model, cost_usd, baseline_cost_usd,
                 latency_us, attempt_count, input_tokens, output_tokens, cached_read_tokens,
-                cache_write_tokens, reasoning_tokens, unpriced IS NOT NULL
+                cache_write_tokens, reasoning_tokens, unpriced IS NOT NULL, baseline_model
              FROM requests WHERE started_at_ms >= ?1 ORDER BY started_at_ms, id",
         )?;
         let mut rows = statement.query(params![since_ms(options)])?;
@@ -202,6 +239,9 @@ impl LedgerReader {
             failed: 0,
             spend_usd: Decimal::ZERO,
             baseline_usd: Decimal::ZERO,
+            baseline_model: None,
+            baseline_price_checked_on: None,
+            baselines: Vec::new(),
             savings_usd: Decimal::ZERO,
             savings_pct: None,
             cost_per_request_usd: None,
@@ -244,6 +284,25 @@ impl LedgerReader {
             let unpriced: bool = row.get(13)?;
             summary.unpriced_requests += u64::from(unpriced);
             latencies_us.push(latency_us);
+            let baseline_model: Option<String> = row.get(14)?;
+            if let Some(baseline_model) = baseline_model {
+                match summary
+                    .baselines
+                    .iter_mut()
+                    .find(|share| share.model == baseline_model)
+                {
+                    Some(share) => {
+                        share.requests += 1;
+                        share.baseline_usd += baseline;
+                    }
+                    None => summary.baselines.push(BaselineShare {
+                        model: baseline_model,
+                        requests: 1,
+                        baseline_usd: baseline,
+                        price_checked_on: None,
+                    }),
+                }
+            }
             match class {
                 Some(class) => {
                     let class = class
@@ -300,6 +359,14 @@ impl LedgerReader {
         for share in summary.model_mix.values_mut() {
             share.spend_usd = share.spend_usd.normalize();
         }
+        for share in &mut summary.baselines {
+            share.baseline_usd = share.baseline_usd.normalize();
+        }
+        // Most requests first; ties keep the order the baselines were first used in.
+        summary
+            .baselines
+            .sort_by(|a, b| b.requests.cmp(&a.requests));
+        summary.baseline_model = summary.baselines.first().map(|share| share.model.clone());
         for day in &mut summary.daily {
             day.spend_usd = day.spend_usd.normalize();
             day.baseline_usd = day.baseline_usd.normalize();
@@ -319,7 +386,7 @@ impl LedgerReader {
             "SELECT id, request_id, started_at_ms, protocol, route, class, confidence, outcome,
                 model, provider, input_tokens, output_tokens, cached_read_tokens,
                 cache_write_tokens, reasoning_tokens, cost_usd, baseline_model,
-                baseline_cost_usd, latency_us, streamed, unpriced
+                baseline_cost_usd, latency_us, streamed, unpriced, resolved_from, warnings
              FROM requests WHERE started_at_ms >= ?1 ORDER BY started_at_ms, id",
         )?;
         let mut attempts_statement = self.connection.prepare(
@@ -366,11 +433,16 @@ impl LedgerReader {
                     cost_usd: decimal(attempt, 7, "attempts.cost_usd")?,
                 });
             }
+            let warnings: Option<String> = row.get(22)?;
             records.push(RequestRecord {
                 request_id: row.get(1)?,
                 started_at: from_ms(started_at_ms),
                 protocol: row.get(3)?,
                 route: row.get(4)?,
+                resolved_from: row.get(21)?,
+                warnings: warnings
+                    .map(|text| text.lines().map(str::to_owned).collect())
+                    .unwrap_or_default(),
                 class,
                 confidence: confidence.map(|value| value as f32),
                 outcome: RequestOutcome::from_stored(&outcome),

@@ -173,6 +173,20 @@ impl ProviderError {
         }
     }
 
+    /// Whether the error says the provider is unhealthy (connection errors, timeouts, rate
+    /// limits, overload and 5xx), as opposed to the request being refused: only these count
+    /// against a circuit breaker.
+    pub fn is_health_failure(&self) -> bool {
+        self.is_retryable()
+    }
+
+    /// Whether the provider said the request itself is invalid (HTTP 400, 422): another
+    /// provider may accept it (the 400 may be provider-specific), but retrying or escalating
+    /// it to a larger model will not help.
+    pub fn is_client_error(&self) -> bool {
+        matches!(self, ProviderError::BadRequest { .. })
+    }
+
     /// How long the provider asked us to wait before retrying, when it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

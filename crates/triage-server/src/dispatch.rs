@@ -70,7 +70,9 @@ pub(crate) fn client_error(error: &EngineError, attempts: usize) -> ServerError 
             model: model.clone(),
             choices: choices.clone(),
         },
-        EngineError::UnusableModel { .. } => ServerError::InvalidRequest {
+        EngineError::UnusableModel { .. }
+        | EngineError::PromptTooLarge { .. }
+        | EngineError::InvalidRequest { .. } => ServerError::InvalidRequest {
             message: error.to_string(),
         },
         EngineError::NoCandidate { .. } | EngineError::Exhausted { .. } => {

@@ -79,6 +79,14 @@ pub enum ServerError {
         /// The path asked for.
         path: String,
     },
+    /// The path exists, but not for this method.
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed {
+        /// The HTTP method.
+        method: String,
+        /// The path asked for.
+        path: String,
+    },
     /// Every model of the plan failed or was skipped (provider errors, open circuits, missing
     /// keys, rejected answers).
     #[error("no provider could answer this request ({attempts} attempts)")]
@@ -118,6 +126,7 @@ impl ServerError {
             ServerError::UnknownModel { .. } | ServerError::NotFound { .. } => {
                 StatusCode::NOT_FOUND
             }
+            ServerError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ServerError::NoProvider { .. } | ServerError::NoProviderKey { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -136,6 +145,7 @@ impl ServerError {
             ServerError::Unauthorized => "unauthorized",
             ServerError::UnknownModel { .. } => "unknown_model",
             ServerError::NotFound { .. } => "not_found",
+            ServerError::MethodNotAllowed { .. } => "method_not_allowed",
             ServerError::NoProvider { .. } | ServerError::NoProviderKey { .. } => "no_provider",
             ServerError::Timeout { .. } => "timeout",
             ServerError::StreamInterrupted => "stream_interrupted",
@@ -153,6 +163,7 @@ impl ServerError {
             ServerError::Unauthorized => ("invalid_request_error", "invalid_api_key"),
             ServerError::UnknownModel { .. } => ("invalid_request_error", "model_not_found"),
             ServerError::NotFound { .. } => ("invalid_request_error", "not_found"),
+            ServerError::MethodNotAllowed { .. } => ("invalid_request_error", "method_not_allowed"),
             ServerError::NoProvider { .. } => ("server_error", "no_provider_available"),
             ServerError::NoProviderKey { .. } => ("server_error", "no_provider_key"),
             ServerError::Timeout { .. } => ("server_error", "timeout"),
@@ -170,6 +181,7 @@ impl ServerError {
             ServerError::PayloadTooLarge { .. } => "request_too_large",
             ServerError::Unauthorized => "authentication_error",
             ServerError::UnknownModel { .. } | ServerError::NotFound { .. } => "not_found_error",
+            ServerError::MethodNotAllowed { .. } => "invalid_request_error",
             ServerError::NoProvider { .. } => "overloaded_error",
             ServerError::NoProviderKey { .. } => "api_error",
             ServerError::Timeout { .. }

@@ -211,6 +211,17 @@ pub(crate) async fn not_found(request: Request) -> Response {
     .into_response()
 }
 
+/// A known path asked with the wrong method: a 405 in the dialect's error shape.
+pub(crate) async fn method_not_allowed(request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    ServerError::MethodNotAllowed {
+        method: request.method().to_string(),
+        path: path.clone(),
+    }
+    .speaking(Dialect::of_path(&path))
+    .into_response()
+}
+
 /// Rejects `/v1/*` requests without a configured proxy key.
 pub(crate) async fn require_key(
     State(state): State<AppState>,
@@ -230,7 +241,7 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(bearer) = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(bearer_token)
     {
         return Some(bearer.trim());
     }
@@ -238,6 +249,13 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .get("x-api-key")
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header; the scheme is case-insensitive
+/// (RFC 9110 §11.1), so `bearer` and `BEARER` work too.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 /// Compares against every key without stopping at the first difference, so timing does not

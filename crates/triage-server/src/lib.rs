@@ -35,19 +35,28 @@ pub use triage_engine::AUTO_MODEL;
 /// The gateway's routes, with the body limit and the proxy-key check applied.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.options().body_limit_bytes;
-    let api = Router::new()
+    let metrics_public = state.options().metrics_public;
+    let mut api = Router::new()
         .route("/v1/chat/completions", post(handlers::chat_completions))
         .route("/v1/messages", post(handlers::messages))
-        .route("/v1/models", get(handlers::models))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            handlers::require_key,
-        ));
+        .route("/v1/models", get(handlers::models));
+    let mut open = Router::new().route("/healthz", get(handlers::healthz));
+    // `/metrics` shows spend per model and traffic: behind the proxy keys unless configured
+    // public.
+    if metrics_public {
+        open = open.route("/metrics", get(handlers::metrics));
+    } else {
+        api = api.route("/metrics", get(handlers::metrics));
+    }
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        handlers::require_key,
+    ));
     Router::new()
         .merge(api)
-        .route("/healthz", get(handlers::healthz))
-        .route("/metrics", get(handlers::metrics))
+        .merge(open)
         .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

@@ -46,6 +46,9 @@ struct WireRequest {
     tool_choice: Option<Value>,
     #[serde(default)]
     response_format: Option<WireResponseFormat>,
+    /// How many choices to generate; only 1 is supported.
+    #[serde(default)]
+    n: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,6 +155,30 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<OpenAiRequest, ServerError> {
     if messages.is_empty() {
         return Err(invalid("`messages` must hold at least one message"));
     }
+    // As the Anthropic endpoint does: a conversation of system messages only, or a message
+    // with nothing in it, is the client's error, not a paid call.
+    if messages.iter().all(|message| message.role == Role::System) {
+        return Err(invalid(
+            "`messages` must hold a user or assistant message, not only system ones",
+        ));
+    }
+    if let Some(index) = messages.iter().position(|message| {
+        message.role != Role::Tool
+            && message.tool_calls.is_empty()
+            && message.content.iter().all(|part| match part {
+                ContentPart::Text { text } => text.trim().is_empty(),
+                _ => false,
+            })
+    }) {
+        return Err(ServerError::InvalidRequest {
+            message: format!("`messages[{index}]` has empty content"),
+        });
+    }
+    if wire.n.is_some_and(|n| n != 1) {
+        return Err(invalid(
+            "`n` other than 1 is not supported: the gateway returns one choice",
+        ));
+    }
     let tools = wire
         .tools
         .unwrap_or_default()
@@ -166,14 +193,29 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<OpenAiRequest, ServerError> {
         })
         .collect();
     let tool_choice = wire.tool_choice.map(tool_choice_from_wire).transpose()?;
-    let response_format = wire.response_format.map(|format| match format {
-        WireResponseFormat::Text => ResponseFormat::Text,
-        WireResponseFormat::JsonObject => ResponseFormat::JsonObject,
-        WireResponseFormat::JsonSchema { json_schema } => ResponseFormat::JsonSchema {
-            name: json_schema.name,
-            schema: json_schema.schema.unwrap_or_else(|| json!({})),
-        },
-    });
+    let response_format = wire
+        .response_format
+        .map(|format| match format {
+            WireResponseFormat::Text => Ok(ResponseFormat::Text),
+            WireResponseFormat::JsonObject => Ok(ResponseFormat::JsonObject),
+            WireResponseFormat::JsonSchema { json_schema } => {
+                let schema = json_schema.schema.unwrap_or_else(|| json!({}));
+                // A schema the checks could not compile is the client's error, found before
+                // any upstream call rather than as a paid escalation.
+                triage_fallback::compile_json_schema(&schema).map_err(|error| {
+                    ServerError::InvalidRequest {
+                        message: format!(
+                            "`response_format.json_schema.schema` is invalid: {error}"
+                        ),
+                    }
+                })?;
+                Ok(ResponseFormat::JsonSchema {
+                    name: json_schema.name,
+                    schema,
+                })
+            }
+        })
+        .transpose()?;
     let stop = match wire.stop {
         None => Vec::new(),
         Some(WireStop::One(stop)) => vec![stop],
@@ -431,6 +473,11 @@ mod tests {
             r#"{"messages": []}"#,
             r#"{"model": "auto", "messages": [{"role": "robot", "content": "x"}]}"#,
             r#"{"model": "auto", "messages": []}"#,
+            r#"{"model": "auto", "messages": [{"role": "system", "content": "be nice"}]}"#,
+            r#"{"model": "auto", "messages": [{"role": "user", "content": ""}]}"#,
+            r#"{"model": "auto", "messages": [{"role": "user", "content": "  "}]}"#,
+            r#"{"model": "auto", "messages": [{"role": "user", "content": []}]}"#,
+            r#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "n": 3}"#,
         ] {
             let error = parse_request(body.as_bytes()).unwrap_err();
             assert_eq!(

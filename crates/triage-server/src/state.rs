@@ -15,6 +15,9 @@ pub struct ServerOptions {
     /// Proxy keys: when non-empty, `/v1/*` requests must carry one as `Authorization: Bearer
     /// KEY` or `x-api-key: KEY`.
     pub api_keys: Vec<String>,
+    /// Whether `/metrics` stays open when `api_keys` is set; by default it then needs a proxy
+    /// key too (it shows spend per model and traffic).
+    pub metrics_public: bool,
     /// The largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
     /// The longest a request may take before the gateway answers 504 (for a stream: until its
@@ -26,6 +29,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             api_keys: Vec::new(),
+            metrics_public: false,
             body_limit_bytes: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(300),
         }

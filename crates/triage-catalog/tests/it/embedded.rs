@@ -88,10 +88,54 @@ fn seed_retirements_follow_the_issue() {
         resolved.warning.unwrap().to_string(),
         "claude-sonnet-4 retired on 2026-06-15; using its successor claude-sonnet-4-5"
     );
+}
+
+/// The shipped routes name current models only, so a user who configures nothing sees no
+/// lifecycle warning caused by the defaults (on the catalog's price date and a week later).
+#[test]
+fn shipped_routes_name_only_active_models() {
+    let catalog = Catalog::embedded();
+    for day in [TODAY, date!(2026 - 12 - 06)] {
+        for (class, models) in catalog.routes().iter() {
+            for id in models {
+                let model = catalog.get(id).unwrap();
+                assert_eq!(model.status(day), ModelStatus::Active, "{class}: {id} on {day}");
+            }
+        }
+    }
+}
+
+#[test]
+fn default_baseline_is_a_current_general_model() {
+    let catalog = Catalog::embedded();
+    let id = catalog.default_baseline().unwrap();
+    let resolved = catalog.resolve(id, TODAY).unwrap();
+    assert_eq!(resolved.model.id, "gpt-5.4");
+    assert_eq!(resolved.warning, None);
+    // gpt-4o's successor, the lifecycle data's own answer.
     assert_eq!(
-        catalog.routes().primary(RouteClass::Reason),
-        Some("claude-sonnet-4")
+        catalog.get("gpt-4o").unwrap().lifecycle.successor.as_deref(),
+        Some(id)
     );
+}
+
+#[test]
+fn default_baseline_must_exist_and_not_be_retired() {
+    let base = Catalog::embedded();
+    let unknown = base
+        .overlay("default_baseline = \"gpt-5.5\"\n", "user.toml")
+        .unwrap_err();
+    let retired = base
+        .overlay("default_baseline = \"claude-opus-4\"\n", "user.toml")
+        .unwrap_err();
+    insta::assert_snapshot!(format!("{unknown}\n{retired}"), @r"
+    user.toml:1:20: default_baseline names unknown model `gpt-5.5`; did you mean `gpt-5`, `gpt-5.1`, `gpt-5.2`?
+    user.toml:1:20: default_baseline `claude-opus-4` retired on 2026-06-15, before its prices were checked on 2026-11-29; name a current model
+    ");
+    let chosen = base
+        .overlay("default_baseline = \"claude-sonnet-4-6\"\n", "user.toml")
+        .unwrap();
+    assert_eq!(chosen.default_baseline(), Some("claude-sonnet-4-6"));
 }
 
 #[test]

@@ -364,10 +364,13 @@ impl Output<'_> {
     }
 
     /// The failure on stderr (or as one JSON object with `--json`); exit status 2 when the
-    /// model name cannot be used, 1 otherwise.
+    /// model name cannot be used or the request is invalid, 1 otherwise.
     fn print_failure(&self, failed: &Failed) -> anyhow::Result<ExitCode> {
         let status = match failed.error {
-            EngineError::UnknownModel { .. } | EngineError::UnusableModel { .. } => EXIT_USAGE,
+            EngineError::UnknownModel { .. }
+            | EngineError::UnusableModel { .. }
+            | EngineError::PromptTooLarge { .. }
+            | EngineError::InvalidRequest { .. } => EXIT_USAGE,
             _ => EXIT_FAILURE,
         };
         let message = self.failure_message(failed);

@@ -1,14 +1,21 @@
-//! `triage config check`: validates a triage.toml against the catalog and prints the effective
-//! policy: routes per class after lifecycle resolution, aliases, rules, thresholds, strategy.
+//! `triage config check`: validates a triage.toml against the catalog and prints every
+//! effective setting: strategy, routes per class after lifecycle resolution, providers with
+//! their resolved base URLs and key variables, aliases, rules, thresholds, catalog, ledger,
+//! server and the whole of `[fallback]` (docs/config.md describes each key).
 
 use std::process::ExitCode;
 
-use triage_config::Alias;
-use triage_strategies::{RuleMatcher, StrategyKind};
+use std::path::Path;
+
+use triage_catalog::ProviderInfo;
+use triage_config::{Alias, env};
+use triage_engine::provider_settings;
+use triage_fallback::{ChecksConfig, DEFAULT_REFUSAL_PATTERNS, FallbackConfig};
+use triage_strategies::{Policy, RuleMatcher};
 use triage_types::RouteClass;
 
 use crate::commands::context::{Context, DEFAULT_STRATEGY, RoutingArgs};
-use crate::commands::output::usage_error;
+use crate::commands::output::{default_ledger_path, merge_warnings, usage_error};
 
 /// Inspect configuration.
 #[derive(Debug, clap::Args)]
@@ -48,11 +55,23 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         Ok(context) => context,
         Err(error) => return Ok(usage_error(&error)),
     };
-    print!("{}", effective(&context));
+    let environment = |name: &str| std::env::var(name).ok();
+    print!(
+        "{}",
+        effective(
+            &context,
+            args.routing.catalog.catalog.as_deref(),
+            &environment
+        )
+    );
     Ok(ExitCode::SUCCESS)
 }
 
-fn effective(context: &Context) -> String {
+fn effective(
+    context: &Context,
+    catalog_flag: Option<&Path>,
+    environment: &dyn Fn(&str) -> Option<String>,
+) -> String {
     let config = &context.config;
     let mut out = String::new();
     match &config.origin {
@@ -64,11 +83,9 @@ fn effective(context: &Context) -> String {
         None => (DEFAULT_STRATEGY, "default"),
     };
     out.push_str(&format!("strategy    {strategy} ({source})\n"));
-    if strategy == StrategyKind::Model || config.classifier.model_dir.is_some() {
-        match context.model_dir() {
-            Some(dir) => out.push_str(&format!("model dir   {}\n", dir.display())),
-            None => out.push_str("model dir   embedded (models/default)\n"),
-        }
+    match context.model_dir() {
+        Some(dir) => out.push_str(&format!("model dir   {}\n", dir.display())),
+        None => out.push_str("model dir   embedded (models/default)\n"),
     }
     out.push_str(&format!(
         "low confidence  {:.2} (below it: the pricier of the top two classes, or one tier up)\n",
@@ -77,7 +94,7 @@ fn effective(context: &Context) -> String {
     out.push_str(&format!("as of       {}\n", context.today));
 
     let policy = config.policy(&context.catalog);
-    let mut warnings = context.warnings.clone();
+    let mut lifecycle: Vec<String> = Vec::new();
     out.push_str("\nroutes (after lifecycle resolution)\n");
     for class in RouteClass::ALL {
         let source = if config.routes.contains_key(&class) {
@@ -85,6 +102,10 @@ fn effective(context: &Context) -> String {
         } else {
             "catalog"
         };
+        // Warn about routes the user wrote (in the config or a catalog overlay), not about
+        // shipped defaults they did not name.
+        let user_named = config.routes.contains_key(&class)
+            || policy.route(class) != triage_catalog::Catalog::embedded().routes().models(class);
         let mut shown = Vec::new();
         for id in policy.route(class) {
             match context.catalog.resolve(id, context.today) {
@@ -95,9 +116,8 @@ fn effective(context: &Context) -> String {
                         shown.push(format!("{} (for {id})", resolved.model.id));
                     }
                     if let Some(warning) = resolved.warning {
-                        let text = warning.to_string();
-                        if !warnings.contains(&text) {
-                            warnings.push(text);
+                        if user_named {
+                            lifecycle.push(warning.to_string());
                         }
                     }
                 }
@@ -128,6 +148,10 @@ fn effective(context: &Context) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
+    }
+    out.push_str("\nprovider settings (catalog, then [providers.settings], then environment)\n");
+    for info in context.catalog.providers() {
+        out.push_str(&provider_line(context, info, environment));
     }
     if !config.aliases.is_empty() {
         out.push_str("\naliases\n");
@@ -199,21 +223,158 @@ fn effective(context: &Context) -> String {
         "default"
     };
     out.push_str(&format!("length      {} [{source}]\n", buckets.join(", ")));
-    let fallback = &config.fallback.config;
-    out.push_str(&format!(
-        "fallback    max {} attempts, deadline {} ms, {} retr{} per model, {} per-class and {} per-alias check overrides\n",
-        fallback.max_attempts,
-        fallback.deadline_ms,
-        fallback.retries_per_model,
-        if fallback.retries_per_model == 1 { "y" } else { "ies" },
-        fallback.routes.len(),
-        fallback.aliases.len()
-    ));
+    out.push_str(&catalog_line(context, catalog_flag));
+    out.push_str(&ledger_line(context, &policy, environment));
+    out.push_str(&server_line(context));
+    out.push_str("\nfallback (effective; unset min_chars scales with the request)\n");
+    out.push_str(&fallback_toml(&config.fallback.config));
+    let warnings = merge_warnings(&context.warnings, &lifecycle);
     if !warnings.is_empty() {
         out.push_str("\nwarnings\n");
         for warning in warnings {
             out.push_str(&format!("  - {warning}\n"));
         }
+    }
+    out
+}
+
+/// One provider's effective base URL and key variable, resolved by the engine's
+/// [`provider_settings`], with where the base URL came from.
+fn provider_line(
+    context: &Context,
+    info: &ProviderInfo,
+    environment: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    let overrides = context.config.providers.overrides.get(&info.id);
+    let settings = provider_settings(info, overrides, environment);
+    let set = |name: &str| environment(name).is_some_and(|value| !value.trim().is_empty());
+    let source = match &info.base_url_env {
+        Some(variable) if set(variable) => format!("${variable}"),
+        _ if overrides.is_some_and(|overrides| overrides.base_url.is_some()) => {
+            format!("[providers.settings.{}]", info.id)
+        }
+        _ => "catalog".to_owned(),
+    };
+    let key = match &settings.api_key_env {
+        Some(variable) if settings.api_key.is_some() => format!("key ${variable} (set)"),
+        Some(variable) => format!("key ${variable} (not set)"),
+        None => "no key needed".to_owned(),
+    };
+    format!(
+        "  {:<10} {}  [{source}]  {key}\n",
+        info.id, settings.base_url
+    )
+}
+
+fn catalog_line(context: &Context, catalog_flag: Option<&Path>) -> String {
+    let mut layers = vec!["embedded".to_owned()];
+    let settings = &context.config.catalog;
+    if let Some(path) = &settings.path {
+        layers.push(format!("{} ([catalog] path)", path.display()));
+    }
+    if settings.inline.is_some() {
+        layers.push("[catalog] inline entries".to_owned());
+    }
+    if let Some(path) = catalog_flag {
+        layers.push(format!("{} (--catalog)", path.display()));
+    }
+    format!(
+        "catalog     {} ({} models)\n",
+        layers.join(" + "),
+        context.catalog.len()
+    )
+}
+
+fn ledger_line(
+    context: &Context,
+    policy: &Policy,
+    environment: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    let ledger = &context.config.ledger;
+    let path = match (environment(env::TRIAGE_LEDGER), &ledger.path) {
+        (Some(path), _) => format!("{path} (${})", env::TRIAGE_LEDGER),
+        (None, Some(path)) => format!("{} ([ledger] path)", path.display()),
+        (None, None) => match default_ledger_path() {
+            Ok(path) => format!("{} (default)", path.display()),
+            Err(error) => format!("unknown ({error})"),
+        },
+    };
+    // The same default as the engine's (`triage_engine::Engine::new`).
+    let baseline = match &ledger.baseline {
+        Some(baseline) => format!("{} ([ledger] baseline)", baseline.id),
+        None => match policy.route(RouteClass::Critical).first() {
+            Some(first) => format!("{first} (default: the first model of the critical route)"),
+            None => "none".to_owned(),
+        },
+    };
+    format!(
+        "ledger      {}, {path}; baseline {baseline}\n",
+        if ledger.enabled {
+            "recording"
+        } else {
+            "off ([ledger] enabled = false)"
+        }
+    )
+}
+
+fn server_line(context: &Context) -> String {
+    let server = &context.config.server;
+    let listen = match server.listen {
+        Some(listen) => format!("{listen} ([server] listen)"),
+        None => "127.0.0.1:8080 (default)".to_owned(),
+    };
+    let keys = match server.api_keys.len() {
+        0 => "no proxy keys (any client may call)".to_owned(),
+        1 => "1 proxy key".to_owned(),
+        count => format!("{count} proxy keys"),
+    };
+    format!(
+        "server      listen {listen}, {keys}, body limit {} bytes, request timeout {} ms\n",
+        server.body_limit_bytes,
+        server.request_timeout.as_millis()
+    )
+}
+
+/// `[fallback]` as TOML with every default filled in: the built-in check settings under the
+/// configured ones, per-class and per-alias overrides as written.
+fn fallback_toml(config: &FallbackConfig) -> String {
+    let built_in = ChecksConfig {
+        empty: Some(true),
+        min_chars: None,
+        cut_off: Some(true),
+        refusal: Some(true),
+        refusal_patterns: Some(
+            DEFAULT_REFUSAL_PATTERNS
+                .iter()
+                .map(|pattern| (*pattern).to_owned())
+                .collect(),
+        ),
+        json: Some(true),
+        json_schema: None,
+        judge: None,
+    };
+    let mut effective = config.clone();
+    effective.checks = built_in.merged_with(&config.checks);
+    let mut root = toml::Table::new();
+    let text = match toml::Table::try_from(&effective) {
+        Ok(mut table) => {
+            // No overrides: no empty `[fallback.routes]` heading.
+            table.retain(|_, value| value.as_table().is_none_or(|table| !table.is_empty()));
+            root.insert("fallback".to_owned(), toml::Value::Table(table));
+            toml::to_string(&root).unwrap_or_else(|error| format!("unprintable: {error}\n"))
+        }
+        Err(error) => format!("unprintable: {error}\n"),
+    };
+    let mut out = String::new();
+    for line in text.lines() {
+        if !line.is_empty() {
+            out.push_str("  ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if effective.checks.judge.is_none() {
+        out.push_str("  # [fallback.checks.judge] off\n");
     }
     out
 }

@@ -8,6 +8,25 @@ use anyhow::Context;
 
 use crate::commands::EXIT_USAGE;
 
+/// Warnings to show once each: `located` (about what the user wrote, each prefixed with the
+/// file, line and key by `Config::check_models`) first, then `more` (plan or lifecycle
+/// warnings) unless the same text is already shown, located or not.
+pub(crate) fn merge_warnings<'a>(
+    located: &'a [String],
+    more: impl IntoIterator<Item = &'a String>,
+) -> Vec<&'a String> {
+    let mut merged: Vec<&String> = Vec::new();
+    for warning in located.iter().chain(more) {
+        let already = merged.iter().any(|shown| {
+            *shown == warning || shown.ends_with(&format!("): {warning}"))
+        });
+        if !already {
+            merged.push(warning);
+        }
+    }
+    merged
+}
+
 /// Prints `error` the way `main` does and answers the usage-error exit status: for input the
 /// user can fix (unknown ids, malformed files, bad shares).
 pub(crate) fn usage_error(error: &anyhow::Error) -> ExitCode {

@@ -8,6 +8,7 @@ use anyhow::Context;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, Duration, OffsetDateTime};
+use triage_catalog::Catalog;
 use triage_ledger::{LedgerReader, ReportContext, SummaryOptions};
 
 use crate::commands::EXIT_USAGE;
@@ -55,7 +56,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_USAGE));
     }
     let reader = LedgerReader::open(&path)?;
-    let summary = reader.summary(&SummaryOptions { since: args.since })?;
+    let mut summary = reader.summary(&SummaryOptions { since: args.since })?;
+    // The ledger stores which baseline each request was measured on; the catalog (with the
+    // config's overlays) says when that model's prices were read.
+    let catalog = match &args.config {
+        Some(config) => triage_config::Config::load(config)?.catalog(Catalog::embedded())?,
+        None => Catalog::embedded().clone(),
+    };
+    summary.date_baseline_prices(|model| {
+        catalog
+            .find(model)
+            .map(|model| model.pricing.checked_on)
+    });
 
     if let Some(html_path) = &args.html {
         let context = ReportContext {

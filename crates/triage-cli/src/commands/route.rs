@@ -10,7 +10,9 @@ use triage_strategies::StrategyKind;
 use triage_types::{ChatRequest, Message, Role};
 
 use crate::commands::context::{Context, RoutingArgs};
-use crate::commands::output::{format_dollars, json_number, round4, usage_error};
+use crate::commands::output::{
+    format_dollars, json_number, merge_warnings, round4, usage_error,
+};
 
 /// Show which model a prompt would be routed to, and why. No API key needed.
 #[derive(Debug, clap::Args)]
@@ -112,7 +114,7 @@ pub(crate) fn route_json(planned: &Planned, context: &Context) -> Value {
         "estimated_cost_usd": plan.estimated_cost.map(json_number),
         "scores": scores,
         "reasons": decision.iter().flat_map(|decision| &decision.reasons).chain(&plan.reasons).collect::<Vec<_>>(),
-        "warnings": context.warnings.iter().chain(&plan.warnings).collect::<Vec<_>>(),
+        "warnings": merge_warnings(&context.warnings, &plan.warnings),
         "rejected": plan.rejected,
     })
 }
@@ -158,7 +160,7 @@ pub(crate) fn route_text(planned: &Planned, context: &Context, explain: bool) ->
         "est. cost   {cost} ({} input + {} output tokens)\n",
         plan.estimated_input_tokens, plan.estimated_output_tokens
     ));
-    let warnings: Vec<&String> = context.warnings.iter().chain(&plan.warnings).collect();
+    let warnings = merge_warnings(&context.warnings, &plan.warnings);
     if explain {
         out.push_str("why:\n");
         for reason in decision

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use triage_engine::ProviderStatus;
 use triage_server::{AppState, ServerOptions};
 use triage_strategies::StrategyKind;
 
@@ -74,6 +75,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let server = &context.config.server;
     let options = ServerOptions {
         api_keys: server.api_keys.clone(),
+        metrics_public: server.metrics_public,
         body_limit_bytes: server.body_limit_bytes,
         request_timeout: server.request_timeout,
     };
@@ -84,6 +86,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .parse()
             .context("the default listen address")?,
     };
+    if let Some(warning) = exposure_warning(listen, &server.api_keys) {
+        eprintln!("{warning}");
+        tracing::warn!(%listen, "listening beyond loopback without proxy keys");
+    }
+    let providers_banner = providers_banner(&engine);
     let state = AppState::new(engine, options);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -102,6 +109,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(path) = &ledger_path {
             banner.push_str(&format!("  ledger: {}\n", path.display()));
         }
+        banner.push_str(&providers_banner);
         // A closed stdout (a supervisor that read the address and left) must not stop serving.
         let mut out = std::io::stdout().lock();
         if let Err(error) = out.write_all(banner.as_bytes()).and_then(|()| out.flush()) {
@@ -124,6 +132,65 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The loud warning for a gateway that anyone on the network may use (and spend through):
+/// a non-loopback address with no `[server] api_keys`. It warns rather than refuses, so a
+/// gateway behind its own authenticating proxy still starts.
+fn exposure_warning(listen: std::net::SocketAddr, api_keys: &[String]) -> Option<String> {
+    if listen.ip().is_loopback() || !api_keys.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "WARNING: listening on {listen}, beyond loopback, with no [server] api_keys: anyone who \
+         can reach this address can spend through your provider keys. Set api_keys in \
+         triage.toml, or listen on 127.0.0.1."
+    ))
+}
+
+/// The start banner's provider lines: which providers can be called and which lack a key
+/// (with the variable to set), then the routes none of whose models can be called, so a
+/// gateway with no keys says so before its first request fails.
+fn providers_banner(engine: &triage_engine::Engine) -> String {
+    let mut ready = Vec::new();
+    let mut missing = Vec::new();
+    let mut unavailable = Vec::new();
+    for (provider, status) in engine.providers() {
+        match status {
+            ProviderStatus::Ready => ready.push(provider.clone()),
+            ProviderStatus::MissingKey { env_var } => {
+                missing.push(format!("{provider} (set {env_var})"));
+            }
+            ProviderStatus::Unavailable { reason } => {
+                unavailable.push(format!("{provider} ({reason})"));
+            }
+        }
+    }
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    let mut out = format!("  providers ready: {}\n", list(&ready));
+    if !missing.is_empty() {
+        out.push_str(&format!("  providers without a key: {}\n", list(&missing)));
+    }
+    if !unavailable.is_empty() {
+        out.push_str(&format!("  providers unavailable: {}\n", list(&unavailable)));
+    }
+    let stranded = engine.classes_without_a_ready_model();
+    if ready.is_empty() {
+        out.push_str("  warning: no provider key set: every request will fail until one is\n");
+    } else if !stranded.is_empty() {
+        let names: Vec<&str> = stranded.iter().map(|class| class.as_str()).collect();
+        out.push_str(&format!(
+            "  warning: routes with no usable model: {} (their requests escalate to other routes' models)\n",
+            names.join(", ")
+        ));
+    }
+    out
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM.
@@ -153,4 +220,25 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     eprintln!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_only_for_open_non_loopback_addresses() {
+        let keys = ["k".to_owned()];
+        let cases = [
+            ("127.0.0.1:8080", &[][..], false),
+            ("[::1]:8080", &[][..], false),
+            ("0.0.0.0:8080", &[][..], true),
+            ("0.0.0.0:8080", &keys[..], false),
+            ("192.168.1.2:8080", &[][..], true),
+        ];
+        for (listen, api_keys, warns) in cases {
+            let warning = exposure_warning(listen.parse().unwrap(), api_keys);
+            assert_eq!(warning.is_some(), warns, "{listen}");
+        }
+    }
 }

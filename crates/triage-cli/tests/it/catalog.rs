@@ -144,8 +144,10 @@ fn batch_and_cached_pricing() {
     // Half price through the batch API.
     let batch = cost_json(&["--batch", "--mix", "analyze=1"]);
     assert_eq!(batch["baseline_monthly_usd"], 112.5);
-    assert_eq!(batch["routed_monthly_usd"], 112.5);
-    assert_eq!(batch["savings_usd"], 0.0);
+    // analyze routes to claude-sonnet-4-6: (1,000 x 3 + 500 x 15) per million, 30,000 times,
+    // halved.
+    assert_eq!(batch["routed_monthly_usd"], 157.5);
+    assert_eq!(batch["savings_usd"], -45.0);
     // Half of the input at $1.25 instead of $2.50: 500 x 2.50 + 500 x 1.25 + 500 x 10 per
     // million tokens, 30,000 times.
     let cached = cost_json(&["--cached-share", "0.5"]);

@@ -430,3 +430,41 @@ fn run_json(args: &[&str], config: &Path, prompt: &str, envs: &[(&str, String)])
     assert!(output.status.success(), "{args:?} {prompt}: {output:?}");
     serde_json::from_slice(&output.stdout).unwrap()
 }
+
+/// The start banner says which providers can be called and which need a key (naming the
+/// variable), and which routes have no model that can be called; the first line stays the
+/// listen address.
+#[test]
+fn the_start_banner_names_missing_keys_and_stranded_routes() {
+    let cases: [(&[(&str, &str)], &str); 2] = [
+        (&[], "no keys"),
+        (&[("ANTHROPIC_API_KEY", "test")], "anthropic only"),
+    ];
+    let mut shown = Vec::new();
+    for (keys, name) in cases {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("triage"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-ledger", "--as-of", "2026-11-29"])
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (key, value) in keys {
+            command.env(key, value);
+        }
+        let mut server = Server(command.spawn().unwrap());
+        let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        assert!(first.starts_with("triage gateway listening on http://127.0.0.1:"), "{first}");
+        let rest: Vec<String> = lines
+            .map(Result::unwrap)
+            .skip(2)
+            .take_while(|line| line.starts_with("  "))
+            .take(4)
+            .take_while(|line| !line.is_empty())
+            .collect();
+        drop(server);
+        shown.push(format!("{name}:\n{}", rest.join("\n")));
+    }
+    insta::assert_snapshot!(shown.join("\n"), @"");
+}

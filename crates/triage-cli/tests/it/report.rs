@@ -101,6 +101,9 @@ fn json_table_and_since_over_a_known_ledger() {
         .unwrap();
     assert!(output.status.success());
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The report names what it compared against, and the date of that model's prices.
+    assert_eq!(json["baseline_model"], "claude-opus-4-5");
+    assert_eq!(json["baseline_price_checked_on"], "2026-11-29");
     insta::assert_json_snapshot!("report_json", json);
 
     let output = triage()

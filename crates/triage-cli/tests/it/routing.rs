@@ -379,20 +379,36 @@ fn eval_bad_lines_exit_2_naming_the_line() {
 fn config_check_prints_the_effective_policy() {
     let config = fixture("routing-config.toml");
     let catalog = fixture("routing-catalog.toml");
-    let (code, stdout, stderr) = triage(&[
-        "config",
-        "check",
-        "--config",
-        &config,
-        "--catalog",
-        &catalog,
-        "--as-of",
-        AS_OF,
-    ]);
+    // Only the variables this output depends on, set to known values.
+    let output = Command::cargo_bin("triage")
+        .unwrap()
+        .args([
+            "config",
+            "check",
+            "--config",
+            &config,
+            "--catalog",
+            &catalog,
+        ])
+        .args(["--as-of", AS_OF])
+        .env_clear()
+        .env("HOME", "/home/user")
+        .env("XDG_DATA_HOME", "/home/user/data")
+        .env("OPENAI_BASE_URL", "http://127.0.0.1:8089/v1")
+        .env("OPENAI_API_KEY", "test")
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    );
     assert_eq!(code, 0, "{stderr}");
     insta::assert_snapshot!(
         "config_check",
-        stdout.replace(&config, "routing-config.toml")
+        stdout
+            .replace(&config, "routing-config.toml")
+            .replace(&catalog, "routing-catalog.toml")
     );
 
     let (code, _, stderr) = triage(&["config", "check", "--config", &fixture("bad-config.toml")]);
@@ -474,4 +490,52 @@ fn config_path_comes_from_the_environment_too() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// The README's first command, on the shipped defaults, prints no warnings: the default
+/// routes name current models (on the catalog's price date and after).
+#[test]
+fn readme_route_explain_prints_no_warnings() {
+    let prompt = "Summarise this article in three bullet points: the council voted to expand the bike lanes.";
+    for day in [AS_OF, "2026-12-06"] {
+        let (code, stdout, stderr) = triage(&["route", "--explain", "--as-of", day, prompt]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(!stdout.contains("warning"), "{day}: {stdout}");
+        assert!(!stderr.contains("warning"), "{day}: {stderr}");
+        assert!(stdout.contains("class       transform"), "{stdout}");
+    }
+}
+
+/// `config check` of the README's own sketch warns only about what the sketch wrote, once
+/// each, with its file, line and key.
+#[test]
+fn readme_config_sketch_warns_once_about_what_it_names() {
+    let readme = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+    )
+    .unwrap();
+    let sketch = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("triage.toml");
+    std::fs::write(&path, sketch).unwrap();
+    let path = path.display().to_string();
+    let (code, stdout, stderr) =
+        triage(&["config", "check", "--config", &path, "--as-of", AS_OF]);
+    assert_eq!(code, 0, "{stderr}");
+    let warnings: Vec<&str> = stdout
+        .split_once("\nwarnings\n")
+        .map(|(_, rest)| rest.lines().collect())
+        .unwrap_or_default();
+    let mut unique = warnings.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    unique.sort_by_key(|warning| warnings.iter().position(|shown| shown == warning));
+    assert_eq!(unique, warnings, "{stdout}");
+    for warning in &warnings {
+        assert!(warning.contains(&format!("{path}:")), "unlocated: {warning}");
+    }
 }

@@ -37,7 +37,7 @@ pub(crate) struct RawKeywords {
 /// One `[[keywords.patterns]]` entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawPattern {
+pub(crate) struct RawPattern {
     /// The class it votes for.
     class: Spanned<String>,
     /// The regular expression, matched case-insensitively against the whole text.

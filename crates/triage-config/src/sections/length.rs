@@ -23,7 +23,7 @@ pub(crate) struct RawLength {
 /// One bucket.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawBucket {
+pub(crate) struct RawBucket {
     /// Exclusive upper bound in tokens.
     below: u64,
     /// The class for prompts in this bucket.

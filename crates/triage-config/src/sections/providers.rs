@@ -39,7 +39,7 @@ pub(crate) struct RawProviders {
 /// `[providers.settings.<id>]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawProviderSettings {
+pub(crate) struct RawProviderSettings {
     /// The API's base URL, replacing the catalog's. The variable the catalog names in the
     /// provider's `base_url_env` (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`, `GEMINI_BASE_URL`)
     /// still wins, as in the providers' SDKs.

@@ -20,6 +20,10 @@ pub(crate) struct RawServer {
     /// SDKs) or `x-api-key: KEY` (Anthropic SDKs).
     #[serde(default)]
     api_keys: Vec<Spanned<String>>,
+    /// Whether `/metrics` stays open to clients without a proxy key when `api_keys` is set
+    /// (default `false`: it shows spend per model and traffic).
+    #[serde(default)]
+    metrics_public: bool,
     /// The largest request body accepted, in bytes (default 4 MiB).
     body_limit_bytes: Option<Spanned<u64>>,
     /// The longest a request may take, in milliseconds (default 300000).
@@ -33,6 +37,8 @@ pub struct ServerSettings {
     pub listen: Option<SocketAddr>,
     /// Proxy keys; empty means no key is required.
     pub api_keys: Vec<String>,
+    /// Whether `/metrics` needs no proxy key when keys are set.
+    pub metrics_public: bool,
     /// The largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
     /// The longest a request may take.
@@ -44,6 +50,7 @@ impl Default for ServerSettings {
         ServerSettings {
             listen: None,
             api_keys: Vec::new(),
+            metrics_public: false,
             body_limit_bytes: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(300),
         }
@@ -99,6 +106,7 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawServer) -> Result<ServerSett
     Ok(ServerSettings {
         listen,
         api_keys,
+        metrics_public: raw.metrics_public,
         body_limit_bytes,
         request_timeout,
     })
@@ -111,7 +119,7 @@ mod tests {
     #[test]
     fn server_and_ledger_sections_validate() {
         let config = Config::parse(
-            "[server]\nlisten = \"127.0.0.1:9000\"\napi_keys = [\"k1\"]\nrequest_timeout_ms = 1500\n\n[ledger]\npath = \"data/l.sqlite3\"\nbaseline = \"gpt-4o\"\n",
+            "[server]\nlisten = \"127.0.0.1:9000\"\napi_keys = [\"k1\"]\nmetrics_public = true\nrequest_timeout_ms = 1500\n\n[ledger]\npath = \"data/l.sqlite3\"\nbaseline = \"gpt-4o\"\n",
             "t.toml",
             Some(std::path::Path::new("/etc/triage")),
         )
@@ -121,6 +129,8 @@ mod tests {
             Some("127.0.0.1:9000".parse().unwrap())
         );
         assert_eq!(config.server.api_keys, ["k1"]);
+        assert!(config.server.metrics_public);
+        assert!(!crate::sections::server::ServerSettings::default().metrics_public);
         assert_eq!(config.server.request_timeout.as_millis(), 1500);
         assert_eq!(config.server.body_limit_bytes, 4 * 1024 * 1024);
         assert_eq!(

@@ -77,9 +77,9 @@ async fn keyless_models_are_skipped_and_named() {
     .engine();
     let request = ChatRequest::from_prompt(PROMPT);
     let planned = engine.plan("auto", &request).unwrap();
-    assert_eq!(planned.plan.primary.id, "gemini-2.0-flash");
+    assert_eq!(planned.plan.primary.id, "gemini-2.5-flash-lite");
     let completed = engine.complete(cli(), "auto", &request).await.unwrap();
-    assert_eq!(completed.answer.model, "gpt-4o-mini");
+    assert_eq!(completed.answer.model, "gpt-5.4-mini");
     let Outcome::SkippedNoClient { message } = &completed.answer.attempts[0].outcome else {
         panic!("{:?}", completed.answer.attempts);
     };
@@ -141,7 +141,7 @@ async fn the_low_confidence_plan_is_what_runs() {
     }
     .engine();
     let planned_sure = sure.plan("auto", &request).unwrap();
-    assert_eq!(planned_sure.plan.primary.id, "gpt-4o");
+    assert_eq!(planned_sure.plan.primary.id, "claude-sonnet-4-6");
     assert!(planned.plan.primary.tier > planned_sure.plan.primary.tier);
 }
 
@@ -217,7 +217,7 @@ async fn an_unpriced_answer_fails_closed() {
 }
 
 /// Every request is recorded exactly once, however it ends: answered, failed, streamed to the
-/// end, or a stream dropped by its client; a request for an unknown model is not.
+/// end, a stream dropped by its client, or a request for an unknown model.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_is_recorded_once() {
     let mock = MockUpstream::start().await.unwrap();
@@ -265,6 +265,56 @@ async fn every_request_is_recorded_once() {
         .collect();
     assert_eq!(
         outcomes,
-        ["success", "no_provider", "success", "client_disconnected"]
+        [
+            "success",
+            "no_provider",
+            "success",
+            "client_disconnected",
+            "unknown_model"
+        ]
     );
+}
+
+/// The ledger says what the caller sent, which retired model was replaced and the warnings
+/// the caller got; with no baseline configured, savings are measured on the catalog's
+/// `default_baseline`, a current model, and the record names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_keeps_the_requested_model_and_the_baseline() {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite3");
+    let engine = Setup {
+        ledger: Some(&ledger),
+        ..Setup::new(&mock)
+    }
+    .engine();
+    assert_eq!(engine.baseline(), Some("gpt-5.4"));
+    let request = ChatRequest::from_prompt(PROMPT);
+    mock.push(long_answer());
+    engine.complete(cli(), "claude-opus-4", &request).await.unwrap();
+    mock.push(long_answer());
+    engine.complete(cli(), "auto", &request).await.unwrap();
+    engine.ledger().unwrap().close();
+
+    let records = LedgerReader::open(&ledger)
+        .unwrap()
+        .requests(&SummaryOptions::default())
+        .unwrap();
+    let lines: Vec<String> = records
+        .iter()
+        .map(|record| {
+            format!(
+                "route={} resolved_from={:?} model={:?} baseline={:?} warnings={:?}",
+                record.route,
+                record.resolved_from,
+                record.model,
+                record.baseline_model,
+                record.warnings
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"), @r#"
+    route=claude-opus-4 resolved_from=Some("claude-opus-4") model=Some("claude-opus-4-5") baseline=Some("gpt-5.4") warnings=["claude-opus-4 retired on 2026-06-15; using its successor claude-opus-4-5"]
+    route=auto resolved_from=None model=Some("gemini-2.5-flash-lite") baseline=Some("gpt-5.4") warnings=[]
+    "#);
 }

@@ -3,4 +3,5 @@
 // step should panic with its error here.
 #![expect(clippy::unwrap_used, reason = "test helpers panic on setup failures")]
 
+mod poison;
 mod scenarios;

@@ -75,7 +75,7 @@ fn test_config() -> FallbackConfig {
         ..FallbackConfig::default()
     };
     config.stream.holdback_chars = 40;
-    config.breaker.failure_threshold = 2;
+    config.breaker.minimum_requests = 2;
     config.breaker.window_ms = 10_000;
     config.breaker.cooldown_ms = 300;
     config
@@ -168,9 +168,12 @@ fn cases() -> Vec<Case> {
         Case {
             name: "circuit_breaker_opens_skips_and_closes",
             plan: &["cheap-openai", "cheap-anthropic"],
-            // Request 1: two 500s open the breaker (threshold 2); request 2 skips openai;
-            // request 3, after the cool-down, probes openai and closes the breaker.
+            // Request 1: a 500 and its retry count once (one request), below the minimum of
+            // two calls; request 2's 500 makes 2 of 2 and opens the breaker, so it is not
+            // retried; request 3 skips openai; request 4, after the cool-down, probes openai
+            // and closes the breaker.
             openai: vec![
+                Scenario::status(500),
                 Scenario::status(500),
                 Scenario::status(500),
                 Scenario::text(long_sentence()),
@@ -178,8 +181,9 @@ fn cases() -> Vec<Case> {
             anthropic: vec![
                 Scenario::text(long_sentence()),
                 Scenario::text(long_sentence()),
+                Scenario::text(long_sentence()),
             ],
-            pauses_ms: &[0, 0, 350],
+            pauses_ms: &[0, 0, 0, 350],
             ..Case::default()
         },
         Case {
@@ -222,7 +226,28 @@ fn cases() -> Vec<Case> {
         Case {
             name: "every_model_fails_is_a_typed_error",
             plan: &["cheap-openai", "mid-openai"],
-            openai: vec![Scenario::status(400), Scenario::empty()],
+            openai: vec![Scenario::status(404), Scenario::empty()],
+            ..Case::default()
+        },
+        Case {
+            // A 400 is not escalated: one failover to another provider (the 400 may be
+            // provider-specific), then the caller's error, after two calls.
+            name: "every_provider_says_bad_request",
+            openai: vec![Scenario::status(400); 4],
+            anthropic: vec![Scenario::status(400); 4],
+            ..Case::default()
+        },
+        Case {
+            name: "every_provider_says_bad_request_streaming",
+            stream: true,
+            openai: vec![Scenario::status(400); 4],
+            anthropic: vec![Scenario::status(400); 4],
+            ..Case::default()
+        },
+        Case {
+            name: "bad_request_on_one_provider_fails_over_once",
+            openai: vec![Scenario::status(400)],
+            anthropic: vec![Scenario::text(long_sentence())],
             ..Case::default()
         },
         Case {

@@ -1,6 +1,7 @@
 //! Integration tests for the ledger: writing through the background thread, reading back,
 //! and the report aggregates.
 
+mod journal;
 mod roundtrip;
 mod summary;
 

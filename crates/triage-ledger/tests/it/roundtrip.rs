@@ -37,6 +37,13 @@ fn records_round_trip_with_their_attempts() {
         kind: "timeout".to_owned(),
     };
     second.streamed = true;
+    // A retired id the caller sent, answered by its successor, with the warning it was sent.
+    second.route = "old-frontier".to_owned();
+    second.resolved_from = Some("old-frontier".to_owned());
+    second.warnings = vec![
+        "old-frontier retired on 2026-01-01; using its successor frontier".to_owned(),
+        "a second warning".to_owned(),
+    ];
     ledger.record(first.clone());
     ledger.record(second.clone());
     ledger.flush();
@@ -87,6 +94,7 @@ fn a_full_queue_drops_instead_of_blocking() {
     let options = LedgerOptions {
         queue_capacity: 1,
         max_batch: 1,
+        ..LedgerOptions::default()
     };
     let ledger = Ledger::open(&path, &options).unwrap();
     let start = std::time::Instant::now();

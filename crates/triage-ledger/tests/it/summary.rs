@@ -127,3 +127,62 @@ fn an_empty_ledger_summarises_to_zeros() {
     assert_eq!(summary.cost_per_request_usd, None);
     assert_eq!(summary.fallback_rate, 0.0);
 }
+
+/// A period whose baseline changed (the config moved, or the baseline retired and its
+/// successor took over) names every baseline with its price date, most used first.
+#[test]
+fn the_report_names_every_baseline_and_its_price_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite3");
+    let ledger = Ledger::open(&path, &LedgerOptions::default()).unwrap();
+    let at = datetime!(2026-03-01 12:00:00 UTC);
+    for (id, baseline_model) in [("1", "old"), ("2", "new"), ("3", "new")] {
+        let mut record = request(Spec {
+            id,
+            at,
+            class: Some(RouteClass::Faq),
+            model: "cheap",
+            cost: dec!(0.001),
+            baseline: dec!(0.01),
+            latency_ms: 10,
+            fallback_from: None,
+        });
+        record.baseline_model = Some(baseline_model.to_owned());
+        ledger.record(record);
+    }
+    ledger.close();
+
+    let mut summary = LedgerReader::open(&path)
+        .unwrap()
+        .summary(&SummaryOptions::default())
+        .unwrap();
+    summary.date_baseline_prices(|model| (model == "new").then_some(time::macros::date!(2026 - 11 - 29)));
+    assert_eq!(summary.baseline_model.as_deref(), Some("new"));
+    assert_eq!(
+        summary.baseline_price_checked_on.as_deref(),
+        Some("2026-11-29")
+    );
+    let json = serde_json::to_value(&summary).unwrap();
+    insta::assert_json_snapshot!(json["baselines"], @r#"
+    [
+      {
+        "baseline_usd": 0.02,
+        "model": "new",
+        "price_checked_on": "2026-11-29",
+        "requests": 2
+      },
+      {
+        "baseline_usd": 0.01,
+        "model": "old",
+        "price_checked_on": null,
+        "requests": 1
+      }
+    ]
+    "#);
+    let text = render_text(&summary);
+    let line = text
+        .lines()
+        .find(|line| line.split_whitespace().take(2).eq(["baseline", "new,"]))
+        .unwrap();
+    insta::assert_snapshot!(line, @"  baseline             new, prices of 2026-11-29 (2 requests); old, price date unknown (1 request)");
+}

@@ -137,6 +137,27 @@ async fn errors_take_the_callers_shape() {
 }
 
 #[tokio::test]
+async fn wrong_methods_get_a_405_in_the_callers_shape() {
+    let (app, _) = app(gateway(None, None), ServerOptions::default());
+    let cases = [
+        ("/v1/chat/completions", "error", "method_not_allowed"),
+        ("/v1/messages", "type", "error"),
+    ];
+    for (path, field, value) in cases {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let (status, _, body) = read(send(&app, request).await).await;
+        assert_eq!(status, 405, "{path}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let found = if field == "error" {
+            body["error"]["code"].clone()
+        } else {
+            body[field].clone()
+        };
+        assert_eq!(found, value, "{path}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn proxy_keys_guard_the_api_but_not_health() {
     let options = ServerOptions {
         api_keys: vec!["team-key".to_owned()],
@@ -175,6 +196,37 @@ async fn proxy_keys_guard_the_api_but_not_health() {
             .0,
         200
     );
+    // The auth scheme is case-insensitive.
+    for scheme in ["bearer", "BEARER", "BeArEr"] {
+        let header = format!("{scheme} team-key");
+        assert_eq!(
+            read(send(&app, models(Some(("authorization", header.as_str())))).await)
+                .await
+                .0,
+            200,
+            "{scheme}"
+        );
+    }
+    // `/metrics` (spend per model, traffic) needs a key when keys are set.
+    let metrics = |key: Option<&str>| {
+        let mut request = Request::get("/metrics");
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    assert_eq!(read(send(&app, metrics(None)).await).await.0, 401);
+    assert_eq!(
+        read(send(&app, metrics(Some("team-key"))).await).await.0,
+        200
+    );
+    let public = ServerOptions {
+        api_keys: vec!["team-key".to_owned()],
+        metrics_public: true,
+        ..ServerOptions::default()
+    };
+    let (public_app, _) = crate::app(gateway(None, None), public);
+    assert_eq!(read(send(&public_app, metrics(None)).await).await.0, 200);
 
     let anthropic = post(
         "/v1/messages",

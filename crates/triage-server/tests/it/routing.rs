@@ -75,7 +75,7 @@ async fn aliases_and_concrete_models_route_to_their_model() {
 }
 
 #[tokio::test]
-async fn fails_over_and_answers_503_when_nothing_is_left() {
+async fn fails_over_once_on_a_400_then_answers_400() {
     let mock = MockUpstream::start().await.unwrap();
     let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
     mock.push(Scenario::status(400));
@@ -89,18 +89,25 @@ async fn fails_over_and_answers_503_when_nothing_is_left() {
     assert_eq!(headers["x-triage-attempts"], "2");
     assert_ne!(headers["x-triage-model"], "gpt-4o-mini");
 
+    // Every upstream says 400: one failover to another provider, then the client's 400 in
+    // its own shape, not an escalation up the tiers ending in 503.
     for _ in 0..40 {
         mock.push(Scenario::status(400));
     }
+    let before = mock.requests().len();
     let request = post(
         "/v1/messages",
         &json!({"model": "cheap", "max_tokens": 50, "messages": [{"role": "user", "content": "Say hi"}]}),
     );
     let (status, _, body) = read(send(&app, request).await).await;
-    assert_eq!(status, 503, "{body}");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        mock.requests().len() - before <= 2,
+        "at most two upstream calls"
+    );
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["type"], "error");
-    assert_eq!(body["error"]["type"], "overloaded_error");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
     assert!(
         !body.to_string().contains("400"),
         "no upstream details leak: {body}"
@@ -318,4 +325,28 @@ async fn streams_are_recorded_with_their_cost() {
     assert_eq!(records[0].model.as_deref(), Some("gpt-4o-mini"));
     assert_eq!(records[0].cost_usd, cost);
     assert_eq!(records[0].attempts.len(), 1);
+}
+
+#[tokio::test]
+async fn what_the_gateway_can_validate_is_a_400_before_any_upstream_call() {
+    let mock = MockUpstream::start().await.unwrap();
+    let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
+    let hi = json!([{"role": "user", "content": "Say hi"}]);
+    let cases = [
+        (
+            "invalid_schema",
+            json!({"model": "auto", "messages": hi, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 5}}}}),
+        ),
+        (
+            "n_above_one",
+            json!({"model": "auto", "messages": hi, "n": 2}),
+        ),
+    ];
+    for (name, body) in cases {
+        let (status, _, text) = read(send(&app, post("/v1/chat/completions", &body)).await).await;
+        assert_eq!(status, 400, "{name}: {text}");
+        let text: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(text["error"]["type"], "invalid_request_error", "{name}");
+    }
+    assert_eq!(mock.requests().len(), 0, "no upstream call");
 }
