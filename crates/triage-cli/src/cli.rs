@@ -50,6 +50,8 @@ enum Command {
     Eval(commands::eval::Args),
     /// Validate a triage.toml and print the effective policy.
     Config(commands::config::Args),
+    /// Fit the expected-quality table and the knob to your own per-prompt outcome data.
+    Calibrate(commands::calibrate::Args),
 }
 
 /// Sends log output to stderr, at a level chosen by `-v` unless `RUST_LOG` is set.

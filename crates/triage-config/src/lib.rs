@@ -275,7 +275,7 @@ impl Config {
         for model in &self.rules.models {
             check(model, true)?;
         }
-        if let Some(baseline) = &self.ledger.baseline {
+        if let Some(baseline) = &self.routing.baseline {
             check(baseline, false)?;
         }
         for model in self.routing.candidates.iter().flatten() {
@@ -336,12 +336,37 @@ impl Config {
     /// The cost-quality knob's settings: `[routing] quality` and `candidates`, the quality
     /// table, prices relative to `baseline`.
     pub fn quality_policy(&self, baseline: Option<String>) -> Result<QualityPolicy, ConfigError> {
+        let table = self.quality_table()?;
         Ok(QualityPolicy {
-            knob: self.routing.quality,
+            knob: self.routing.quality.unwrap_or_else(|| table.default_knob()),
             candidates: self.routing.candidates.as_ref().map(|models| ids(models)),
             baseline,
-            table: std::sync::Arc::new(self.quality_table()?),
+            table: std::sync::Arc::new(table),
         })
+    }
+
+    /// The baseline: `[routing] baseline`, else the catalog's `default_baseline` (resolve it
+    /// on the day before pricing with it).
+    pub fn baseline(&self, catalog: &Catalog) -> Option<String> {
+        match &self.routing.baseline {
+            Some(baseline) => Some(baseline.id.clone()),
+            None => catalog.default_baseline().map(str::to_owned),
+        }
+    }
+
+    /// The router every entry point routes by: the config's rules and policy over `catalog`,
+    /// `strategy` classifying, `quality` weighing cost against expected quality.
+    pub fn router(
+        &self,
+        catalog: &Catalog,
+        strategy: std::sync::Arc<dyn triage_strategies::Strategy>,
+        quality: QualityPolicy,
+    ) -> triage_strategies::Router {
+        let mut policy = self.policy(catalog);
+        policy.set_quality(Some(quality));
+        triage_strategies::Router::new(strategy, policy)
+            .with_rules(self.rules())
+            .with_low_confidence(self.routing.low_confidence)
     }
 
     /// The user rules, in order.

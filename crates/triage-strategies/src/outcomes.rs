@@ -364,14 +364,19 @@ pub fn fit_table(
                 let prior = base.quality(class, bucket, model, tier);
                 let k = options.prior_weight;
                 triple[bucket.index()] =
-                    (scored.iter().sum::<f64>() + k * prior) / (scored.len() as f64 + k);
+                    round3((scored.iter().sum::<f64>() + k * prior) / (scored.len() as f64 + k));
             }
             table.set(class, model, triple);
+        }
+        let base_priors = *base.class_priors.get(&class).unwrap_or(&base.priors);
+        if let Some(fitted) = table.classes.get(&class) {
+            let priors = fit_tier_priors(&base_priors, fitted, tiers);
+            table.class_priors.insert(class, priors);
         }
         notes.insert(
             class,
             format!(
-                "{class}: fitted on {} outcome items (easy {}, medium {}, hard {}), each mean shrunk towards the prior by {} pseudo-counts",
+                "{class}: fitted on {} outcome items (easy {}, medium {}, hard {}), each mean shrunk towards the prior by {} pseudo-counts; its tier priors are the fitted models' means per tier",
                 members.len(),
                 counts[0],
                 counts[1],
@@ -526,4 +531,134 @@ mod tests {
         let (b, w) = fit_logistic(&x, &y, &rows, 0.1);
         assert!(w[0] < -1.0 && b > 2.0, "{b} {w:?}");
     }
+}
+
+/// The knob values an outcome evaluation and a calibration sweep.
+pub const KNOB_SWEEP: [f64; 14] = [
+    0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0,
+];
+
+/// One knob value's outcome over a set of items, against the baseline model on the same
+/// items.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KnobPoint {
+    /// The knob value.
+    pub knob: f64,
+    /// Mean quality.
+    pub quality: f64,
+    /// Total cost in US dollars.
+    pub cost: Decimal,
+    /// Quality as a share of the baseline's.
+    pub quality_share: f64,
+    /// Cost as a share of the baseline's.
+    pub cost_share: f64,
+    /// The paired per-item quality difference from the baseline, mean and standard error.
+    pub loss_vs_baseline: f64,
+    /// Its standard error.
+    pub loss_se: f64,
+    /// How many items went to each model.
+    pub mix: BTreeMap<String, usize>,
+}
+
+/// Scores a choice of one model per item as a [`KnobPoint`] against `baseline`.
+pub fn knob_point(knob: f64, items: &[OutcomeItem], choice: &[&str], baseline: &str) -> KnobPoint {
+    let routed = score_choice("", items, choice);
+    let base = always(items, baseline);
+    let differences: Vec<f64> = items
+        .iter()
+        .zip(choice)
+        .map(|(item, model)| {
+            item.scores.get(*model).copied().unwrap_or(0.0)
+                - item.scores.get(baseline).copied().unwrap_or(0.0)
+        })
+        .collect();
+    let n = differences.len().max(1) as f64;
+    let mean = differences.iter().sum::<f64>() / n;
+    let variance = differences
+        .iter()
+        .map(|d| (d - mean) * (d - mean))
+        .sum::<f64>()
+        / (n - 1.0).max(1.0);
+    let mut mix = BTreeMap::new();
+    for model in choice {
+        *mix.entry((*model).to_owned()).or_insert(0) += 1;
+    }
+    let share = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    KnobPoint {
+        knob,
+        quality: routed.quality,
+        cost: routed.cost,
+        quality_share: share(routed.quality, base.quality),
+        cost_share: share(dollars(routed.cost), dollars(base.cost)),
+        loss_vs_baseline: -mean,
+        loss_se: (variance / n).sqrt(),
+        mix,
+    }
+}
+
+/// The knob to ship: the cheapest point whose quality is not measurably below the
+/// baseline's (its paired loss within one standard error, and at least 98% of the
+/// baseline's quality); the highest knob when none is.
+pub fn recommended_knob(points: &[KnobPoint]) -> Option<f64> {
+    points
+        .iter()
+        .filter(|p| p.loss_vs_baseline <= p.loss_se && p.quality_share >= 0.98)
+        .min_by(|a, b| a.cost.cmp(&b.cost).then(b.quality.total_cmp(&a.quality)))
+        .or_else(|| points.iter().max_by(|a, b| a.knob.total_cmp(&b.knob)))
+        .map(|p| p.knob)
+}
+
+/// Tier priors for one class from the fitted entries of the models the data scored: per
+/// tier the mean of its models' triples; a tier without data keeps `base` shifted by the
+/// mean offset of the tiers with data; then made non-decreasing in tier (a stronger tier is
+/// expected to be at least as good: the data's stand-ins for the newest models are older
+/// than the models they stand for).
+pub fn fit_tier_priors(
+    base: &[[f64; 3]; 5],
+    fitted: &BTreeMap<String, [f64; 3]>,
+    tiers: &BTreeMap<String, u8>,
+) -> [[f64; 3]; 5] {
+    let mut sums = [[0.0; 3]; 5];
+    let mut counts = [0usize; 5];
+    for (model, triple) in fitted {
+        let Some(tier) = tiers.get(model) else {
+            continue;
+        };
+        let t = usize::from((*tier).clamp(1, 5)) - 1;
+        for b in 0..3 {
+            sums[t][b] += triple[b];
+        }
+        counts[t] += 1;
+    }
+    let mut offset = [0.0; 3];
+    let with_data = counts.iter().filter(|c| **c > 0).count();
+    if with_data > 0 {
+        for b in 0..3 {
+            offset[b] = (0..5)
+                .filter(|t| counts[*t] > 0)
+                .map(|t| sums[t][b] / counts[t] as f64 - base[t][b])
+                .sum::<f64>()
+                / with_data as f64;
+        }
+    }
+    let mut out = [[0.0; 3]; 5];
+    for t in 0..5 {
+        for b in 0..3 {
+            let value = if counts[t] > 0 {
+                sums[t][b] / counts[t] as f64
+            } else {
+                base[t][b] + offset[b]
+            };
+            out[t][b] = round3(value.clamp(0.0, 1.0));
+            if t > 0 {
+                out[t][b] = out[t][b].max(out[t - 1][b]);
+            }
+        }
+    }
+    out
+}
+
+/// Rounds to three decimals (quality files stay readable).
+pub fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
 }

@@ -20,6 +20,17 @@ pub const EMBEDDED_QUALITY: &str = include_str!("quality.toml");
 /// Where the shipped table comes from, for error messages.
 pub const EMBEDDED_QUALITY_ORIGIN: &str = "embedded quality.toml";
 
+/// Where the hand-written tier priors come from; every quality file carries it above them.
+pub const PRIORS_PROVENANCE: &str = "\
+# Tier priors [easy, medium, hard] for (class, model) pairs not listed under [classes.*].
+# Hand-written priors follow published figures for a tier-2 and a tier-4 model of one vendor
+# (OpenAI, \"GPT-4o mini: advancing cost-efficient intelligence\", 2024-07-18, GPT-4o mini vs
+# GPT-4o): DROP 79.7 vs 83.4 (reading, extraction: extract, transform), MMLU 82.0 vs 88.7
+# (knowledge questions: faq), GPQA 40.2 vs 53.6 (expert questions: critical), MATH 70.2 vs
+# 76.6 and HumanEval 87.2 vs 90.2 (default). The gap widens with difficulty. A class fitted by
+# `triage calibrate` gets its priors from the fitted models' means per tier instead.
+";
+
 /// The default cost-quality knob, chosen on held-out folds of the outcome data (README,
 /// "Cost-quality routing").
 pub const DEFAULT_QUALITY_KNOB: f64 = 0.5;
@@ -164,14 +175,23 @@ pub fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
+/// Expected quality `[easy, medium, hard]` of a model of tier 1..=5 (index 0..=4).
+pub type TierPriors = [[f64; 3]; 5];
+
 /// Expected quality per (class, bucket, model), tier priors and the difficulty model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QualityTable {
+    /// The knob value calibration recommends for this table (the default of `[routing]
+    /// quality`): the largest saving without a measurable quality loss on held-out folds.
+    pub recommended_knob: Option<f64>,
     /// The difficulty signal.
     pub difficulty: DifficultyModel,
     /// Expected quality `[easy, medium, hard]` of a model of tier 1..=5 (index 0..=4) that the
-    /// table does not name for a class.
-    pub priors: [[f64; 3]; 5],
+    /// table does not name for a class: `[priors.default]`.
+    pub priors: TierPriors,
+    /// Per-class tier priors (`[priors.<class>]`), where a class's tiers differ from the
+    /// default (cheap models are nearly as good at FAQ as frontier ones, far worse at proofs).
+    pub class_priors: BTreeMap<RouteClass, TierPriors>,
     /// Measured (or configured) expected quality, per class and catalog id.
     pub classes: BTreeMap<RouteClass, BTreeMap<String, [f64; 3]>>,
 }
@@ -179,8 +199,11 @@ pub struct QualityTable {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTable {
+    #[serde(default)]
+    recommended_knob: Option<f64>,
     difficulty: RawDifficulty,
-    priors: RawPriors,
+    /// `default` and optionally one entry per class.
+    priors: BTreeMap<String, RawPriors>,
     #[serde(default)]
     classes: BTreeMap<String, BTreeMap<String, Vec<f64>>>,
 }
@@ -222,6 +245,12 @@ impl QualityTable {
         QualityTable::parse(EMBEDDED_QUALITY, EMBEDDED_QUALITY_ORIGIN)
     }
 
+    /// The knob to use when `[routing] quality` is unset: the table's recommendation, else
+    /// [`DEFAULT_QUALITY_KNOB`].
+    pub fn default_knob(&self) -> f64 {
+        self.recommended_knob.unwrap_or(DEFAULT_QUALITY_KNOB)
+    }
+
     /// Parses a quality file (the format `triage calibrate` writes).
     pub fn parse(text: &str, origin: &str) -> Result<QualityTable, StrategyError> {
         let bad = |message: String| StrategyError::QualityTable {
@@ -249,16 +278,36 @@ impl QualityTable {
                 d.hard_below, d.easy_above
             )));
         }
-        let prior = |key: &str, values: &[f64]| {
-            quality_triple(values).map_err(|message| bad(format!("priors.{key}: {message}")))
+        let tiers = |name: &str, raw: &RawPriors| -> Result<TierPriors, StrategyError> {
+            let prior = |key: &str, values: &[f64]| {
+                quality_triple(values)
+                    .map_err(|message| bad(format!("priors.{name}.{key}: {message}")))
+            };
+            Ok([
+                prior("tier1", &raw.tier1)?,
+                prior("tier2", &raw.tier2)?,
+                prior("tier3", &raw.tier3)?,
+                prior("tier4", &raw.tier4)?,
+                prior("tier5", &raw.tier5)?,
+            ])
         };
-        let priors = [
-            prior("tier1", &raw.priors.tier1)?,
-            prior("tier2", &raw.priors.tier2)?,
-            prior("tier3", &raw.priors.tier3)?,
-            prior("tier4", &raw.priors.tier4)?,
-            prior("tier5", &raw.priors.tier5)?,
-        ];
+        let mut priors = None;
+        let mut class_priors = BTreeMap::new();
+        for (name, raw) in &raw.priors {
+            if name == "default" {
+                priors = Some(tiers(name, raw)?);
+                continue;
+            }
+            let class: RouteClass = name
+                .parse()
+                .map_err(|error: triage_types::ParseClassError| {
+                    bad(format!("priors.{name}: {error}"))
+                })?;
+            class_priors.insert(class, tiers(name, raw)?);
+        }
+        let Some(priors) = priors else {
+            return Err(bad("[priors.default] is missing".to_owned()));
+        };
         let mut classes = BTreeMap::new();
         for (class, models) in raw.classes {
             let parsed: RouteClass =
@@ -275,7 +324,13 @@ impl QualityTable {
             }
             classes.insert(parsed, table);
         }
+        if let Some(knob) = raw.recommended_knob
+            && !(0.0..=1.0).contains(&knob)
+        {
+            return Err(bad(format!("recommended_knob: {knob} is not between 0 and 1")));
+        }
         Ok(QualityTable {
+            recommended_knob: raw.recommended_knob,
             difficulty: DifficultyModel {
                 reference: raw.difficulty.reference,
                 intercept: raw.difficulty.intercept,
@@ -284,6 +339,7 @@ impl QualityTable {
                 hard_below: raw.difficulty.hard_below,
             },
             priors,
+            class_priors,
             classes,
         })
     }
@@ -307,7 +363,8 @@ impl QualityTable {
             return triple[bucket.index()];
         }
         let tier = usize::from(tier.clamp(1, 5)) - 1;
-        self.priors[tier][bucket.index()]
+        let priors = self.class_priors.get(&class).unwrap_or(&self.priors);
+        priors[tier][bucket.index()]
     }
 
     /// Expected quality under the classifier's full class probabilities: Σ P(class) × quality.
@@ -336,6 +393,9 @@ impl QualityTable {
     pub fn to_toml(&self, header: &str, notes: &BTreeMap<RouteClass, String>) -> String {
         let mut out = String::new();
         out.push_str(header);
+        if let Some(knob) = self.recommended_knob {
+            let _ = writeln!(out, "\nrecommended_knob = {knob:?}");
+        }
         let d = &self.difficulty;
         let _ = writeln!(out, "\n[difficulty]");
         let _ = writeln!(out, "reference = {:?}", d.reference);
@@ -346,13 +406,18 @@ impl QualityTable {
         for (name, weight) in FEATURE_NAMES.iter().zip(d.weights) {
             let _ = writeln!(out, "{name} = {weight:?}");
         }
-        let _ = writeln!(
-            out,
-            "\n# Tier priors [easy, medium, hard], for (class, model) pairs not listed below."
+        out.push('\n');
+        out.push_str(PRIORS_PROVENANCE);
+        let named = std::iter::once(("default".to_owned(), &self.priors)).chain(
+            self.class_priors
+                .iter()
+                .map(|(class, priors)| (class.to_string(), priors)),
         );
-        let _ = writeln!(out, "[priors]");
-        for (tier, triple) in self.priors.iter().enumerate() {
-            let _ = writeln!(out, "tier{} = {}", tier + 1, triple_text(triple));
+        for (name, priors) in named {
+            let _ = writeln!(out, "[priors.{name}]");
+            for (tier, triple) in priors.iter().enumerate() {
+                let _ = writeln!(out, "tier{} = {}", tier + 1, triple_text(triple));
+            }
         }
         for (class, models) in &self.classes {
             let _ = writeln!(out);
@@ -456,11 +521,11 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let text = EMBEDDED_QUALITY.replace("tier1 = [", "tier1 = [1.5, ");
+        let text = EMBEDDED_QUALITY.replacen("tier1 = [", "tier1 = [1.5, ", 1);
         let error = QualityTable::parse(&text, "q.toml")
             .unwrap_err()
             .to_string();
-        assert!(error.contains("priors.tier1"), "{error}");
+        assert!(error.contains("priors.default.tier1"), "{error}");
     }
 
     #[test]

@@ -299,13 +299,11 @@ fn ledger_line(
             Err(error) => format!("unknown ({error})"),
         },
     };
-    // The same default as the engine's (`triage_engine::Engine::new`).
-    let baseline = match &ledger.baseline {
-        Some(baseline) => format!("{} ([ledger] baseline)", baseline.id),
-        None => match policy.route(RouteClass::Critical).first() {
-            Some(first) => format!("{first} (default: the first model of the critical route)"),
-            None => "none".to_owned(),
-        },
+    // The same resolution as the engine's (`triage_config::Config::baseline`).
+    let baseline = match (&context.config.routing.baseline, context.baseline()) {
+        (Some(baseline), _) => format!("{} ([routing] baseline)", baseline.id),
+        (None, Some(default)) => format!("{default} (the catalog's default_baseline)"),
+        (None, None) => "none".to_owned(),
     };
     format!(
         "ledger      {}, {path}; baseline {baseline}\n",

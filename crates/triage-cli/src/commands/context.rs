@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use time::Date;
-use triage_catalog::Catalog;
+use triage_catalog::{Catalog, Location};
 use triage_classifier::Classifier;
-use triage_config::Config;
+use triage_config::{Config, ModelRef};
 use triage_engine::{Engine, EngineOptions};
 use triage_ledger::{Ledger, LedgerOptions};
 use triage_strategies::{ModelStrategy, Strategy, StrategyKind};
@@ -38,6 +38,12 @@ pub(crate) struct RoutingArgs {
     /// whatever it costs); overrides `[routing] quality`.
     #[arg(long, value_name = "Q", value_parser = parse_knob)]
     pub(crate) quality: Option<f64>,
+
+    /// The model you would otherwise send everything to: savings are measured against it and,
+    /// below knob 1, nothing dearer is chosen; overrides `[routing] baseline` (default: the
+    /// catalog's `default_baseline`).
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) baseline: Option<String>,
 
     #[command(flatten)]
     pub(crate) catalog: CatalogArgs,
@@ -78,7 +84,7 @@ impl Context {
             None => Config::default(),
         };
         if let Some(knob) = args.quality {
-            config.routing.quality = knob;
+            config.routing.quality = Some(knob);
         }
         let mut catalog = config.catalog(Catalog::embedded())?;
         if let Some(path) = &args.catalog.catalog {
@@ -87,6 +93,20 @@ impl Context {
             catalog = catalog.overlay(&text, &path.display().to_string())?;
         }
         let today = args.catalog.today();
+        if let Some(baseline) = &args.baseline {
+            catalog
+                .resolve(baseline, today)
+                .with_context(|| format!("--baseline {baseline}"))?;
+            config.routing.baseline = Some(ModelRef {
+                id: baseline.clone(),
+                location: Location {
+                    origin: "--baseline".to_owned(),
+                    line: 1,
+                    column: 1,
+                },
+                key: "--baseline".to_owned(),
+            });
+        }
         let warnings = config.check_models(&catalog, today)?;
         let model_dir = args
             .model_dir
@@ -100,6 +120,16 @@ impl Context {
             as_of: args.catalog.as_of,
             model_dir,
         })
+    }
+
+    /// The baseline: `--baseline`, else `[routing] baseline`, else the catalog's
+    /// `default_baseline`, resolved on the day (a retired id names its successor).
+    pub(crate) fn baseline(&self) -> Option<String> {
+        let id = self.config.baseline(&self.catalog)?;
+        match self.catalog.resolve(&id, self.today) {
+            Ok(resolved) => Some(resolved.model.id.clone()),
+            Err(_) => Some(id),
+        }
     }
 
     /// `--strategy` if given, else `[routing] strategy`, else [`DEFAULT_STRATEGY`].

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 use triage_catalog::Catalog;
 use triage_strategies::outcomes::{OutcomeItem, item_cost};
-use triage_strategies::{Classification, Strategy, StrategyError};
+use triage_strategies::{Classification, Router, Strategy, StrategyError};
 use triage_types::ChatRequest;
 use time::Date;
 
@@ -162,4 +162,32 @@ impl Strategy for ClassifyOnce {
         }
         Ok(found)
     }
+}
+
+/// The model the router picks for each item's prompt (its plan's first model), in order.
+pub(crate) fn route_items<'a>(
+    router: &Router,
+    catalog: &Catalog,
+    items: impl IntoIterator<Item = &'a OutcomeItem>,
+    today: Date,
+) -> anyhow::Result<Vec<String>> {
+    items
+        .into_iter()
+        .map(|item| {
+            let request = ChatRequest::from_prompt(item.prompt.clone());
+            let route = router
+                .route(catalog, &request, today)
+                .with_context(|| format!("routing outcome item {}", item.id))?;
+            Ok(route.plan.primary.id)
+        })
+        .collect()
+}
+
+/// The catalog tier of every model the items score.
+pub(crate) fn tiers(catalog: &Catalog, items: &[OutcomeItem]) -> BTreeMap<String, u8> {
+    items
+        .iter()
+        .flat_map(|item| item.scores.keys())
+        .filter_map(|id| catalog.find(id).map(|model| (id.clone(), model.tier)))
+        .collect()
 }

@@ -450,9 +450,9 @@ fn config_check_refuses_what_serve_refuses() {
             "fallback.max_atempts",
         ),
         (
-            "[ledger]\nbaseline = \"gpt-7\"\n",
+            "[routing]\nbaseline = \"gpt-7\"\n",
             "triage.toml:2:12",
-            "ledger.baseline",
+            "routing.baseline",
         ),
     ];
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use toml::Spanned;
-use triage_strategies::{DEFAULT_LOW_CONFIDENCE, DEFAULT_QUALITY_KNOB, StrategyKind};
+use triage_strategies::{DEFAULT_LOW_CONFIDENCE, StrategyKind};
 
 use super::{invalid, model_ref};
 use crate::{ConfigError, ModelRef};
@@ -23,6 +23,10 @@ pub(crate) struct RawRouting {
     quality: Option<Spanned<f64>>,
     /// The models the knob may choose from (default: every model of the routes).
     candidates: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The model the user would otherwise send everything to: what savings are measured
+    /// against, and the price ceiling of the knob below 1. Default: the catalog's
+    /// `default_baseline`; `--baseline` wins.
+    baseline: Option<Spanned<String>>,
 }
 
 /// Validated `[routing]`.
@@ -32,10 +36,12 @@ pub struct Routing {
     pub strategy: Option<StrategyKind>,
     /// The low-confidence threshold, in 0..=1.
     pub low_confidence: f32,
-    /// The cost-quality knob, in 0..=1.
-    pub quality: f64,
+    /// The cost-quality knob, in 0..=1; `None`: the quality table's recommended value.
+    pub quality: Option<f64>,
     /// The models the knob may choose from, if restricted.
     pub candidates: Option<Vec<ModelRef>>,
+    /// The baseline model, if configured.
+    pub baseline: Option<ModelRef>,
 }
 
 impl Default for Routing {
@@ -43,8 +49,9 @@ impl Default for Routing {
         Routing {
             strategy: None,
             low_confidence: DEFAULT_LOW_CONFIDENCE,
-            quality: DEFAULT_QUALITY_KNOB,
+            quality: None,
             candidates: None,
+            baseline: None,
         }
     }
 }
@@ -83,9 +90,9 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawRouting) -> Result<Routing, 
                     format!("{value} is not between 0 and 1"),
                 ));
             }
-            value
+            Some(value)
         }
-        None => DEFAULT_QUALITY_KNOB,
+        None => None,
     };
     let candidates = match raw.candidates {
         Some(list) => {
@@ -111,5 +118,8 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawRouting) -> Result<Routing, 
         low_confidence,
         quality,
         candidates,
+        baseline: raw
+            .baseline
+            .map(|baseline| model_ref(source, &baseline, "routing.baseline")),
     })
 }

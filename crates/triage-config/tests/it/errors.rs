@@ -148,7 +148,8 @@ fn errors_name_file_line_and_key() {
             "fallback_route_bad_schema",
             "[fallback.routes.extract]\njson_schema = { type = 5 }\n",
         ),
-        ("unknown_baseline", "[ledger]\nbaseline = \"gpt-4-turbo\"\n"),
+        ("unknown_baseline", "[routing]\nbaseline = \"gpt-4-turbo\"\n"),
+        ("ledger_baseline_moved", "[ledger]\nbaseline = \"gpt-4o\"\n"),
         (
             "fallback_unknown_alias",
             "[aliases.cheap]\nmodel = \"gpt-4o-mini\"\n\n[fallback.aliases.cheep]\nmin_chars = 1\n",
