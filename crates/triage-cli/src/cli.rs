@@ -50,6 +50,8 @@ enum Command {
     Eval(commands::eval::Args),
     /// Validate a triage.toml and print the effective policy.
     Config(commands::config::Args),
+    /// Fit the expected-quality table and the knob to your own per-prompt outcome data.
+    Calibrate(commands::calibrate::Args),
 }
 
 /// Sends log output to stderr, at a level chosen by `-v` unless `RUST_LOG` is set.
@@ -95,6 +97,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Classify(args) => commands::classify::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Config(args) => commands::config::run(args),
+        Command::Calibrate(args) => commands::calibrate::run(args),
     }
 }
 

@@ -12,6 +12,13 @@
 //! [routing]
 //! strategy = "keyword"          # model | keyword | length; --strategy wins
 //! low_confidence = 0.4          # below it: the pricier of the top two classes, or one tier up
+//! quality = 0.5                 # cost-quality knob: 0 cheapest adequate … 1 best; --quality wins
+//! candidates = ["gpt-4o-mini", "gpt-4o"]  # the models the knob may choose (default: the routes')
+//!
+//! [quality]                     # expected quality the knob weighs (default: the shipped table)
+//! file = "quality.toml"         # written by `triage calibrate --out`
+//! [quality.reason]
+//! "gpt-4o-mini" = [0.95, 0.8, 0.5]   # [easy, medium, hard]
 //!
 //! [routes]                      # replaces the catalog's seed routes, per class
 //! faq = ["gemini-2.0-flash", "gpt-4o-mini"]
@@ -81,7 +88,7 @@ use time::Date;
 use triage_catalog::{Catalog, Source};
 use triage_strategies::{
     KeywordOverrides, KeywordStrategy, KeywordTable, LengthStrategy, LengthThresholds, Policy,
-    RouteAlias, Rules,
+    QualityPolicy, QualityTable, RouteAlias, Rules,
 };
 use triage_types::RouteClass;
 
@@ -91,6 +98,7 @@ pub use sections::catalog::CatalogSettings;
 pub use sections::classifier::ClassifierSettings;
 pub use sections::ledger::LedgerSettings;
 pub use sections::providers::{ProviderOverrides, ProvidersSection};
+pub use sections::quality::{QualityOverride, QualitySettings};
 pub use sections::routing::Routing;
 pub use sections::rules::RuleSettings;
 pub use sections::server::ServerSettings;
@@ -139,6 +147,8 @@ pub struct Config {
     pub ledger: LedgerSettings,
     /// `[server]`.
     pub server: ServerSettings,
+    /// `[quality]`.
+    pub quality: QualitySettings,
 }
 
 impl Config {
@@ -192,6 +202,7 @@ impl Config {
             fallback,
             ledger: sections::ledger::validate(&source, raw.ledger, base_dir)?,
             server: sections::server::validate(&source, raw.server)?,
+            quality: sections::quality::validate(&source, raw.quality, base_dir)?,
         })
     }
 
@@ -264,8 +275,14 @@ impl Config {
         for model in &self.rules.models {
             check(model, true)?;
         }
-        if let Some(baseline) = &self.ledger.baseline {
+        if let Some(baseline) = &self.routing.baseline {
             check(baseline, false)?;
+        }
+        for model in self.routing.candidates.iter().flatten() {
+            check(model, false)?;
+        }
+        for entry in &self.quality.overrides {
+            check(&entry.model, false)?;
         }
         Ok(warnings)
     }
@@ -291,6 +308,65 @@ impl Config {
             policy.set_alias(name.clone(), alias);
         }
         policy
+    }
+
+    /// The expected-quality table: `[quality] file` (read here) or the shipped one, with the
+    /// `[quality.<class>]` entries applied.
+    pub fn quality_table(&self) -> Result<QualityTable, ConfigError> {
+        let mut table = match &self.quality.file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                QualityTable::parse(&text, &path.display().to_string())
+            }
+            None => QualityTable::embedded(),
+        }
+        .map_err(|source| ConfigError::Strategy {
+            origin: self.origin_name(),
+            source,
+        })?;
+        for entry in &self.quality.overrides {
+            table.set(entry.class, &entry.model.id, entry.quality);
+        }
+        Ok(table)
+    }
+
+    /// The cost-quality knob's settings: `[routing] quality` and `candidates`, the quality
+    /// table, prices relative to `baseline`.
+    pub fn quality_policy(&self, baseline: Option<String>) -> Result<QualityPolicy, ConfigError> {
+        let table = self.quality_table()?;
+        Ok(QualityPolicy {
+            knob: self.routing.quality.unwrap_or_else(|| table.default_knob()),
+            candidates: self.routing.candidates.as_ref().map(|models| ids(models)),
+            baseline,
+            table: std::sync::Arc::new(table),
+        })
+    }
+
+    /// The baseline: `[routing] baseline`, else the catalog's `default_baseline` (resolve it
+    /// on the day before pricing with it).
+    pub fn baseline(&self, catalog: &Catalog) -> Option<String> {
+        match &self.routing.baseline {
+            Some(baseline) => Some(baseline.id.clone()),
+            None => catalog.default_baseline().map(str::to_owned),
+        }
+    }
+
+    /// The router every entry point routes by: the config's rules and policy over `catalog`,
+    /// `strategy` classifying, `quality` weighing cost against expected quality.
+    pub fn router(
+        &self,
+        catalog: &Catalog,
+        strategy: std::sync::Arc<dyn triage_strategies::Strategy>,
+        quality: QualityPolicy,
+    ) -> triage_strategies::Router {
+        let mut policy = self.policy(catalog);
+        policy.set_quality(Some(quality));
+        triage_strategies::Router::new(strategy, policy)
+            .with_rules(self.rules())
+            .with_low_confidence(self.routing.low_confidence)
     }
 
     /// The user rules, in order.

@@ -13,6 +13,7 @@ use crate::sections::keywords::RawKeywords;
 use crate::sections::ledger::RawLedger;
 use crate::sections::length::RawLength;
 use crate::sections::providers::RawProviders;
+use crate::sections::quality::RawQuality;
 use crate::sections::routes::RawRoutes;
 use crate::sections::routing::RawRouting;
 use crate::sections::rules::RawRule;
@@ -56,6 +57,9 @@ pub(crate) struct RawConfig {
     /// `[ledger]`: where requests are recorded, and the baseline model.
     #[serde(default)]
     pub(crate) ledger: RawLedger,
+    /// `[quality]`.
+    #[serde(default)]
+    pub(crate) quality: RawQuality,
     /// `[server]`: listen address, proxy keys, body limit and request timeout.
     #[serde(default)]
     pub(crate) server: RawServer,

@@ -20,6 +20,7 @@ use crate::sections::keywords::{RawKeywords, RawPattern};
 use crate::sections::ledger::RawLedger;
 use crate::sections::length::{RawBucket, RawLength};
 use crate::sections::providers::{RawProviderSettings, RawProviders};
+use crate::sections::quality::RawQuality;
 use crate::sections::routing::RawRouting;
 use crate::sections::rules::RawRule;
 use crate::sections::server::RawServer;
@@ -48,6 +49,7 @@ fn tables() -> Vec<(&'static str, &'static [&'static str])> {
         ("fallback.checks.judge", fields::<JudgeConfig>()),
         ("fallback.routes.<class>", fields::<ChecksConfig>()),
         ("fallback.aliases.<alias>", fields::<ChecksConfig>()),
+        ("quality", fields::<RawQuality>()),
         ("ledger", fields::<RawLedger>()),
         ("server", fields::<RawServer>()),
     ]

@@ -169,7 +169,6 @@ impl Engine {
             attempts: ending.attempts.len(),
         }
     }
-
 }
 
 /// What `usage` would have cost on the baseline model; cached tokens count as plain input

@@ -122,15 +122,14 @@ impl Engine {
         catalog: Catalog,
         options: EngineOptions,
     ) -> Result<Engine, BuildError> {
-        let router = Router::new(options.strategy, config.policy(&catalog))
-            .with_rules(config.rules())
-            .with_low_confidence(config.routing.low_confidence);
         // The configured baseline, else the catalog's `default_baseline` (data, not code);
         // either is resolved through its lifecycle on the day it is used.
-        let baseline = match &config.ledger.baseline {
-            Some(baseline) => Some(baseline.id.clone()),
-            None => catalog.default_baseline().map(str::to_owned),
-        };
+        let baseline = config.baseline(&catalog);
+        let router = config.router(
+            &catalog,
+            options.strategy,
+            config.quality_policy(baseline.clone())?,
+        );
         if let Some(baseline) = &baseline {
             let today = options
                 .as_of

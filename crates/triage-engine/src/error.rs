@@ -110,6 +110,9 @@ pub enum BuildError {
     /// The baseline model is not in the catalog.
     #[error("baseline model: {0}")]
     Baseline(#[source] triage_catalog::CatalogError),
+    /// The expected-quality table could not be loaded.
+    #[error(transparent)]
+    Quality(#[from] triage_config::ConfigError),
     /// The shared HTTP client could not be built.
     #[error(transparent)]
     Http(#[from] triage_providers::ProviderError),

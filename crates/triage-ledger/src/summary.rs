@@ -17,10 +17,39 @@ use crate::schema;
 use crate::{AttemptOutcome, AttemptRecord, LedgerError, RequestOutcome, RequestRecord};
 
 /// Which requests to aggregate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SummaryOptions {
     /// Only requests that arrived at or after this time; all when `None`.
     pub since: Option<OffsetDateTime>,
+    /// Measure savings against this model instead of the baselines recorded with each
+    /// request (`triage report --baseline`): each answered request's recorded tokens at its
+    /// prices.
+    pub baseline: Option<BaselinePrice>,
+}
+
+/// A baseline model's prices, in US dollars per million tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaselinePrice {
+    /// The catalog id.
+    pub model: String,
+    /// Input tokens.
+    pub input: Decimal,
+    /// Cached input tokens (the input price when the model has no cache price).
+    pub cached_input: Decimal,
+    /// Output tokens (reasoning included).
+    pub output: Decimal,
+}
+
+impl BaselinePrice {
+    /// What one answer's tokens cost at these prices.
+    fn cost(&self, input: u64, cached_read: u64, output: u64) -> Decimal {
+        let million = Decimal::from(1_000_000);
+        let uncached = input.saturating_sub(cached_read);
+        (Decimal::from(uncached) * self.input
+            + Decimal::from(cached_read) * self.cached_input
+            + Decimal::from(output) * self.output)
+            / million
+    }
 }
 
 /// Aggregates over the requests in a ledger: what `triage report` prints.
@@ -261,7 +290,16 @@ impl LedgerReader {
             let outcome: String = row.get(2)?;
             let model: Option<String> = row.get(3)?;
             let cost = decimal(row, 4, "cost_usd")?;
-            let baseline = decimal(row, 5, "baseline_cost_usd")?;
+            let mut baseline = decimal(row, 5, "baseline_cost_usd")?;
+            let mut baseline_model: Option<String> = row.get(14)?;
+            if let Some(price) = &options.baseline {
+                baseline = if outcome == "success" {
+                    price.cost(count(row, 8)?, count(row, 10)?, count(row, 9)?)
+                } else {
+                    Decimal::ZERO
+                };
+                baseline_model = Some(price.model.clone());
+            }
             let latency_us: i64 = row.get(6)?;
             let attempt_count: i64 = row.get(7)?;
 
@@ -284,7 +322,6 @@ impl LedgerReader {
             let unpriced: bool = row.get(13)?;
             summary.unpriced_requests += u64::from(unpriced);
             latencies_us.push(latency_us);
-            let baseline_model: Option<String> = row.get(14)?;
             if let Some(baseline_model) = baseline_model {
                 match summary
                     .baselines
@@ -365,7 +402,7 @@ impl LedgerReader {
         // Most requests first; ties keep the order the baselines were first used in.
         summary
             .baselines
-            .sort_by(|a, b| b.requests.cmp(&a.requests));
+            .sort_by_key(|share| std::cmp::Reverse(share.requests));
         summary.baseline_model = summary.baselines.first().map(|share| share.model.clone());
         for day in &mut summary.daily {
             day.spend_usd = day.spend_usd.normalize();

@@ -20,6 +20,14 @@ pub enum StrategyError {
         /// What is wrong.
         message: String,
     },
+    /// A quality table (embedded, from a file or from configuration) is malformed.
+    #[error("invalid quality table {origin}: {message}")]
+    QualityTable {
+        /// Where the table came from.
+        origin: String,
+        /// What is wrong, naming the key.
+        message: String,
+    },
     /// A regular expression in a rule or keyword pattern does not compile.
     #[error("invalid regex `{pattern}`: {source}")]
     Regex {

@@ -11,7 +11,7 @@ use triage_types::RouteClass;
 use crate::policy::ASSUMED_OUTPUT_TOKENS;
 
 /// One classified, labelled prompt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prediction {
     /// The labelled class.
     pub label: RouteClass,
@@ -21,6 +21,9 @@ pub struct Prediction {
     pub latency_ns: u64,
     /// The prompt's estimated input tokens.
     pub input_tokens: u64,
+    /// The model the plan sent it to (under the cost-quality knob it need not be the
+    /// predicted class's primary); `None`: the predicted class's primary.
+    pub routed: Option<PricedModel>,
 }
 
 /// A model's prices, per million tokens.
@@ -93,11 +96,11 @@ pub struct EvalReport {
     pub per_class: BTreeMap<RouteClass, ClassMetrics>,
     /// The confusion matrix.
     pub confusion: Confusion,
-    /// Share sent to a class whose primary model has a lower blended price than the label's.
+    /// Share sent to a model with a lower blended price than the labelled class's primary.
     pub under_routing_rate: f64,
-    /// Share sent to a class whose primary model has a higher blended price than the label's.
+    /// Share sent to a model with a higher blended price than the labelled class's primary.
     pub over_routing_rate: f64,
-    /// Cost of sending each prompt to its predicted class's primary model, in dollars.
+    /// Cost of sending each prompt to the model its plan chose, in dollars.
     pub cost_usd: Decimal,
     /// Cost of sending everything to the baseline model, in dollars.
     pub baseline_cost_usd: Decimal,
@@ -127,15 +130,19 @@ pub fn evaluate(predictions: &[Prediction], prices: &PriceTable) -> EvalReport {
         let label = prediction.label.index();
         let predicted = prediction.predicted.index();
         matrix[label][predicted] += 1;
+        let routed = prediction
+            .routed
+            .as_ref()
+            .unwrap_or(&prices.classes[predicted]);
         let label_price = prices.classes[label].blended();
-        let predicted_price = prices.classes[predicted].blended();
-        if predicted_price < label_price {
+        let routed_price = routed.blended();
+        if routed_price < label_price {
             under += 1;
-        } else if predicted_price > label_price {
+        } else if routed_price > label_price {
             over += 1;
         }
         let output = ASSUMED_OUTPUT_TOKENS[label];
-        cost += prices.classes[predicted].cost(prediction.input_tokens, output);
+        cost += routed.cost(prediction.input_tokens, output);
         oracle_cost += prices.classes[label].cost(prediction.input_tokens, output);
         baseline_cost += prices.baseline.cost(prediction.input_tokens, output);
     }
@@ -268,6 +275,7 @@ mod tests {
             predicted,
             latency_ns: latency_us * 1000,
             input_tokens: 1000,
+            routed: None,
         }
     }
 

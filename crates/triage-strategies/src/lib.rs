@@ -37,7 +37,9 @@ pub mod eval;
 mod keyword;
 mod length;
 mod model;
+pub mod outcomes;
 mod policy;
+pub mod quality;
 mod router;
 mod rules;
 mod strategy;
@@ -52,9 +54,10 @@ pub use keyword::{
 pub use length::{LENGTH_CONFIDENCE, LengthBucket, LengthStrategy, LengthThresholds};
 pub use model::ModelStrategy;
 pub use policy::{
-    ASSUMED_OUTPUT_TOKENS, PlannedModel, Policy, ProviderFilter, Rejection, Requirements,
-    RouteAlias, RoutePlan, TOKENS_PER_MESSAGE, blended_price, estimate_input_tokens,
+    ASSUMED_OUTPUT_TOKENS, PlannedModel, Policy, ProviderFilter, QualityPolicy, Rejection,
+    Requirements, RouteAlias, RoutePlan, TOKENS_PER_MESSAGE, blended_price, estimate_input_tokens,
 };
+pub use quality::{Bucket, DEFAULT_QUALITY_KNOB, QualityChoice, QualityTable};
 pub use router::{DEFAULT_LOW_CONFIDENCE, Decision, Route, Router};
 pub use rules::{Rule, RuleAction, RuleMatcher, Rules};
 pub use strategy::{Classification, Strategy, StrategyKind};

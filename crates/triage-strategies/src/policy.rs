@@ -2,6 +2,7 @@
 //! catalog's lifecycle and filtered by what the request needs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -10,6 +11,7 @@ use triage_catalog::{Catalog, CostOptions, Model};
 use triage_types::{ChatRequest, RouteClass, Usage};
 
 use crate::StrategyError;
+use crate::quality::{QualityChoice, QualityTable, Weighed, choose};
 use crate::tokens::TokenCounter;
 
 /// Output tokens assumed per class when estimating a plan's cost (unless the request caps
@@ -113,6 +115,21 @@ pub struct Policy {
     providers: ProviderFilter,
     aliases: BTreeMap<String, RouteAlias>,
     assumed_output_tokens: [u64; 6],
+    quality: Option<QualityPolicy>,
+}
+
+/// The cost-quality knob and what it weighs: under it the policy picks, per request, the
+/// candidate that maximises expected quality minus a price weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityPolicy {
+    /// 0 = the cheapest adequate model, 1 = the best expected quality whatever it costs.
+    pub knob: f64,
+    /// The models the knob may choose from; `None`: every model of the routes.
+    pub candidates: Option<Vec<String>>,
+    /// The model prices are relative to; below knob 1 nothing dearer is chosen.
+    pub baseline: Option<String>,
+    /// Expected quality per (class, difficulty, model) and the difficulty signal.
+    pub table: Arc<QualityTable>,
 }
 
 /// One model of a plan.
@@ -183,6 +200,9 @@ pub struct RoutePlan {
     /// The estimated cost on the primary model, in US dollars; `None` when a needed price is
     /// unknown.
     pub estimated_cost: Option<Decimal>,
+    /// What the cost-quality knob weighed and chose, when it is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<QualityChoice>,
 }
 
 impl RoutePlan {
@@ -220,6 +240,7 @@ impl RoutePlan {
             estimated_input_tokens: 0,
             estimated_output_tokens: 0,
             estimated_cost: None,
+            quality: None,
         })
     }
 
@@ -255,7 +276,180 @@ impl Policy {
             providers: ProviderFilter::default(),
             aliases: BTreeMap::new(),
             assumed_output_tokens: ASSUMED_OUTPUT_TOKENS,
+            quality: None,
         }
+    }
+
+    /// Turns the cost-quality knob on (or off with `None`).
+    pub fn set_quality(&mut self, quality: Option<QualityPolicy>) {
+        self.quality = quality;
+    }
+
+    /// The cost-quality knob's settings, when it is on.
+    pub fn quality(&self) -> Option<&QualityPolicy> {
+        self.quality.as_ref()
+    }
+
+    /// The models the knob chooses from: `[routing] candidates`, else every model of the
+    /// routes, in class order, without repeats.
+    pub fn quality_candidates(&self) -> Vec<String> {
+        if let Some(candidates) = self.quality.as_ref().and_then(|q| q.candidates.clone()) {
+            return candidates;
+        }
+        let mut seen = BTreeSet::new();
+        self.routes
+            .iter()
+            .flatten()
+            .filter(|id| seen.insert(id.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Plans a request of `class` whose strategy gave these class `scores`: the class's plan,
+    /// and, when the knob is on, the candidate with the best expected quality minus price
+    /// weight as its primary (the rest of the plan follows it).
+    pub fn plan_scored(
+        &self,
+        catalog: &Catalog,
+        class: RouteClass,
+        scores: &BTreeMap<RouteClass, f32>,
+        request: &ChatRequest,
+        today: Date,
+    ) -> Result<RoutePlan, StrategyError> {
+        let mut plan = self.plan(catalog, class, request, today)?;
+        let Some(quality) = &self.quality else {
+            return Ok(plan);
+        };
+        let mut planner = Planner::new(self, catalog, request, today);
+        let output_tokens = plan.estimated_output_tokens;
+        let cost_of = |planner: &mut Planner<'_>, model: &Model| -> Option<f64> {
+            let usage = Usage {
+                input_tokens: planner.input_tokens(model),
+                output_tokens,
+                ..Usage::default()
+            };
+            let cost = model.cost(&usage, CostOptions::default()).ok()?;
+            rust_decimal::prelude::ToPrimitive::to_f64(&cost)
+        };
+        let baseline_cost = quality
+            .baseline
+            .as_deref()
+            .and_then(|id| catalog.resolve(id, today).ok())
+            .and_then(|resolved| cost_of(&mut planner, resolved.model))
+            .filter(|cost| *cost > 0.0);
+        let reference_cost = match baseline_cost {
+            Some(cost) => cost,
+            None => catalog
+                .find(&plan.primary.id)
+                .and_then(|model| cost_of(&mut planner, model))
+                .filter(|cost| *cost > 0.0)
+                .unwrap_or(1.0),
+        };
+        let text = request.all_text();
+        let p_cheap_right = quality.table.difficulty.p_cheap_right(&text);
+        let bucket = quality.table.difficulty.bucket(p_cheap_right);
+        let mut weighed = Vec::new();
+        let mut models = Vec::new();
+        for id in self.quality_candidates() {
+            let Ok(resolved) = catalog.resolve(&id, today) else {
+                continue;
+            };
+            let model = resolved.model;
+            if models
+                .iter()
+                .any(|(m, _): &(&Model, String)| m.id == model.id)
+                || !self.providers.allows(&model.provider)
+            {
+                continue;
+            }
+            let tokens = planner.input_tokens(model);
+            if planner.requirements.unmet(model, tokens).is_some() {
+                continue;
+            }
+            let Some(cost) = cost_of(&mut planner, model) else {
+                continue;
+            };
+            let relative_price = cost / reference_cost;
+            if quality.knob < 1.0 && baseline_cost.is_some() && relative_price > 1.0 + 1e-9 {
+                continue;
+            }
+            weighed.push(Weighed {
+                model: model.id.clone(),
+                expected_quality: quality
+                    .table
+                    .expected_quality(scores, bucket, &model.id, model.tier),
+                relative_price,
+            });
+            models.push((model, id));
+        }
+        let Some(index) = choose(quality.knob, &weighed) else {
+            plan.reasons
+                .push("quality: no candidate fits; the class's plan stands".to_owned());
+            return Ok(plan);
+        };
+        let (model, requested) = models[index].clone();
+        let chosen = weighed[index].clone();
+        let mut order: Vec<usize> = (0..weighed.len()).collect();
+        let weight = crate::quality::price_weight(quality.knob);
+        let score = |w: &Weighed| {
+            if weight.is_infinite() {
+                -w.relative_price
+            } else {
+                w.expected_quality - weight * w.relative_price
+            }
+        };
+        order.sort_by(|a, b| score(&weighed[*b]).total_cmp(&score(&weighed[*a])));
+        let runner_up = order
+            .iter()
+            .map(|i| &weighed[*i])
+            .find(|w| w.model != chosen.model);
+        let mut reason = format!(
+            "quality {:.2}: {} has expected quality {:.3} at {:.3}× the baseline's price; difficulty {} (p(cheap model right) {:.2})",
+            quality.knob,
+            chosen.model,
+            chosen.expected_quality,
+            chosen.relative_price,
+            bucket.as_str(),
+            p_cheap_right
+        );
+        if let Some(other) = runner_up {
+            reason.push_str(&format!(
+                "; next best {} {:.3} at {:.3}×",
+                other.model, other.expected_quality, other.relative_price
+            ));
+        }
+        plan.reasons.push(reason);
+        if plan.primary.id != model.id {
+            let primary = PlannedModel::new(
+                model,
+                class,
+                (model.id != requested).then(|| requested.clone()),
+            );
+            let rest: Vec<PlannedModel> = plan
+                .models()
+                .filter(|planned| planned.id != model.id)
+                .cloned()
+                .collect();
+            plan.primary = primary;
+            plan.fallbacks = rest;
+            plan.estimated_input_tokens = planner.input_tokens(model);
+            let usage = Usage {
+                input_tokens: plan.estimated_input_tokens,
+                output_tokens,
+                ..Usage::default()
+            };
+            plan.estimated_cost = model.cost(&usage, CostOptions::default()).ok();
+        }
+        plan.quality = Some(QualityChoice {
+            knob: quality.knob,
+            p_cheap_right,
+            difficulty: bucket,
+            model: chosen.model.clone(),
+            expected_quality: chosen.expected_quality,
+            relative_price: chosen.relative_price,
+            weighed: order.into_iter().map(|i| weighed[i].clone()).collect(),
+        });
+        Ok(plan)
     }
 
     /// Replaces one class's candidate list.
@@ -598,6 +792,7 @@ impl<'a> Planner<'a> {
             estimated_input_tokens: input_tokens,
             estimated_output_tokens: output_tokens,
             estimated_cost,
+            quality: None,
         }
     }
 }

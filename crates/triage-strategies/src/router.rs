@@ -246,14 +246,23 @@ impl Router {
     ) -> Result<Route, StrategyError> {
         let mut plan = match &decision.forced_model {
             Some(model) => policy.plan_forced(catalog, model, decision.class, request, today)?,
-            None => policy.plan(catalog, decision.class, request, today)?,
+            // A rule that set the class asks for that class's route: the knob does not
+            // second-guess it.
+            None if decision.rule.is_some() => {
+                policy.plan(catalog, decision.class, request, today)?
+            }
+            None => {
+                policy.plan_scored(catalog, decision.class, &decision.scores, request, today)?
+            }
         };
         let best = decision
             .scores
             .iter()
             .max_by(|a, b| a.1.total_cmp(b.1))
             .map(|(class, _)| *class);
-        let unsure = decision.rule.is_none()
+        // Under the cost-quality knob the class probabilities already weigh an unsure call.
+        let unsure = plan.quality.is_none()
+            && decision.rule.is_none()
             && decision.forced_model.is_none()
             && best == Some(decision.class)
             && decision.confidence < self.low_confidence;

@@ -11,7 +11,7 @@ use triage_catalog::ProviderInfo;
 use triage_config::{Alias, env};
 use triage_engine::provider_settings;
 use triage_fallback::{ChecksConfig, DEFAULT_REFUSAL_PATTERNS, FallbackConfig};
-use triage_strategies::{Policy, RuleMatcher};
+use triage_strategies::RuleMatcher;
 use triage_types::RouteClass;
 
 use crate::commands::context::{Context, DEFAULT_STRATEGY, RoutingArgs};
@@ -224,7 +224,7 @@ fn effective(
     };
     out.push_str(&format!("length      {} [{source}]\n", buckets.join(", ")));
     out.push_str(&catalog_line(context, catalog_flag));
-    out.push_str(&ledger_line(context, &policy, environment));
+    out.push_str(&ledger_line(context, environment));
     out.push_str(&server_line(context));
     out.push_str("\nfallback (effective; unset min_chars scales with the request)\n");
     out.push_str(&fallback_toml(&config.fallback.config));
@@ -285,11 +285,7 @@ fn catalog_line(context: &Context, catalog_flag: Option<&Path>) -> String {
     )
 }
 
-fn ledger_line(
-    context: &Context,
-    policy: &Policy,
-    environment: &dyn Fn(&str) -> Option<String>,
-) -> String {
+fn ledger_line(context: &Context, environment: &dyn Fn(&str) -> Option<String>) -> String {
     let ledger = &context.config.ledger;
     let path = match (environment(env::TRIAGE_LEDGER), &ledger.path) {
         (Some(path), _) => format!("{path} (${})", env::TRIAGE_LEDGER),
@@ -299,13 +295,11 @@ fn ledger_line(
             Err(error) => format!("unknown ({error})"),
         },
     };
-    // The same default as the engine's (`triage_engine::Engine::new`).
-    let baseline = match &ledger.baseline {
-        Some(baseline) => format!("{} ([ledger] baseline)", baseline.id),
-        None => match policy.route(RouteClass::Critical).first() {
-            Some(first) => format!("{first} (default: the first model of the critical route)"),
-            None => "none".to_owned(),
-        },
+    // The same resolution as the engine's (`triage_config::Config::baseline`).
+    let baseline = match (&context.config.routing.baseline, context.baseline()) {
+        (Some(baseline), _) => format!("{} ([routing] baseline)", baseline.id),
+        (None, Some(default)) => format!("{default} (the catalog's default_baseline)"),
+        (None, None) => "none".to_owned(),
     };
     format!(
         "ledger      {}, {path}; baseline {baseline}\n",

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use time::Date;
-use triage_catalog::Catalog;
+use triage_catalog::{Catalog, Location};
 use triage_classifier::Classifier;
-use triage_config::Config;
+use triage_config::{Config, ModelRef};
 use triage_engine::{Engine, EngineOptions};
 use triage_ledger::{Ledger, LedgerOptions};
 use triage_strategies::{ModelStrategy, Strategy, StrategyKind};
@@ -34,8 +34,30 @@ pub(crate) struct RoutingArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) model_dir: Option<PathBuf>,
 
+    /// The cost-quality knob in 0..=1 (0 = cheapest adequate model, 1 = best expected quality
+    /// whatever it costs); overrides `[routing] quality`.
+    #[arg(long, value_name = "Q", value_parser = parse_knob)]
+    pub(crate) quality: Option<f64>,
+
+    /// The model you would otherwise send everything to: savings are measured against it and,
+    /// below knob 1, nothing dearer is chosen; overrides `[routing] baseline` (default: the
+    /// catalog's `default_baseline`).
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) baseline: Option<String>,
+
     #[command(flatten)]
     pub(crate) catalog: CatalogArgs,
+}
+
+/// A knob value: a number in 0..=1.
+fn parse_knob(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if !(0.0..=1.0).contains(&value) {
+        return Err(format!("{value} is not between 0 and 1"));
+    }
+    Ok(value)
 }
 
 /// A loaded, validated routing setup.
@@ -57,10 +79,13 @@ impl Context {
     /// Loads the config, builds the catalog (embedded, then `[catalog]`, then `--catalog`)
     /// and checks every model the config names.
     pub(crate) fn load(args: &RoutingArgs) -> anyhow::Result<Context> {
-        let config = match &args.config {
+        let mut config = match &args.config {
             Some(path) => Config::load(path)?,
             None => Config::default(),
         };
+        if let Some(knob) = args.quality {
+            config.routing.quality = Some(knob);
+        }
         let mut catalog = config.catalog(Catalog::embedded())?;
         if let Some(path) = &args.catalog.catalog {
             let text = std::fs::read_to_string(path)
@@ -68,6 +93,20 @@ impl Context {
             catalog = catalog.overlay(&text, &path.display().to_string())?;
         }
         let today = args.catalog.today();
+        if let Some(baseline) = &args.baseline {
+            catalog
+                .resolve(baseline, today)
+                .with_context(|| format!("--baseline {baseline}"))?;
+            config.routing.baseline = Some(ModelRef {
+                id: baseline.clone(),
+                location: Location {
+                    origin: "--baseline".to_owned(),
+                    line: 1,
+                    column: 1,
+                },
+                key: "--baseline".to_owned(),
+            });
+        }
         let warnings = config.check_models(&catalog, today)?;
         let model_dir = args
             .model_dir
@@ -81,6 +120,16 @@ impl Context {
             as_of: args.catalog.as_of,
             model_dir,
         })
+    }
+
+    /// The baseline: `--baseline`, else `[routing] baseline`, else the catalog's
+    /// `default_baseline`, resolved on the day (a retired id names its successor).
+    pub(crate) fn baseline(&self) -> Option<String> {
+        let id = self.config.baseline(&self.catalog)?;
+        match self.catalog.resolve(&id, self.today) {
+            Ok(resolved) => Some(resolved.model.id.clone()),
+            Err(_) => Some(id),
+        }
     }
 
     /// `--strategy` if given, else `[routing] strategy`, else [`DEFAULT_STRATEGY`].

@@ -61,9 +61,14 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", value_parser = parse_non_negative)]
     output_tokens: Decimal,
 
-    /// The model every request would go to without routing.
+    /// The model every request would go to without routing (default: the config's
+    /// `[routing] baseline`, else the catalog's `default_baseline`).
     #[arg(long, value_name = "MODEL")]
-    baseline: String,
+    baseline: Option<String>,
+
+    /// The triage.toml whose `[routing] baseline` is the default baseline.
+    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_CONFIG)]
+    config: Option<std::path::PathBuf>,
 
     /// Share of requests per routing class, like `extract=0.3,faq=0.25,...`; classes left out
     /// get none.
@@ -98,10 +103,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(catalog) => catalog,
         Err(error) => return Ok(usage_error(&error)),
     };
+    let mut args = args;
+    let (baseline, source) = match resolve_baseline(&args, &catalog) {
+        Ok(found) => found,
+        Err(error) => return Ok(usage_error(&error)),
+    };
+    args.baseline = Some(baseline);
     let plan = match plan(&args, &catalog) {
         Ok(plan) => plan,
         Err(error) => return Ok(usage_error(&error)),
     };
+    if !args.json {
+        println!("baseline {} ({source})", args.baseline());
+    }
     let report = price(&args, &catalog, &plan)?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
@@ -148,8 +162,33 @@ struct Report {
     warnings: Vec<String>,
 }
 
+impl Args {
+    /// The baseline, once [`resolve_baseline`] has filled it in.
+    fn baseline(&self) -> &str {
+        self.baseline.as_deref().unwrap_or_default()
+    }
+}
+
+/// `--baseline`, else the config's `[routing] baseline`, else the catalog's
+/// `default_baseline`, with where it came from.
+fn resolve_baseline(args: &Args, catalog: &Catalog) -> anyhow::Result<(String, &'static str)> {
+    if let Some(baseline) = &args.baseline {
+        return Ok((baseline.clone(), "--baseline"));
+    }
+    if let Some(path) = &args.config {
+        let config = triage_config::Config::load(path)?;
+        if let Some(baseline) = &config.routing.baseline {
+            return Ok((baseline.id.clone(), "[routing] baseline"));
+        }
+    }
+    match catalog.default_baseline() {
+        Some(baseline) => Ok((baseline.to_owned(), "the catalog's default_baseline")),
+        None => anyhow::bail!("no baseline: pass --baseline MODEL"),
+    }
+}
+
 fn plan(args: &Args, catalog: &Catalog) -> anyhow::Result<Plan> {
-    catalog.get(&args.baseline)?;
+    catalog.get(args.baseline())?;
     let slices = match (&args.mix, &args.model_mix) {
         (_, Some(model_mix)) => {
             let shares = parse_shares(model_mix, "--model-mix")?;
@@ -258,7 +297,7 @@ fn price(args: &Args, catalog: &Catalog, plan: &Plan) -> anyhow::Result<Report> 
             monthly: per_request * requests_per_month * share,
         })
     };
-    let baseline = priced(None, Decimal::ONE, &args.baseline)?;
+    let baseline = priced(None, Decimal::ONE, args.baseline())?;
     let routed = plan
         .slices
         .iter()
@@ -395,6 +434,7 @@ fn report_json(args: &Args, report: &Report) -> Value {
         "batch": args.batch,
         "as_of": args.catalog.today().to_string(),
         "baseline": slice(&report.baseline),
+        "baseline_model": report.baseline.model,
         "routed": report.routed.iter().map(slice).collect::<Vec<_>>(),
         "baseline_monthly_usd": json_number(report.baseline.monthly),
         "routed_monthly_usd": json_number(report.routed_monthly),

@@ -15,12 +15,13 @@ use triage_strategies::eval::{
     EvalReport, Prediction, PriceTable, PricedModel, evaluate, majority_accuracy,
 };
 use triage_strategies::tokens::TokenCounter;
-use triage_strategies::{StrategyKind, estimate_input_tokens};
+use triage_strategies::{Strategy, StrategyKind, estimate_input_tokens};
 use triage_types::{ChatRequest, RouteClass};
 
 use crate::commands::context::{Context, RoutingArgs};
-use crate::commands::jsonl;
+use crate::commands::outcome_data::ClassifyOnce;
 use crate::commands::output::{format_dollars, json_number, render_table, usage_error};
+use crate::commands::{eval_outcomes, jsonl};
 
 /// Measure routing strategies on labelled prompts.
 #[derive(Debug, clap::Args)]
@@ -35,21 +36,45 @@ from its labelled class (extract 150, faq 150, transform 400, analyze 700, reaso
 critical 800 tokens), priced on the predicted class's primary model, on the baseline model,
 and on the labelled class's model (perfect routing).
 
+With --outcomes instead of --data: per-prompt outcome data (JSON Lines with `id`, `prompt`,
+`scores` {model: 0..1} and `out_tokens` {model: n}; --map names the catalog id of each model).
+For each strategy and a sweep of the cost-quality knob it prints mean quality and total cost
+(input tokens from the prompt, output tokens from the data, catalog prices), the mix of models
+chosen, always-each-model, the oracle (the cheapest model right on each prompt), random routing
+at equal cost, RouteLLM's PGR (performance gap recovered between the cheapest and the best
+single model) and CPT (the cost share needed to recover 50% and 80% of that gap). The knob
+chooses among the data's models only; nothing dearer than the baseline below knob 1.
+
 Examples:
   triage eval --data dev.jsonl
-  triage eval --data dev.jsonl --strategy keyword --strategy length --json")]
+  triage eval --data dev.jsonl --strategy keyword --strategy length --json
+  triage eval --outcomes zeroeval-calib.jsonl --map model-map.json --baseline gpt-4o --plot curve.svg")]
 pub(crate) struct Args {
     /// The labelled JSON Lines file; `-` reads standard input.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "outcomes",
+        conflicts_with = "outcomes"
+    )]
+    data: Option<PathBuf>,
+
+    /// Per-prompt outcome data to measure cost and quality on (instead of --data).
     #[arg(long, value_name = "FILE")]
-    data: PathBuf,
+    outcomes: Option<PathBuf>,
+
+    /// With --outcomes: the map from the data's model names to catalog ids
+    /// (`{"map": {name: id}}`).
+    #[arg(long, value_name = "FILE", requires = "outcomes")]
+    map: Option<PathBuf>,
+
+    /// With --outcomes: write the cost-quality chart (SVG) here.
+    #[arg(long, value_name = "FILE.svg", requires = "outcomes")]
+    plot: Option<PathBuf>,
 
     /// A strategy to measure (repeatable); default: every strategy that can run here.
     #[arg(long, value_name = "NAME")]
     strategy: Vec<StrategyKind>,
-
-    /// The single model everything would go to without routing.
-    #[arg(long, value_name = "MODEL", default_value = "gpt-4o")]
-    baseline: String,
 
     /// Print one JSON object keyed by strategy name.
     #[arg(long)]
@@ -71,14 +96,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(context) => context,
         Err(error) => return Ok(usage_error(&error)),
     };
-    let rows = match read_labelled(&args.data) {
-        Ok(rows) => rows,
-        Err(error) => return Ok(usage_error(&error)),
-    };
-    let prices = match price_table(&context, &args.baseline) {
-        Ok(prices) => prices,
-        Err(error) => return Ok(usage_error(&error)),
-    };
     let kinds = if args.strategy.is_empty() {
         context.available_strategies()
     } else {
@@ -86,12 +103,47 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         kinds.dedup();
         kinds
     };
+    let Some(data) = &args.data else {
+        let Some(outcomes) = &args.outcomes else {
+            return Ok(usage_error(&anyhow::anyhow!("give --data or --outcomes")));
+        };
+        let request = eval_outcomes::Request {
+            outcomes,
+            map: args.map.as_deref(),
+            kinds,
+            baseline: args.routing.baseline.as_deref(),
+            json: args.json,
+            plot: args.plot.as_ref(),
+        };
+        return match eval_outcomes::run(&context, &request) {
+            Ok(text) => {
+                print!("{text}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => Ok(usage_error(&error)),
+        };
+    };
+    let rows = match read_labelled(data) {
+        Ok(rows) => rows,
+        Err(error) => return Ok(usage_error(&error)),
+    };
+    let Some(baseline) = context.baseline() else {
+        return Ok(usage_error(&anyhow::anyhow!(
+            "no baseline: set --baseline or [routing] baseline"
+        )));
+    };
+    let prices = match price_table(&context, &baseline) {
+        Ok(prices) => prices,
+        Err(error) => return Ok(usage_error(&error)),
+    };
     let mut reports: BTreeMap<StrategyKind, EvalReport> = BTreeMap::new();
     for kind in &kinds {
-        let strategy = match context.strategy(*kind) {
-            Ok(strategy) => strategy,
+        let strategy: Arc<dyn Strategy> = match context.strategy(*kind) {
+            Ok(strategy) => Arc::new(ClassifyOnce::new(strategy)),
             Err(error) => return Ok(usage_error(&error)),
         };
+        // The engine's plan for `model: "auto"`: the model `ask` and `serve` would call.
+        let engine = context.engine(Arc::clone(&strategy), None, None)?;
         let progress = ProgressBar::new(rows.len() as u64);
         progress.set_style(
             ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} {elapsed}")
@@ -105,11 +157,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let started = Instant::now();
             let verdict = strategy.classify(&request)?;
             let latency = started.elapsed();
+            let planned = engine.plan(triage_engine::AUTO_MODEL, &request)?;
+            let routed = context.catalog.get(&planned.plan.primary.id)?;
             predictions.push(Prediction {
                 label: row.label,
                 predicted: verdict.class,
                 latency_ns: u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX),
                 input_tokens: row.input_tokens,
+                routed: Some(PricedModel {
+                    id: routed.id.clone(),
+                    input: routed.pricing.input,
+                    output: routed.pricing.output,
+                }),
             });
             progress.inc(1);
         }
@@ -120,7 +179,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports_json(&reports))?);
     } else {
-        print!("{}", reports_text(&args.data, &labels, &prices, &reports));
+        print!("{}", reports_text(data, &labels, &prices, &reports));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -76,6 +76,76 @@ pub(crate) fn for_each_line(
     }
 }
 
+/// Reads JSON Lines of `{"id"?, "text", ...}` from `path` (or standard input for `-`) and
+/// writes one JSON line per input line, `each` making it. A bad line stops with its line
+/// number (exit 2) unless `skip_invalid`, which warns and goes on; a closed stdout
+/// (`… | head`) is not a failure.
+pub(crate) fn map_lines(
+    path: &Path,
+    skip_invalid: bool,
+    mut each: impl FnMut(Item) -> anyhow::Result<Value>,
+) -> anyhow::Result<std::process::ExitCode> {
+    use std::io::Write as _;
+    use std::ops::ControlFlow;
+    let reader = match open(path) {
+        Ok(reader) => reader,
+        Err(error) => return Ok(crate::commands::output::usage_error(&error)),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut status = std::process::ExitCode::SUCCESS;
+    let mut skipped = 0_usize;
+    let result = for_each_line(reader, |index, line| {
+        let item = match parse_line(index, line) {
+            Ok(item) => item,
+            Err(problem) => {
+                if skip_invalid {
+                    skipped += 1;
+                    eprintln!("warning: line {} (1-based) skipped: {problem}", index + 1);
+                    return Ok(ControlFlow::Continue(()));
+                }
+                eprintln!(
+                    "error: {}: line {} (1-based): {problem}; every line must be a JSON object with a string `text` (use --skip-invalid to skip bad lines)",
+                    path.display(),
+                    index + 1
+                );
+                status = std::process::ExitCode::from(crate::commands::EXIT_USAGE);
+                return Ok(ControlFlow::Break(()));
+            }
+        };
+        let line = each(item)?;
+        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(b"\n")?;
+        Ok(ControlFlow::Continue(()))
+    });
+    let flushed = out.flush();
+    let failure = result
+        .err()
+        .or_else(|| flushed.err().map(anyhow::Error::from));
+    if let Some(error) = failure {
+        if is_broken_pipe(&error) {
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        return Err(error);
+    }
+    if skipped > 0 {
+        eprintln!("warning: {skipped} invalid line(s) skipped");
+    }
+    Ok(status)
+}
+
+/// Whether an error is a closed stdout (`triage classify … | head`), which is not a failure.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|json| json.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

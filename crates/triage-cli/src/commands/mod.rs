@@ -1,16 +1,20 @@
 //! One module per `triage` subcommand; each exposes its clap `Args` and a `run` function.
 
 pub(crate) mod ask;
+pub(crate) mod calibrate;
 pub(crate) mod catalog_args;
 pub(crate) mod classify;
 pub(crate) mod config;
 pub(crate) mod context;
 pub(crate) mod cost;
 pub(crate) mod eval;
+pub(crate) mod eval_outcomes;
 pub(crate) mod jsonl;
 pub(crate) mod mock_upstream;
 pub(crate) mod models;
+pub(crate) mod outcome_data;
 pub(crate) mod output;
+pub(crate) mod plot;
 pub(crate) mod report;
 pub(crate) mod route;
 pub(crate) mod serve;

@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, Duration, OffsetDateTime};
 use triage_catalog::Catalog;
-use triage_ledger::{LedgerReader, ReportContext, SummaryOptions};
+use triage_ledger::{BaselinePrice, LedgerReader, ReportContext, SummaryOptions};
 
 use crate::commands::EXIT_USAGE;
 use crate::commands::output::default_ledger_path;
@@ -20,7 +20,8 @@ use crate::commands::output::default_ledger_path;
   triage report                          all requests, as a table
   triage report --since 2026-11-01       from that day (UTC) on
   triage report --since 7d --json        the last seven days, as JSON
-  triage report --html report.html       a page with charts that opens offline")]
+  triage report --html report.html       a page with charts that opens offline
+  triage report --baseline gpt-4o        savings against gpt-4o at today's prices")]
 pub(crate) struct Args {
     /// The triage.toml whose `[ledger] path` names the ledger.
     #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_CONFIG)]
@@ -43,6 +44,11 @@ pub(crate) struct Args {
     /// Also write a self-contained HTML page with charts to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) html: Option<PathBuf>,
+
+    /// Measure savings against this model instead of the baseline recorded with each request
+    /// (each answered request's recorded tokens at its current catalog prices).
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) baseline: Option<String>,
 }
 
 /// Runs `triage report`.
@@ -56,18 +62,35 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_USAGE));
     }
     let reader = LedgerReader::open(&path)?;
-    let mut summary = reader.summary(&SummaryOptions { since: args.since })?;
     // The ledger stores which baseline each request was measured on; the catalog (with the
     // config's overlays) says when that model's prices were read.
     let catalog = match &args.config {
         Some(config) => triage_config::Config::load(config)?.catalog(Catalog::embedded())?,
         None => Catalog::embedded().clone(),
     };
-    summary.date_baseline_prices(|model| {
-        catalog
-            .find(model)
-            .map(|model| model.pricing.checked_on)
-    });
+    let baseline = match &args.baseline {
+        Some(id) => {
+            let model = match catalog.get(id) {
+                Ok(model) => model,
+                Err(error) => {
+                    eprintln!("error: --baseline {id}: {error}");
+                    return Ok(ExitCode::from(EXIT_USAGE));
+                }
+            };
+            Some(BaselinePrice {
+                model: model.id.clone(),
+                input: model.pricing.input,
+                cached_input: model.pricing.cached_input.unwrap_or(model.pricing.input),
+                output: model.pricing.output,
+            })
+        }
+        None => None,
+    };
+    let mut summary = reader.summary(&SummaryOptions {
+        since: args.since,
+        baseline,
+    })?;
+    summary.date_baseline_prices(|model| catalog.find(model).map(|model| model.pricing.checked_on));
 
     if let Some(html_path) = &args.html {
         let context = ReportContext {

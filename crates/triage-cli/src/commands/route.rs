@@ -10,9 +10,8 @@ use triage_strategies::StrategyKind;
 use triage_types::{ChatRequest, Message, Role};
 
 use crate::commands::context::{Context, RoutingArgs};
-use crate::commands::output::{
-    format_dollars, json_number, merge_warnings, round4, usage_error,
-};
+use crate::commands::jsonl;
+use crate::commands::output::{format_dollars, json_number, merge_warnings, round4, usage_error};
 
 /// Show which model a prompt would be routed to, and why. No API key needed.
 #[derive(Debug, clap::Args)]
@@ -22,6 +21,7 @@ Examples:
   triage route --explain \"Summarise this article: ...\"
   triage route --strategy length --json \"Write a sonnet about rain\"
   triage route --config triage.toml --explain \"Review this contract\"
+  triage route --jsonl prompts.jsonl --quality 0.3 > decisions.jsonl
 
 The plan's fallbacks are the class's other usable models, then the models of more demanding
 classes of at least the primary's tier. The cost estimate counts the prompt's tokens (tiktoken
@@ -29,7 +29,19 @@ for OpenAI models, an o200k-based estimate elsewhere) and assumes a typical answ
 the class.")]
 pub(crate) struct Args {
     /// The prompt to route.
-    prompt: String,
+    #[arg(required_unless_present = "jsonl", conflicts_with = "jsonl")]
+    prompt: Option<String>,
+
+    /// Route every line of a JSON Lines file (`{"id", "text"}` in) and print one JSON line per
+    /// input line: `{"id", "class", "confidence", "model", "difficulty", "p_cheap_right",
+    /// "expected_quality", "relative_price", "estimated_cost_usd"}`; `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    jsonl: Option<std::path::PathBuf>,
+
+    /// With --jsonl: warn about and skip lines that are not a JSON object with a string
+    /// `text`, instead of stopping at the first.
+    #[arg(long, requires = "jsonl")]
+    skip_invalid: bool,
 
     /// A system prompt, classified together with the prompt.
     #[arg(long, value_name = "TEXT")]
@@ -70,7 +82,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(error) => return Ok(usage_error(&error)),
     };
     let engine = context.engine(strategy, None, None)?;
-    let mut request = ChatRequest::from_prompt(args.prompt.clone());
+    if let Some(path) = &args.jsonl {
+        return jsonl::map_lines(path, args.skip_invalid, |item| {
+            let id = item.id.unwrap_or_else(|| Value::from(item.index));
+            let request = ChatRequest::from_prompt(item.text);
+            Ok(match engine.plan(&args.model, &request) {
+                Ok(planned) => route_line(id, &planned),
+                Err(error) => json!({"id": id, "error": error.to_string()}),
+            })
+        });
+    }
+    let mut request = ChatRequest::from_prompt(args.prompt.clone().unwrap_or_default());
     if let Some(system) = &args.system {
         request
             .messages
@@ -89,6 +111,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         print!("{}", route_text(&planned, &context, args.explain));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One `route --jsonl` output line: the decision in brief, for scoring with other tools.
+fn route_line(id: Value, planned: &Planned) -> Value {
+    let Planned { decision, plan, .. } = planned;
+    let quality = plan.quality.as_ref();
+    json!({
+        "id": id,
+        "class": decision.as_ref().map(|decision| decision.class),
+        "confidence": decision.as_ref().map(|decision| round4(decision.confidence)),
+        "model": plan.primary.id,
+        "difficulty": quality.map(|q| q.difficulty),
+        "p_cheap_right": quality.map(|q| (q.p_cheap_right * 10_000.0).round() / 10_000.0),
+        "expected_quality": quality.map(|q| (q.expected_quality * 10_000.0).round() / 10_000.0),
+        "relative_price": quality.map(|q| (q.relative_price * 10_000.0).round() / 10_000.0),
+        "estimated_cost_usd": plan.estimated_cost.map(json_number),
+    })
 }
 
 /// The plan as one JSON object.

@@ -178,7 +178,10 @@ fn providers_banner(engine: &triage_engine::Engine) -> String {
         out.push_str(&format!("  providers without a key: {}\n", list(&missing)));
     }
     if !unavailable.is_empty() {
-        out.push_str(&format!("  providers unavailable: {}\n", list(&unavailable)));
+        out.push_str(&format!(
+            "  providers unavailable: {}\n",
+            list(&unavailable)
+        ));
     }
     let stranded = engine.classes_without_a_ready_model();
     if ready.is_empty() {

@@ -1,13 +1,12 @@
-//! `[ledger]`: where `triage serve` records requests, and the model savings are measured
-//! against.
+//! `[ledger]`: where `triage serve` and `triage ask` record requests.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::sections::model_ref;
-use crate::{ConfigError, ModelRef};
+use crate::ConfigError;
+use crate::sections::invalid;
 use triage_catalog::Source;
 
 /// `[ledger]` as written.
@@ -19,8 +18,7 @@ pub(crate) struct RawLedger {
     path: Option<PathBuf>,
     /// Whether to record requests at all (default true).
     enabled: Option<bool>,
-    /// The catalog model savings are measured against: what every request would have cost on
-    /// it. Default: the first model of the `critical` route.
+    /// Moved to `[routing] baseline`; refused here with that hint.
     baseline: Option<Spanned<String>>,
 }
 
@@ -31,8 +29,6 @@ pub struct LedgerSettings {
     pub path: Option<PathBuf>,
     /// Whether requests are recorded.
     pub enabled: bool,
-    /// The baseline model, if configured.
-    pub baseline: Option<ModelRef>,
 }
 
 impl Default for LedgerSettings {
@@ -40,7 +36,6 @@ impl Default for LedgerSettings {
         LedgerSettings {
             path: None,
             enabled: true,
-            baseline: None,
         }
     }
 }
@@ -50,14 +45,19 @@ pub(crate) fn validate(
     raw: RawLedger,
     base_dir: Option<&Path>,
 ) -> Result<LedgerSettings, ConfigError> {
+    if let Some(baseline) = raw.baseline {
+        return Err(invalid(
+            source,
+            &baseline.span(),
+            "ledger.baseline",
+            "the baseline moved to [routing] baseline (one baseline for route, ask, serve, eval, cost and report)",
+        ));
+    }
     Ok(LedgerSettings {
         path: raw.path.map(|path| match base_dir {
             Some(base) if path.is_relative() => base.join(path),
             _ => path,
         }),
         enabled: raw.enabled.unwrap_or(true),
-        baseline: raw
-            .baseline
-            .map(|baseline| model_ref(source, &baseline, "ledger.baseline")),
     })
 }

@@ -14,6 +14,7 @@ pub(crate) mod keywords;
 pub(crate) mod ledger;
 pub(crate) mod length;
 pub(crate) mod providers;
+pub(crate) mod quality;
 pub(crate) mod routes;
 pub(crate) mod routing;
 pub(crate) mod rules;

@@ -1,11 +1,12 @@
-//! `[routing]`: which strategy classifies by default, and the low-confidence threshold.
+//! `[routing]`: which strategy classifies by default, the low-confidence threshold, and the
+//! cost-quality knob with the models it may choose from.
 
 use serde::Deserialize;
 use toml::Spanned;
 use triage_strategies::{DEFAULT_LOW_CONFIDENCE, StrategyKind};
 
-use super::invalid;
-use crate::ConfigError;
+use super::{invalid, model_ref};
+use crate::{ConfigError, ModelRef};
 use triage_catalog::Source;
 
 /// `[routing]` as written.
@@ -17,6 +18,15 @@ pub(crate) struct RawRouting {
     /// Below this confidence, a close call goes to the pricier of the two top classes;
     /// 0 turns it off.
     low_confidence: Option<Spanned<f32>>,
+    /// The cost-quality knob in 0..=1: 0 = the cheapest adequate model, 1 = the best expected
+    /// quality whatever it costs; `--quality` wins.
+    quality: Option<Spanned<f64>>,
+    /// The models the knob may choose from (default: every model of the routes).
+    candidates: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The model the user would otherwise send everything to: what savings are measured
+    /// against, and the price ceiling of the knob below 1. Default: the catalog's
+    /// `default_baseline`; `--baseline` wins.
+    baseline: Option<Spanned<String>>,
 }
 
 /// Validated `[routing]`.
@@ -26,6 +36,12 @@ pub struct Routing {
     pub strategy: Option<StrategyKind>,
     /// The low-confidence threshold, in 0..=1.
     pub low_confidence: f32,
+    /// The cost-quality knob, in 0..=1; `None`: the quality table's recommended value.
+    pub quality: Option<f64>,
+    /// The models the knob may choose from, if restricted.
+    pub candidates: Option<Vec<ModelRef>>,
+    /// The baseline model, if configured.
+    pub baseline: Option<ModelRef>,
 }
 
 impl Default for Routing {
@@ -33,6 +49,9 @@ impl Default for Routing {
         Routing {
             strategy: None,
             low_confidence: DEFAULT_LOW_CONFIDENCE,
+            quality: None,
+            candidates: None,
+            baseline: None,
         }
     }
 }
@@ -60,8 +79,47 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawRouting) -> Result<Routing, 
         }
         None => DEFAULT_LOW_CONFIDENCE,
     };
+    let quality = match raw.quality {
+        Some(written) => {
+            let value = *written.get_ref();
+            if !(0.0..=1.0).contains(&value) {
+                return Err(invalid(
+                    source,
+                    &written.span(),
+                    "routing.quality",
+                    format!("{value} is not between 0 and 1"),
+                ));
+            }
+            Some(value)
+        }
+        None => None,
+    };
+    let candidates = match raw.candidates {
+        Some(list) => {
+            if list.get_ref().is_empty() {
+                return Err(invalid(
+                    source,
+                    &list.span(),
+                    "routing.candidates",
+                    "the knob needs at least one candidate",
+                ));
+            }
+            Some(
+                list.get_ref()
+                    .iter()
+                    .map(|model| model_ref(source, model, "routing.candidates"))
+                    .collect(),
+            )
+        }
+        None => None,
+    };
     Ok(Routing {
         strategy,
         low_confidence,
+        quality,
+        candidates,
+        baseline: raw
+            .baseline
+            .map(|baseline| model_ref(source, &baseline, "routing.baseline")),
     })
 }

@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn server_and_ledger_sections_validate() {
         let config = Config::parse(
-            "[server]\nlisten = \"127.0.0.1:9000\"\napi_keys = [\"k1\"]\nmetrics_public = true\nrequest_timeout_ms = 1500\n\n[ledger]\npath = \"data/l.sqlite3\"\nbaseline = \"gpt-4o\"\n",
+            "[server]\nlisten = \"127.0.0.1:9000\"\napi_keys = [\"k1\"]\nmetrics_public = true\nrequest_timeout_ms = 1500\n\n[ledger]\npath = \"data/l.sqlite3\"\n\n[routing]\nbaseline = \"gpt-4o\"\n",
             "t.toml",
             Some(std::path::Path::new("/etc/triage")),
         )
@@ -139,7 +139,7 @@ mod tests {
         );
         assert_eq!(
             config
-                .ledger
+                .routing
                 .baseline
                 .as_ref()
                 .map(|model| model.id.as_str()),

@@ -76,6 +76,14 @@ fn errors_name_file_line_and_key() {
             "[routing]\nlow_confidence = 1.5\n",
         ),
         (
+            "quality_knob_out_of_range",
+            "[routing]\nstrategy = \"keyword\"\nquality = 1.5\n",
+        ),
+        (
+            "quality_entry_out_of_range",
+            "[quality.reason]\n\"gpt-4o-mini\" = [0.9, 1.2, 0.5]\n",
+        ),
+        (
             "unknown_class_in_routes",
             "[routes]\nanlayze = [\"gpt-4o\"]\n",
         ),
@@ -140,7 +148,11 @@ fn errors_name_file_line_and_key() {
             "fallback_route_bad_schema",
             "[fallback.routes.extract]\njson_schema = { type = 5 }\n",
         ),
-        ("unknown_baseline", "[ledger]\nbaseline = \"gpt-4-turbo\"\n"),
+        (
+            "unknown_baseline",
+            "[routing]\nbaseline = \"gpt-4-turbo\"\n",
+        ),
+        ("ledger_baseline_moved", "[ledger]\nbaseline = \"gpt-4o\"\n"),
         (
             "fallback_unknown_alias",
             "[aliases.cheap]\nmodel = \"gpt-4o-mini\"\n\n[fallback.aliases.cheep]\nmin_chars = 1\n",

@@ -104,6 +104,7 @@ fn summary_of_a_known_workload() {
     let since_day_two = reader
         .summary(&SummaryOptions {
             since: Some(day_two),
+            ..SummaryOptions::default()
         })
         .unwrap();
     assert_eq!(since_day_two.requests, 2);
@@ -156,7 +157,9 @@ fn the_report_names_every_baseline_and_its_price_date() {
         .unwrap()
         .summary(&SummaryOptions::default())
         .unwrap();
-    summary.date_baseline_prices(|model| (model == "new").then_some(time::macros::date!(2026 - 11 - 29)));
+    summary.date_baseline_prices(|model| {
+        (model == "new").then_some(time::macros::date!(2026 - 11 - 29))
+    });
     assert_eq!(summary.baseline_model.as_deref(), Some("new"));
     assert_eq!(
         summary.baseline_price_checked_on.as_deref(),

@@ -24,7 +24,7 @@ pub(crate) const BASE_CONFIG: &str = r#"
 [aliases.cheap]
 model = "gpt-4o-mini"
 
-[ledger]
+[routing]
 baseline = "gpt-4o"
 
 [fallback.checks]

@@ -256,3 +256,83 @@ fn class_prices_order_the_classes() {
     assert_eq!(price(RouteClass::Transform), "2");
     assert_eq!(price(RouteClass::Critical), "30");
 }
+
+/// The cost-quality knob's choice across its range, for prompts of different class
+/// probabilities and difficulty: at 0 the cheapest candidate, at 1 the best expected quality,
+/// in between the trade the table and the prices make; nothing dearer than the baseline below 1.
+#[test]
+fn knob_decisions_across_its_range() {
+    let table = triage_strategies::QualityTable::parse(
+        r#"
+[difficulty]
+reference = "mini"
+intercept = 6.0
+easy_above = 0.9
+hard_below = 0.6
+[difficulty.weights]
+length = -0.5
+latex = -2.0
+
+[priors.default]
+tier1 = [0.8, 0.6, 0.3]
+tier2 = [0.85, 0.7, 0.4]
+tier3 = [0.88, 0.75, 0.5]
+tier4 = [0.92, 0.82, 0.65]
+tier5 = [0.95, 0.88, 0.75]
+
+[classes.faq]
+nano = [0.9, 0.85, 0.8]
+strong = [0.92, 0.88, 0.84]
+"#,
+        "test table",
+    )
+    .unwrap();
+    let table = Arc::new(table);
+    let prompts: [(&str, Arc<dyn Strategy>, &str); 3] = [
+        (
+            "faq, easy",
+            sure(RouteClass::Faq),
+            "What is the capital of France?",
+        ),
+        (
+            "reason, hard",
+            sure(RouteClass::Reason),
+            "Prove that $\\sum_{k=1}^{n} k^3 = \\left(\\frac{n(n+1)}{2}\\right)^2$ for every $n \\geq 1$, then find $\\int_0^1 x^3 \\, dx$ and explain each step of the induction carefully.",
+        ),
+        (
+            "unsure: faq 0.5, critical 0.5",
+            Arc::new(Fixed([0.0, 0.5, 0.0, 0.0, 0.0, 0.5])),
+            "Should I refinance my mortgage now?",
+        ),
+    ];
+    let catalog = catalog();
+    let mut lines = Vec::new();
+    for (name, strategy, prompt) in prompts {
+        for knob in [0.0, 0.25, 0.5, 0.75, 1.0] {
+            let mut policy = Policy::from_catalog(&catalog);
+            policy.set_quality(Some(triage_strategies::QualityPolicy {
+                knob,
+                candidates: Some(
+                    ["nano", "mini", "haiku", "strong", "frontier"]
+                        .map(String::from)
+                        .to_vec(),
+                ),
+                baseline: Some("strong".to_owned()),
+                table: Arc::clone(&table),
+            }));
+            let router = Router::new(Arc::clone(&strategy), policy);
+            let route = router
+                .route(&catalog, &ChatRequest::from_prompt(prompt), TODAY)
+                .unwrap();
+            let choice = route.plan.quality.expect("the knob chose");
+            lines.push(format!(
+                "{name} @ {knob}: {} (quality {:.3}, price {:.3}× baseline, {})",
+                route.plan.primary.id,
+                choice.expected_quality,
+                choice.relative_price,
+                choice.difficulty.as_str()
+            ));
+        }
+    }
+    insta::assert_snapshot!(lines.join("\n"));
+}
