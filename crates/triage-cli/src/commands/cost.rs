@@ -113,10 +113,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(plan) => plan,
         Err(error) => return Ok(usage_error(&error)),
     };
+    let report = price(&args, &catalog, &plan)?;
     if !args.json {
         println!("baseline {} ({source})", args.baseline());
     }
-    let report = price(&args, &catalog, &plan)?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
