@@ -88,49 +88,79 @@ impl Bucket {
     }
 }
 
-/// The cheap text features of a prompt, each `ln(1 + count)`.
+/// Words that mark code in a prompt.
+const CODE_WORDS: [&str; 14] = [
+    "def ", "return", "assert", "==", "()", "lambda", "for ", "while ", "print", "```", "[", "];",
+    "import ", "len(",
+];
+
+/// Words that mark a multi-step word problem.
+const STEP_WORDS: [&str; 16] = [
+    " then",
+    " each",
+    "total",
+    " after",
+    "remaining",
+    "percent",
+    " times",
+    "twice",
+    " half",
+    " per ",
+    " every",
+    " more than",
+    " less than",
+    " left",
+    " how many",
+    " how much",
+];
+
+/// One automaton over both word lists (code words first), matched case-insensitively in a
+/// single pass: the features cost one scan of the text, not one per word.
+static WORDS: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
+    std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(CODE_WORDS.iter().chain(STEP_WORDS.iter()))
+            .ok()
+    });
+
+/// The cheap text features of a prompt, each `ln(1 + count)`: characters, digits, numbers,
+/// math symbols, LaTeX characters, code words, step words, sentence ends.
 pub fn features(text: &str) -> [f64; FEATURES] {
-    let lower = text.to_lowercase();
-    let count = |words: &[&str]| {
-        words
-            .iter()
-            .map(|w| lower.matches(w).count())
-            .sum::<usize>()
-    };
-    let chars = text.chars().count();
-    let digits = text.chars().filter(char::is_ascii_digit).count();
-    let numbers = text
-        .split(|c: char| !c.is_ascii_digit() && c != '.')
-        .filter(|part| part.chars().any(|c| c.is_ascii_digit()))
-        .count();
-    let math = text
-        .chars()
-        .filter(|c| "=+*/^<>%√π∑∫≤≥×÷".contains(*c))
-        .count();
-    let latex = text.chars().filter(|c| "\\$_{}".contains(*c)).count();
-    let code = count(&[
-        "def ", "return", "assert", "==", "()", "lambda", "for ", "while ", "print", "```", "[",
-        "];", "import ", "len(",
-    ]);
-    let steps = count(&[
-        " then",
-        " each",
-        "total",
-        " after",
-        "remaining",
-        "percent",
-        " times",
-        "twice",
-        " half",
-        " per ",
-        " every",
-        " more than",
-        " less than",
-        " left",
-        " how many",
-        " how much",
-    ]);
-    let sentences = text.chars().filter(|c| ".?!".contains(*c)).count();
+    let (mut chars, mut digits, mut numbers, mut math, mut latex, mut sentences) =
+        (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
+    let mut in_number = false;
+    for c in text.chars() {
+        chars += 1;
+        if c.is_ascii_digit() {
+            digits += 1;
+            if !in_number {
+                numbers += 1;
+                in_number = true;
+            }
+        } else if c != '.' {
+            in_number = false;
+        }
+        if "=+*/^<>%√π∑∫≤≥×÷".contains(c) {
+            math += 1;
+        }
+        if "\\$_{}".contains(c) {
+            latex += 1;
+        }
+        if ".?!".contains(c) {
+            sentences += 1;
+        }
+    }
+    let (mut code, mut steps) = (0usize, 0usize);
+    if let Some(words) = WORDS.as_ref() {
+        for found in words.find_overlapping_iter(text) {
+            if found.pattern().as_usize() < CODE_WORDS.len() {
+                code += 1;
+            } else {
+                steps += 1;
+            }
+        }
+    }
     [chars, digits, numbers, math, latex, code, steps, sentences].map(|n| (1.0 + n as f64).ln())
 }
 
