@@ -17,7 +17,11 @@ const CARGO: &str = "CARGO";
 #[command(disable_help_flag = true)]
 pub(crate) struct Args {
     /// The training options (`cargo xtask train-model --help` lists them).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
     args: Vec<OsString>,
 }
 

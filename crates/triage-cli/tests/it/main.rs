@@ -4,6 +4,7 @@ mod ask;
 mod catalog;
 mod gateway;
 mod mock_upstream;
+mod readme;
 mod report;
 mod routing;
 mod tidy;
