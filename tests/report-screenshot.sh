@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Renders `triage report --html` for a sample 14-day ledger in headless Chromium and keeps the
-# page and the screenshot for a person to look at.
+# Renders `triage report --html` for a sample 14-day ledger in headless Chromium at 1280 and 390
+# px wide, checks in the browser that no tile's number wraps or is cut off, and keeps the page
+# and the screenshots for a person to look at.
 #
 #   apt-get install -y chromium        # once
 #   tests/report-screenshot.sh [DIR]   # default DIR: target/report-screenshot
@@ -18,4 +19,4 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null 
 fi
 TRIAGE_SCREENSHOT_DIR="$dir" cargo test --quiet -p triage-cli --test it report::html_page_is_self_contained_and_renders -- --nocapture
 echo "page:       $dir/report.html"
-echo "screenshot: $dir/report.png"
+echo "screenshots: $dir/report-1280.png $dir/report-390.png"

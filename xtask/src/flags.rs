@@ -16,8 +16,9 @@ pub(crate) enum Command {
     BenchGateway(crate::bench_gateway::Args),
     /// Download a model repository from the Hugging Face Hub, verified against models/manifest.toml.
     FetchModel(crate::fetch_model::Args),
-    /// Train the on-device classifier from ../shared/data and write it to models/default.
-    TrainModel(Box<crate::train::Args>),
+    /// Train the on-device classifier from ../shared/data and write it to models/default
+    /// (runs the xtask-train package; `cargo xtask train-model --help` lists its options).
+    TrainModel(crate::train_model::Args),
     /// Learn the keyword strategy's default weights from ../shared/data/train.jsonl and write
     /// crates/triage-strategies/src/keywords.toml (`--check`: fail if it is stale).
     LearnKeywords(crate::keywords::Args),

@@ -1,5 +1,7 @@
-//! `cargo xtask`: project automation that is not part of the product (model training,
-//! model fetching, benchmarks).
+//! `cargo xtask`: project automation that is not part of the product (model fetching,
+//! keyword learning, benchmarks, tidy tests). Training needs candle, so it lives in the
+//! `xtask-train` package (`xtask/train`) and `train-model` runs it: `--help` and the other
+//! commands build without candle.
 
 mod bench_gateway;
 mod fetch_model;
@@ -7,7 +9,7 @@ mod flags;
 mod keywords;
 #[cfg(test)]
 mod tidy;
-mod train;
+mod train_model;
 
 use std::path::PathBuf;
 
@@ -18,7 +20,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         flags::Command::BenchGateway(args) => bench_gateway::run(args),
         flags::Command::FetchModel(args) => fetch_model::run(args),
-        flags::Command::TrainModel(args) => train::run(*args),
+        flags::Command::TrainModel(args) => train_model::run(&args),
         flags::Command::LearnKeywords(args) => keywords::run(args),
     }
 }

@@ -3,6 +3,7 @@
 //! no `cargo metadata`, no Rust parser, so these tests build in seconds.
 //!
 //! - [`crate_dependencies_follow_the_architecture`]: which internal crate may depend on which.
+//! - [`xtask_builds_without_candle`]: `cargo xtask --help` compiles no inference runtime.
 //! - [`no_import_cycles_between_modules`]: no cycles between the modules of one crate.
 //! - [`only_the_cli_reads_environment_variables`] and [`clap_env_names_are_constants`].
 //! - [`every_file_starts_with_a_module_doc`].
@@ -93,11 +94,12 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
             "triage-types",
             "triage-catalog",
             "triage-strategies",
-            "triage-classifier",
             // `cargo xtask bench-gateway` runs the gateway against the mock.
             "triage-mock",
         ],
     ),
+    // `cargo xtask train-model` runs it; the only automation that builds candle.
+    ("xtask-train", &["triage-types", "triage-classifier"]),
 ];
 
 /// Crates that do no I/O: neither they nor the internal crates they build on may depend on
@@ -272,6 +274,46 @@ fn crate_dependencies_follow_the_architecture() {
     assert_problems("crate dependencies", &problems);
 }
 
+/// Crates that `xtask` must build without, with everything it builds on, so that
+/// `cargo xtask --help` and the light commands do not compile an inference runtime (training
+/// lives in `xtask-train`, which `cargo xtask train-model` runs).
+const XTASK_MAY_NOT_BUILD: &[&str] = &["candle", "tokenizers", "triage-classifier"];
+
+/// `xtask` and the internal crates it builds on (their normal dependencies, transitively)
+/// name none of [`XTASK_MAY_NOT_BUILD`]; `cargo tree -p xtask | grep candle` is empty.
+#[test]
+fn xtask_builds_without_candle() {
+    let manifests = manifests();
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut pending = vec!["xtask".to_owned()];
+    while let Some(name) = pending.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let Some(manifest) = manifests.get(name.as_str()) else {
+            problems.push(format!("{name}: no manifest found"));
+            continue;
+        };
+        for dependency in manifest.dependencies.iter().filter(|d| !d.dev) {
+            if XTASK_MAY_NOT_BUILD
+                .iter()
+                .any(|prefix| dependency.name.starts_with(prefix))
+            {
+                problems.push(format!(
+                    "{}: [{}] {}: xtask builds on {name}, and xtask may not build {}; \
+                     put the code that needs it in xtask-train",
+                    manifest.path, dependency.section, dependency.name, dependency.name
+                ));
+            }
+            if dependency.internal() {
+                pending.push(dependency.name.clone());
+            }
+        }
+    }
+    assert_problems("what xtask builds", &problems);
+}
+
 fn allowed_dependencies() -> BTreeMap<String, BTreeSet<String>> {
     ALLOWED_DEPENDENCIES
         .iter()
@@ -300,11 +342,12 @@ struct Dependency {
 
 impl Dependency {
     fn internal(&self) -> bool {
-        self.name.starts_with("triage-") || self.name == "xtask"
+        self.name.starts_with("triage-") || self.name.starts_with("xtask")
     }
 }
 
-/// Every `crates/*/Cargo.toml` and `xtask/Cargo.toml`, by package name.
+/// Every `crates/*/Cargo.toml`, `xtask/Cargo.toml` and `xtask/train/Cargo.toml`, by package
+/// name.
 fn manifests() -> BTreeMap<String, Manifest> {
     let root = project_root();
     let mut paths: Vec<PathBuf> = read_dir_sorted(&root.join("crates"))
@@ -313,6 +356,7 @@ fn manifests() -> BTreeMap<String, Manifest> {
         .filter(|path| path.is_file())
         .collect();
     paths.push(root.join("xtask/Cargo.toml"));
+    paths.push(root.join("xtask/train/Cargo.toml"));
     paths
         .iter()
         .map(|path| {
@@ -415,6 +459,7 @@ fn crate_sources(root: &Path) -> Vec<PathBuf> {
         .filter(|src| src.is_dir())
         .collect();
     sources.push(root.join("xtask/src"));
+    sources.push(root.join("xtask/train/src"));
     sources
 }
 

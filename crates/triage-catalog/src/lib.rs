@@ -209,6 +209,20 @@ impl Catalog {
         self.default_baseline.as_deref()
     }
 
+    /// The most recent day any of the catalog's prices were read (`pricing.checked_on`), what
+    /// `triage --version` calls the catalog's price date; `None` for a catalog without models.
+    ///
+    /// ```
+    /// let day = triage_catalog::Catalog::embedded().prices_checked_on();
+    /// assert!(day.is_some());
+    /// ```
+    pub fn prices_checked_on(&self) -> Option<Date> {
+        self.models
+            .iter()
+            .map(|model| model.pricing.checked_on)
+            .max()
+    }
+
     fn empty() -> Catalog {
         Catalog {
             providers: Vec::new(),

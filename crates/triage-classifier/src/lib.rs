@@ -46,6 +46,13 @@ pub fn default_model_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/default")
 }
 
+/// The shipped model's id: its directory name and the first 12 hex digits of the sha256 of its
+/// `model.safetensors`, so that `triage --version` names the model without loading it. A test
+/// (`tests/it/shipped.rs`) recomputes it from `models/default`, so retraining cannot leave it
+/// stale.
+#[cfg(feature = "embedded-model")]
+pub const EMBEDDED_MODEL_ID: &str = "default-db38c50b1ce8";
+
 /// The contents of a model directory's four files.
 #[derive(Debug, Clone, Copy)]
 pub struct ModelFiles<'a> {

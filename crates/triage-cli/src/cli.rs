@@ -15,7 +15,7 @@ use crate::commands;
 #[derive(Debug, Parser)]
 #[command(
     name = "triage",
-    version,
+    version = version(),
     propagate_version = true,
     max_term_width = 100
 )]
@@ -52,6 +52,23 @@ enum Command {
     Config(commands::config::Args),
     /// Fit the expected-quality table and the knob to your own per-prompt outcome data.
     Calibrate(commands::calibrate::Args),
+}
+
+/// What `--version` prints after `triage `: the project's version, the embedded classifier's id
+/// and the date of the embedded catalog's prices. Built from constants and the catalog's text,
+/// never by loading the model, so `--version` stays instant.
+fn version() -> &'static str {
+    static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let prices = triage_catalog::Catalog::embedded()
+            .prices_checked_on()
+            .map_or_else(|| "unknown".to_owned(), |day| day.to_string());
+        format!(
+            "{} (model {}, catalog prices of {prices})",
+            env!("CARGO_PKG_VERSION"),
+            triage_classifier::EMBEDDED_MODEL_ID,
+        )
+    });
+    &VERSION
 }
 
 /// Sends log output to stderr, at a level chosen by `-v` unless `RUST_LOG` is set.

@@ -265,6 +265,15 @@ th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line
 th { color: var(--muted); font-weight: 500; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 .empty { color: var(--muted); padding: 24px 0; text-align: center; }
+.num, th { white-space: nowrap; }
+/* A phone: charts one under the other at full width, tighter margins. */
+@media (max-width: 640px) {
+  body { padding: 12px; }
+  .row { grid-template-columns: 1fr; }
+  section { padding: 12px; }
+  table { font-size: 13px; }
+  th, td { padding: 6px 4px; }
+}
 ";
 
 /// One color per routing class, in routing-table order.

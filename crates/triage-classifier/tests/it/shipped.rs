@@ -1,7 +1,7 @@
 //! Golden outputs of the shipped model (embedded from `models/default`): retraining the model
 //! changes these snapshots, which is the point.
 
-use triage_classifier::{Classifier, default_model_dir};
+use triage_classifier::{Classifier, EMBEDDED_MODEL_ID, WEIGHTS_FILE, default_model_dir};
 use triage_types::{RouteClass, TextClassifier};
 
 use crate::robustness::check_odd_prompts;
@@ -96,5 +96,19 @@ fn the_text_classifier_trait_reports_the_same_scores() {
     assert_eq!(
         via_trait.classify_text(text).unwrap(),
         classifier.classify(text).unwrap()
+    );
+}
+
+/// `EMBEDDED_MODEL_ID` (what `triage --version` prints) names the weights that are embedded.
+#[test]
+fn embedded_model_id_names_the_shipped_weights() {
+    use sha2::Digest as _;
+    let weights = std::fs::read(default_model_dir().join(WEIGHTS_FILE)).unwrap();
+    let digest = sha2::Sha256::digest(&weights);
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    let expect = format!("default-{}", &hex[..12]);
+    assert_eq!(
+        EMBEDDED_MODEL_ID, expect,
+        "models/default changed: set triage_classifier::EMBEDDED_MODEL_ID to {expect:?}"
     );
 }

@@ -5,6 +5,7 @@ mod catalog;
 mod gateway;
 mod mock_upstream;
 mod outcomes;
+mod readme;
 mod report;
 mod routing;
 mod tidy;

@@ -150,7 +150,45 @@ fn usage_errors() {
         .stderr(predicates::str::contains("expected a day"));
 }
 
-/// The HTML page is self-contained, and renders in headless Chromium when one is installed.
+/// A desktop and a phone viewport (CSS pixels).
+const SCREEN_SIZES: [(u32, u32); 2] = [(1280, 1600), (390, 2600)];
+
+/// Lists every tile whose number wraps onto a second line or is cut off, and the page if it is
+/// wider than the window, in `<pre id="probe">`; `ok` when there is none.
+const WRAP_PROBE: &str = r#"<script>
+const problems = [];
+for (const value of document.querySelectorAll('.card .value')) {
+  const style = getComputedStyle(value);
+  const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.45;
+  if (value.getBoundingClientRect().height > line * 1.5) problems.push('wraps: ' + value.textContent);
+  if (value.scrollWidth > value.clientWidth + 1) problems.push('cut off: ' + value.textContent);
+}
+if (document.documentElement.scrollWidth > window.innerWidth + 1) {
+  problems.push('page ' + document.documentElement.scrollWidth + ' px wide in ' + window.innerWidth);
+}
+const pre = document.createElement('pre');
+pre.id = 'probe';
+pre.textContent = problems.length ? problems.join('; ') : 'ok';
+document.body.appendChild(pre);
+</script>
+"#;
+
+fn chromium_args(width: u32, height: u32) -> Vec<String> {
+    [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain([format!("--window-size={width},{height}")])
+    .collect()
+}
+
+/// The HTML page is self-contained, and renders in headless Chromium when one is installed,
+/// at 1280 and 390 px wide, with every tile's number on one line and nothing cut off.
 /// `tests/report-screenshot.sh` runs this with `TRIAGE_SCREENSHOT_DIR` set to keep the PNG
 /// for a person to look at.
 #[test]
@@ -198,35 +236,58 @@ fn html_page_is_self_contained_and_renders() {
         );
         return;
     };
-    let png = dir.join("report.png");
-    let _ = std::fs::remove_file(&png);
-    let status = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            &format!("--screenshot={}", png.display()),
-            "--window-size=1200,1600",
-            &format!("file://{}", html.display()),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
+    for (width, height) in SCREEN_SIZES {
+        let png = dir.join(format!("report-{width}.png"));
+        let _ = std::fs::remove_file(&png);
+        let status = Command::new(chromium)
+            .args(chromium_args(width, height))
+            .arg(format!("--screenshot={}", png.display()))
+            .arg(format!("file://{}", html.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let bytes = std::fs::read(&png).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let png_width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+        let png_height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+        assert_eq!((png_width, png_height), (width, height));
+        // A blank or error page compresses to a few kilobytes; charts and tables do not.
+        assert!(
+            bytes.len() > 40_000,
+            "screenshot at {width} px suspiciously small: {} bytes",
+            bytes.len()
+        );
+        if keep.is_some() {
+            eprintln!("screenshot: {}", png.display());
+        }
+
+        // The same page with a probe that measures, in the browser, whether a tile's number
+        // wraps or is cut off and whether the page scrolls sideways.
+        let probe = dir.join(format!("report-probe-{width}.html"));
+        std::fs::write(
+            &probe,
+            page.replace("</body>", &format!("{WRAP_PROBE}</body>")),
+        )
         .unwrap();
-    assert!(status.success());
-    let bytes = std::fs::read(&png).unwrap();
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
-    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
-    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-    assert_eq!((width, height), (1200, 1600));
-    // A blank or error page compresses to a few kilobytes; charts and tables do not.
-    assert!(
-        bytes.len() > 40_000,
-        "screenshot suspiciously small: {} bytes",
-        bytes.len()
-    );
-    if keep.is_some() {
-        eprintln!("screenshot: {}", png.display());
+        let output = Command::new(chromium)
+            .args(chromium_args(width, height))
+            .args(["--virtual-time-budget=2000", "--dump-dom"])
+            .arg(format!("file://{}", probe.display()))
+            .stderr(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let dom = String::from_utf8_lossy(&output.stdout);
+        let result = dom
+            .split_once("<pre id=\"probe\">")
+            .and_then(|(_, rest)| rest.split_once("</pre>"))
+            .map(|(result, _)| result.to_owned())
+            .unwrap_or_else(|| panic!("the probe did not run at {width} px"));
+        assert_eq!(
+            result, "ok",
+            "at {width} px wide the report's tiles or page do not fit"
+        );
     }
 }
