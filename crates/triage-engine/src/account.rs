@@ -25,6 +25,8 @@ pub struct Accounted {
     pub cost: Result<Decimal, String>,
     /// How many attempts were recorded (skipped ones included).
     pub attempts: usize,
+    /// Every attempt's tokens together, as recorded (what `cost` paid for).
+    pub usage: Usage,
 }
 
 /// Who is asking, for the record.
@@ -167,9 +169,9 @@ impl Engine {
             request_id: ticket.request_id.clone(),
             cost,
             attempts: ending.attempts.len(),
+            usage,
         }
     }
-
 }
 
 /// What `usage` would have cost on the baseline model; cached tokens count as plain input

@@ -33,7 +33,7 @@ pub use error::LedgerError;
 pub use record::{AttemptOutcome, AttemptRecord, RequestOutcome, RequestRecord};
 pub use report::{ReportContext, render_html, render_text};
 pub use summary::{
-    BaselineShare, ClassMix, DailySpend, LatencyPercentiles, LedgerReader, ModelShare, Summary, SummaryOptions,
-    TokenTotals,
+    BaselineShare, ClassMix, DailySpend, LatencyPercentiles, LedgerReader, ModelShare, Summary,
+    SummaryOptions, TokenTotals,
 };
 pub use writer::{Ledger, LedgerOptions, LedgerStats, journal_path};

@@ -99,7 +99,11 @@ fn shipped_routes_name_only_active_models() {
         for (class, models) in catalog.routes().iter() {
             for id in models {
                 let model = catalog.get(id).unwrap();
-                assert_eq!(model.status(day), ModelStatus::Active, "{class}: {id} on {day}");
+                assert_eq!(
+                    model.status(day),
+                    ModelStatus::Active,
+                    "{class}: {id} on {day}"
+                );
             }
         }
     }
@@ -114,7 +118,12 @@ fn default_baseline_is_a_current_general_model() {
     assert_eq!(resolved.warning, None);
     // gpt-4o's successor, the lifecycle data's own answer.
     assert_eq!(
-        catalog.get("gpt-4o").unwrap().lifecycle.successor.as_deref(),
+        catalog
+            .get("gpt-4o")
+            .unwrap()
+            .lifecycle
+            .successor
+            .as_deref(),
         Some(id)
     );
 }

@@ -17,9 +17,9 @@ pub(crate) fn merge_warnings<'a>(
 ) -> Vec<&'a String> {
     let mut merged: Vec<&String> = Vec::new();
     for warning in located.iter().chain(more) {
-        let already = merged.iter().any(|shown| {
-            *shown == warning || shown.ends_with(&format!("): {warning}"))
-        });
+        let already = merged
+            .iter()
+            .any(|shown| *shown == warning || shown.ends_with(&format!("): {warning}")));
         if !already {
             merged.push(warning);
         }

@@ -63,11 +63,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(config) => triage_config::Config::load(config)?.catalog(Catalog::embedded())?,
         None => Catalog::embedded().clone(),
     };
-    summary.date_baseline_prices(|model| {
-        catalog
-            .find(model)
-            .map(|model| model.pricing.checked_on)
-    });
+    summary.date_baseline_prices(|model| catalog.find(model).map(|model| model.pricing.checked_on));
 
     if let Some(html_path) = &args.html {
         let context = ReportContext {

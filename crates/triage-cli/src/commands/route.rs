@@ -10,9 +10,7 @@ use triage_strategies::StrategyKind;
 use triage_types::{ChatRequest, Message, Role};
 
 use crate::commands::context::{Context, RoutingArgs};
-use crate::commands::output::{
-    format_dollars, json_number, merge_warnings, round4, usage_error,
-};
+use crate::commands::output::{format_dollars, json_number, merge_warnings, round4, usage_error};
 
 /// Show which model a prompt would be routed to, and why. No API key needed.
 #[derive(Debug, clap::Args)]

@@ -510,10 +510,9 @@ fn readme_route_explain_prints_no_warnings() {
 /// each, with its file, line and key.
 #[test]
 fn readme_config_sketch_warns_once_about_what_it_names() {
-    let readme = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
-    )
-    .unwrap();
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
     let sketch = readme
         .split("```toml\n")
         .nth(1)
@@ -523,8 +522,7 @@ fn readme_config_sketch_warns_once_about_what_it_names() {
     let path = dir.path().join("triage.toml");
     std::fs::write(&path, sketch).unwrap();
     let path = path.display().to_string();
-    let (code, stdout, stderr) =
-        triage(&["config", "check", "--config", &path, "--as-of", AS_OF]);
+    let (code, stdout, stderr) = triage(&["config", "check", "--config", &path, "--as-of", AS_OF]);
     assert_eq!(code, 0, "{stderr}");
     let warnings: Vec<&str> = stdout
         .split_once("\nwarnings\n")
@@ -536,6 +534,9 @@ fn readme_config_sketch_warns_once_about_what_it_names() {
     unique.sort_by_key(|warning| warnings.iter().position(|shown| shown == warning));
     assert_eq!(unique, warnings, "{stdout}");
     for warning in &warnings {
-        assert!(warning.contains(&format!("{path}:")), "unlocated: {warning}");
+        assert!(
+            warning.contains(&format!("{path}:")),
+            "unlocated: {warning}"
+        );
     }
 }

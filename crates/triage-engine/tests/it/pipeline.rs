@@ -291,7 +291,10 @@ async fn the_ledger_keeps_the_requested_model_and_the_baseline() {
     assert_eq!(engine.baseline(), Some("gpt-5.4"));
     let request = ChatRequest::from_prompt(PROMPT);
     mock.push(long_answer());
-    engine.complete(cli(), "claude-opus-4", &request).await.unwrap();
+    engine
+        .complete(cli(), "claude-opus-4", &request)
+        .await
+        .unwrap();
     mock.push(long_answer());
     engine.complete(cli(), "auto", &request).await.unwrap();
     engine.ledger().unwrap().close();

@@ -156,7 +156,9 @@ fn the_report_names_every_baseline_and_its_price_date() {
         .unwrap()
         .summary(&SummaryOptions::default())
         .unwrap();
-    summary.date_baseline_prices(|model| (model == "new").then_some(time::macros::date!(2026 - 11 - 29)));
+    summary.date_baseline_prices(|model| {
+        (model == "new").then_some(time::macros::date!(2026 - 11 - 29))
+    });
     assert_eq!(summary.baseline_model.as_deref(), Some("new"));
     assert_eq!(
         summary.baseline_price_checked_on.as_deref(),
