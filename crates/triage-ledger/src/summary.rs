@@ -365,7 +365,7 @@ impl LedgerReader {
         // Most requests first; ties keep the order the baselines were first used in.
         summary
             .baselines
-            .sort_by(|a, b| b.requests.cmp(&a.requests));
+            .sort_by_key(|baseline| std::cmp::Reverse(baseline.requests));
         summary.baseline_model = summary.baselines.first().map(|share| share.model.clone());
         for day in &mut summary.daily {
             day.spend_usd = day.spend_usd.normalize();
