@@ -11,6 +11,7 @@ Exits non-zero on the first failed check; prints one JSON line per check otherwi
 import json
 import os
 import sys
+from decimal import Decimal
 
 import anthropic
 import openai
@@ -23,6 +24,25 @@ def check(name, condition, detail):
     print(json.dumps({"check": name, "ok": bool(condition), "detail": detail}), flush=True)
     if not condition:
         sys.exit(1)
+
+
+def stream_figures_ok(figures, input_tokens, output_tokens, input_name, output_name):
+    """triage's figures in a stream's last usage event: a priced, exact cost, the attempts, and
+    token totals equal to the event's usage (one attempt here)."""
+    if not isinstance(figures, dict):
+        return False
+    try:
+        cost = Decimal(figures["cost_usd"])
+    except Exception:
+        return False
+    return (
+        cost > 0
+        and figures["attempts"] == 1
+        and figures["request_id"]
+        and figures["model"]
+        and figures["usage"][input_name] == input_tokens
+        and figures["usage"][output_name] == output_tokens
+    )
 
 
 def openai_checks():
@@ -54,17 +74,31 @@ def openai_checks():
         stream=True,
         stream_options={"include_usage": True},
     )
-    pieces, finish, usage = [], None, None
+    pieces, finish, usage, figures, usage_choices = [], None, None, None, None
     for chunk in stream:
         if chunk.usage is not None:
+            # The final chunk (stream_options.include_usage): no choices, the usage, and
+            # triage's figures as an extra field the SDK keeps.
             usage = chunk.usage
+            usage_choices = chunk.choices
+            figures = (chunk.model_extra or {}).get("x_triage")
         for choice in chunk.choices:
             pieces.append(choice.delta.content or "")
             finish = choice.finish_reason or finish
     streamed = "".join(pieces)
     check("openai stream", streamed == "echo: Translate 'good morning' into French", streamed)
     check("openai stream finish", finish == "stop", finish)
-    check("openai stream usage", usage is not None and usage.completion_tokens > 0, str(usage))
+    check(
+        "openai stream usage",
+        usage is not None
+        and usage_choices == []
+        and usage.prompt_tokens > 0
+        and usage.completion_tokens > 0
+        and usage.total_tokens == usage.prompt_tokens + usage.completion_tokens,
+        str(usage),
+    )
+    check("openai stream cost", stream_figures_ok(figures, usage.prompt_tokens, usage.completion_tokens,
+                                                  "prompt_tokens", "completion_tokens"), figures)
 
     try:
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
@@ -87,16 +121,33 @@ def anthropic_checks():
     check("anthropic stop reason", message.stop_reason == "end_turn", message.stop_reason)
     check("anthropic usage", message.usage.output_tokens > 0, message.usage.model_dump())
 
+    pieces, delta = [], None
     with client.messages.stream(
         model="auto",
         max_tokens=100,
         messages=[{"role": "user", "content": "Summarise: the cat sat on the mat."}],
     ) as stream:
-        streamed = "".join(stream.text_stream)
+        for event in stream:
+            if event.type == "text":
+                pieces.append(event.text)
+            elif event.type == "message_delta":
+                delta = event
         final = stream.get_final_message()
+    streamed = "".join(pieces)
     check("anthropic stream", streamed == "echo: Summarise: the cat sat on the mat.", streamed)
-    check("anthropic stream final", final.stop_reason == "end_turn" and final.usage.output_tokens > 0,
-          final.model_dump(mode="json"))
+    # The SDK takes the final usage from `message_delta` (cumulative counts overwrite
+    # `message_start`'s).
+    check(
+        "anthropic stream final",
+        final.stop_reason == "end_turn"
+        and delta is not None
+        and final.usage.output_tokens == delta.usage.output_tokens > 0
+        and final.usage.input_tokens == delta.usage.input_tokens > 0,
+        final.model_dump(mode="json"),
+    )
+    figures = (delta.model_extra or {}).get("x_triage") if delta is not None else None
+    check("anthropic stream cost", stream_figures_ok(figures, final.usage.input_tokens, final.usage.output_tokens,
+                                                     "input_tokens", "output_tokens"), figures)
 
     try:
         client.messages.create(model="no-such-model", max_tokens=5, messages=[{"role": "user", "content": "x"}])

@@ -25,6 +25,8 @@ pub struct Accounted {
     pub cost: Result<Decimal, String>,
     /// How many attempts were recorded (skipped ones included).
     pub attempts: usize,
+    /// Every attempt's tokens together, as recorded (what `cost` paid for).
+    pub usage: Usage,
 }
 
 /// Who is asking, for the record.
@@ -167,6 +169,7 @@ impl Engine {
             request_id: ticket.request_id.clone(),
             cost,
             attempts: ending.attempts.len(),
+            usage,
         }
     }
 }

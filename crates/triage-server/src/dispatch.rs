@@ -2,10 +2,12 @@
 //! errors as the client's.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Value, json};
 use triage_engine::{Accounted, EngineError, Planned};
 use triage_types::RouteClass;
 
-use crate::ServerError;
+use crate::error::Dialect;
+use crate::{ServerError, anthropic, openai};
 
 /// Header: the routing class (`none` when the request was not classified).
 pub const HEADER_CLASS: &str = "x-triage-class";
@@ -61,6 +63,36 @@ pub(crate) fn cost_text(accounted: &Accounted) -> String {
         Ok(cost) => cost.normalize().to_string(),
         Err(_) => "unknown".to_owned(),
     }
+}
+
+/// The name of the extra field that carries triage's figures in a stream's last usage event
+/// (OpenAI's final usage chunk, Anthropic's `message_delta`), where SDKs keep it as an extra
+/// field: a stream's cost is known only at its end, too late for a header.
+pub const STREAM_FIELD: &str = "x_triage";
+
+/// The figures of [`STREAM_FIELD`]: the same request id, model, class, attempts, cost and
+/// token totals as the ledger records (the totals count every attempt, so they are what the
+/// cost paid for; the event's own `usage` is the answering call's, as in a whole answer). The
+/// cost is a decimal string, exact as in the `x-triage-cost-usd` header, or `null` when an
+/// attempt could not be priced.
+pub(crate) fn stream_figures(
+    dialect: Dialect,
+    planned: &Planned,
+    model: &str,
+    accounted: &Accounted,
+) -> Value {
+    let usage = match dialect {
+        Dialect::OpenAi => openai::usage(&accounted.usage),
+        Dialect::Anthropic => anthropic::usage(&accounted.usage),
+    };
+    json!({
+        "request_id": accounted.request_id,
+        "model": model,
+        "class": planned.class().map(RouteClass::as_str),
+        "attempts": accounted.attempts,
+        "cost_usd": accounted.cost.as_ref().ok().map(|cost| cost.normalize().to_string()),
+        "usage": usage,
+    })
 }
 
 /// The engine's error as the client's.

@@ -57,6 +57,23 @@ pub enum ServerError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body did not arrive in full within the body-read timeout (a slow or stalled
+    /// client).
+    #[error("the request body did not arrive within {after_ms} ms")]
+    BodyTimeout {
+        /// The limit that passed.
+        after_ms: u64,
+    },
+    /// The gateway is already answering as many requests as it is configured for.
+    #[error(
+        "the gateway is at its limit of {limit} concurrent requests; retry in {retry_after_s} s"
+    )]
+    Overloaded {
+        /// The configured limit (`[server] max_concurrent_requests`).
+        limit: usize,
+        /// What the `Retry-After` header says, in seconds.
+        retry_after_s: u64,
+    },
     /// No or a wrong proxy key.
     #[error("missing or invalid API key for this gateway")]
     Unauthorized,
@@ -122,6 +139,8 @@ impl ServerError {
                 StatusCode::BAD_REQUEST
             }
             ServerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ServerError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ServerError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::Unauthorized => StatusCode::UNAUTHORIZED,
             ServerError::UnknownModel { .. } | ServerError::NotFound { .. } => {
                 StatusCode::NOT_FOUND
@@ -142,6 +161,8 @@ impl ServerError {
             ServerError::MalformedJson { .. } => "malformed_json",
             ServerError::InvalidRequest { .. } => "invalid_request",
             ServerError::PayloadTooLarge { .. } => "payload_too_large",
+            ServerError::BodyTimeout { .. } => "body_timeout",
+            ServerError::Overloaded { .. } => "overloaded",
             ServerError::Unauthorized => "unauthorized",
             ServerError::UnknownModel { .. } => "unknown_model",
             ServerError::NotFound { .. } => "not_found",
@@ -160,6 +181,8 @@ impl ServerError {
                 ("invalid_request_error", "invalid_request")
             }
             ServerError::PayloadTooLarge { .. } => ("invalid_request_error", "request_too_large"),
+            ServerError::BodyTimeout { .. } => ("invalid_request_error", "request_timeout"),
+            ServerError::Overloaded { .. } => ("server_error", "overloaded"),
             ServerError::Unauthorized => ("invalid_request_error", "invalid_api_key"),
             ServerError::UnknownModel { .. } => ("invalid_request_error", "model_not_found"),
             ServerError::NotFound { .. } => ("invalid_request_error", "not_found"),
@@ -179,6 +202,8 @@ impl ServerError {
                 "invalid_request_error"
             }
             ServerError::PayloadTooLarge { .. } => "request_too_large",
+            ServerError::BodyTimeout { .. } => "invalid_request_error",
+            ServerError::Overloaded { .. } => "overloaded_error",
             ServerError::Unauthorized => "authentication_error",
             ServerError::UnknownModel { .. } | ServerError::NotFound { .. } => "not_found_error",
             ServerError::MethodNotAllowed { .. } => "invalid_request_error",
@@ -228,11 +253,20 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.error.status();
         let mut response = (status, Json(self.error.body(self.protocol))).into_response();
-        if matches!(self.error, ServerError::Unauthorized) {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+        match &self.error {
+            ServerError::Unauthorized => {
+                response.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer"),
+                );
+            }
+            ServerError::Overloaded { retry_after_s, .. } => {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    HeaderValue::from(*retry_after_s),
+                );
+            }
+            _ => {}
         }
         response.headers_mut().insert(
             "x-triage-error",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -22,11 +22,8 @@ use crate::stream::Encoder;
 use crate::{ServerError, anthropic, openai};
 
 /// `POST /v1/chat/completions`.
-pub(crate) async fn chat_completions(
-    State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match read_body(&state, body) {
+pub(crate) async fn chat_completions(State(state): State<AppState>, request: Request) -> Response {
+    let body = match read_body(&state, request).await {
         Ok(body) => body,
         Err(error) => return error.speaking(Dialect::OpenAi).into_response(),
     };
@@ -45,11 +42,8 @@ pub(crate) async fn chat_completions(
 }
 
 /// `POST /v1/messages`.
-pub(crate) async fn messages(
-    State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match read_body(&state, body) {
+pub(crate) async fn messages(State(state): State<AppState>, request: Request) -> Response {
+    let body = match read_body(&state, request).await {
         Ok(body) => body,
         Err(error) => return error.speaking(Dialect::Anthropic).into_response(),
     };
@@ -67,8 +61,18 @@ pub(crate) async fn messages(
     serve(state.inner, call).await
 }
 
-fn read_body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ServerError> {
-    body.map_err(|rejection| {
+/// The request's body, within the body limit and the body-read timeout.
+async fn read_body(state: &AppState, request: Request) -> Result<Bytes, ServerError> {
+    let options = &state.inner.options;
+    let body = tokio::time::timeout(
+        options.body_read_timeout,
+        Bytes::from_request(request, state),
+    )
+    .await
+    .map_err(|_| ServerError::BodyTimeout {
+        after_ms: u64::try_from(options.body_read_timeout.as_millis()).unwrap_or(u64::MAX),
+    })?;
+    body.map_err(|rejection: BytesRejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ServerError::PayloadTooLarge {
                 limit: state.inner.options.body_limit_bytes,
@@ -91,7 +95,10 @@ struct Call {
 }
 
 /// Runs a parsed request through the engine, which records it whatever happens, and shapes
-/// the outcome in the caller's protocol.
+/// the outcome in the caller's protocol. The engine's part runs in its own task: a client that
+/// goes away before the first byte drops this handler, not the upstream call it already
+/// started, so that call still ends and is recorded with its usage and cost (a started stream
+/// is then dropped, which stops it and records it as `client_disconnected`).
 async fn serve(state: Arc<Inner>, call: Call) -> Response {
     let in_flight = InFlight::new(&state.metrics);
     let protocol = call.protocol;
@@ -99,23 +106,32 @@ async fn serve(state: Arc<Inner>, call: Call) -> Response {
         entry: protocol.as_str().to_owned(),
         streamed: call.stream,
     };
+    let engine = state.engine.clone();
     if call.stream {
-        return match state.engine.stream(caller, &call.model, call.request).await {
-            Ok(stream) => {
+        let started =
+            tokio::spawn(async move { engine.stream(caller, &call.model, call.request).await });
+        return match started.await {
+            Ok(Ok(stream)) => {
                 let encoder = Encoder::new(protocol, &stream.request_id, call.include_usage);
                 crate::stream::respond(stream, encoder, in_flight)
             }
-            Err(failed) => refuse(protocol, &failed),
+            Ok(Err(failed)) => refuse(protocol, &failed),
+            Err(error) => task_failed(protocol, &error),
         };
     }
-    match state
-        .engine
-        .complete(caller, &call.model, &call.request)
-        .await
-    {
-        Ok(completed) => answer(protocol, &completed),
-        Err(failed) => refuse(protocol, &failed),
+    let completed =
+        tokio::spawn(async move { engine.complete(caller, &call.model, &call.request).await });
+    match completed.await {
+        Ok(Ok(completed)) => answer(protocol, &completed),
+        Ok(Err(failed)) => refuse(protocol, &failed),
+        Err(error) => task_failed(protocol, &error),
     }
+}
+
+/// The engine's task panicked (a bug): logged, and a 500 without details for the client.
+fn task_failed(protocol: Dialect, error: &tokio::task::JoinError) -> Response {
+    tracing::error!(%error, "the request's task failed");
+    ServerError::Internal.speaking(protocol).into_response()
 }
 
 fn refuse(protocol: Dialect, failed: &Failed) -> Response {
@@ -221,6 +237,44 @@ pub(crate) async fn method_not_allowed(request: Request) -> Response {
     .speaking(Dialect::of_path(&path))
     .into_response()
 }
+
+/// Admits a chat request while fewer than `max_concurrent_requests` are being answered, and
+/// holds its place until the answer's body is done (a stream's last event or its client gone);
+/// one more gets a 503 with `Retry-After` at once, not a place in a queue.
+pub(crate) async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Ok(permit) = Arc::clone(&state.inner.admission).try_acquire_owned() else {
+        state.inner.metrics.overloaded();
+        return ServerError::Overloaded {
+            limit: state.inner.options.max_concurrent_requests,
+            retry_after_s: RETRY_AFTER_S,
+        }
+        .speaking(Dialect::of_path(request.uri().path()))
+        .into_response();
+    };
+    let response = next.run(request).await;
+    let streamed = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
+    if !streamed {
+        // A whole answer is complete once the handler returns.
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let body = axum::body::Body::from_stream(futures::StreamExt::map(
+        body.into_data_stream(),
+        move |frame| {
+            // The permit lives as long as the stream: dropped with it at its end.
+            let _held = &permit;
+            frame
+        },
+    ));
+    Response::from_parts(parts, body)
+}
+
+/// What an overloaded gateway's `Retry-After` says: a second is enough for short answers to
+/// finish, and SDKs honour the header.
+const RETRY_AFTER_S: u64 = 1;
 
 /// Rejects `/v1/*` requests without a configured proxy key.
 pub(crate) async fn require_key(

@@ -5,8 +5,10 @@
 //!
 //! Endpoints: `POST /v1/chat/completions`, `POST /v1/messages` (both streaming or not),
 //! `GET /v1/models`, `GET /healthz`, `GET /metrics`. Every routed answer carries the
-//! `x-triage-class`, `x-triage-model`, `x-triage-cost-usd` and `x-triage-attempts` headers (a
-//! stream's cost, known only at its end, follows as an SSE comment line). Errors take the
+//! `x-triage-class`, `x-triage-model`, `x-triage-cost-usd` and `x-triage-attempts` headers. A
+//! stream's cost is known only at its end: it comes in the last usage event as the extra field
+//! `x_triage` (OpenAI's final usage chunk, with `stream_options.include_usage`; Anthropic's
+//! `message_delta`), which the SDKs keep, and in a closing SSE comment line. Errors take the
 //! caller's protocol's shape, mapped in one place ([`ApiError`]'s `IntoResponse`).
 #![deny(missing_docs)]
 
@@ -14,6 +16,7 @@ mod anthropic;
 mod dispatch;
 mod error;
 mod handlers;
+mod listen;
 mod metrics;
 mod openai;
 mod state;
@@ -25,6 +28,7 @@ use axum::routing::{get, post};
 
 pub use dispatch::{
     HEADER_ATTEMPTS, HEADER_CLASS, HEADER_COST, HEADER_MODEL, HEADER_REQUEST_ID, HEADER_WARNING,
+    STREAM_FIELD,
 };
 pub use error::{ApiError, Dialect, ServerError};
 pub use state::{AppState, ServerOptions};
@@ -36,10 +40,16 @@ pub use triage_engine::AUTO_MODEL;
 pub fn app(state: AppState) -> Router {
     let body_limit = state.options().body_limit_bytes;
     let metrics_public = state.options().metrics_public;
-    let mut api = Router::new()
+    // Chat requests are admitted up to `max_concurrent_requests`; the proxy-key check, layered
+    // around them below, runs first, so refused clients take no place.
+    let chat = Router::new()
         .route("/v1/chat/completions", post(handlers::chat_completions))
         .route("/v1/messages", post(handlers::messages))
-        .route("/v1/models", get(handlers::models));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            handlers::admit,
+        ));
+    let mut api = chat.route("/v1/models", get(handlers::models));
     let mut open = Router::new().route("/healthz", get(handlers::healthz));
     // `/metrics` shows spend per model and traffic: behind the proxy keys unless configured
     // public.
@@ -61,21 +71,17 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-/// Sockets get `TCP_NODELAY`, so small answers and SSE frames leave at once instead of waiting
-/// on Nagle's algorithm (tens of milliseconds against a delayed ACK).
-pub async fn serve(
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish,
+/// within `options`' connection limits: at most `max_connections` open at once (the rest wait
+/// in the listen backlog), each closed when a request's headers take longer than
+/// `header_read_timeout` (slowloris clients, idle keep-alive connections). HTTP/1.1, served by
+/// hyper. Sockets get `TCP_NODELAY`, so small answers and SSE frames leave at once instead of
+/// waiting on Nagle's algorithm (tens of milliseconds against a delayed ACK).
+pub fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    options: &ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+    listen::serve(listener, app, listen::Limits::of(options), shutdown)
 }

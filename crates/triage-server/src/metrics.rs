@@ -80,6 +80,7 @@ pub(crate) struct Metrics {
     breakers: Family<BreakerLabels, Gauge>,
     in_flight: Gauge,
     ledger_dropped: Gauge,
+    overloaded: Counter,
 }
 
 /// What one finished request contributes.
@@ -111,6 +112,7 @@ impl Metrics {
             breakers: Family::default(),
             in_flight: Gauge::default(),
             ledger_dropped: Gauge::default(),
+            overloaded: Counter::default(),
         };
         let mut registry = Registry::with_prefix("triage");
         registry.register(
@@ -158,7 +160,17 @@ impl Metrics {
             "Ledger records dropped because the writer could not keep up",
             metrics.ledger_dropped.clone(),
         );
+        registry.register(
+            "overloaded_requests",
+            "Requests refused with 503 because max_concurrent_requests were being answered",
+            metrics.overloaded.clone(),
+        );
         (metrics, registry)
+    }
+
+    /// Counts a request refused because the gateway was at its concurrency limit.
+    pub(crate) fn overloaded(&self) {
+        self.overloaded.inc();
     }
 
     /// Counts a finished request.

@@ -405,15 +405,16 @@ pub(crate) fn chunk(id: &CompletionId, delta: Value, finish: Option<FinishReason
     })
 }
 
-/// The final usage chunk (`stream_options.include_usage`): no choices, the usage.
-pub(crate) fn usage_chunk(id: &CompletionId, totals: &Usage) -> Value {
+/// The final usage chunk (`stream_options.include_usage`): no choices, the answer's usage
+/// (the stream adds triage's figures to it).
+pub(crate) fn usage_chunk(id: &CompletionId, answer: &Usage) -> Value {
     json!({
         "id": id.id,
         "object": "chat.completion.chunk",
         "created": id.created,
         "model": id.model,
         "choices": [],
-        "usage": usage(totals),
+        "usage": usage(answer),
     })
 }
 

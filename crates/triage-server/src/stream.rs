@@ -15,7 +15,7 @@ use triage_engine::{EngineStream, StreamItem};
 use triage_fallback::StreamSummary;
 use triage_types::StreamEvent;
 
-use crate::dispatch::{client_error, cost_text, headers};
+use crate::dispatch::{STREAM_FIELD, client_error, cost_text, headers, stream_figures};
 use crate::error::Dialect;
 use crate::metrics::InFlight;
 use crate::{ServerError, anthropic, openai};
@@ -53,6 +53,13 @@ impl Encoder {
                 next_index: 0,
                 open_tool: None,
             },
+        }
+    }
+
+    fn dialect(&self) -> Dialect {
+        match self {
+            Encoder::OpenAi { .. } => Dialect::OpenAi,
+            Encoder::Anthropic { .. } => Dialect::Anthropic,
         }
     }
 
@@ -169,28 +176,33 @@ impl Encoder {
         }
     }
 
-    fn done(&mut self, summary: &StreamSummary) -> String {
+    /// The closing events: the finish reason, the usage (OpenAI: only when asked for) with
+    /// triage's `figures`, the end marker.
+    fn done(&mut self, summary: &StreamSummary, figures: Value) -> String {
         let finish = summary.response.finish_reason;
         let usage = &summary.response.usage;
         match self {
             Encoder::OpenAi { id, include_usage } => {
                 let mut out = data(&openai::chunk(id, json!({}), Some(finish)));
                 if *include_usage {
-                    out.push_str(&data(&openai::usage_chunk(id, usage)));
+                    let mut chunk = openai::usage_chunk(id, usage);
+                    chunk[STREAM_FIELD] = figures;
+                    out.push_str(&data(&chunk));
                 }
                 out.push_str("data: [DONE]\n\n");
                 out
             }
             Encoder::Anthropic { open_block, .. } => {
                 let mut out = close_block(open_block);
-                out.push_str(&anthropic::event(
-                    "message_delta",
-                    &json!({
-                        "type": "message_delta",
-                        "delta": {"stop_reason": anthropic::stop_reason(finish), "stop_sequence": null},
-                        "usage": anthropic::usage(usage),
-                    }),
-                ));
+                let mut delta = json!({
+                    "type": "message_delta",
+                    "delta": {"stop_reason": anthropic::stop_reason(finish), "stop_sequence": null},
+                    // Cumulative, as Anthropic's: the SDKs overwrite `message_start`'s zeros
+                    // with these.
+                    "usage": anthropic::usage(usage),
+                });
+                delta[STREAM_FIELD] = figures;
+                out.push_str(&anthropic::event("message_delta", &delta));
                 out.push_str(&anthropic::event(
                     "message_stop",
                     &json!({"type": "message_stop"}),
@@ -258,8 +270,15 @@ async fn pump(
         let frame = match item {
             StreamItem::Delta(delta) => encoder.delta(&delta),
             StreamItem::Done { summary, accounted } => {
-                let mut frame = encoder.done(&summary);
-                // SSE comment lines are ignored by clients; the cost is only known now.
+                let figures = stream_figures(
+                    encoder.dialect(),
+                    &stream.planned,
+                    &stream.model,
+                    &accounted,
+                );
+                let mut frame = encoder.done(&summary, figures);
+                // For clients that read the raw stream: SSE comment lines are ignored by
+                // SDKs, the cost is only known now.
                 frame.push_str(&format!(
                     ": x-triage-cost-usd={} x-triage-attempts={}\n\n",
                     cost_text(&accounted),

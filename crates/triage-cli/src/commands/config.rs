@@ -323,9 +323,15 @@ fn server_line(context: &Context) -> String {
         count => format!("{count} proxy keys"),
     };
     format!(
-        "server      listen {listen}, {keys}, body limit {} bytes, request timeout {} ms\n",
+        "server      listen {listen}, {keys}, body limit {} bytes, request timeout {} ms\n            \
+         header read timeout {} ms, body read timeout {} ms, at most {} connections and {} \
+         concurrent requests\n",
         server.body_limit_bytes,
-        server.request_timeout.as_millis()
+        server.request_timeout.as_millis(),
+        server.header_read_timeout.as_millis(),
+        server.body_read_timeout.as_millis(),
+        server.max_connections,
+        server.max_concurrent_requests,
     )
 }
 

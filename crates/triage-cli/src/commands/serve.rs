@@ -78,6 +78,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         metrics_public: server.metrics_public,
         body_limit_bytes: server.body_limit_bytes,
         request_timeout: server.request_timeout,
+        header_read_timeout: server.header_read_timeout,
+        body_read_timeout: server.body_read_timeout,
+        max_connections: server.max_connections,
+        max_concurrent_requests: server.max_concurrent_requests,
     };
     let engine = context.engine(strategy, ledger.clone(), Some(server.request_timeout))?;
     let listen = match args.listen.or(server.listen) {
@@ -116,7 +120,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             tracing::warn!(%error, "cannot print the listen address");
         }
         drop(out);
-        triage_server::serve(listener, triage_server::app(state), shutdown_signal())
+        let options = state.options().clone();
+        triage_server::serve(listener, triage_server::app(state), &options, shutdown_signal())
             .await
             .context("the server failed")
     });

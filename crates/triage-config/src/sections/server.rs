@@ -28,6 +28,19 @@ pub(crate) struct RawServer {
     body_limit_bytes: Option<Spanned<u64>>,
     /// The longest a request may take, in milliseconds (default 300000).
     request_timeout_ms: Option<Spanned<u64>>,
+    /// How long a client may take to send a request's headers, in milliseconds, counted from
+    /// the connection's start or its previous answer (default 10000); past it the connection
+    /// is closed (slowloris clients, idle keep-alive connections).
+    header_read_timeout_ms: Option<Spanned<u64>>,
+    /// How long a client may take to send a request's body once its headers are in, in
+    /// milliseconds (default 30000); past it the answer is 408.
+    body_read_timeout_ms: Option<Spanned<u64>>,
+    /// The most connections open at once (default 4096); more clients wait in the listen
+    /// backlog. Keep it below the open-file limit (`ulimit -n`).
+    max_connections: Option<Spanned<u64>>,
+    /// The most chat requests answered at once, streams until their end (default 512); one
+    /// more gets a 503 with `Retry-After`.
+    max_concurrent_requests: Option<Spanned<u64>>,
 }
 
 /// Validated `[server]`.
@@ -43,6 +56,14 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// The longest a request may take.
     pub request_timeout: Duration,
+    /// The longest a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// The longest a client may take to send a request's body.
+    pub body_read_timeout: Duration,
+    /// The most connections open at once.
+    pub max_connections: usize,
+    /// The most chat requests answered at once.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for ServerSettings {
@@ -53,6 +74,10 @@ impl Default for ServerSettings {
             metrics_public: false,
             body_limit_bytes: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(300),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            max_concurrent_requests: 512,
         }
     }
 }
@@ -103,12 +128,37 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawServer) -> Result<ServerSett
         });
     let request_timeout = positive(raw.request_timeout_ms, "server.request_timeout_ms")?
         .map_or(defaults.request_timeout, Duration::from_millis);
+    let header_read_timeout =
+        positive(raw.header_read_timeout_ms, "server.header_read_timeout_ms")?
+            .map_or(defaults.header_read_timeout, Duration::from_millis);
+    let body_read_timeout = positive(raw.body_read_timeout_ms, "server.body_read_timeout_ms")?
+        .map_or(defaults.body_read_timeout, Duration::from_millis);
+    let count = |value: Option<u64>, default: usize| {
+        value.map_or(default, |value| {
+            usize::try_from(value).unwrap_or(usize::MAX)
+        })
+    };
+    let max_connections = count(
+        positive(raw.max_connections, "server.max_connections")?,
+        defaults.max_connections,
+    );
+    let max_concurrent_requests = count(
+        positive(
+            raw.max_concurrent_requests,
+            "server.max_concurrent_requests",
+        )?,
+        defaults.max_concurrent_requests,
+    );
     Ok(ServerSettings {
         listen,
         api_keys,
         metrics_public: raw.metrics_public,
         body_limit_bytes,
         request_timeout,
+        header_read_timeout,
+        body_read_timeout,
+        max_connections,
+        max_concurrent_requests,
     })
 }
 
@@ -119,7 +169,7 @@ mod tests {
     #[test]
     fn server_and_ledger_sections_validate() {
         let config = Config::parse(
-            "[server]\nlisten = \"127.0.0.1:9000\"\napi_keys = [\"k1\"]\nmetrics_public = true\nrequest_timeout_ms = 1500\n\n[ledger]\npath = \"data/l.sqlite3\"\n\n[routing]\nbaseline = \"gpt-4o\"\n",
+            "[server]\nlisten = \"127.0.0.1:9000\"\napi_keys = [\"k1\"]\nmetrics_public = true\nrequest_timeout_ms = 1500\nheader_read_timeout_ms = 250\nbody_read_timeout_ms = 750\nmax_connections = 64\nmax_concurrent_requests = 8\n\n[ledger]\npath = \"data/l.sqlite3\"\n\n[routing]\nbaseline = \"gpt-4o\"\n",
             "t.toml",
             Some(std::path::Path::new("/etc/triage")),
         )
@@ -133,6 +183,10 @@ mod tests {
         assert!(!crate::sections::server::ServerSettings::default().metrics_public);
         assert_eq!(config.server.request_timeout.as_millis(), 1500);
         assert_eq!(config.server.body_limit_bytes, 4 * 1024 * 1024);
+        assert_eq!(config.server.header_read_timeout.as_millis(), 250);
+        assert_eq!(config.server.body_read_timeout.as_millis(), 750);
+        assert_eq!(config.server.max_connections, 64);
+        assert_eq!(config.server.max_concurrent_requests, 8);
         assert_eq!(
             config.ledger.path.as_deref(),
             Some(std::path::Path::new("/etc/triage/data/l.sqlite3"))
@@ -151,6 +205,8 @@ mod tests {
             "[server]\nlisten = \"nowhere\"\n",
             "[server]\napi_keys = [\" \"]\n",
             "[server]\nbody_limit_bytes = 0\n",
+            "[server]\nheader_read_timeout_ms = 0\n",
+            "[server]\nmax_concurrent_requests = 0\n",
             "[ledger]\npaht = \"x\"\n",
         ] {
             let error = Config::parse(bad, "t.toml", None).unwrap_err();

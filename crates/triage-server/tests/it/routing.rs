@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 use triage_ledger::{LedgerReader, SummaryOptions};
-use triage_mock::{MockUpstream, Scenario};
+use triage_mock::{MockUpstream, MockUsage, Scenario};
 use triage_server::ServerOptions;
 
 use crate::{app, gateway, post, read, send};
@@ -349,4 +349,189 @@ async fn what_the_gateway_can_validate_is_a_400_before_any_upstream_call() {
         assert_eq!(text["error"]["type"], "invalid_request_error", "{name}");
     }
     assert_eq!(mock.requests().len(), 0, "no upstream call");
+}
+
+/// A stream's last usage event (OpenAI's usage chunk, Anthropic's `message_delta`) carries the
+/// answering call's usage and, as the extra field `x_triage`, the request id, attempts, cost
+/// and token totals; the ledger records exactly those figures for the request.
+#[tokio::test]
+async fn streamed_usage_events_carry_the_figures_the_ledger_records() {
+    let usage = MockUsage {
+        input: 31,
+        output: 7,
+        cached_read: 4,
+        ..MockUsage::default()
+    };
+    let cases = [
+        ("openai, one attempt", "/v1/chat/completions", false),
+        ("anthropic, one attempt", "/v1/messages", false),
+        (
+            "openai, after a failed attempt",
+            "/v1/chat/completions",
+            true,
+        ),
+        ("anthropic, after a failed attempt", "/v1/messages", true),
+    ];
+    let mut shown = Vec::new();
+    for (name, path, fail_first) in cases {
+        let mock = MockUpstream::start().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ledger_path = dir.path().join("ledger.sqlite3");
+        let (app, state) = app(
+            gateway(Some(&mock), Some(&ledger_path)),
+            ServerOptions::default(),
+        );
+        if fail_first {
+            mock.push(Scenario::status(500));
+        }
+        mock.push(Scenario::text("Hello there, friend.").with_usage(usage));
+        let openai = path == "/v1/chat/completions";
+        let body = if openai {
+            json!({"model": "cheap", "stream": true, "stream_options": {"include_usage": true},
+                   "messages": [{"role": "user", "content": "Say hi"}]})
+        } else {
+            json!({"model": "cheap", "max_tokens": 50, "stream": true,
+                   "messages": [{"role": "user", "content": "Say hi"}]})
+        };
+        let (status, _, body) = read(send(&app, post(path, &body)).await).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        assert!(
+            body.contains(": x-triage-cost-usd="),
+            "{name}: the closing comment stays"
+        );
+        let events: Vec<Value> = body
+            .lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .filter_map(|data| serde_json::from_str(data).ok())
+            .collect();
+        let mut last = events
+            .iter()
+            .rfind(|event| {
+                if openai {
+                    event["choices"] == json!([])
+                } else {
+                    event["type"] == "message_delta"
+                }
+            })
+            .unwrap_or_else(|| panic!("{name}: no usage event in {body}"))
+            .clone();
+        // (input tokens with cached ones, output tokens) of a usage object in the dialect.
+        let tokens = |usage: &Value| {
+            if openai {
+                (
+                    usage["prompt_tokens"].as_u64(),
+                    usage["completion_tokens"].as_u64(),
+                )
+            } else {
+                (
+                    usage["input_tokens"]
+                        .as_u64()
+                        .zip(usage["cache_read_input_tokens"].as_u64())
+                        .map(|(plain, cached)| plain + cached),
+                    usage["output_tokens"].as_u64(),
+                )
+            }
+        };
+        let figures = last[triage_server::STREAM_FIELD].clone();
+
+        state.ledger().unwrap().flush();
+        let records = LedgerReader::open(&ledger_path)
+            .unwrap()
+            .requests(&SummaryOptions::default())
+            .unwrap();
+        assert_eq!(records.len(), 1, "{name}");
+        let record = &records[0];
+        assert!(record.streamed, "{name}");
+        assert_eq!(figures["request_id"], record.request_id, "{name}");
+        assert_eq!(
+            figures["cost_usd"]
+                .as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap(),
+            record.cost_usd,
+            "{name}"
+        );
+        assert!(record.cost_usd > rust_decimal::Decimal::ZERO, "{name}");
+        assert_eq!(figures["attempts"], record.attempts.len(), "{name}");
+        assert_eq!(
+            tokens(&figures["usage"]),
+            (
+                Some(record.usage.input_tokens),
+                Some(record.usage.output_tokens)
+            ),
+            "{name}: the totals are the ledger's"
+        );
+        let answering = record.attempts.last().unwrap();
+        assert_eq!(
+            tokens(&last["usage"]),
+            (
+                Some(answering.usage.input_tokens),
+                Some(answering.usage.output_tokens)
+            ),
+            "{name}: the event's usage is the answering call's"
+        );
+        assert_eq!(tokens(&last["usage"]), (Some(31), Some(7)), "{name}");
+
+        for volatile in [
+            "/id",
+            "/created",
+            &format!("/{}/request_id", triage_server::STREAM_FIELD),
+        ] {
+            if let Some(value) = last.pointer_mut(volatile) {
+                *value = json!("[volatile]");
+            }
+        }
+        shown.push(format!(
+            "{name}:\n{}",
+            serde_json::to_string_pretty(&last).unwrap()
+        ));
+    }
+    insta::assert_snapshot!(shown.join("\n"));
+}
+
+/// A client that gives up before the first byte still leaves a record: a whole answer's
+/// upstream call runs to its end and is recorded with its usage and cost; a stream that starts
+/// after its client left is stopped and recorded as `client_disconnected`.
+#[tokio::test]
+async fn a_client_gone_before_the_first_byte_leaves_a_record() {
+    for streamed in [false, true] {
+        let mock = MockUpstream::start().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ledger_path = dir.path().join("ledger.sqlite3");
+        let (app, state) = app(
+            gateway(Some(&mock), Some(&ledger_path)),
+            ServerOptions::default(),
+        );
+        mock.push(
+            Scenario::text("A slow answer.")
+                .with_delay_before_headers(std::time::Duration::from_millis(300)),
+        );
+        let request = post(
+            "/v1/chat/completions",
+            &json!({"model": "cheap", "stream": streamed, "messages": [{"role": "user", "content": "Say hi"}]}),
+        );
+        let gave_up =
+            tokio::time::timeout(std::time::Duration::from_millis(50), send(&app, request)).await;
+        assert!(gave_up.is_err(), "the client left before the answer");
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        state.ledger().unwrap().flush();
+        let records = LedgerReader::open(&ledger_path)
+            .unwrap()
+            .requests(&SummaryOptions::default())
+            .unwrap();
+        assert_eq!(records.len(), 1, "streamed {streamed}");
+        let record = &records[0];
+        assert_eq!(mock.requests().len(), 1);
+        if streamed {
+            assert_eq!(record.outcome.as_str(), "client_disconnected");
+        } else {
+            assert_eq!(record.outcome.as_str(), "success");
+            assert_eq!(
+                (record.usage.input_tokens, record.usage.output_tokens),
+                (12, 5)
+            );
+            assert!(record.cost_usd > rust_decimal::Decimal::ZERO);
+        }
+    }
 }
