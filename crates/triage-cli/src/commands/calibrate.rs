@@ -15,11 +15,13 @@ use triage_strategies::outcomes::{
     CalibrationItem, FitOptions, KNOB_SWEEP, KnobPoint, OutcomeItem, common_models, fit_table,
     knob_point, recommended_knob,
 };
-use triage_strategies::{QualityPolicy, QualityTable, Strategy, StrategyKind};
+use triage_strategies::{QualityTable, Strategy, StrategyKind};
 use triage_types::ChatRequest;
 
 use crate::commands::context::{Context, RoutingArgs};
-use crate::commands::outcome_data::{ClassifyOnce, read_map, read_outcomes, route_items, tiers};
+use crate::commands::outcome_data::{
+    ClassifyOnce, outcome_router, read_map, read_outcomes, route_items, tiers,
+};
 use crate::commands::output::{format_dollars, render_table, usage_error};
 
 /// Fit the expected-quality table to your own per-prompt outcomes.
@@ -142,16 +144,7 @@ fn calibrate(context: &Context, args: &Args) -> anyhow::Result<String> {
         ..FitOptions::default()
     };
     let router_for = |table: Arc<QualityTable>, knob: f64| {
-        context.config.router(
-            &context.catalog,
-            Arc::clone(&strategy),
-            QualityPolicy {
-                knob,
-                candidates: Some(models.clone()),
-                baseline: Some(baseline.clone()),
-                table,
-            },
-        )
+        outcome_router(context, &strategy, knob, &models, &baseline, table)
     };
 
     // Held-out: fit on all folds but one, route the one left out, at every knob value.

@@ -13,11 +13,13 @@ use triage_strategies::outcomes::{
     KNOB_SWEEP, KnobPoint, OutcomeItem, Point, always, common_models, cpt, knob_point, oracle,
     pareto, pgr, random_at_cost, weak_and_strong,
 };
-use triage_strategies::{QualityPolicy, Strategy, StrategyKind};
+use triage_strategies::{Strategy, StrategyKind};
 
 use crate::commands::calibrate::{bar, knob_table, pick_baseline};
 use crate::commands::context::Context;
-use crate::commands::outcome_data::{ClassifyOnce, read_map, read_outcomes, route_items};
+use crate::commands::outcome_data::{
+    ClassifyOnce, outcome_router, read_map, read_outcomes, route_items,
+};
 use crate::commands::output::{format_dollars, json_number};
 use crate::commands::plot::{Series, cost_quality_svg};
 
@@ -75,15 +77,13 @@ pub(crate) fn run(context: &Context, request: &Request<'_>) -> anyhow::Result<St
     for kind in &request.kinds {
         let strategy: Arc<dyn Strategy> = Arc::new(ClassifyOnce::new(context.strategy(*kind)?));
         let route = |knob: f64| -> anyhow::Result<KnobPoint> {
-            let router = context.config.router(
-                &context.catalog,
-                Arc::clone(&strategy),
-                QualityPolicy {
-                    knob,
-                    candidates: Some(models.clone()),
-                    baseline: Some(baseline.clone()),
-                    table: Arc::clone(&table),
-                },
+            let router = outcome_router(
+                context,
+                &strategy,
+                knob,
+                &models,
+                &baseline,
+                Arc::clone(&table),
             );
             let chosen = route_items(&router, &context.catalog, &items, context.today)?;
             let choice: Vec<&str> = chosen.iter().map(String::as_str).collect();

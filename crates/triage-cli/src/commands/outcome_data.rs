@@ -194,3 +194,26 @@ pub(crate) fn tiers(catalog: &Catalog, items: &[OutcomeItem]) -> BTreeMap<String
         .filter_map(|id| catalog.find(id).map(|model| (id.clone(), model.tier)))
         .collect()
 }
+
+/// The router an outcome command routes the data's items by: the config's rules and policy,
+/// the knob at `knob` choosing among the data's `models` only, priced against `baseline`,
+/// weighing `table`.
+pub(crate) fn outcome_router(
+    context: &crate::commands::context::Context,
+    strategy: &Arc<dyn Strategy>,
+    knob: f64,
+    models: &[String],
+    baseline: &str,
+    table: Arc<triage_strategies::QualityTable>,
+) -> Router {
+    context.config.router(
+        &context.catalog,
+        Arc::clone(strategy),
+        triage_strategies::QualityPolicy {
+            knob,
+            candidates: Some(models.to_vec()),
+            baseline: Some(baseline.to_owned()),
+            table,
+        },
+    )
+}

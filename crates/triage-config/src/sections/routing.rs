@@ -65,35 +65,13 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawRouting) -> Result<Routing, 
             None => None,
         };
     let low_confidence = match raw.low_confidence {
-        Some(written) => {
-            let value = *written.get_ref();
-            if !(0.0..=1.0).contains(&value) {
-                return Err(invalid(
-                    source,
-                    &written.span(),
-                    "routing.low_confidence",
-                    format!("{value} is not between 0 and 1"),
-                ));
-            }
-            value
-        }
+        Some(written) => unit_interval(source, &written, "routing.low_confidence")?,
         None => DEFAULT_LOW_CONFIDENCE,
     };
-    let quality = match raw.quality {
-        Some(written) => {
-            let value = *written.get_ref();
-            if !(0.0..=1.0).contains(&value) {
-                return Err(invalid(
-                    source,
-                    &written.span(),
-                    "routing.quality",
-                    format!("{value} is not between 0 and 1"),
-                ));
-            }
-            Some(value)
-        }
-        None => None,
-    };
+    let quality = raw
+        .quality
+        .map(|written| unit_interval(source, &written, "routing.quality"))
+        .transpose()?;
     let candidates = match raw.candidates {
         Some(list) => {
             if list.get_ref().is_empty() {
@@ -122,4 +100,21 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawRouting) -> Result<Routing, 
             .baseline
             .map(|baseline| model_ref(source, &baseline, "routing.baseline")),
     })
+}
+
+/// A value written under `key` that must lie in 0..=1, or the error naming its place.
+fn unit_interval<T>(source: &Source<'_>, written: &Spanned<T>, key: &str) -> Result<T, ConfigError>
+where
+    T: Copy + PartialOrd + From<u8> + std::fmt::Display,
+{
+    let value = *written.get_ref();
+    if !(T::from(0)..=T::from(1)).contains(&value) {
+        return Err(invalid(
+            source,
+            &written.span(),
+            key,
+            format!("{value} is not between 0 and 1"),
+        ));
+    }
+    Ok(value)
 }
