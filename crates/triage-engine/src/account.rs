@@ -163,6 +163,8 @@ impl Engine {
                 latency,
                 streamed: ticket.caller.streamed,
                 attempts: ending.attempts.iter().map(attempt_record).collect(),
+                client_key: None,
+                budget_note: None,
             });
         }
         Accounted {

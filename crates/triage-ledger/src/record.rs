@@ -54,6 +54,14 @@ pub struct RequestRecord {
     pub streamed: bool,
     /// Every model call made for this request, in order.
     pub attempts: Vec<AttemptRecord>,
+    /// The name of the client key (`[[server.keys]]`) that made the request; `None` for a
+    /// request without one (the CLI, a gateway without per-client keys).
+    #[serde(default)]
+    pub client_key: Option<String>,
+    /// Why the request was routed cheaper than its plan: its key was near a budget (for
+    /// example `daily budget 85% spent`); `None` when the budget did not change the route.
+    #[serde(default)]
+    pub budget_note: Option<String>,
 }
 
 impl RequestRecord {
@@ -79,6 +87,8 @@ impl RequestRecord {
             latency: Duration::ZERO,
             streamed: false,
             attempts: Vec::new(),
+            client_key: None,
+            budget_note: None,
         }
     }
 }

@@ -57,6 +57,11 @@ const MIGRATIONS: &[&str] = &[
     // `warnings` the warnings sent with the answer, one per line, NULL when none.
     "ALTER TABLE requests ADD COLUMN resolved_from TEXT;
     ALTER TABLE requests ADD COLUMN warnings TEXT;",
+    // 3 -> 4: who asked and what their budget did. `client_key` is the name of the client key
+    // (`[[server.keys]]`) that made the request, NULL without one; `budget_note` why the request
+    // was routed cheaper than its plan (its key near a budget), NULL when it was not.
+    "ALTER TABLE requests ADD COLUMN client_key TEXT;
+    ALTER TABLE requests ADD COLUMN budget_note TEXT;",
 ];
 
 /// The schema version this build writes.

@@ -423,7 +423,7 @@ impl LedgerReader {
             "SELECT id, request_id, started_at_ms, protocol, route, class, confidence, outcome,
                 model, provider, input_tokens, output_tokens, cached_read_tokens,
                 cache_write_tokens, reasoning_tokens, cost_usd, baseline_model,
-                baseline_cost_usd, latency_us, streamed, unpriced, resolved_from, warnings
+                baseline_cost_usd, latency_us, streamed, unpriced, resolved_from, warnings, client_key, budget_note
              FROM requests WHERE started_at_ms >= ?1 ORDER BY started_at_ms, id",
         )?;
         let mut attempts_statement = self.connection.prepare(
@@ -499,6 +499,8 @@ impl LedgerReader {
                 latency: duration(row.get(18)?),
                 streamed: row.get(19)?,
                 attempts,
+                client_key: row.get(23)?,
+                budget_note: row.get(24)?,
             });
         }
         Ok(records)

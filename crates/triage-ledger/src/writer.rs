@@ -461,9 +461,10 @@ fn insert_batch<'a>(
             "INSERT INTO requests (request_id, started_at_ms, protocol, route, class, confidence,
                 outcome, model, provider, input_tokens, output_tokens, cached_read_tokens,
                 cache_write_tokens, reasoning_tokens, cost_usd, baseline_model, baseline_cost_usd,
-                latency_us, streamed, attempt_count, unpriced, resolved_from, warnings)
+                latency_us, streamed, attempt_count, unpriced, resolved_from, warnings, client_key,
+                budget_note)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                ?18, ?19, ?20, ?21, ?22, ?23)",
+                ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
         )?;
         let mut insert_attempt = transaction.prepare_cached(
             "INSERT INTO attempts (request, position, model, provider, outcome, detail, judge,
@@ -504,6 +505,8 @@ fn insert_batch<'a>(
                 record.unpriced,
                 record.resolved_from,
                 (!record.warnings.is_empty()).then(|| record.warnings.join("\n")),
+                record.client_key,
+                record.budget_note,
             ])?;
             let request = transaction.last_insert_rowid();
             for (position, attempt) in record.attempts.iter().enumerate() {
