@@ -62,13 +62,22 @@
 //!
 //! [ledger]
 //! path = "ledger.sqlite3"       # default <data dir>/triage/ledger.sqlite3
-//! baseline = "gpt-4o"           # savings are measured against this model
 //!
 //! [server]
 //! listen = "127.0.0.1:8080"
 //! api_keys = ["sk-team-1"]      # clients send Authorization: Bearer KEY or x-api-key
 //! body_limit_bytes = 4194304
 //! request_timeout_ms = 300000
+//!
+//! [[server.keys]]               # per-client keys: models, budgets, rate limits
+//! name = "team-a"
+//! key_env = "TEAM_A_KEY"        # or key = "…"
+//! models = ["auto", "cheap-json"]
+//! daily_budget_usd = 5
+//! requests_per_minute = 60
+//!
+//! [state]                       # budgets and rate limits shared by every replica
+//! redis_url = "redis://127.0.0.1:6379"
 //! ```
 //!
 //! Only the CLI reads environment variables; their names are in [`env`](mod@env).
@@ -101,7 +110,9 @@ pub use sections::providers::{ProviderOverrides, ProvidersSection};
 pub use sections::quality::{QualityOverride, QualitySettings};
 pub use sections::routing::Routing;
 pub use sections::rules::RuleSettings;
+pub use sections::keys::{ClientKeySettings, KeySecret};
 pub use sections::server::ServerSettings;
+pub use sections::state::{StateSettings, WhenUnreachable};
 pub use triage_catalog::Location;
 
 use crate::raw::RawConfig;
@@ -149,6 +160,8 @@ pub struct Config {
     pub server: ServerSettings,
     /// `[quality]`.
     pub quality: QualitySettings,
+    /// `[state]`.
+    pub state: StateSettings,
 }
 
 impl Config {
@@ -203,6 +216,7 @@ impl Config {
             ledger: sections::ledger::validate(&source, raw.ledger, base_dir)?,
             server: sections::server::validate(&source, raw.server)?,
             quality: sections::quality::validate(&source, raw.quality, base_dir)?,
+            state: sections::state::validate(&source, raw.state)?,
         })
     }
 
@@ -283,6 +297,11 @@ impl Config {
         }
         for entry in &self.quality.overrides {
             check(&entry.model, false)?;
+        }
+        for key in &self.server.keys {
+            for model in key.models.iter().filter(|model| model.id != "auto") {
+                check(model, true)?;
+            }
         }
         Ok(warnings)
     }

@@ -18,6 +18,7 @@ use crate::sections::routes::RawRoutes;
 use crate::sections::routing::RawRouting;
 use crate::sections::rules::RawRule;
 use crate::sections::server::RawServer;
+use crate::sections::state::RawState;
 
 /// `triage.toml` as written. Unknown top-level keys are errors.
 #[derive(Debug, Default, Deserialize)]
@@ -63,4 +64,7 @@ pub(crate) struct RawConfig {
     /// `[server]`: listen address, proxy keys, body limit and request timeout.
     #[serde(default)]
     pub(crate) server: RawServer,
+    /// `[state]`: where budgets and rate limits are counted (in process, or Redis).
+    #[serde(default)]
+    pub(crate) state: RawState,
 }

@@ -23,7 +23,9 @@ use crate::sections::providers::{RawProviderSettings, RawProviders};
 use crate::sections::quality::RawQuality;
 use crate::sections::routing::RawRouting;
 use crate::sections::rules::RawRule;
+use crate::sections::keys::RawClientKey;
 use crate::sections::server::RawServer;
+use crate::sections::state::RawState;
 
 /// Every table of `triage.toml` with the struct that reads it, as written in the reference's
 /// headings (`<name>` stands for any name). A top-level section missing here is caught by
@@ -52,6 +54,8 @@ fn tables() -> Vec<(&'static str, &'static [&'static str])> {
         ("quality", fields::<RawQuality>()),
         ("ledger", fields::<RawLedger>()),
         ("server", fields::<RawServer>()),
+        ("server.keys", fields::<RawClientKey>()),
+        ("state", fields::<RawState>()),
     ]
 }
 

@@ -18,7 +18,9 @@ pub(crate) mod quality;
 pub(crate) mod routes;
 pub(crate) mod routing;
 pub(crate) mod rules;
+pub(crate) mod keys;
 pub(crate) mod server;
+pub(crate) mod state;
 
 use std::ops::Range;
 
@@ -124,4 +126,21 @@ pub(crate) fn class_lists(
         out.push((class, models));
     }
     Ok(out)
+}
+
+/// A value written under `key` that must lie in 0..=1, or the error naming its place.
+pub(crate) fn unit_interval<T>(source: &Source<'_>, written: &Spanned<T>, key: &str) -> Result<T, ConfigError>
+where
+    T: Copy + PartialOrd + From<u8> + std::fmt::Display,
+{
+    let value = *written.get_ref();
+    if !(T::from(0)..=T::from(1)).contains(&value) {
+        return Err(invalid(
+            source,
+            &written.span(),
+            key,
+            format!("{value} is not between 0 and 1"),
+        ));
+    }
+    Ok(value)
 }

@@ -65,12 +65,12 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawRouting) -> Result<Routing, 
             None => None,
         };
     let low_confidence = match raw.low_confidence {
-        Some(written) => unit_interval(source, &written, "routing.low_confidence")?,
+        Some(written) => crate::sections::unit_interval(source, &written, "routing.low_confidence")?,
         None => DEFAULT_LOW_CONFIDENCE,
     };
     let quality = raw
         .quality
-        .map(|written| unit_interval(source, &written, "routing.quality"))
+        .map(|written| crate::sections::unit_interval(source, &written, "routing.quality"))
         .transpose()?;
     let candidates = match raw.candidates {
         Some(list) => {
@@ -102,19 +102,3 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawRouting) -> Result<Routing, 
     })
 }
 
-/// A value written under `key` that must lie in 0..=1, or the error naming its place.
-fn unit_interval<T>(source: &Source<'_>, written: &Spanned<T>, key: &str) -> Result<T, ConfigError>
-where
-    T: Copy + PartialOrd + From<u8> + std::fmt::Display,
-{
-    let value = *written.get_ref();
-    if !(T::from(0)..=T::from(1)).contains(&value) {
-        return Err(invalid(
-            source,
-            &written.span(),
-            key,
-            format!("{value} is not between 0 and 1"),
-        ));
-    }
-    Ok(value)
-}

@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use crate::ConfigError;
 use crate::sections::invalid;
+use crate::sections::keys::{ClientKeySettings, RawClientKey};
 use triage_catalog::Source;
 
 /// `[server]` as written.
@@ -41,6 +42,9 @@ pub(crate) struct RawServer {
     /// The most chat requests answered at once, streams until their end (default 512); one
     /// more gets a 503 with `Retry-After`.
     max_concurrent_requests: Option<Spanned<u64>>,
+    /// `[[server.keys]]`: per-client keys with their models, budgets and rate limits.
+    #[serde(default)]
+    keys: Vec<Spanned<RawClientKey>>,
 }
 
 /// Validated `[server]`.
@@ -64,6 +68,8 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// The most chat requests answered at once.
     pub max_concurrent_requests: usize,
+    /// Per-client keys (`[[server.keys]]`), in file order.
+    pub keys: Vec<ClientKeySettings>,
 }
 
 impl Default for ServerSettings {
@@ -78,6 +84,7 @@ impl Default for ServerSettings {
             body_read_timeout: Duration::from_secs(30),
             max_connections: 4096,
             max_concurrent_requests: 512,
+            keys: Vec::new(),
         }
     }
 }
@@ -159,6 +166,7 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawServer) -> Result<ServerSett
         body_read_timeout,
         max_connections,
         max_concurrent_requests,
+        keys: crate::sections::keys::validate(source, raw.keys)?,
     })
 }
 

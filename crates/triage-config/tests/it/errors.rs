@@ -157,6 +157,40 @@ fn errors_name_file_line_and_key() {
             "fallback_unknown_alias",
             "[aliases.cheap]\nmodel = \"gpt-4o-mini\"\n\n[fallback.aliases.cheep]\nmin_chars = 1\n",
         ),
+        (
+            "key_without_secret",
+            "[[server.keys]]\nname = \"team-a\"\ndaily_budget_usd = 5\n",
+        ),
+        (
+            "key_with_both_secrets",
+            "[[server.keys]]\nname = \"team-a\"\nkey = \"sk-1\"\nkey_env = \"TEAM_A_KEY\"\n",
+        ),
+        (
+            "key_names_repeat",
+            "[[server.keys]]\nname = \"a\"\nkey = \"sk-1\"\n\n[[server.keys]]\nname = \"a\"\nkey = \"sk-2\"\n",
+        ),
+        (
+            "key_bad_budget",
+            "[[server.keys]]\nname = \"a\"\nkey = \"sk-1\"\nmonthly_budget_usd = \"ten\"\n",
+        ),
+        (
+            "key_zero_rate",
+            "[[server.keys]]\nname = \"a\"\nkey = \"sk-1\"\nrequests_per_minute = 0\n",
+        ),
+        (
+            "key_unknown_model",
+            "[[server.keys]]\nname = \"a\"\nkey = \"sk-1\"\nmodels = [\"auto\", \"gpt-4o-mni\"]\n",
+        ),
+        (
+            "key_typo",
+            "[[server.keys]]\nname = \"a\"\nkey = \"sk-1\"\ndaily_budget = 5\n",
+        ),
+        ("state_bad_url", "[state]\nredis_url = \"localhost:6379\"\n"),
+        (
+            "state_bad_policy",
+            "[state]\nbudgets_when_unreachable = \"maybe\"\n",
+        ),
+        ("state_downshift_out_of_range", "[state]\ndownshift_at = 1.5\n"),
     ];
     for (name, text) in cases {
         insta::assert_snapshot!(name, error(text), text);
