@@ -39,7 +39,10 @@ fn is_zero(value: &usize) -> bool {
 impl ModelConfig {
     /// Checks that the numbers fit together, returning what is wrong.
     pub fn validate(&self) -> Result<(), String> {
-        if self.hidden_size == 0 || self.num_heads == 0 || self.hidden_size % self.num_heads != 0 {
+        if self.hidden_size == 0
+            || self.num_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_heads)
+        {
             return Err(format!(
                 "hidden_size {} is not a positive multiple of num_heads {}",
                 self.hidden_size, self.num_heads

@@ -16,6 +16,7 @@ use crate::sections::RawClassLists;
 use crate::sections::aliases::RawAlias;
 use crate::sections::catalog::RawCatalogSection;
 use crate::sections::classifier::RawClassifier;
+use crate::sections::keys::RawClientKey;
 use crate::sections::keywords::{RawKeywords, RawPattern};
 use crate::sections::ledger::RawLedger;
 use crate::sections::length::{RawBucket, RawLength};
@@ -23,7 +24,6 @@ use crate::sections::providers::{RawProviderSettings, RawProviders};
 use crate::sections::quality::RawQuality;
 use crate::sections::routing::RawRouting;
 use crate::sections::rules::RawRule;
-use crate::sections::keys::RawClientKey;
 use crate::sections::server::RawServer;
 use crate::sections::state::RawState;
 

@@ -2,6 +2,7 @@
 //! blocking) and through the observer (the server's metrics) — and priced, failing closed: an
 //! attempt the catalog cannot price makes the request's cost unknown, never $0.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use time::OffsetDateTime;
 use triage_catalog::{CostOptions, Model};
 use triage_fallback::{Attempt, AttemptKind, Outcome};
 use triage_ledger::{AttemptOutcome, AttemptRecord, RequestOutcome, RequestRecord};
+use triage_limits::{Admission, ClientKey, Spent};
 use triage_types::{RouteClass, Usage};
 
 use crate::engine::{Engine, Planned, Target};
@@ -36,6 +38,20 @@ pub struct Caller {
     pub entry: String,
     /// Whether the answer is streamed.
     pub streamed: bool,
+    /// The client key the request came with (`[[server.keys]]`), whose models, budgets and
+    /// rate limits apply; `None` for none.
+    pub key: Option<Arc<ClientKey>>,
+}
+
+impl Caller {
+    /// A caller without a client key.
+    pub fn new(entry: impl Into<String>, streamed: bool) -> Caller {
+        Caller {
+            entry: entry.into(),
+            streamed,
+            key: None,
+        }
+    }
 }
 
 /// One request from arrival to its record.
@@ -52,6 +68,10 @@ pub(crate) struct Ticket {
     pub(crate) resolved_from: Option<String>,
     /// The plan's warnings, as sent to the caller.
     pub(crate) warnings: Vec<String>,
+    /// What the client key's limits reserved, settled when the request ends.
+    pub(crate) admission: Option<Admission>,
+    /// Why the key's budget routed the request cheaper.
+    pub(crate) budget_note: Option<String>,
 }
 
 /// How a request ended.
@@ -86,6 +106,8 @@ impl Ticket {
             confidence: None,
             resolved_from: None,
             warnings: Vec::new(),
+            admission: None,
+            budget_note: None,
         }
     }
 
@@ -101,6 +123,7 @@ impl Ticket {
             _ => None,
         };
         self.warnings = planned.warnings().to_vec();
+        self.budget_note.clone_from(&planned.budget_note);
     }
 }
 
@@ -142,6 +165,15 @@ impl Engine {
                 attempts: ending.attempts,
             });
         }
+        if let Some(admission) = &ticket.admission {
+            self.inner.limits.settle(
+                admission,
+                Spent {
+                    cost_usd: priced_usd,
+                    tokens: usage.input_tokens.saturating_add(usage.output_tokens),
+                },
+            );
+        }
         if let Some(ledger) = &self.inner.ledger {
             ledger.record(RequestRecord {
                 request_id: ticket.request_id.clone(),
@@ -163,8 +195,8 @@ impl Engine {
                 latency,
                 streamed: ticket.caller.streamed,
                 attempts: ending.attempts.iter().map(attempt_record).collect(),
-                client_key: None,
-                budget_note: None,
+                client_key: ticket.caller.key.as_ref().map(|key| key.name.clone()),
+                budget_note: ticket.budget_note.clone(),
             });
         }
         Accounted {

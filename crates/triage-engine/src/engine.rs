@@ -10,6 +10,7 @@ use triage_catalog::{Catalog, Model};
 use triage_config::Config;
 use triage_fallback::{Executor, FallbackSettings, QualityChecks};
 use triage_ledger::Ledger;
+use triage_limits::Limits;
 use triage_providers::{HttpClientOptions, build_http_client};
 use triage_strategies::{Decision, RoutePlan, Router, Strategy, StrategyError};
 use triage_types::{ChatRequest, RouteClass};
@@ -54,6 +55,7 @@ pub(crate) struct Inner {
     pub(crate) providers: BTreeMap<String, ProviderStatus>,
     pub(crate) model_names: Vec<String>,
     pub(crate) observer: OnceLock<Arc<dyn Observer>>,
+    pub(crate) limits: Limits,
 }
 
 impl std::fmt::Debug for Engine {
@@ -94,6 +96,9 @@ pub struct Planned {
     pub plan: RoutePlan,
     /// The quality checks for this request's class and alias (compiled once, shared).
     pub checks: Arc<QualityChecks>,
+    /// Why the client key's budget routed the request one tier cheaper (`x-triage-budget`);
+    /// `None` when it did not. Set when the request is admitted, after planning.
+    pub budget_note: Option<String>,
 }
 
 impl Planned {
@@ -178,6 +183,7 @@ impl Engine {
                 providers: clients.status,
                 model_names,
                 observer: OnceLock::new(),
+                limits: crate::keys::limits(&config.state)?,
             }),
         })
     }
@@ -223,6 +229,11 @@ impl Engine {
                 None
             }
         }
+    }
+
+    /// The client keys' budgets and rate limits (`[state]`).
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
     }
 
     /// The ledger, to flush or close on shutdown.
@@ -302,6 +313,7 @@ impl Engine {
             decision: Some(route.decision),
             plan: route.plan,
             checks,
+            budget_note: None,
         })
     }
 
@@ -330,6 +342,7 @@ impl Engine {
             decision: None,
             plan,
             checks: inner.fallback.checks(None, None).clone(),
+            budget_note: None,
         })
     }
 }

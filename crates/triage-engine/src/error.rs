@@ -78,6 +78,19 @@ pub enum EngineError {
         /// What went wrong.
         message: String,
     },
+    /// The client's key may not send this `model`.
+    #[error("key `{key}` may not use model `{model}`; it may use: {}", allowed.join(", "))]
+    ModelNotAllowed {
+        /// The key's name.
+        key: String,
+        /// The `model` it sent.
+        model: String,
+        /// What it may send.
+        allowed: Vec<String>,
+    },
+    /// The client's key is over a budget or a rate limit, or its limits cannot be checked.
+    #[error(transparent)]
+    Limited(#[from] triage_limits::Refusal),
     /// Something inside triage failed (the classifier, say); details are logged.
     #[error("internal error: {message}")]
     Internal {
@@ -99,6 +112,12 @@ impl EngineError {
             | EngineError::Exhausted { .. } => "no_provider",
             EngineError::Timeout { .. } => "timeout",
             EngineError::StreamInterrupted { .. } => "stream_interrupted",
+            EngineError::ModelNotAllowed { .. } => "model_not_allowed",
+            EngineError::Limited(refusal) => match refusal {
+                triage_limits::Refusal::BudgetExceeded { .. } => "budget_exceeded",
+                triage_limits::Refusal::RateLimited { .. } => "rate_limited",
+                triage_limits::Refusal::Unavailable { .. } => "state_unavailable",
+            },
             EngineError::Internal { .. } => "internal",
         }
     }
@@ -113,6 +132,17 @@ pub enum BuildError {
     /// The expected-quality table could not be loaded.
     #[error(transparent)]
     Quality(#[from] triage_config::ConfigError),
+    /// The limits store could not be set up (`[state] redis_url`).
+    #[error(transparent)]
+    Limits(#[from] triage_limits::LimitsError),
+    /// A `[[server.keys]]` entry reads its key from an environment variable that is not set.
+    #[error("key `{key}` reads its secret from {env_var}, which is not set (or empty)")]
+    MissingKeyEnv {
+        /// The key's name.
+        key: String,
+        /// The variable.
+        env_var: String,
+    },
     /// The shared HTTP client could not be built.
     #[error(transparent)]
     Http(#[from] triage_providers::ProviderError),

@@ -9,6 +9,11 @@
 //!   ([`Completed`], [`EngineStream`]) or a typed failure ([`Failed`]), always with every
 //!   attempt.
 //!
+//! A request that comes with a client key (`[[server.keys]]`) is admitted after its plan: the
+//! key's models, then its budgets and rate limits ([`triage_limits`]), with the plan's estimate
+//! reserved and settled with the real cost when the request is accounted for; near a budget
+//! the plan starts one tier cheaper.
+//!
 //! The engine reads no environment variable and no file of its own: the caller passes an
 //! environment lookup, the strategy and the ledger.
 #![deny(missing_docs)]
@@ -16,6 +21,7 @@
 mod account;
 mod engine;
 mod error;
+mod keys;
 mod observe;
 mod providers;
 mod run;
@@ -23,6 +29,7 @@ mod run;
 pub use account::{Accounted, Caller};
 pub use engine::{Engine, EngineOptions, Planned, Target};
 pub use error::{BuildError, EngineError};
+pub use keys::keyring;
 pub use observe::{Observer, Report};
 pub use providers::{EnvLookup, ProviderStatus, provider_settings};
 pub use run::{CLIENT_DISCONNECTED, Completed, EngineStream, Failed, StreamItem};

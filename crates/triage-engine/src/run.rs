@@ -99,10 +99,19 @@ impl Engine {
         request: &ChatRequest,
     ) -> Result<Completed, Box<Failed>> {
         let mut ticket = Ticket::new(caller, model);
-        let planned = match self.plan(model, request) {
+        let mut planned = match self.plan(model, request) {
             Ok(planned) => planned,
             Err(error) => return Err(Box::new(self.unplanned(&ticket, error))),
         };
+        if let Err(error) = self.admit(&mut ticket, model, &mut planned, request).await {
+            ticket.planned(&planned);
+            return Err(Box::new(self.failed(
+                &ticket,
+                Some(planned),
+                error,
+                Vec::new(),
+            )));
+        }
         ticket.planned(&planned);
         let execute = self
             .inner
@@ -160,10 +169,19 @@ impl Engine {
         request: ChatRequest,
     ) -> Result<EngineStream, Box<Failed>> {
         let mut ticket = Ticket::new(caller, model);
-        let planned = match self.plan(model, &request) {
+        let mut planned = match self.plan(model, &request) {
             Ok(planned) => planned,
             Err(error) => return Err(Box::new(self.unplanned(&ticket, error))),
         };
+        if let Err(error) = self.admit(&mut ticket, model, &mut planned, &request).await {
+            ticket.planned(&planned);
+            return Err(Box::new(self.failed(
+                &ticket,
+                Some(planned),
+                error,
+                Vec::new(),
+            )));
+        }
         ticket.planned(&planned);
         let mut events =
             self.inner

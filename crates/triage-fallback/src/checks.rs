@@ -325,17 +325,18 @@ impl QualityChecks {
     pub fn check_prefix(&self, request: &ChatRequest, prefix: &str) -> Result<(), QualityFailure> {
         let text = prefix.trim_start();
         self.check_refusal(text)?;
-        if self.json && request.wants_json() {
-            if let Some(first) = text.chars().next() {
-                let can_open = match request.response_format {
-                    Some(ResponseFormat::JsonObject) => first == '{',
-                    _ => first == '{' || first == '[',
-                };
-                if !can_open {
-                    return Err(QualityFailure::InvalidJson {
-                        message: format!("answer starts with `{first}`, not a JSON value"),
-                    });
-                }
+        if self.json
+            && request.wants_json()
+            && let Some(first) = text.chars().next()
+        {
+            let can_open = match request.response_format {
+                Some(ResponseFormat::JsonObject) => first == '{',
+                _ => first == '{' || first == '[',
+            };
+            if !can_open {
+                return Err(QualityFailure::InvalidJson {
+                    message: format!("answer starts with `{first}`, not a JSON value"),
+                });
             }
         }
         Ok(())

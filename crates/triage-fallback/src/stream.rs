@@ -365,14 +365,13 @@ impl StreamAttempt<'_> {
                     if !is_tool_call && !head_complete(answer.text(), self.stream) {
                         continue;
                     }
-                    if !is_tool_call {
-                        if let Err(failure) = self.checks.check_prefix(self.request, answer.text())
-                        {
-                            return AttemptEnd::Quality {
-                                failure,
-                                response: answer.into_response(&step.api_name),
-                            };
-                        }
+                    if !is_tool_call
+                        && let Err(failure) = self.checks.check_prefix(self.request, answer.text())
+                    {
+                        return AttemptEnd::Quality {
+                            failure,
+                            response: answer.into_response(&step.api_name),
+                        };
                     }
                     if !self.release(&mut held).await {
                         return AttemptEnd::ClientGone;

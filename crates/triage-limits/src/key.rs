@@ -122,7 +122,10 @@ mod tests {
     #[test]
     fn finds_each_key_and_nothing_else() {
         let mut keyring = Keyring::new();
-        keyring.add("sk-a", ClientKey::new("a", Vec::new(), KeyLimits::default()));
+        keyring.add(
+            "sk-a",
+            ClientKey::new("a", Vec::new(), KeyLimits::default()),
+        );
         keyring.add(
             "sk-b",
             ClientKey::new("b", vec!["auto".to_owned()], KeyLimits::default()),

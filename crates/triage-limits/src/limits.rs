@@ -214,7 +214,7 @@ impl Limits {
                 let downshift = self.downshift(key, day - cost, month - cost);
                 Ok(Admission {
                     reserved: Some(Reserved {
-                        tokens: (ask.tokens.1 > 0).then(|| (ask.tokens.0, token_estimate)),
+                        tokens: (ask.tokens.1 > 0).then_some((ask.tokens.0, token_estimate)),
                         day: (ask.day.1 > 0).then_some(ask.day.0),
                         month: (ask.month.1 > 0).then_some(ask.month.0),
                         cost,

@@ -102,9 +102,7 @@ impl Memory {
             }
         }
         let mut bump = |key: &str, by: i64, ttl: Duration| {
-            let entry = counters
-                .entry(key.to_owned())
-                .or_insert((0, now + ttl));
+            let entry = counters.entry(key.to_owned()).or_insert((0, now + ttl));
             if entry.1 <= now {
                 *entry = (0, now + ttl);
             }
@@ -244,13 +242,11 @@ impl Shared {
             .arg(millis(MINUTE_TTL))
             .arg(millis(DAY_TTL))
             .arg(millis(MONTH_TTL));
-        let reply: Vec<i64> = tokio::time::timeout(
-            self.timeout,
-            invocation.invoke_async(&mut connection),
-        )
-        .await
-        .map_err(|_| format!("no answer within {} ms", self.timeout.as_millis()))?
-        .map_err(|error| error.to_string())?;
+        let reply: Vec<i64> =
+            tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
+                .await
+                .map_err(|_| format!("no answer within {} ms", self.timeout.as_millis()))?
+                .map_err(|error| error.to_string())?;
         match reply.as_slice() {
             [0, day, month] => Ok(Verdict::Admitted {
                 day: *day,
@@ -265,7 +261,9 @@ impl Shared {
                 },
                 used: *used,
             }),
-            other => Err(format!("unexpected reply from the admission script: {other:?}")),
+            other => Err(format!(
+                "unexpected reply from the admission script: {other:?}"
+            )),
         }
     }
 

@@ -396,16 +396,15 @@ impl Decoder {
         if let Some(usage) = &response.usage_metadata {
             self.usage = usage.neutral();
         }
-        if response.candidates.is_empty() {
-            if let Some(reason) = response
+        if response.candidates.is_empty()
+            && let Some(reason) = response
                 .prompt_feedback
                 .and_then(|feedback| feedback.block_reason)
-            {
-                return Err(ProviderError::ContentFiltered {
-                    provider: self.provider.clone(),
-                    message: format!("prompt blocked: {reason}"),
-                });
-            }
+        {
+            return Err(ProviderError::ContentFiltered {
+                provider: self.provider.clone(),
+                message: format!("prompt blocked: {reason}"),
+            });
         }
         let mut events = Vec::new();
         if let Some(candidate) = response.candidates.into_iter().next() {

@@ -374,11 +374,11 @@ fn response_from_wire(
         .as_deref()
         .map_or(FinishReason::Other, finish_reason);
     let mut text = message.content.unwrap_or_default();
-    if text.is_empty() {
-        if let Some(refusal) = message.refusal.filter(|refusal| !refusal.is_empty()) {
-            text = refusal;
-            finish = FinishReason::ContentFilter;
-        }
+    if text.is_empty()
+        && let Some(refusal) = message.refusal.filter(|refusal| !refusal.is_empty())
+    {
+        text = refusal;
+        finish = FinishReason::ContentFilter;
     }
     let tool_calls = message
         .tool_calls
@@ -500,10 +500,10 @@ impl StreamDecoder for Decoder {
                     });
                 }
             }
-            if let Some(reason) = choice.finish_reason {
-                if self.finish != Some(FinishReason::ContentFilter) {
-                    self.finish = Some(finish_reason(&reason));
-                }
+            if let Some(reason) = choice.finish_reason
+                && self.finish != Some(FinishReason::ContentFilter)
+            {
+                self.finish = Some(finish_reason(&reason));
             }
         }
         let usage = chunk.usage.or(chunk.x_groq.and_then(|extra| extra.usage));

@@ -4,6 +4,7 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use triage_engine::{Accounted, EngineError, Planned};
+use triage_limits::{RateKind, Refusal};
 use triage_types::RouteClass;
 
 use crate::error::Dialect;
@@ -23,6 +24,12 @@ pub const HEADER_REQUEST_ID: &str = "x-triage-request-id";
 /// Header: what the caller should know about the model it asked for (a retired id replaced
 /// by its successor, and the like), `; `-separated.
 pub const HEADER_WARNING: &str = "x-triage-warning";
+
+/// Header: why the client key's budget routed the request one tier cheaper (`daily budget 85%
+/// spent ($4.25 of $5); routed one tier cheaper: gpt-5.4-mini instead of gpt-5.4`).
+pub const HEADER_BUDGET: &str = "x-triage-budget";
+/// Header on a `budget_exceeded` refusal: when the budget starts again, RFC 3339 (UTC).
+pub const HEADER_BUDGET_RESET: &str = "x-triage-budget-reset";
 
 /// The `x-triage-*` headers of a routed answer; the cost is left out when not yet known (a
 /// stream's headers go out before its cost is).
@@ -53,6 +60,9 @@ pub(crate) fn headers(
     }
     if !planned.warnings().is_empty() {
         set(HEADER_WARNING, &planned.warnings().join("; "));
+    }
+    if let Some(note) = &planned.budget_note {
+        set(HEADER_BUDGET, note);
     }
     headers
 }
@@ -117,6 +127,35 @@ pub(crate) fn client_error(error: &EngineError, attempts: usize) -> ServerError 
             after_ms: *after_ms,
         },
         EngineError::StreamInterrupted { .. } => ServerError::StreamInterrupted,
+        EngineError::ModelNotAllowed { .. } => ServerError::ModelNotAllowed {
+            message: error.to_string(),
+        },
+        EngineError::Limited(refusal) => match refusal {
+            Refusal::BudgetExceeded {
+                resets_at,
+                retry_after_s,
+                ..
+            } => ServerError::BudgetExceeded {
+                message: refusal.to_string(),
+                resets_at: resets_at.clone(),
+                retry_after_s: *retry_after_s,
+            },
+            Refusal::RateLimited {
+                kind,
+                retry_after_s,
+                ..
+            } => ServerError::RateLimited {
+                message: refusal.to_string(),
+                kind: match kind {
+                    RateKind::Requests => "requests",
+                    RateKind::Tokens => "tokens",
+                },
+                retry_after_s: *retry_after_s,
+            },
+            Refusal::Unavailable { .. } => ServerError::StateUnavailable {
+                message: refusal.to_string(),
+            },
+        },
         EngineError::Internal { message } => {
             tracing::error!(%message, "internal error");
             ServerError::Internal

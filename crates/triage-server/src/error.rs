@@ -77,6 +77,38 @@ pub enum ServerError {
     /// No or a wrong proxy key.
     #[error("missing or invalid API key for this gateway")]
     Unauthorized,
+    /// The client's key may not send this `model` (403).
+    #[error("{message}")]
+    ModelNotAllowed {
+        /// What the engine said.
+        message: String,
+    },
+    /// The client's key has spent a budget (429); `resets_at` is RFC 3339.
+    #[error("{message}")]
+    BudgetExceeded {
+        /// What the limits said, with the budget and when it resets.
+        message: String,
+        /// When the budget starts again.
+        resets_at: String,
+        /// Seconds until then.
+        retry_after_s: u64,
+    },
+    /// The client's key is over a per-minute rate limit (429).
+    #[error("{message}")]
+    RateLimited {
+        /// What the limits said.
+        message: String,
+        /// `requests` or `tokens`.
+        kind: &'static str,
+        /// Seconds until the next minute.
+        retry_after_s: u64,
+    },
+    /// The key's limits cannot be checked (Redis unreachable) and fail closed (503).
+    #[error("{message}")]
+    StateUnavailable {
+        /// What the limits said.
+        message: String,
+    },
     /// No route alias or catalog model has this name.
     #[error(
         "model `{model}` does not exist; use `auto`, a route alias or a catalog model id: {}",
@@ -142,6 +174,11 @@ impl ServerError {
             ServerError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ServerError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ServerError::ModelNotAllowed { .. } => StatusCode::FORBIDDEN,
+            ServerError::BudgetExceeded { .. } | ServerError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ServerError::StateUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::UnknownModel { .. } | ServerError::NotFound { .. } => {
                 StatusCode::NOT_FOUND
             }
@@ -164,6 +201,10 @@ impl ServerError {
             ServerError::BodyTimeout { .. } => "body_timeout",
             ServerError::Overloaded { .. } => "overloaded",
             ServerError::Unauthorized => "unauthorized",
+            ServerError::ModelNotAllowed { .. } => "model_not_allowed",
+            ServerError::BudgetExceeded { .. } => "budget_exceeded",
+            ServerError::RateLimited { .. } => "rate_limited",
+            ServerError::StateUnavailable { .. } => "state_unavailable",
             ServerError::UnknownModel { .. } => "unknown_model",
             ServerError::NotFound { .. } => "not_found",
             ServerError::MethodNotAllowed { .. } => "method_not_allowed",
@@ -184,6 +225,11 @@ impl ServerError {
             ServerError::BodyTimeout { .. } => ("invalid_request_error", "request_timeout"),
             ServerError::Overloaded { .. } => ("server_error", "overloaded"),
             ServerError::Unauthorized => ("invalid_request_error", "invalid_api_key"),
+            ServerError::ModelNotAllowed { .. } => ("invalid_request_error", "model_not_allowed"),
+            ServerError::BudgetExceeded { .. } => ("budget_exceeded", "budget_exceeded"),
+            // OpenAI's own rate-limit errors: type `requests` or `tokens`.
+            ServerError::RateLimited { kind, .. } => (kind, "rate_limit_exceeded"),
+            ServerError::StateUnavailable { .. } => ("server_error", "state_unavailable"),
             ServerError::UnknownModel { .. } => ("invalid_request_error", "model_not_found"),
             ServerError::NotFound { .. } => ("invalid_request_error", "not_found"),
             ServerError::MethodNotAllowed { .. } => ("invalid_request_error", "method_not_allowed"),
@@ -205,6 +251,11 @@ impl ServerError {
             ServerError::BodyTimeout { .. } => "invalid_request_error",
             ServerError::Overloaded { .. } => "overloaded_error",
             ServerError::Unauthorized => "authentication_error",
+            ServerError::ModelNotAllowed { .. } => "permission_error",
+            ServerError::BudgetExceeded { .. } | ServerError::RateLimited { .. } => {
+                "rate_limit_error"
+            }
+            ServerError::StateUnavailable { .. } => "api_error",
             ServerError::UnknownModel { .. } | ServerError::NotFound { .. } => "not_found_error",
             ServerError::MethodNotAllowed { .. } => "invalid_request_error",
             ServerError::NoProvider { .. } => "overloaded_error",
@@ -260,11 +311,31 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer"),
                 );
             }
-            ServerError::Overloaded { retry_after_s, .. } => {
+            ServerError::Overloaded { retry_after_s, .. }
+            | ServerError::RateLimited { retry_after_s, .. } => {
                 response.headers_mut().insert(
                     axum::http::header::RETRY_AFTER,
                     HeaderValue::from(*retry_after_s),
                 );
+            }
+            ServerError::BudgetExceeded {
+                resets_at,
+                retry_after_s,
+                ..
+            } => {
+                let headers = response.headers_mut();
+                headers.insert(
+                    axum::http::header::RETRY_AFTER,
+                    HeaderValue::from(*retry_after_s),
+                );
+                if let Ok(value) = HeaderValue::from_str(resets_at) {
+                    headers.insert(crate::dispatch::HEADER_BUDGET_RESET, value);
+                }
+            }
+            ServerError::StateUnavailable { .. } => {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(1));
             }
             _ => {}
         }

@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use triage_engine::{Caller, Completed, Failed};
+use triage_limits::ClientKey;
 use triage_types::ChatRequest;
 
 use crate::dispatch::{client_error, headers};
@@ -23,6 +24,7 @@ use crate::{ServerError, anthropic, openai};
 
 /// `POST /v1/chat/completions`.
 pub(crate) async fn chat_completions(State(state): State<AppState>, request: Request) -> Response {
+    let key = request.extensions().get::<Arc<ClientKey>>().cloned();
     let body = match read_body(&state, request).await {
         Ok(body) => body,
         Err(error) => return error.speaking(Dialect::OpenAi).into_response(),
@@ -37,12 +39,14 @@ pub(crate) async fn chat_completions(State(state): State<AppState>, request: Req
         request: parsed.request,
         stream: parsed.stream,
         include_usage: parsed.include_usage,
+        key,
     };
     serve(state.inner, call).await
 }
 
 /// `POST /v1/messages`.
 pub(crate) async fn messages(State(state): State<AppState>, request: Request) -> Response {
+    let key = request.extensions().get::<Arc<ClientKey>>().cloned();
     let body = match read_body(&state, request).await {
         Ok(body) => body,
         Err(error) => return error.speaking(Dialect::Anthropic).into_response(),
@@ -57,6 +61,7 @@ pub(crate) async fn messages(State(state): State<AppState>, request: Request) ->
         request: parsed.request,
         stream: parsed.stream,
         include_usage: true,
+        key,
     };
     serve(state.inner, call).await
 }
@@ -92,6 +97,8 @@ struct Call {
     request: ChatRequest,
     stream: bool,
     include_usage: bool,
+    /// The client key it came with.
+    key: Option<Arc<ClientKey>>,
 }
 
 /// Runs a parsed request through the engine, which records it whatever happens, and shapes
@@ -105,6 +112,7 @@ async fn serve(state: Arc<Inner>, call: Call) -> Response {
     let caller = Caller {
         entry: protocol.as_str().to_owned(),
         streamed: call.stream,
+        key: call.key.clone(),
     };
     let engine = state.engine.clone();
     if call.stream {
@@ -201,6 +209,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
             .engine
             .ledger()
             .map_or(0, |ledger| ledger.stats().dropped),
+        inner.engine.limits().stats(),
     );
     let mut body = String::new();
     if prometheus_client::encoding::text::encode(&mut body, &inner.registry).is_err() {
@@ -279,11 +288,16 @@ const RETRY_AFTER_S: u64 = 1;
 /// Rejects `/v1/*` requests without a configured proxy key.
 pub(crate) async fn require_key(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let keys = &state.inner.options.api_keys;
-    if keys.is_empty() || presented_key(request.headers()).is_some_and(|key| known_key(keys, key)) {
+    let keys = &state.inner.options.keys;
+    if keys.is_empty() {
+        return next.run(request).await;
+    }
+    if let Some(key) = presented_key(request.headers()).and_then(|key| keys.authenticate(key)) {
+        // The handlers read who is asking from here.
+        request.extensions_mut().insert(key);
         return next.run(request).await;
     }
     let error: ApiError =
@@ -310,17 +324,4 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
 fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim_start().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(token)
-}
-
-/// Compares against every key without stopping at the first difference, so timing does not
-/// tell how much of a key was right.
-fn known_key(keys: &[String], presented: &str) -> bool {
-    keys.iter().fold(false, |found, key| {
-        let same_length = key.len() == presented.len();
-        let difference = key
-            .bytes()
-            .zip(presented.bytes())
-            .fold(0u8, |difference, (a, b)| difference | (a ^ b));
-        found | (same_length && difference == 0)
-    })
 }

@@ -27,8 +27,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use dispatch::{
-    HEADER_ATTEMPTS, HEADER_CLASS, HEADER_COST, HEADER_MODEL, HEADER_REQUEST_ID, HEADER_WARNING,
-    STREAM_FIELD,
+    HEADER_ATTEMPTS, HEADER_BUDGET, HEADER_BUDGET_RESET, HEADER_CLASS, HEADER_COST, HEADER_MODEL,
+    HEADER_REQUEST_ID, HEADER_WARNING, STREAM_FIELD,
 };
 pub use error::{ApiError, Dialect, ServerError};
 pub use state::{AppState, ServerOptions};

@@ -81,6 +81,9 @@ pub(crate) struct Metrics {
     in_flight: Gauge,
     ledger_dropped: Gauge,
     overloaded: Counter,
+    limits_store_errors: Gauge,
+    budget_refusals: Gauge,
+    rate_refusals: Gauge,
 }
 
 /// What one finished request contributes.
@@ -113,6 +116,9 @@ impl Metrics {
             in_flight: Gauge::default(),
             ledger_dropped: Gauge::default(),
             overloaded: Counter::default(),
+            limits_store_errors: Gauge::default(),
+            budget_refusals: Gauge::default(),
+            rate_refusals: Gauge::default(),
         };
         let mut registry = Registry::with_prefix("triage");
         registry.register(
@@ -164,6 +170,22 @@ impl Metrics {
             "overloaded_requests",
             "Requests refused with 503 because max_concurrent_requests were being answered",
             metrics.overloaded.clone(),
+        );
+        registry.register(
+            "limits_store_errors",
+            "Calls to the limits store (Redis) that failed or timed out since start; each request \
+             then followed [state] budgets_when_unreachable / rate_limits_when_unreachable",
+            metrics.limits_store_errors.clone(),
+        );
+        registry.register(
+            "budget_refusals",
+            "Requests refused with 429 because their key's budget was spent, since start",
+            metrics.budget_refusals.clone(),
+        );
+        registry.register(
+            "rate_limit_refusals",
+            "Requests refused with 429 because their key was over a rate limit, since start",
+            metrics.rate_refusals.clone(),
         );
         (metrics, registry)
     }
@@ -231,7 +253,16 @@ impl Metrics {
     }
 
     /// Refreshes the series read from elsewhere at scrape time.
-    pub(crate) fn refresh(&self, breakers: &[BreakerSnapshot], ledger_dropped: u64) {
+    pub(crate) fn refresh(
+        &self,
+        breakers: &[BreakerSnapshot],
+        ledger_dropped: u64,
+        limits: triage_limits::LimitsStats,
+    ) {
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.limits_store_errors.set(gauge(limits.store_errors));
+        self.budget_refusals.set(gauge(limits.budget_refusals));
+        self.rate_refusals.set(gauge(limits.rate_refusals));
         self.breakers.clear();
         for breaker in breakers {
             let state = match breaker.state {

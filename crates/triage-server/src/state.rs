@@ -7,15 +7,18 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use tokio::sync::Semaphore;
 use triage_engine::Engine;
+use triage_limits::Keyring;
 
 use crate::metrics::Metrics;
 
 /// Limits and access control.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// Proxy keys: when non-empty, `/v1/*` requests must carry one as `Authorization: Bearer
-    /// KEY` or `x-api-key: KEY`.
-    pub api_keys: Vec<String>,
+    /// Client keys (`[[server.keys]]` and `[server] api_keys`, built by
+    /// [`triage_engine::keyring`]): when there are any, `/v1/*` requests must carry one as
+    /// `Authorization: Bearer KEY` or `x-api-key: KEY`, and its models, budgets and rate limits
+    /// apply.
+    pub keys: Keyring,
     /// Whether `/metrics` stays open when `api_keys` is set; by default it then needs a proxy
     /// key too (it shows spend per model and traffic).
     pub metrics_public: bool,
@@ -42,7 +45,7 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            api_keys: Vec::new(),
+            keys: Keyring::new(),
             metrics_public: false,
             body_limit_bytes: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(300),

@@ -452,6 +452,75 @@ impl Policy {
         Ok(plan)
     }
 
+    /// Starts `plan` one tier below its primary, for a client near its budget: among the
+    /// routes' models that fit the request, the cheapest of the highest tier below the
+    /// primary's becomes the primary, and the plan's models follow it. Returns what changed,
+    /// in words, or `None` (the plan untouched) when no cheaper tier fits.
+    pub fn start_one_tier_cheaper(
+        &self,
+        catalog: &Catalog,
+        plan: &mut RoutePlan,
+        request: &ChatRequest,
+        today: Date,
+    ) -> Option<String> {
+        let mut planner = Planner::new(self, catalog, request, today);
+        let first_tier = plan.primary.tier;
+        let output_tokens = plan.estimated_output_tokens;
+        let mut best: Option<(&Model, Decimal, String)> = None;
+        for id in self.quality_candidates() {
+            let Ok(resolved) = catalog.resolve(&id, today) else {
+                continue;
+            };
+            let model = resolved.model;
+            if model.tier >= first_tier || !self.providers.allows(&model.provider) {
+                continue;
+            }
+            let tokens = planner.input_tokens(model);
+            if planner.requirements.unmet(model, tokens).is_some() {
+                continue;
+            }
+            let usage = Usage {
+                input_tokens: tokens,
+                output_tokens,
+                ..Usage::default()
+            };
+            let Ok(cost) = model.cost(&usage, CostOptions::default()) else {
+                continue;
+            };
+            let better = match &best {
+                None => true,
+                Some((current, current_cost, _)) => {
+                    model.tier > current.tier
+                        || (model.tier == current.tier && cost < *current_cost)
+                }
+            };
+            if better {
+                best = Some((model, cost, id));
+            }
+        }
+        let (model, cost, requested) = best?;
+        let replaced = plan.primary.id.clone();
+        let rest: Vec<PlannedModel> = plan
+            .models()
+            .filter(|planned| planned.id != model.id)
+            .cloned()
+            .collect();
+        plan.primary = PlannedModel::new(
+            model,
+            plan.class,
+            (model.id != requested).then_some(requested),
+        );
+        plan.fallbacks = rest;
+        plan.estimated_input_tokens = planner.input_tokens(model);
+        plan.estimated_cost = Some(cost);
+        let change = format!(
+            "routed one tier cheaper: {} instead of {replaced}",
+            model.id
+        );
+        plan.reasons.push(format!("budget: {change}"));
+        Some(change)
+    }
+
     /// Replaces one class's candidate list.
     pub fn set_route(&mut self, class: RouteClass, models: Vec<String>) {
         self.routes[class.index()] = models;

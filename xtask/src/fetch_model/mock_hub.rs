@@ -168,10 +168,10 @@ fn serve(stream: TcpStream, repo: &MockRepo, seen: &Mutex<Vec<SeenRequest>>, end
 }
 
 fn respond(request: &SeenRequest, repo: &MockRepo, endpoint: &str) -> Response {
-    if let Some(token) = &repo.required_token {
-        if request.authorization.as_deref() != Some(format!("Bearer {token}").as_str()) {
-            return Response::error(401, "RepoNotFound", "Repository not found");
-        }
+    if let Some(token) = &repo.required_token
+        && request.authorization.as_deref() != Some(format!("Bearer {token}").as_str())
+    {
+        return Response::error(401, "RepoNotFound", "Repository not found");
     }
     if let Some(sha) = request.path.strip_prefix("/cdn/") {
         return match repo

@@ -462,7 +462,7 @@ fn report_step(bar: &ProgressBar, what: &str, index: usize, loss_sum: f64, start
     let mean_loss = loss_sum / (index + 1) as f64;
     bar.set_message(format!("loss {mean_loss:.4}"));
     bar.inc(1);
-    if bar.is_hidden() && (index + 1) % 100 == 0 {
+    if bar.is_hidden() && (index + 1).is_multiple_of(100) {
         eprintln!(
             "{what} step {}/{} loss {mean_loss:.4} ({:.0}s)",
             index + 1,

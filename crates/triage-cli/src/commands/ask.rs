@@ -117,10 +117,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         args: &args,
         engine: &engine,
     };
-    let caller = Caller {
-        entry: "cli".to_owned(),
-        streamed: args.stream,
-    };
+    let caller = Caller::new("cli", args.stream);
     let result = runtime.block_on(async {
         if args.stream {
             output.stream(caller, request).await

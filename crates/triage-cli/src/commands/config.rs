@@ -115,10 +115,10 @@ fn effective(
                     } else {
                         shown.push(format!("{} (for {id})", resolved.model.id));
                     }
-                    if let Some(warning) = resolved.warning {
-                        if user_named {
-                            lifecycle.push(warning.to_string());
-                        }
+                    if let Some(warning) = resolved.warning
+                        && user_named
+                    {
+                        lifecycle.push(warning.to_string());
                     }
                 }
                 Err(error) => shown.push(format!("{id} (unusable: {error})")),
@@ -317,10 +317,15 @@ fn server_line(context: &Context) -> String {
         Some(listen) => format!("{listen} ([server] listen)"),
         None => "127.0.0.1:8080 (default)".to_owned(),
     };
-    let keys = match server.api_keys.len() {
-        0 => "no proxy keys (any client may call)".to_owned(),
-        1 => "1 proxy key".to_owned(),
-        count => format!("{count} proxy keys"),
+    let keys = match (server.api_keys.len(), server.keys.len()) {
+        (0, 0) => "no proxy keys (any client may call)".to_owned(),
+        (plain, 0) => plural(plain, "proxy key"),
+        (0, client) => plural(client, "client key"),
+        (plain, client) => format!(
+            "{} and {}",
+            plural(plain, "proxy key"),
+            plural(client, "client key")
+        ),
     };
     format!(
         "server      listen {listen}, {keys}, body limit {} bytes, request timeout {} ms\n            \
@@ -332,7 +337,70 @@ fn server_line(context: &Context) -> String {
         server.body_read_timeout.as_millis(),
         server.max_connections,
         server.max_concurrent_requests,
-    )
+    ) + &keys_lines(context)
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+/// Each `[[server.keys]]` entry (name, where its secret comes from, models, limits; never the
+/// key itself) and where limits are counted.
+fn keys_lines(context: &Context) -> String {
+    let config = &context.config;
+    if config.server.keys.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    for key in &config.server.keys {
+        let secret = match &key.secret {
+            triage_config::KeySecret::Literal(_) => "key in the file".to_owned(),
+            triage_config::KeySecret::Env(variable) => format!("key from ${variable}"),
+        };
+        let models = if key.models.is_empty() {
+            "any model".to_owned()
+        } else {
+            let ids: Vec<&str> = key.models.iter().map(|model| model.id.as_str()).collect();
+            format!("models {}", ids.join(", "))
+        };
+        let show = |value: Option<String>| value.unwrap_or_else(|| "none".to_owned());
+        out.push_str(&format!(
+            "key         {}: {secret}, {models}; budget {}/day, {}/month; {} requests and {} tokens per minute\n",
+            key.name,
+            show(key.daily_budget_usd.map(|usd| format!("${usd}"))),
+            show(key.monthly_budget_usd.map(|usd| format!("${usd}"))),
+            show(key.requests_per_minute.map(|n| n.to_string())),
+            show(key.tokens_per_minute.map(|n| n.to_string())),
+        ));
+    }
+    let state = &config.state;
+    let store = match &state.redis_url {
+        Some(url) => format!("Redis {} (prefix {})", redacted(url), state.key_prefix),
+        None => "this process".to_owned(),
+    };
+    out.push_str(&format!(
+        "state       limits counted in {store}; {} ms per call; unreachable: budgets {}, rate limits {}; one tier cheaper from {:.0}% of a budget\n",
+        state.timeout.as_millis(),
+        state.budgets_when_unreachable.as_str(),
+        state.rate_limits_when_unreachable.as_str(),
+        state.downshift_at * 100.0,
+    ));
+    out
+}
+
+/// A URL with the password after `user:` hidden.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
 }
 
 /// `[fallback]` as TOML with every default filled in: the built-in check settings under the

@@ -124,10 +124,10 @@ pub(crate) fn ledger_path(
     if let Some(path) = explicit {
         return Ok(path.to_owned());
     }
-    if let Some(config) = config {
-        if let Some(path) = configured_ledger_path(config)? {
-            return Ok(path);
-        }
+    if let Some(config) = config
+        && let Some(path) = configured_ledger_path(config)?
+    {
+        return Ok(path);
     }
     default_ledger_path()
 }

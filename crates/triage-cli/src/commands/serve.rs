@@ -5,6 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use triage_engine::ProviderStatus;
@@ -32,7 +33,8 @@ Endpoints: POST /v1/chat/completions, POST /v1/messages (streaming with \"stream
 GET /v1/models, GET /healthz, GET /metrics (Prometheus). Answers carry x-triage-class,
 x-triage-model, x-triage-cost-usd and x-triage-attempts headers. Provider keys and base URLs
 come from the environment as for `triage ask`; [server] api_keys sets proxy keys clients must
-send. Every request is recorded in the ledger ([ledger] path, default
+send, and [[server.keys]] per-client keys with their models, budgets and rate limits (counted
+in this process, or in Redis with [state] redis_url so replicas share them). Every request is recorded in the ledger ([ledger] path, default
 <data dir>/triage/ledger.sqlite3); `triage report` summarises it.
 
 Each classification runs on one thread (RAYON_NUM_THREADS=1 unless you set it): concurrent
@@ -73,8 +75,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let strategy = context.strategy(context.strategy_kind(args.strategy))?;
     let ledger = context.open_ledger(args.ledger.as_deref(), args.no_ledger)?;
     let server = &context.config.server;
+    let env: triage_engine::EnvLookup = Arc::new(|name: &str| std::env::var(name).ok());
+    let keys = triage_engine::keyring(&context.config, &env)
+        .with_context(|| format!("[[server.keys]] in {}", context.config.origin_name()))?;
+    let keys_banner = keys_banner(&keys, &context.config.state);
     let options = ServerOptions {
-        api_keys: server.api_keys.clone(),
+        keys,
         metrics_public: server.metrics_public,
         body_limit_bytes: server.body_limit_bytes,
         request_timeout: server.request_timeout,
@@ -90,7 +96,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .parse()
             .context("the default listen address")?,
     };
-    if let Some(warning) = exposure_warning(listen, &server.api_keys) {
+    if let Some(warning) = exposure_warning(listen, !options.keys.is_empty()) {
         eprintln!("{warning}");
         tracing::warn!(%listen, "listening beyond loopback without proxy keys");
     }
@@ -114,6 +120,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             banner.push_str(&format!("  ledger: {}\n", path.display()));
         }
         banner.push_str(&providers_banner);
+        banner.push_str(&keys_banner);
         // A closed stdout (a supervisor that read the address and left) must not stop serving.
         let mut out = std::io::stdout().lock();
         if let Err(error) = out.write_all(banner.as_bytes()).and_then(|()| out.flush()) {
@@ -142,8 +149,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The loud warning for a gateway that anyone on the network may use (and spend through):
 /// a non-loopback address with no `[server] api_keys`. It warns rather than refuses, so a
 /// gateway behind its own authenticating proxy still starts.
-fn exposure_warning(listen: std::net::SocketAddr, api_keys: &[String]) -> Option<String> {
-    if listen.ip().is_loopback() || !api_keys.is_empty() {
+fn exposure_warning(listen: std::net::SocketAddr, has_keys: bool) -> Option<String> {
+    if listen.ip().is_loopback() || has_keys {
         return None;
     }
     Some(format!(
@@ -156,6 +163,52 @@ fn exposure_warning(listen: std::net::SocketAddr, api_keys: &[String]) -> Option
 /// The start banner's provider lines: which providers can be called and which lack a key
 /// (with the variable to set), then the routes none of whose models can be called, so a
 /// gateway with no keys says so before its first request fails.
+/// The client keys and where their limits are counted, for the start banner (names and limits,
+/// never the keys).
+fn keys_banner(keys: &triage_limits::Keyring, state: &triage_config::StateSettings) -> String {
+    if keys.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = keys
+        .keys()
+        .map(|key| {
+            let limits = &key.limits;
+            let mut parts = Vec::new();
+            if let Some(budget) = limits.daily_budget_usd {
+                parts.push(format!("${budget}/day"));
+            }
+            if let Some(budget) = limits.monthly_budget_usd {
+                parts.push(format!("${budget}/month"));
+            }
+            if let Some(rate) = limits.requests_per_minute {
+                parts.push(format!("{rate} req/min"));
+            }
+            if let Some(rate) = limits.tokens_per_minute {
+                parts.push(format!("{rate} tokens/min"));
+            }
+            if parts.is_empty() {
+                key.name.clone()
+            } else {
+                format!("{} ({})", key.name, parts.join(", "))
+            }
+        })
+        .collect();
+    let store = match &state.redis_url {
+        Some(_) => format!(
+            "Redis (shared by replicas; unreachable: budgets {}, rate limits {})",
+            state.budgets_when_unreachable.as_str(),
+            state.rate_limits_when_unreachable.as_str()
+        ),
+        None => "this process (set [state] redis_url to share them across replicas)".to_owned(),
+    };
+    format!(
+        "  client keys: {}
+  limits counted in: {store}
+",
+        names.join(", ")
+    )
+}
+
 fn providers_banner(engine: &triage_engine::Engine) -> String {
     let mut ready = Vec::new();
     let mut missing = Vec::new();
@@ -236,16 +289,15 @@ mod tests {
 
     #[test]
     fn warns_only_for_open_non_loopback_addresses() {
-        let keys = ["k".to_owned()];
         let cases = [
-            ("127.0.0.1:8080", &[][..], false),
-            ("[::1]:8080", &[][..], false),
-            ("0.0.0.0:8080", &[][..], true),
-            ("0.0.0.0:8080", &keys[..], false),
-            ("192.168.1.2:8080", &[][..], true),
+            ("127.0.0.1:8080", false, false),
+            ("[::1]:8080", false, false),
+            ("0.0.0.0:8080", false, true),
+            ("0.0.0.0:8080", true, false),
+            ("192.168.1.2:8080", false, true),
         ];
-        for (listen, api_keys, warns) in cases {
-            let warning = exposure_warning(listen.parse().unwrap(), api_keys);
+        for (listen, has_keys, warns) in cases {
+            let warning = exposure_warning(listen.parse().unwrap(), has_keys);
             assert_eq!(warning.is_some(), warns, "{listen}");
         }
     }

@@ -10,6 +10,7 @@ pub(crate) mod aliases;
 pub(crate) mod catalog;
 pub(crate) mod classifier;
 pub(crate) mod fallback;
+pub(crate) mod keys;
 pub(crate) mod keywords;
 pub(crate) mod ledger;
 pub(crate) mod length;
@@ -18,7 +19,6 @@ pub(crate) mod quality;
 pub(crate) mod routes;
 pub(crate) mod routing;
 pub(crate) mod rules;
-pub(crate) mod keys;
 pub(crate) mod server;
 pub(crate) mod state;
 
@@ -129,7 +129,11 @@ pub(crate) fn class_lists(
 }
 
 /// A value written under `key` that must lie in 0..=1, or the error naming its place.
-pub(crate) fn unit_interval<T>(source: &Source<'_>, written: &Spanned<T>, key: &str) -> Result<T, ConfigError>
+pub(crate) fn unit_interval<T>(
+    source: &Source<'_>,
+    written: &Spanned<T>,
+    key: &str,
+) -> Result<T, ConfigError>
 where
     T: Copy + PartialOrd + From<u8> + std::fmt::Display,
 {

@@ -65,7 +65,9 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawRouting) -> Result<Routing, 
             None => None,
         };
     let low_confidence = match raw.low_confidence {
-        Some(written) => crate::sections::unit_interval(source, &written, "routing.low_confidence")?,
+        Some(written) => {
+            crate::sections::unit_interval(source, &written, "routing.low_confidence")?
+        }
         None => DEFAULT_LOW_CONFIDENCE,
     };
     let quality = raw
@@ -101,4 +103,3 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawRouting) -> Result<Routing, 
             .map(|baseline| model_ref(source, &baseline, "routing.baseline")),
     })
 }
-

@@ -128,8 +128,7 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawState) -> Result<StateSettin
         Some(value) => Duration::from_millis(value.into_inner()),
         None => defaults.timeout,
     };
-    let policy = |value: Option<Spanned<String>>, key: &str, default: WhenUnreachable| match value
-    {
+    let policy = |value: Option<Spanned<String>>, key: &str, default: WhenUnreachable| match value {
         None => Ok(default),
         Some(value) => match value.get_ref().as_str() {
             "closed" => Ok(WhenUnreachable::Closed),

@@ -190,7 +190,10 @@ fn errors_name_file_line_and_key() {
             "state_bad_policy",
             "[state]\nbudgets_when_unreachable = \"maybe\"\n",
         ),
-        ("state_downshift_out_of_range", "[state]\ndownshift_at = 1.5\n"),
+        (
+            "state_downshift_out_of_range",
+            "[state]\ndownshift_at = 1.5\n",
+        ),
     ];
     for (name, text) in cases {
         insta::assert_snapshot!(name, error(text), text);

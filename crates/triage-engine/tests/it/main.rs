@@ -102,8 +102,5 @@ impl Strategy for Fixed {
 }
 
 pub(crate) fn cli() -> Caller {
-    Caller {
-        entry: "cli".to_owned(),
-        streamed: false,
-    }
+    Caller::new("cli", false)
 }

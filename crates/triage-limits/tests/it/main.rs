@@ -38,10 +38,7 @@ async fn stores(test: &str) -> Vec<Limits> {
             ..KeyLimits::default()
         },
     );
-    let reachable = redis
-        .admit(&probe, Estimate::default(), NOON)
-        .await
-        .is_ok()
+    let reachable = redis.admit(&probe, Estimate::default(), NOON).await.is_ok()
         && redis.stats().store_errors == 0;
     if reachable {
         stores.push(redis);
@@ -184,7 +181,12 @@ async fn rate_limits_count_requests_and_tokens_per_minute() {
         }
         // The next minute starts afresh.
         let next_minute = NOON + time::Duration::minutes(1);
-        assert!(limits.admit(&requests, cost(dec!(0)), next_minute).await.is_ok());
+        assert!(
+            limits
+                .admit(&requests, cost(dec!(0)), next_minute)
+                .await
+                .is_ok()
+        );
 
         let tokens = ClientKey::new(
             "team-b",
@@ -215,7 +217,13 @@ async fn rate_limits_count_requests_and_tokens_per_minute() {
         settle_wait(&limits).await;
         let refused = limits.admit(&tokens, cost(dec!(0)), NOON).await;
         assert!(
-            matches!(refused, Err(Refusal::RateLimited { kind: RateKind::Tokens, .. })),
+            matches!(
+                refused,
+                Err(Refusal::RateLimited {
+                    kind: RateKind::Tokens,
+                    ..
+                })
+            ),
             "{}: {refused:?}",
             limits.backend()
         );
@@ -256,7 +264,12 @@ async fn an_unreachable_redis_fails_closed_for_budgets_and_open_for_rates() {
         requests_per_minute: Some(10),
         ..KeyLimits::default()
     });
-    assert!(limits.admit(&rate_only, cost(dec!(0.1)), NOON).await.is_ok());
+    assert!(
+        limits
+            .admit(&rate_only, cost(dec!(0.1)), NOON)
+            .await
+            .is_ok()
+    );
     assert_eq!(limits.stats().store_errors, 2);
 
     let open = Limits::redis(
@@ -271,7 +284,10 @@ async fn an_unreachable_redis_fails_closed_for_budgets_and_open_for_rates() {
     assert!(open.admit(&budget, cost(dec!(0.1)), NOON).await.is_ok());
     assert!(matches!(
         open.admit(&rate_only, cost(dec!(0.1)), NOON).await,
-        Err(Refusal::Unavailable { what: "rate limit", .. })
+        Err(Refusal::Unavailable {
+            what: "rate limit",
+            ..
+        })
     ));
 }
 

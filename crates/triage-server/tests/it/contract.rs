@@ -4,6 +4,7 @@
 use axum::body::Body;
 use axum::http::Request;
 use serde_json::{Value, json};
+use triage_limits::{ClientKey, KeyLimits, Keyring};
 use triage_server::ServerOptions;
 
 use crate::{app, gateway, post, read, send};
@@ -160,7 +161,7 @@ async fn wrong_methods_get_a_405_in_the_callers_shape() {
 #[tokio::test]
 async fn proxy_keys_guard_the_api_but_not_health() {
     let options = ServerOptions {
-        api_keys: vec!["team-key".to_owned()],
+        keys: team_key(),
         ..ServerOptions::default()
     };
     let (app, _) = app(gateway(None, None), options);
@@ -221,7 +222,7 @@ async fn proxy_keys_guard_the_api_but_not_health() {
         200
     );
     let public = ServerOptions {
-        api_keys: vec!["team-key".to_owned()],
+        keys: team_key(),
         metrics_public: true,
         ..ServerOptions::default()
     };
@@ -242,4 +243,14 @@ async fn proxy_keys_guard_the_api_but_not_health() {
     let (status, _, _) =
         read(send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await).await;
     assert_eq!(status, 200);
+}
+
+/// One proxy key, `team-key`, without limits.
+fn team_key() -> Keyring {
+    let mut keys = Keyring::new();
+    keys.add(
+        "team-key",
+        ClientKey::new("team", Vec::new(), KeyLimits::default()),
+    );
+    keys
 }

@@ -3,6 +3,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers panic on setup failures")]
 
 mod contract;
+mod keys;
 mod limits;
 mod routing;
 
