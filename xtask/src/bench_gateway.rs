@@ -16,12 +16,15 @@ use serde_json::json;
 
 use crate::project_root;
 
+mod scale_out;
+
 /// Measure the gateway's added latency against the mock upstream at a fixed request rate.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Example:
   cargo xtask bench-gateway                     500 req/s, 10 s per scenario
   cargo xtask bench-gateway --rate 200 --seconds 5 --strategy keyword --json
+  cargo xtask bench-gateway --scale-out --strategy keyword   1 replica (SQLite) vs 2 (PostgreSQL + Redis)
 
 Scenarios, each after a one-second warm-up at the same rate: `direct` (the mock itself),
 `fixed` (the gateway with model gpt-4o-mini: no classification) and `auto` (the gateway with
@@ -55,6 +58,29 @@ pub(crate) struct Args {
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
+
+    /// Instead of the latency scenarios: requests per second, closed-loop, through one replica
+    /// with the SQLite ledger and in-process limits, then two replicas sharing a PostgreSQL
+    /// ledger and Redis limits (needs both servers; see --postgres and --redis).
+    #[arg(long)]
+    scale_out: bool,
+
+    /// Clients sending back-to-back requests, for --scale-out.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    concurrency: usize,
+
+    /// A PostgreSQL database to connect to for --scale-out; a fresh database is created beside
+    /// it for the run and dropped after.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    postgres: String,
+
+    /// The Redis for --scale-out's shared limits.
+    #[arg(long, value_name = "URL", default_value = "redis://127.0.0.1:6379")]
+    redis: String,
 }
 
 /// Runs the benchmark and prints its figures.
@@ -76,7 +102,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     });
     let work = std::env::temp_dir().join(format!("triage-bench-gateway-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let result = bench(&args, &binary, &strategy, &work);
+    let result = if args.scale_out {
+        scale_out::run(&args, &binary, &strategy, &work)
+    } else {
+        bench(&args, &binary, &strategy, &work)
+    };
     let _ = std::fs::remove_dir_all(&work);
     result
 }
@@ -164,6 +194,21 @@ fn spawn(
     Ok((process, url))
 }
 
+/// The variables that point every provider at the mock, with test keys.
+fn mock_envs(mock_url: &str, classifier_threads: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("OPENAI_BASE_URL", format!("{mock_url}/v1")),
+        ("ANTHROPIC_BASE_URL", mock_url.to_owned()),
+        ("GEMINI_BASE_URL", mock_url.to_owned()),
+        ("OPENAI_API_KEY", "bench".to_owned()),
+        ("ANTHROPIC_API_KEY", "bench".to_owned()),
+        ("GEMINI_API_KEY", "bench".to_owned()),
+        ("DEEPSEEK_API_KEY", String::new()),
+        ("RUST_LOG", "error".to_owned()),
+        ("RAYON_NUM_THREADS", classifier_threads.to_string()),
+    ]
+}
+
 /// Prompts of every class, sent in turn by every scenario.
 const PROMPTS: &[&str] = &[
     "What is the capital of Australia?",
@@ -241,17 +286,7 @@ fn bench(args: &Args, binary: &Path, strategy: &str, work: &Path) -> anyhow::Res
     let config = work.join("triage.toml");
     std::fs::write(&config, "[providers]\ndisabled = [\"deepseek\"]\n")?;
     let ledger = work.join("ledger.sqlite3");
-    let envs = [
-        ("OPENAI_BASE_URL", format!("{mock_url}/v1")),
-        ("ANTHROPIC_BASE_URL", mock_url.clone()),
-        ("GEMINI_BASE_URL", mock_url.clone()),
-        ("OPENAI_API_KEY", "bench".to_owned()),
-        ("ANTHROPIC_API_KEY", "bench".to_owned()),
-        ("GEMINI_API_KEY", "bench".to_owned()),
-        ("DEEPSEEK_API_KEY", String::new()),
-        ("RUST_LOG", "error".to_owned()),
-        ("RAYON_NUM_THREADS", args.classifier_threads.to_string()),
-    ];
+    let envs = mock_envs(&mock_url, args.classifier_threads);
     let serve_args = [
         "serve",
         "--config",

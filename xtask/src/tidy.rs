@@ -46,6 +46,8 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
         ],
     ),
     ("triage-ledger", &["triage-types"]),
+    // Keys, budgets and rate limits: plain data in, Redis or a map behind; knows no request.
+    ("triage-limits", &["triage-types"]),
     (
         "triage-engine",
         &[
@@ -56,6 +58,7 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
             "triage-providers",
             "triage-fallback",
             "triage-ledger",
+            "triage-limits",
         ],
     ),
     (
@@ -67,6 +70,7 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
             "triage-config",
             "triage-fallback",
             "triage-ledger",
+            "triage-limits",
             "triage-engine",
         ],
     ),
@@ -81,6 +85,7 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
             "triage-config",
             "triage-fallback",
             "triage-ledger",
+            "triage-limits",
             "triage-engine",
             "triage-server",
             // `triage mock-upstream` serves the mock.

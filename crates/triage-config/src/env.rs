@@ -38,7 +38,7 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         TRIAGE_LEDGER,
-        "path of the ledger database when --ledger is not given; overrides [ledger] path",
+        "the ledger (an SQLite file or a PostgreSQL URL) when --ledger is not given; overrides [ledger] path and url",
     ),
     (
         RUST_LOG,

@@ -2,8 +2,8 @@
 //! blocking) and through the observer (the server's metrics) — and priced, failing closed: an
 //! attempt the catalog cannot price makes the request's cost unknown, never $0.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
@@ -88,14 +88,22 @@ pub(crate) struct Ending<'a> {
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);
 
+/// A random tag drawn once per process, so that replicas sharing one ledger never give two
+/// requests the same id (each counts its own sequence from zero).
+fn process_tag() -> u32 {
+    static TAG: OnceLock<u32> = OnceLock::new();
+    *TAG.get_or_init(rand::random)
+}
+
 impl Ticket {
     pub(crate) fn new(caller: Caller, route: &str) -> Ticket {
         let started_at = OffsetDateTime::now_utc();
         let sequence = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
         Ticket {
             request_id: format!(
-                "{:x}{:06x}",
+                "{:x}{:08x}{:06x}",
                 started_at.unix_timestamp_nanos() / 1_000_000,
+                process_tag(),
                 sequence & 0xff_ffff
             ),
             caller,

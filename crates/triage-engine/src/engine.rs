@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use time::{Date, OffsetDateTime};
 use triage_catalog::{Catalog, Model};
-use triage_config::Config;
+use triage_config::{Config, StateSettings, WhenUnreachable};
 use triage_fallback::{Executor, FallbackSettings, QualityChecks};
 use triage_ledger::Ledger;
-use triage_limits::Limits;
+use triage_limits::{Limits, LimitsOptions};
 use triage_providers::{HttpClientOptions, build_http_client};
 use triage_strategies::{Decision, RoutePlan, Router, Strategy, StrategyError};
 use triage_types::{ChatRequest, RouteClass};
@@ -183,7 +183,7 @@ impl Engine {
                 providers: clients.status,
                 model_names,
                 observer: OnceLock::new(),
-                limits: crate::keys::limits(&config.state)?,
+                limits: limits(&config.state)?,
             }),
         })
     }
@@ -345,6 +345,25 @@ impl Engine {
             budget_note: None,
         })
     }
+}
+
+/// The limits store `[state]` asks for: Redis, or this process.
+fn limits(state: &StateSettings) -> Result<Limits, BuildError> {
+    let policy = |when: WhenUnreachable| match when {
+        WhenUnreachable::Closed => triage_limits::WhenUnreachable::Closed,
+        WhenUnreachable::Open => triage_limits::WhenUnreachable::Open,
+    };
+    let options = LimitsOptions {
+        key_prefix: state.key_prefix.clone(),
+        timeout: state.timeout,
+        budgets_when_unreachable: policy(state.budgets_when_unreachable),
+        rate_limits_when_unreachable: policy(state.rate_limits_when_unreachable),
+        downshift_at: state.downshift_at,
+    };
+    Ok(match &state.redis_url {
+        Some(url) => Limits::redis(url, options)?,
+        None => Limits::in_process(options),
+    })
 }
 
 /// How the policy words a candidate left out because the prompt does not fit it

@@ -4,8 +4,8 @@
 
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
-use triage_config::{Config, KeySecret, StateSettings, WhenUnreachable};
-use triage_limits::{ClientKey, Estimate, KeyLimits, Keyring, Limits, LimitsOptions};
+use triage_config::{Config, KeySecret};
+use triage_limits::{ClientKey, Estimate, KeyLimits, Keyring};
 use triage_types::ChatRequest;
 
 use crate::account::Ticket;
@@ -53,25 +53,6 @@ pub fn keyring(config: &Config, env: &EnvLookup) -> Result<Keyring, BuildError> 
         );
     }
     Ok(keyring)
-}
-
-/// The limits store `[state]` asks for: Redis, or this process.
-pub(crate) fn limits(state: &StateSettings) -> Result<Limits, BuildError> {
-    let policy = |when: WhenUnreachable| match when {
-        WhenUnreachable::Closed => triage_limits::WhenUnreachable::Closed,
-        WhenUnreachable::Open => triage_limits::WhenUnreachable::Open,
-    };
-    let options = LimitsOptions {
-        key_prefix: state.key_prefix.clone(),
-        timeout: state.timeout,
-        budgets_when_unreachable: policy(state.budgets_when_unreachable),
-        rate_limits_when_unreachable: policy(state.rate_limits_when_unreachable),
-        downshift_at: state.downshift_at,
-    };
-    Ok(match &state.redis_url {
-        Some(url) => Limits::redis(url, options)?,
-        None => Limits::in_process(options),
-    })
 }
 
 impl Engine {

@@ -46,6 +46,27 @@ pub enum LedgerError {
         /// The text found.
         value: String,
     },
+    /// PostgreSQL refused a connection or a query.
+    #[error("ledger {location}: PostgreSQL failed")]
+    Postgres {
+        /// The database, its password hidden.
+        location: String,
+        /// Why.
+        #[source]
+        source: postgres::Error,
+    },
+    /// A PostgreSQL ledger was opened without a journal for the records it cannot take at once.
+    #[error("the ledger at {location} needs a journal file ([ledger] journal)")]
+    JournalRequired {
+        /// The database, its password hidden.
+        location: String,
+    },
+    /// A bug: something that cannot fail did.
+    #[error("ledger: {message}")]
+    Internal {
+        /// What.
+        message: String,
+    },
     /// The writer thread could not be started.
     #[error("cannot start the ledger writer thread")]
     Spawn(#[source] std::io::Error),

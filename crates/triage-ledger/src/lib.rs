@@ -1,5 +1,6 @@
-//! The request ledger: every request the gateway routes, with every attempt, written to an
-//! embedded SQLite database by a background thread, and the aggregates `triage report` shows.
+//! The request ledger: every request the gateway routes, with every attempt, written by a
+//! background thread to an embedded SQLite database (one machine) or to PostgreSQL (every
+//! replica of a gateway in one ledger), and the aggregates `triage report` shows.
 //!
 //! Writing never blocks the request path: [`Ledger::record`] hands the record to a bounded
 //! queue and returns at once; a dedicated writer thread commits whatever has queued up in one
@@ -23,17 +24,22 @@
 #![deny(missing_docs)]
 
 mod error;
+mod location;
+mod postgres;
 mod record;
 mod report;
+mod rows;
 mod schema;
+mod store;
 mod summary;
 mod writer;
 
 pub use error::LedgerError;
+pub use location::{LedgerLocation, is_postgres_url};
 pub use record::{AttemptOutcome, AttemptRecord, RequestOutcome, RequestRecord};
-pub use report::{ReportContext, render_html, render_text};
+pub use report::{ReportContext, render_html, render_keys, render_text};
 pub use summary::{
-    BaselinePrice, BaselineShare, ClassMix, DailySpend, LatencyPercentiles, LedgerReader,
-    ModelShare, Summary, SummaryOptions, TokenTotals,
+    BaselinePrice, BaselineShare, ClassMix, DailySpend, KeyShare, LatencyPercentiles, LedgerReader,
+    ModelShare, NO_KEY, Summary, SummaryOptions, TokenTotals,
 };
 pub use writer::{Ledger, LedgerOptions, LedgerStats, journal_path};

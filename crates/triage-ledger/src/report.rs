@@ -112,6 +112,43 @@ pub fn render_text(summary: &Summary) -> String {
     out
 }
 
+/// The per-key breakdown on its own (`triage report --by key`): requests, refusals,
+/// downshifts, spend, baseline spend and savings of each client key, most spend first.
+pub fn render_keys(summary: &Summary) -> String {
+    let mut out = String::new();
+    let period = match &summary.since {
+        Some(since) => format!("since {since}"),
+        None => "all recorded requests".to_owned(),
+    };
+    let _ = writeln!(out, "triage report by client key: {period}\n");
+    let mut keys: Vec<_> = summary.by_key.iter().collect();
+    keys.sort_by(|a, b| b.1.spend_usd.cmp(&a.1.spend_usd).then(a.0.cmp(b.0)));
+    let width = keys
+        .iter()
+        .map(|(key, _)| key.chars().count())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    let _ = writeln!(
+        out,
+        "  {:<width$} {:>9} {:>8} {:>8} {:>12} {:>12} {:>12}",
+        "key", "requests", "refused", "cheaper", "spend", "baseline", "savings"
+    );
+    for (key, share) in keys {
+        let _ = writeln!(
+            out,
+            "  {key:<width$} {:>9} {:>8} {:>8} {:>12} {:>12} {:>12}",
+            share.requests,
+            share.refused,
+            share.downshifted,
+            usd(share.spend_usd),
+            usd(share.baseline_usd),
+            usd(share.savings_usd)
+        );
+    }
+    out
+}
+
 /// Which model the baseline spend was measured on, with the date of its prices; every
 /// baseline when the period's records used more than one.
 fn baseline_text(summary: &Summary) -> String {

@@ -2,19 +2,20 @@
 //! reading records back.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
+use std::sync::Mutex;
 
-use rusqlite::{Connection, OpenFlags, Row, params};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use triage_types::{RouteClass, Usage};
+use triage_types::RouteClass;
 
-use crate::schema;
-use crate::{AttemptOutcome, AttemptRecord, LedgerError, RequestOutcome, RequestRecord};
+use crate::location::LedgerLocation;
+use crate::rows;
+use crate::store::{SqliteMode, Store};
+use crate::{LedgerError, RequestOutcome, RequestRecord};
 
 /// Which requests to aggregate.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -107,8 +108,31 @@ pub struct Summary {
     pub class_mix: ClassMix,
     /// Requests and spend per answering model.
     pub model_mix: BTreeMap<String, ModelShare>,
+    /// Requests, spend, baseline spend and savings per client key (`[[server.keys]]`);
+    /// requests made without one are under [`NO_KEY`].
+    pub by_key: BTreeMap<String, KeyShare>,
     /// Requests, spend and baseline spend per UTC day, oldest first.
     pub daily: Vec<DailySpend>,
+}
+
+/// One client key's share of the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct KeyShare {
+    /// Requests it made.
+    pub requests: u64,
+    /// Of those, refused for its budget or a rate limit.
+    pub refused: u64,
+    /// Of those, routed one tier cheaper because it was near a budget.
+    pub downshifted: u64,
+    /// What they cost.
+    #[serde(serialize_with = "money::serialize")]
+    pub spend_usd: Decimal,
+    /// What they would have cost on the baseline model.
+    #[serde(serialize_with = "money::serialize")]
+    pub baseline_usd: Decimal,
+    /// `baseline_usd - spend_usd`.
+    #[serde(serialize_with = "money::serialize")]
+    pub savings_usd: Decimal,
 }
 
 /// Token totals by kind.
@@ -219,293 +243,230 @@ pub struct DailySpend {
     pub baseline_usd: Decimal,
 }
 
-/// A read connection to a ledger, for reports. Reads while a gateway writes (WAL).
+/// A read connection to a ledger, for reports. Reads while gateways write (SQLite's WAL,
+/// PostgreSQL's MVCC).
 #[derive(Debug)]
 pub struct LedgerReader {
-    connection: Connection,
-    path: PathBuf,
+    store: Mutex<Store>,
+    location: LedgerLocation,
 }
 
 impl LedgerReader {
-    /// Opens an existing ledger. A missing file is an error rather than a new empty ledger, so a
-    /// wrong path is noticed.
+    /// Opens an existing SQLite ledger. A missing file is an error rather than a new empty
+    /// ledger, so a wrong path is noticed.
     pub fn open(path: &Path) -> Result<LedgerReader, LedgerError> {
-        let open_error = |source| LedgerError::Open {
-            path: path.to_owned(),
-            source,
-        };
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
-        let mut connection = Connection::open_with_flags(path, flags).map_err(open_error)?;
-        schema::configure(&connection).map_err(open_error)?;
-        schema::migrate(&mut connection, path)?;
+        LedgerReader::open_at(&LedgerLocation::Sqlite(path.to_owned()))
+    }
+
+    /// Opens the ledger at `location`: an existing SQLite file, or a PostgreSQL database
+    /// (whose schema is created if it has none yet).
+    pub fn open_at(location: &LedgerLocation) -> Result<LedgerReader, LedgerError> {
         Ok(LedgerReader {
-            connection,
-            path: path.to_owned(),
+            store: Mutex::new(Store::open(location, SqliteMode::Existing)?),
+            location: location.clone(),
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the ledger is.
+    pub fn location(&self) -> &LedgerLocation {
+        &self.location
     }
 
     /// Aggregates the requests selected by `options`.
     pub fn summary(&self, options: &SummaryOptions) -> Result<Summary, LedgerError> {
-        let mut statement = self.connection.prepare(
-            "SELECT started_at_ms, class, outcome, model, cost_usd, baseline_cost_usd,
-                latency_us, attempt_count, input_tokens, output_tokens, cached_read_tokens,
-                cache_write_tokens, reasoning_tokens, unpriced IS NOT NULL, baseline_model
-             FROM requests WHERE started_at_ms >= ?1 ORDER BY started_at_ms, id",
-        )?;
-        let mut rows = statement.query(params![since_ms(options)])?;
-
-        let mut summary = Summary {
-            since: options.since.and_then(|since| since.format(&Rfc3339).ok()),
-            requests: 0,
-            succeeded: 0,
-            failed: 0,
-            spend_usd: Decimal::ZERO,
-            baseline_usd: Decimal::ZERO,
-            baseline_model: None,
-            baseline_price_checked_on: None,
-            baselines: Vec::new(),
-            savings_usd: Decimal::ZERO,
-            savings_pct: None,
-            cost_per_request_usd: None,
-            fallbacks: 0,
-            fallback_rate: 0.0,
-            unpriced_requests: 0,
-            tokens: TokenTotals::default(),
-            latency_ms: LatencyPercentiles::default(),
-            class_mix: ClassMix::default(),
-            model_mix: BTreeMap::new(),
-            daily: Vec::new(),
-        };
-        let mut latencies_us: Vec<i64> = Vec::new();
-        while let Some(row) = rows.next()? {
-            let started_at_ms: i64 = row.get(0)?;
-            let class: Option<String> = row.get(1)?;
-            let outcome: String = row.get(2)?;
-            let model: Option<String> = row.get(3)?;
-            let cost = decimal(row, 4, "cost_usd")?;
-            let mut baseline = decimal(row, 5, "baseline_cost_usd")?;
-            let mut baseline_model: Option<String> = row.get(14)?;
-            if let Some(price) = &options.baseline {
-                baseline = if outcome == "success" {
-                    price.cost(count(row, 8)?, count(row, 10)?, count(row, 9)?)
-                } else {
-                    Decimal::ZERO
-                };
-                baseline_model = Some(price.model.clone());
-            }
-            let latency_us: i64 = row.get(6)?;
-            let attempt_count: i64 = row.get(7)?;
-
-            summary.requests += 1;
-            if outcome == "success" {
-                summary.succeeded += 1;
-            } else {
-                summary.failed += 1;
-            }
-            summary.spend_usd += cost;
-            summary.baseline_usd += baseline;
-            if attempt_count > 1 {
-                summary.fallbacks += 1;
-            }
-            summary.tokens.input += count(row, 8)?;
-            summary.tokens.output += count(row, 9)?;
-            summary.tokens.cached_read += count(row, 10)?;
-            summary.tokens.cache_write += count(row, 11)?;
-            summary.tokens.reasoning += count(row, 12)?;
-            let unpriced: bool = row.get(13)?;
-            summary.unpriced_requests += u64::from(unpriced);
-            latencies_us.push(latency_us);
-            if let Some(baseline_model) = baseline_model {
-                match summary
-                    .baselines
-                    .iter_mut()
-                    .find(|share| share.model == baseline_model)
-                {
-                    Some(share) => {
-                        share.requests += 1;
-                        share.baseline_usd += baseline;
-                    }
-                    None => summary.baselines.push(BaselineShare {
-                        model: baseline_model,
-                        requests: 1,
-                        baseline_usd: baseline,
-                        price_checked_on: None,
-                    }),
-                }
-            }
-            match class {
-                Some(class) => {
-                    let class = class
-                        .parse::<RouteClass>()
-                        .map_err(|_| LedgerError::BadValue {
-                            column: "class",
-                            value: class,
-                        })?;
-                    summary.class_mix.by_class[class.index()] += 1;
-                }
-                None => summary.class_mix.unclassified += 1,
-            }
-            if let Some(model) = model {
-                let share = summary.model_mix.entry(model).or_default();
-                share.requests += 1;
-                share.spend_usd += cost;
-            }
-            let date = utc_date(started_at_ms);
-            match summary.daily.last_mut() {
-                Some(day) if day.date == date => {
-                    day.requests += 1;
-                    day.spend_usd += cost;
-                    day.baseline_usd += baseline;
-                }
-                _ => summary.daily.push(DailySpend {
-                    date,
-                    requests: 1,
-                    spend_usd: cost,
-                    baseline_usd: baseline,
-                }),
-            }
-        }
-
-        summary.spend_usd = summary.spend_usd.normalize();
-        summary.baseline_usd = summary.baseline_usd.normalize();
-        summary.savings_usd = (summary.baseline_usd - summary.spend_usd).normalize();
-        if !summary.baseline_usd.is_zero() {
-            let percent = summary.savings_usd * Decimal::ONE_HUNDRED / summary.baseline_usd;
-            summary.savings_pct = Some(
-                percent
-                    .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
-                    .normalize(),
-            );
-        }
-        if summary.requests > 0 {
-            let per_request = summary.spend_usd / Decimal::from(summary.requests);
-            summary.cost_per_request_usd = Some(
-                per_request
-                    .round_dp_with_strategy(8, RoundingStrategy::MidpointAwayFromZero)
-                    .normalize(),
-            );
-            summary.fallback_rate = summary.fallbacks as f64 / summary.requests as f64;
-        }
-        for share in summary.model_mix.values_mut() {
-            share.spend_usd = share.spend_usd.normalize();
-        }
-        for share in &mut summary.baselines {
-            share.baseline_usd = share.baseline_usd.normalize();
-        }
-        // Most requests first; ties keep the order the baselines were first used in.
-        summary
-            .baselines
-            .sort_by_key(|share| std::cmp::Reverse(share.requests));
-        summary.baseline_model = summary.baselines.first().map(|share| share.model.clone());
-        for day in &mut summary.daily {
-            day.spend_usd = day.spend_usd.normalize();
-            day.baseline_usd = day.baseline_usd.normalize();
-        }
-        latencies_us.sort_unstable();
-        summary.latency_ms = LatencyPercentiles {
-            p50: percentile_ms(&latencies_us, 50),
-            p95: percentile_ms(&latencies_us, 95),
-            p99: percentile_ms(&latencies_us, 99),
-        };
-        Ok(summary)
+        Ok(summarize(&self.requests(options)?, options))
     }
 
     /// Reads back the requests selected by `options`, with their attempts, oldest first.
     pub fn requests(&self, options: &SummaryOptions) -> Result<Vec<RequestRecord>, LedgerError> {
-        let mut statement = self.connection.prepare(
-            "SELECT id, request_id, started_at_ms, protocol, route, class, confidence, outcome,
-                model, provider, input_tokens, output_tokens, cached_read_tokens,
-                cache_write_tokens, reasoning_tokens, cost_usd, baseline_model,
-                baseline_cost_usd, latency_us, streamed, unpriced, resolved_from, warnings, client_key, budget_note
-             FROM requests WHERE started_at_ms >= ?1 ORDER BY started_at_ms, id",
-        )?;
-        let mut attempts_statement = self.connection.prepare(
-            "SELECT model, provider, outcome, detail, latency_us, input_tokens, output_tokens,
-                cost_usd, judge
-             FROM attempts WHERE request = ?1 ORDER BY position",
-        )?;
-        let mut rows = statement.query(params![since_ms(options)])?;
-        let mut records = Vec::new();
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let started_at_ms: i64 = row.get(2)?;
-            let class: Option<String> = row.get(5)?;
-            let class = match class {
-                Some(class) => {
-                    Some(
-                        class
-                            .parse::<RouteClass>()
-                            .map_err(|_| LedgerError::BadValue {
-                                column: "class",
-                                value: class,
-                            })?,
-                    )
-                }
-                None => None,
-            };
-            let confidence: Option<f64> = row.get(6)?;
-            let outcome: String = row.get(7)?;
-            let mut attempts = Vec::new();
-            let mut attempt_rows = attempts_statement.query(params![id])?;
-            while let Some(attempt) = attempt_rows.next()? {
-                let kind: String = attempt.get(2)?;
-                attempts.push(AttemptRecord {
-                    model: attempt.get(0)?,
-                    provider: attempt.get(1)?,
-                    outcome: AttemptOutcome::from_stored(&kind, attempt.get(3)?),
-                    judge: attempt.get(8)?,
-                    latency: duration(attempt.get(4)?),
-                    usage: Usage {
-                        input_tokens: count(attempt, 5)?,
-                        output_tokens: count(attempt, 6)?,
-                        ..Usage::default()
-                    },
-                    cost_usd: decimal(attempt, 7, "attempts.cost_usd")?,
-                });
-            }
-            let warnings: Option<String> = row.get(22)?;
-            records.push(RequestRecord {
-                request_id: row.get(1)?,
-                started_at: from_ms(started_at_ms),
-                protocol: row.get(3)?,
-                route: row.get(4)?,
-                resolved_from: row.get(21)?,
-                warnings: warnings
-                    .map(|text| text.lines().map(str::to_owned).collect())
-                    .unwrap_or_default(),
-                class,
-                confidence: confidence.map(|value| value as f32),
-                outcome: RequestOutcome::from_stored(&outcome),
-                model: row.get(8)?,
-                provider: row.get(9)?,
-                usage: Usage {
-                    input_tokens: count(row, 10)?,
-                    output_tokens: count(row, 11)?,
-                    cached_read_tokens: count(row, 12)?,
-                    cache_write_tokens: count(row, 13)?,
-                    reasoning_tokens: count(row, 14)?,
-                },
-                cost_usd: decimal(row, 15, "cost_usd")?,
-                unpriced: row.get(20)?,
-                baseline_model: row.get(16)?,
-                baseline_cost_usd: decimal(row, 17, "baseline_cost_usd")?,
-                latency: duration(row.get(18)?),
-                streamed: row.get(19)?,
-                attempts,
-                client_key: row.get(23)?,
-                budget_note: row.get(24)?,
-            });
-        }
-        Ok(records)
+        let mut store = match self.store.lock() {
+            Ok(store) => store,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let (requests, attempts) = store.fetch(since_ms(options))?;
+        rows::assemble(requests, attempts)
     }
 }
+
+/// The aggregates over `records` (oldest first).
+fn summarize(records: &[RequestRecord], options: &SummaryOptions) -> Summary {
+    let mut summary = Summary {
+        since: options.since.and_then(|since| since.format(&Rfc3339).ok()),
+        requests: 0,
+        succeeded: 0,
+        failed: 0,
+        spend_usd: Decimal::ZERO,
+        baseline_usd: Decimal::ZERO,
+        baseline_model: None,
+        baseline_price_checked_on: None,
+        baselines: Vec::new(),
+        savings_usd: Decimal::ZERO,
+        savings_pct: None,
+        cost_per_request_usd: None,
+        fallbacks: 0,
+        fallback_rate: 0.0,
+        unpriced_requests: 0,
+        tokens: TokenTotals::default(),
+        latency_ms: LatencyPercentiles::default(),
+        class_mix: ClassMix::default(),
+        model_mix: BTreeMap::new(),
+        by_key: BTreeMap::new(),
+        daily: Vec::new(),
+    };
+    let mut latencies_us: Vec<i64> = Vec::new();
+    for record in records {
+        let succeeded = record.outcome == RequestOutcome::Success;
+        let cost = record.cost_usd;
+        let usage = &record.usage;
+        let mut baseline = record.baseline_cost_usd;
+        let mut baseline_model = record.baseline_model.clone();
+        if let Some(price) = &options.baseline {
+            baseline = if succeeded {
+                price.cost(
+                    usage.input_tokens,
+                    usage.cached_read_tokens,
+                    usage.output_tokens,
+                )
+            } else {
+                Decimal::ZERO
+            };
+            baseline_model = Some(price.model.clone());
+        }
+        summary.requests += 1;
+        if succeeded {
+            summary.succeeded += 1;
+        } else {
+            summary.failed += 1;
+        }
+        summary.spend_usd += cost;
+        summary.baseline_usd += baseline;
+        let answer_attempts = record
+            .attempts
+            .iter()
+            .filter(|attempt| !attempt.judge)
+            .count();
+        if answer_attempts > 1 {
+            summary.fallbacks += 1;
+        }
+        summary.tokens.input += usage.input_tokens;
+        summary.tokens.output += usage.output_tokens;
+        summary.tokens.cached_read += usage.cached_read_tokens;
+        summary.tokens.cache_write += usage.cache_write_tokens;
+        summary.tokens.reasoning += usage.reasoning_tokens;
+        summary.unpriced_requests += u64::from(record.unpriced.is_some());
+        latencies_us.push(i64::try_from(record.latency.as_micros()).unwrap_or(i64::MAX));
+        if let Some(baseline_model) = baseline_model {
+            match summary
+                .baselines
+                .iter_mut()
+                .find(|share| share.model == baseline_model)
+            {
+                Some(share) => {
+                    share.requests += 1;
+                    share.baseline_usd += baseline;
+                }
+                None => summary.baselines.push(BaselineShare {
+                    model: baseline_model,
+                    requests: 1,
+                    baseline_usd: baseline,
+                    price_checked_on: None,
+                }),
+            }
+        }
+        match record.class {
+            Some(class) => summary.class_mix.by_class[class.index()] += 1,
+            None => summary.class_mix.unclassified += 1,
+        }
+        if let Some(model) = &record.model {
+            let share = summary.model_mix.entry(model.clone()).or_default();
+            share.requests += 1;
+            share.spend_usd += cost;
+        }
+        let key = summary
+            .by_key
+            .entry(
+                record
+                    .client_key
+                    .clone()
+                    .unwrap_or_else(|| NO_KEY.to_owned()),
+            )
+            .or_default();
+        key.requests += 1;
+        key.refused += u64::from(matches!(
+            record.outcome.as_str(),
+            "budget_exceeded" | "rate_limited"
+        ));
+        key.spend_usd += cost;
+        key.baseline_usd += baseline;
+        key.downshifted += u64::from(record.budget_note.is_some());
+        let started_at_ms = (record.started_at.unix_timestamp_nanos() / 1_000_000) as i64;
+        let date = utc_date(started_at_ms);
+        match summary.daily.last_mut() {
+            Some(day) if day.date == date => {
+                day.requests += 1;
+                day.spend_usd += cost;
+                day.baseline_usd += baseline;
+            }
+            _ => summary.daily.push(DailySpend {
+                date,
+                requests: 1,
+                spend_usd: cost,
+                baseline_usd: baseline,
+            }),
+        }
+    }
+
+    summary.spend_usd = summary.spend_usd.normalize();
+    summary.baseline_usd = summary.baseline_usd.normalize();
+    summary.savings_usd = (summary.baseline_usd - summary.spend_usd).normalize();
+    if !summary.baseline_usd.is_zero() {
+        let percent = summary.savings_usd * Decimal::ONE_HUNDRED / summary.baseline_usd;
+        summary.savings_pct = Some(
+            percent
+                .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+                .normalize(),
+        );
+    }
+    if summary.requests > 0 {
+        let per_request = summary.spend_usd / Decimal::from(summary.requests);
+        summary.cost_per_request_usd = Some(
+            per_request
+                .round_dp_with_strategy(8, RoundingStrategy::MidpointAwayFromZero)
+                .normalize(),
+        );
+        summary.fallback_rate = summary.fallbacks as f64 / summary.requests as f64;
+    }
+    for share in summary.model_mix.values_mut() {
+        share.spend_usd = share.spend_usd.normalize();
+    }
+    for key in summary.by_key.values_mut() {
+        key.spend_usd = key.spend_usd.normalize();
+        key.baseline_usd = key.baseline_usd.normalize();
+        key.savings_usd = (key.baseline_usd - key.spend_usd).normalize();
+    }
+    for share in &mut summary.baselines {
+        share.baseline_usd = share.baseline_usd.normalize();
+    }
+    // Most requests first; ties keep the order the baselines were first used in.
+    summary
+        .baselines
+        .sort_by_key(|share| std::cmp::Reverse(share.requests));
+    summary.baseline_model = summary.baselines.first().map(|share| share.model.clone());
+    for day in &mut summary.daily {
+        day.spend_usd = day.spend_usd.normalize();
+        day.baseline_usd = day.baseline_usd.normalize();
+    }
+    latencies_us.sort_unstable();
+    summary.latency_ms = LatencyPercentiles {
+        p50: percentile_ms(&latencies_us, 50),
+        p95: percentile_ms(&latencies_us, 95),
+        p99: percentile_ms(&latencies_us, 99),
+    };
+    summary
+}
+
+/// The `by_key` entry of requests made without a client key.
+pub const NO_KEY: &str = "(no key)";
 
 fn since_ms(options: &SummaryOptions) -> i64 {
     options.since.map_or(i64::MIN, |since| {
@@ -513,30 +474,8 @@ fn since_ms(options: &SummaryOptions) -> i64 {
     })
 }
 
-fn decimal(row: &Row<'_>, index: usize, column: &'static str) -> Result<Decimal, LedgerError> {
-    let text: String = row.get(index)?;
-    text.parse::<Decimal>().map_err(|_| LedgerError::BadValue {
-        column,
-        value: text,
-    })
-}
-
-fn count(row: &Row<'_>, index: usize) -> Result<u64, LedgerError> {
-    let value: i64 = row.get(index)?;
-    Ok(u64::try_from(value).unwrap_or(0))
-}
-
-fn duration(micros: i64) -> Duration {
-    Duration::from_micros(u64::try_from(micros).unwrap_or(0))
-}
-
-fn from_ms(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
 fn utc_date(ms: i64) -> String {
-    let date = from_ms(ms).date();
+    let date = crate::rows::from_ms(ms).date();
     format!(
         "{:04}-{:02}-{:02}",
         date.year(),

@@ -13,9 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, params};
-
-use crate::schema;
+use crate::location::LedgerLocation;
+use crate::store::{SqliteMode, Store};
 use crate::{LedgerError, RequestRecord};
 
 /// Tuning for [`Ledger::open`].
@@ -35,6 +34,9 @@ pub struct LedgerOptions {
     pub write_retries: u32,
     /// The first backoff between retries; it doubles each retry. Default 100 ms.
     pub retry_backoff: Duration,
+    /// Where records wait while the database cannot take them. Default for SQLite: beside
+    /// the file ([`journal_path`]); PostgreSQL needs one (each replica its own).
+    pub journal: Option<PathBuf>,
 }
 
 impl Default for LedgerOptions {
@@ -45,6 +47,7 @@ impl Default for LedgerOptions {
             busy_timeout: Duration::from_secs(5),
             write_retries: 2,
             retry_backoff: Duration::from_millis(100),
+            journal: None,
         }
     }
 }
@@ -88,7 +91,7 @@ pub struct Ledger {
 
 #[derive(Debug)]
 struct Inner {
-    path: PathBuf,
+    location: LedgerLocation,
     sender: SyncSender<Command>,
     counters: Arc<Counters>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -110,36 +113,41 @@ enum Command {
 }
 
 impl Ledger {
-    /// Opens (creating if needed) the database at `path`, migrates its schema, and starts the
-    /// writer thread.
+    /// Opens (creating if needed) the SQLite database at `path`, migrates its schema, and
+    /// starts the writer thread.
     pub fn open(path: &Path, options: &LedgerOptions) -> Result<Ledger, LedgerError> {
-        if let Some(parent) = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|source| LedgerError::CreateDir {
-                path: parent.to_owned(),
-                source,
-            })?;
-        }
-        let open_error = |source| LedgerError::Open {
-            path: path.to_owned(),
-            source,
+        Ledger::open_at(&LedgerLocation::Sqlite(path.to_owned()), options)
+    }
+
+    /// Opens the ledger at `location` (an SQLite file, created if needed, or a PostgreSQL
+    /// database), migrates its schema, and starts the writer thread.
+    pub fn open_at(
+        location: &LedgerLocation,
+        options: &LedgerOptions,
+    ) -> Result<Ledger, LedgerError> {
+        let journal = match (&options.journal, location) {
+            (Some(journal), _) => journal.clone(),
+            (None, LedgerLocation::Sqlite(path)) => journal_path(path),
+            (None, LedgerLocation::Postgres(_)) => {
+                return Err(LedgerError::JournalRequired {
+                    location: location.to_string(),
+                });
+            }
         };
-        let mut connection = Connection::open(path).map_err(open_error)?;
-        schema::configure(&connection).map_err(open_error)?;
-        connection
-            .busy_timeout(options.busy_timeout)
-            .map_err(open_error)?;
-        schema::migrate(&mut connection, path)?;
+        let store = Store::open(
+            location,
+            SqliteMode::Create {
+                busy_timeout: options.busy_timeout,
+            },
+        )?;
 
         let (sender, receiver) = mpsc::sync_channel(options.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let thread_counters = Arc::clone(&counters);
         let max_batch = options.max_batch.max(1);
         let mut sink = Sink {
-            connection,
-            journal: journal_path(path),
+            store,
+            journal,
             counters: thread_counters,
             retries: options.write_retries,
             backoff: options.retry_backoff,
@@ -156,7 +164,7 @@ impl Ledger {
             .map_err(LedgerError::Spawn)?;
         Ok(Ledger {
             inner: Arc::new(Inner {
-                path: path.to_owned(),
+                location: location.clone(),
                 sender,
                 counters,
                 thread: Mutex::new(Some(thread)),
@@ -213,9 +221,9 @@ impl Ledger {
         }
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// Where the ledger is.
+    pub fn location(&self) -> &LedgerLocation {
+        &self.inner.location
     }
 }
 
@@ -242,7 +250,7 @@ impl Drop for Inner {
 
 /// The writer thread's side: the connection, and the journal for when it cannot be written.
 struct Sink {
-    connection: Connection,
+    store: Store,
     journal: PathBuf,
     counters: Arc<Counters>,
     retries: u32,
@@ -263,7 +271,7 @@ impl Sink {
         }
         let mut delay = self.backoff;
         for attempt in 0..=self.retries {
-            match insert_batch(&mut self.connection, batch.iter().map(|r| &**r), false) {
+            match self.store.insert_batch(batch.iter().map(|r| &**r), false) {
                 Ok(_) => {
                     self.counters.written.fetch_add(count, Ordering::Relaxed);
                     return;
@@ -338,7 +346,7 @@ impl Sink {
                 return false;
             }
         };
-        match insert_batch(&mut self.connection, records.iter(), true) {
+        match self.store.insert_batch(records.iter(), true) {
             Ok(inserted) => {
                 self.counters
                     .written
@@ -442,98 +450,4 @@ fn write_loop(mut sink: Sink, receiver: &Receiver<Command>, max_batch: usize) {
             break;
         }
     }
-}
-
-/// Inserts records in one transaction; with `skip_existing`, those whose request id and
-/// start time are already stored are skipped. Returns how many were inserted.
-fn insert_batch<'a>(
-    connection: &mut Connection,
-    batch: impl Iterator<Item = &'a RequestRecord>,
-    skip_existing: bool,
-) -> rusqlite::Result<usize> {
-    let transaction = connection.transaction()?;
-    let mut inserted = 0;
-    {
-        let mut exists = transaction.prepare_cached(
-            "SELECT 1 FROM requests WHERE started_at_ms = ?1 AND request_id = ?2 LIMIT 1",
-        )?;
-        let mut insert_request = transaction.prepare_cached(
-            "INSERT INTO requests (request_id, started_at_ms, protocol, route, class, confidence,
-                outcome, model, provider, input_tokens, output_tokens, cached_read_tokens,
-                cache_write_tokens, reasoning_tokens, cost_usd, baseline_model, baseline_cost_usd,
-                latency_us, streamed, attempt_count, unpriced, resolved_from, warnings, client_key,
-                budget_note)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
-        )?;
-        let mut insert_attempt = transaction.prepare_cached(
-            "INSERT INTO attempts (request, position, model, provider, outcome, detail, judge,
-                latency_us, input_tokens, output_tokens, cost_usd)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?;
-        for record in batch {
-            let started_at_ms = (record.started_at.unix_timestamp_nanos() / 1_000_000) as i64;
-            if skip_existing && exists.exists(params![started_at_ms, record.request_id])? {
-                continue;
-            }
-            inserted += 1;
-            insert_request.execute(params![
-                record.request_id,
-                started_at_ms,
-                record.protocol,
-                record.route,
-                record.class.map(|class| class.as_str()),
-                record.confidence.map(f64::from),
-                record.outcome.as_str(),
-                record.model,
-                record.provider,
-                saturating_i64(record.usage.input_tokens),
-                saturating_i64(record.usage.output_tokens),
-                saturating_i64(record.usage.cached_read_tokens),
-                saturating_i64(record.usage.cache_write_tokens),
-                saturating_i64(record.usage.reasoning_tokens),
-                record.cost_usd.normalize().to_string(),
-                record.baseline_model,
-                record.baseline_cost_usd.normalize().to_string(),
-                micros(record.latency),
-                record.streamed,
-                record
-                    .attempts
-                    .iter()
-                    .filter(|attempt| !attempt.judge)
-                    .count() as i64,
-                record.unpriced,
-                record.resolved_from,
-                (!record.warnings.is_empty()).then(|| record.warnings.join("\n")),
-                record.client_key,
-                record.budget_note,
-            ])?;
-            let request = transaction.last_insert_rowid();
-            for (position, attempt) in record.attempts.iter().enumerate() {
-                insert_attempt.execute(params![
-                    request,
-                    position as i64,
-                    attempt.model,
-                    attempt.provider,
-                    attempt.outcome.kind(),
-                    attempt.outcome.detail(),
-                    attempt.judge,
-                    micros(attempt.latency),
-                    saturating_i64(attempt.usage.input_tokens),
-                    saturating_i64(attempt.usage.output_tokens),
-                    attempt.cost_usd.normalize().to_string(),
-                ])?;
-            }
-        }
-    }
-    transaction.commit()?;
-    Ok(inserted)
-}
-
-fn saturating_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn micros(duration: std::time::Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }

@@ -137,7 +137,7 @@ impl Limits {
     /// prefix. The connection is made at the first request and remade after failures.
     pub fn redis(url: &str, options: LimitsOptions) -> Result<Limits, LimitsError> {
         let client = redis::Client::open(url).map_err(|source| LimitsError::RedisUrl {
-            url: redact(url),
+            url: triage_types::url::redact_password(url),
             source,
         })?;
         let shared = Shared::new(client, options.timeout);
@@ -372,36 +372,4 @@ fn micros_floor(usd: Decimal) -> i64 {
 
 fn from_micros(micros: i64) -> Decimal {
     Decimal::new(micros, 6).normalize()
-}
-
-/// A URL with its password replaced by `***`.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_lose_their_password() {
-        let cases = [
-            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
-            ("redis://:secret@h:1/0", "redis://:***@h:1/0"),
-            ("redis://user:pw@h", "redis://user:***@h"),
-            ("redis://user@h", "redis://user@h"),
-        ];
-        for (url, shown) in cases {
-            assert_eq!(redact(url), shown);
-        }
-    }
 }

@@ -28,8 +28,6 @@ pub const HEADER_WARNING: &str = "x-triage-warning";
 /// Header: why the client key's budget routed the request one tier cheaper (`daily budget 85%
 /// spent ($4.25 of $5); routed one tier cheaper: gpt-5.4-mini instead of gpt-5.4`).
 pub const HEADER_BUDGET: &str = "x-triage-budget";
-/// Header on a `budget_exceeded` refusal: when the budget starts again, RFC 3339 (UTC).
-pub const HEADER_BUDGET_RESET: &str = "x-triage-budget-reset";
 
 /// The `x-triage-*` headers of a routed answer; the cost is left out when not yet known (a
 /// stream's headers go out before its cost is).

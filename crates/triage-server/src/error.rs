@@ -6,6 +6,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// Header on a `budget_exceeded` refusal: when the budget starts again, RFC 3339 (UTC).
+pub const HEADER_BUDGET_RESET: &str = "x-triage-budget-reset";
+
 /// The API dialect a client speaks on an endpoint (not a provider's wire protocol, which is
 /// `triage_types::Protocol`): it decides the shape of bodies, streams and errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -329,7 +332,7 @@ impl IntoResponse for ApiError {
                     HeaderValue::from(*retry_after_s),
                 );
                 if let Ok(value) = HeaderValue::from_str(resets_at) {
-                    headers.insert(crate::dispatch::HEADER_BUDGET_RESET, value);
+                    headers.insert(HEADER_BUDGET_RESET, value);
                 }
             }
             ServerError::StateUnavailable { .. } => {

@@ -27,10 +27,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use dispatch::{
-    HEADER_ATTEMPTS, HEADER_BUDGET, HEADER_BUDGET_RESET, HEADER_CLASS, HEADER_COST, HEADER_MODEL,
-    HEADER_REQUEST_ID, HEADER_WARNING, STREAM_FIELD,
+    HEADER_ATTEMPTS, HEADER_BUDGET, HEADER_CLASS, HEADER_COST, HEADER_MODEL, HEADER_REQUEST_ID,
+    HEADER_WARNING, STREAM_FIELD,
 };
-pub use error::{ApiError, Dialect, ServerError};
+pub use error::{ApiError, Dialect, HEADER_BUDGET_RESET, ServerError};
 pub use state::{AppState, ServerOptions};
 
 /// The `model` that asks the gateway to route by the default policy.

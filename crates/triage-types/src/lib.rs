@@ -7,6 +7,7 @@ mod protocol;
 mod request;
 mod response;
 mod scorer;
+pub mod url;
 
 pub use class::{ParseClassError, RouteClass};
 pub use protocol::{MaxTokensField, OpenAiQuirks, ParseProtocolError, Protocol};

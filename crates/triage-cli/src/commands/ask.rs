@@ -78,7 +78,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N")]
     max_tokens: Option<u32>,
 
-    /// The ledger database to record in; overrides `[ledger] path`.
+    /// The ledger to record in (an SQLite file or a PostgreSQL URL); overrides `[ledger] path`
+    /// and `url`.
     #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_LEDGER)]
     ledger: Option<PathBuf>,
 

@@ -287,10 +287,18 @@ fn catalog_line(context: &Context, catalog_flag: Option<&Path>) -> String {
 
 fn ledger_line(context: &Context, environment: &dyn Fn(&str) -> Option<String>) -> String {
     let ledger = &context.config.ledger;
-    let path = match (environment(env::TRIAGE_LEDGER), &ledger.path) {
-        (Some(path), _) => format!("{path} (${})", env::TRIAGE_LEDGER),
-        (None, Some(path)) => format!("{} ([ledger] path)", path.display()),
-        (None, None) => match default_ledger_path() {
+    let path = match (environment(env::TRIAGE_LEDGER), &ledger.url, &ledger.path) {
+        (Some(path), _, _) => format!(
+            "{} (${})",
+            triage_types::url::redact_password(&path),
+            env::TRIAGE_LEDGER
+        ),
+        (None, Some(url), _) => format!(
+            "PostgreSQL {} ([ledger] url)",
+            triage_types::url::redact_password(url)
+        ),
+        (None, None, Some(path)) => format!("{} ([ledger] path)", path.display()),
+        (None, None, None) => match default_ledger_path() {
             Ok(path) => format!("{} (default)", path.display()),
             Err(error) => format!("unknown ({error})"),
         },
@@ -379,7 +387,11 @@ fn keys_lines(context: &Context) -> String {
     }
     let state = &config.state;
     let store = match &state.redis_url {
-        Some(url) => format!("Redis {} (prefix {})", redacted(url), state.key_prefix),
+        Some(url) => format!(
+            "Redis {} (prefix {})",
+            triage_types::url::redact_password(url),
+            state.key_prefix
+        ),
         None => "this process".to_owned(),
     };
     out.push_str(&format!(
@@ -390,17 +402,6 @@ fn keys_lines(context: &Context) -> String {
         state.downshift_at * 100.0,
     ));
     out
-}
-
-/// A URL with the password after `user:` hidden.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
-    }
 }
 
 /// `[fallback]` as TOML with every default filled in: the built-in check settings under the

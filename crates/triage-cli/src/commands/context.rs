@@ -12,7 +12,7 @@ use triage_catalog::{Catalog, Location};
 use triage_classifier::Classifier;
 use triage_config::{Config, ModelRef};
 use triage_engine::{Engine, EngineOptions};
-use triage_ledger::{Ledger, LedgerOptions};
+use triage_ledger::{Ledger, LedgerLocation, LedgerOptions};
 use triage_strategies::{ModelStrategy, Strategy, StrategyKind};
 
 use crate::commands::catalog_args::CatalogArgs;
@@ -190,8 +190,9 @@ impl Context {
         Ok(Engine::new(&self.config, self.catalog.clone(), options)?)
     }
 
-    /// The ledger to record in: `--ledger` (or `TRIAGE_LEDGER`), else `[ledger] path`, else
-    /// the default under the user's data directory; `None` when recording is off.
+    /// The ledger to record in: `--ledger` (or `TRIAGE_LEDGER`: a file or a PostgreSQL URL),
+    /// else `[ledger] url` or `path`, else the default file under the user's data directory;
+    /// `None` when recording is off.
     pub(crate) fn open_ledger(
         &self,
         flag: Option<&Path>,
@@ -200,11 +201,32 @@ impl Context {
         if disabled || !self.config.ledger.enabled {
             return Ok(None);
         }
-        let path = match (flag, &self.config.ledger.path) {
-            (Some(path), _) => path.to_owned(),
-            (None, Some(path)) => path.clone(),
-            (None, None) => default_ledger_path()?,
+        let location = ledger_location(flag, &self.config.ledger)?;
+        let journal = match (&self.config.ledger.journal, &location) {
+            (Some(journal), _) => Some(journal.clone()),
+            (None, LedgerLocation::Postgres(_)) => {
+                Some(crate::commands::output::default_postgres_journal()?)
+            }
+            (None, LedgerLocation::Sqlite(_)) => None,
         };
-        Ok(Some(Ledger::open(&path, &LedgerOptions::default())?))
+        let options = LedgerOptions {
+            journal,
+            ..LedgerOptions::default()
+        };
+        Ok(Some(Ledger::open_at(&location, &options)?))
     }
+}
+
+/// Where the ledger is: `flag` (a file or a PostgreSQL URL), else `[ledger] url` or `path`,
+/// else the default file.
+pub(crate) fn ledger_location(
+    flag: Option<&Path>,
+    settings: &triage_config::LedgerSettings,
+) -> anyhow::Result<LedgerLocation> {
+    Ok(match (flag, &settings.url, &settings.path) {
+        (Some(flag), _, _) => LedgerLocation::parse(&flag.to_string_lossy()),
+        (None, Some(url), _) => LedgerLocation::Postgres(url.clone()),
+        (None, None, Some(path)) => LedgerLocation::Sqlite(path.clone()),
+        (None, None, None) => LedgerLocation::Sqlite(default_ledger_path()?),
+    })
 }

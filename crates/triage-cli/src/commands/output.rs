@@ -110,3 +110,11 @@ pub(crate) fn default_ledger_path() -> anyhow::Result<PathBuf> {
         .context("cannot find the user's data directory; set [ledger] path in triage.toml")?;
     Ok(data.join("triage").join("ledger.sqlite3"))
 }
+
+/// `<user data dir>/triage/ledger-postgres.journal`: where records for a PostgreSQL ledger
+/// wait while it cannot take them, unless `[ledger] journal` says otherwise.
+pub(crate) fn default_postgres_journal() -> anyhow::Result<PathBuf> {
+    let data = dirs::data_dir()
+        .context("cannot find the user's data directory; set [ledger] journal in triage.toml")?;
+    Ok(data.join("triage").join("ledger-postgres.journal"))
+}

@@ -9,10 +9,9 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, Duration, OffsetDateTime};
 use triage_catalog::Catalog;
-use triage_ledger::{BaselinePrice, LedgerReader, ReportContext, SummaryOptions};
+use triage_ledger::{BaselinePrice, LedgerLocation, LedgerReader, ReportContext, SummaryOptions};
 
 use crate::commands::EXIT_USAGE;
-use crate::commands::output::default_ledger_path;
 
 /// Reads the ledger `triage serve` writes and summarises spend against the baseline.
 #[derive(Debug, clap::Args)]
@@ -21,16 +20,23 @@ use crate::commands::output::default_ledger_path;
   triage report --since 2026-11-01       from that day (UTC) on
   triage report --since 7d --json        the last seven days, as JSON
   triage report --html report.html       a page with charts that opens offline
-  triage report --baseline gpt-4o        savings against gpt-4o at today's prices")]
+  triage report --baseline gpt-4o        savings against gpt-4o at today's prices
+  triage report --by key                 spend, savings and refusals per client key
+  triage report --ledger postgres://triage@db:5432/triage   every replica's requests")]
 pub(crate) struct Args {
     /// The triage.toml whose `[ledger] path` names the ledger.
     #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_CONFIG)]
     pub(crate) config: Option<PathBuf>,
 
-    /// The ledger database itself, overriding the config and the default
-    /// (`<data dir>/triage/ledger.sqlite3`).
-    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_LEDGER)]
+    /// The ledger itself, overriding the config and the default
+    /// (`<data dir>/triage/ledger.sqlite3`): an SQLite file or a PostgreSQL URL
+    /// (postgres://user@host:5432/db).
+    #[arg(long, value_name = "FILE|URL", env = triage_config::env::TRIAGE_LEDGER)]
     pub(crate) ledger: Option<PathBuf>,
+
+    /// Print only one breakdown: `key` (spend, savings and refusals per client key).
+    #[arg(long, value_name = "WHAT", value_enum)]
+    pub(crate) by: Option<Breakdown>,
 
     /// Only requests from this time on: a UTC day (2026-11-01), an RFC 3339 time
     /// (2026-11-01T12:00:00Z), or a number of days or hours back (7d, 12h).
@@ -51,17 +57,26 @@ pub(crate) struct Args {
     pub(crate) baseline: Option<String>,
 }
 
+/// A breakdown `--by` prints on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Breakdown {
+    /// Per client key (`[[server.keys]]`).
+    Key,
+}
+
 /// Runs `triage report`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let path = ledger_path(args.ledger.as_deref(), args.config.as_deref())?;
-    if !path.exists() {
+    let location = ledger_location(args.ledger.as_deref(), args.config.as_deref())?;
+    if let Some(path) = location.path()
+        && !path.exists()
+    {
         eprintln!(
             "error: no ledger at {} (nothing recorded yet, or pass --ledger / --config)",
             path.display()
         );
         return Ok(ExitCode::from(EXIT_USAGE));
     }
-    let reader = LedgerReader::open(&path)?;
+    let reader = LedgerReader::open_at(&location)?;
     // The ledger stores which baseline each request was measured on; the catalog (with the
     // config's overlays) says when that model's prices were read.
     let catalog = match &args.config {
@@ -94,7 +109,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     if let Some(html_path) = &args.html {
         let context = ReportContext {
-            ledger_path: path.display().to_string(),
+            ledger_path: location.to_string(),
             generated_at: OffsetDateTime::now_utc()
                 .replace_nanosecond(0)
                 .unwrap_or_else(|_| OffsetDateTime::now_utc())
@@ -107,34 +122,34 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("wrote {}", html_path.display());
         }
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        print!("{}", triage_ledger::render_text(&summary));
+    match (args.json, args.by) {
+        (true, None) => println!("{}", serde_json::to_string_pretty(&summary)?),
+        (true, Some(Breakdown::Key)) => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "since": summary.since,
+                "requests": summary.requests,
+                "by_key": summary.by_key,
+            }))?
+        ),
+        (false, None) => print!("{}", triage_ledger::render_text(&summary)),
+        (false, Some(Breakdown::Key)) => print!("{}", triage_ledger::render_keys(&summary)),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Where the ledger lives: `explicit` if given, else the config's `[ledger] path` (relative to
-/// the config file's folder), else `<data dir>/triage/ledger.sqlite3`.
-pub(crate) fn ledger_path(
+/// Where the ledger lives: `explicit` if given (a file or a PostgreSQL URL), else the config's
+/// `[ledger] url` or `path` (relative to the config file's folder), else
+/// `<data dir>/triage/ledger.sqlite3`.
+pub(crate) fn ledger_location(
     explicit: Option<&Path>,
     config: Option<&Path>,
-) -> anyhow::Result<PathBuf> {
-    if let Some(path) = explicit {
-        return Ok(path.to_owned());
-    }
-    if let Some(config) = config
-        && let Some(path) = configured_ledger_path(config)?
-    {
-        return Ok(path);
-    }
-    default_ledger_path()
-}
-
-/// The `[ledger] path` of a config file (already resolved against the file's folder).
-fn configured_ledger_path(config: &Path) -> anyhow::Result<Option<PathBuf>> {
-    Ok(triage_config::Config::load(config)?.ledger.path)
+) -> anyhow::Result<LedgerLocation> {
+    let settings = match (explicit, config) {
+        (None, Some(config)) => triage_config::Config::load(config)?.ledger,
+        _ => triage_config::LedgerSettings::default(),
+    };
+    crate::commands::context::ledger_location(explicit, &settings)
 }
 
 fn parse_since(text: &str) -> Result<OffsetDateTime, String> {
@@ -189,9 +204,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("triage.toml");
         std::fs::write(&config, "[ledger]\npath = \"data/ledger.sqlite3\"\n").unwrap();
-        let path = ledger_path(None, Some(&config)).unwrap();
-        assert_eq!(path, dir.path().join("data/ledger.sqlite3"));
-        let explicit = ledger_path(Some(Path::new("x.sqlite3")), Some(&config)).unwrap();
-        assert_eq!(explicit, Path::new("x.sqlite3"));
+        let location = ledger_location(None, Some(&config)).unwrap();
+        assert_eq!(
+            location,
+            LedgerLocation::Sqlite(dir.path().join("data/ledger.sqlite3"))
+        );
+        let explicit = ledger_location(Some(Path::new("x.sqlite3")), Some(&config)).unwrap();
+        assert_eq!(explicit, LedgerLocation::Sqlite("x.sqlite3".into()));
+        std::fs::write(&config, "[ledger]\nurl = \"postgres://t@db/t\"\n").unwrap();
+        let url = ledger_location(None, Some(&config)).unwrap();
+        assert_eq!(
+            url,
+            LedgerLocation::Postgres("postgres://t@db/t".to_owned())
+        );
     }
 }

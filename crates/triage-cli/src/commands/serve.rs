@@ -53,8 +53,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "STRATEGY")]
     strategy: Option<StrategyKind>,
 
-    /// The ledger database; overrides `[ledger] path`.
-    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_LEDGER)]
+    /// The ledger: an SQLite file or a PostgreSQL URL (postgres://user@host:5432/db, one ledger
+    /// for every replica); overrides `[ledger] path` and `url`.
+    #[arg(long, value_name = "FILE|URL", env = triage_config::env::TRIAGE_LEDGER)]
     ledger: Option<PathBuf>,
 
     /// Record nothing (overrides `[ledger] enabled`).
@@ -107,7 +108,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let ledger_path = ledger.as_ref().map(|ledger| ledger.path().to_owned());
+    let ledger_location = ledger.as_ref().map(|ledger| ledger.location().to_string());
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -116,8 +117,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut banner = format!(
             "triage gateway listening on http://{address}\n  OpenAI SDKs:    base_url=http://{address}/v1\n  Anthropic SDKs: base_url=http://{address}\n"
         );
-        if let Some(path) = &ledger_path {
-            banner.push_str(&format!("  ledger: {}\n", path.display()));
+        if let Some(location) = &ledger_location {
+            banner.push_str(&format!("  ledger: {location}\n"));
         }
         banner.push_str(&providers_banner);
         banner.push_str(&keys_banner);

@@ -18,7 +18,7 @@ use triage_catalog::{Catalog, CostOptions};
 use triage_types::Usage;
 
 /// Kills a spawned server when the test ends, pass or fail.
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -29,7 +29,7 @@ impl Drop for Server {
 
 /// Starts `triage ARGS` and returns it with the URL its first output line announces after
 /// `prefix`.
-fn start(args: &[&str], envs: &[(&str, String)], prefix: &str) -> (Server, String) {
+pub(crate) fn start(args: &[&str], envs: &[(&str, String)], prefix: &str) -> (Server, String) {
     let mut command = Command::new(assert_cmd::cargo::cargo_bin("triage"));
     command
         .args(args)
@@ -56,7 +56,7 @@ fn start_pair(dir: &Path, config: &str) -> (Server, Server, String, PathBuf) {
 }
 
 /// The variables that point every provider at the mock upstream, with test keys.
-fn mock_envs(mock_url: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn mock_envs(mock_url: &str) -> Vec<(&'static str, String)> {
     vec![
         ("OPENAI_BASE_URL", format!("{mock_url}/v1")),
         ("ANTHROPIC_BASE_URL", mock_url.to_owned()),
@@ -105,12 +105,26 @@ const BASE_CONFIG: &str = "[providers]\ndisabled = [\"deepseek\"]\n";
 
 /// One HTTP/1.1 POST without a client library: status, lower-cased headers, body.
 fn post(url: &str, path: &str, body: &Value) -> (u16, BTreeMap<String, String>, String) {
+    post_with(url, path, body, &[])
+}
+
+/// [`post`] with extra request headers.
+pub(crate) fn post_with(
+    url: &str,
+    path: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> (u16, BTreeMap<String, String>, String) {
     let address = url.strip_prefix("http://").unwrap();
     let mut stream = TcpStream::connect(address).unwrap();
     let body = body.to_string();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();

@@ -6,6 +6,7 @@ mod gateway;
 mod mock_upstream;
 mod outcomes;
 mod readme;
+mod replicas;
 mod report;
 mod routing;
 mod tidy;

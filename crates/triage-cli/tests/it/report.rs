@@ -76,6 +76,11 @@ fn write_ledger(path: &Path) {
                         200 + 10 * index as u64 + (minute as u64 % 7) * 30,
                     ),
                     attempts,
+                    client_key: match sequence % 3 {
+                        0 => Some("support-bot".to_owned()),
+                        1 => Some("batch".to_owned()),
+                        _ => None,
+                    },
                     ..RequestRecord::new(format!("r{sequence}"), "auto")
                 });
             }
@@ -111,6 +116,12 @@ fn json_table_and_since_over_a_known_ledger() {
         .output()
         .unwrap();
     insta::assert_snapshot!("report_table", String::from_utf8(output.stdout).unwrap());
+
+    let output = triage()
+        .args(["report", "--ledger", ledger, "--by", "key"])
+        .output()
+        .unwrap();
+    insta::assert_snapshot!("report_by_key", String::from_utf8(output.stdout).unwrap());
 
     let output = triage()
         .args([

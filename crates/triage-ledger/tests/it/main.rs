@@ -2,6 +2,7 @@
 //! and the report aggregates.
 
 mod journal;
+mod postgres;
 mod roundtrip;
 mod summary;
 

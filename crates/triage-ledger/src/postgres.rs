@@ -1,0 +1,279 @@
+//! The PostgreSQL backend: its schema and migrations (applied under an advisory lock, so
+//! replicas starting together migrate once), batch inserts, and the rows reports read.
+//!
+//! Money is `NUMERIC` (exact), sent and read as decimal text; times are Unix milliseconds
+//! (UTC) as `BIGINT`, latencies microseconds. The `postgres` client is synchronous (it wraps
+//! tokio-postgres on a runtime of its own): it runs on the ledger's writer thread and in
+//! `triage report`, never on the gateway's async workers. TLS is not supported yet.
+
+use postgres::{Client, NoTls};
+
+use crate::rows::{StoredAttempt, StoredRequest};
+use crate::{LedgerError, RequestRecord};
+
+/// Each migration takes the schema from version `index` to `index + 1`. Append, never edit.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: requests and their attempts, with every column of the SQLite schema's version 4.
+    "CREATE TABLE requests (
+        id BIGSERIAL PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        started_at_ms BIGINT NOT NULL,
+        protocol TEXT NOT NULL,
+        route TEXT NOT NULL,
+        class TEXT,
+        confidence DOUBLE PRECISION,
+        outcome TEXT NOT NULL,
+        model TEXT,
+        provider TEXT,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        cached_read_tokens BIGINT NOT NULL,
+        cache_write_tokens BIGINT NOT NULL,
+        reasoning_tokens BIGINT NOT NULL,
+        cost_usd NUMERIC NOT NULL,
+        baseline_model TEXT,
+        baseline_cost_usd NUMERIC NOT NULL,
+        latency_us BIGINT NOT NULL,
+        streamed BOOLEAN NOT NULL,
+        attempt_count BIGINT NOT NULL,
+        unpriced TEXT,
+        resolved_from TEXT,
+        warnings TEXT,
+        client_key TEXT,
+        budget_note TEXT
+    );
+    CREATE INDEX requests_by_time ON requests (started_at_ms);
+    CREATE INDEX requests_by_request_id ON requests (request_id, started_at_ms);
+    CREATE INDEX requests_by_client_key ON requests (client_key, started_at_ms);
+    CREATE TABLE attempts (
+        request BIGINT NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT,
+        judge BOOLEAN NOT NULL,
+        latency_us BIGINT NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        cost_usd NUMERIC NOT NULL,
+        PRIMARY KEY (request, position)
+    );",
+];
+
+/// The schema version this build writes.
+const CURRENT_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Serializes migrations between replicas: `pg_advisory_xact_lock` on this key.
+const MIGRATION_LOCK: i64 = 0x7472_6961_6765; // "triage"
+
+/// Connects to `url`.
+pub(crate) fn connect(url: &str) -> Result<Client, postgres::Error> {
+    Client::connect(url, NoTls)
+}
+
+/// Brings the schema up to date in one transaction, under the advisory lock: a replica that
+/// starts while another migrates waits, then finds the work done.
+pub(crate) fn migrate(client: &mut Client, location: &str) -> Result<(), LedgerError> {
+    let query = |source| LedgerError::Postgres {
+        location: location.to_owned(),
+        source,
+    };
+    let mut transaction = client.transaction().map_err(query)?;
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(query)?;
+    transaction
+        .batch_execute("CREATE TABLE IF NOT EXISTS triage_schema (version INTEGER NOT NULL)")
+        .map_err(query)?;
+    let found: Option<i32> = transaction
+        .query_opt("SELECT version FROM triage_schema", &[])
+        .map_err(query)?
+        .map(|row| row.get(0));
+    let found = match found {
+        Some(found) => found,
+        None => {
+            transaction
+                .execute("INSERT INTO triage_schema (version) VALUES (0)", &[])
+                .map_err(query)?;
+            0
+        }
+    };
+    if found > CURRENT_VERSION {
+        return Err(LedgerError::SchemaTooNew {
+            path: location.into(),
+            found: i64::from(found),
+            supported: i64::from(CURRENT_VERSION),
+        });
+    }
+    for sql in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        transaction.batch_execute(sql).map_err(query)?;
+    }
+    transaction
+        .execute("UPDATE triage_schema SET version = $1", &[&CURRENT_VERSION])
+        .map_err(query)?;
+    transaction.commit().map_err(query)
+}
+
+/// Inserts records in one transaction; with `skip_existing`, those whose request id and start
+/// time are already stored are skipped. Returns how many were inserted.
+pub(crate) fn insert_batch<'a>(
+    client: &mut Client,
+    batch: impl Iterator<Item = &'a RequestRecord>,
+    skip_existing: bool,
+) -> Result<usize, postgres::Error> {
+    let mut transaction = client.transaction()?;
+    let exists = transaction
+        .prepare("SELECT 1 FROM requests WHERE started_at_ms = $1 AND request_id = $2 LIMIT 1")?;
+    let insert_request = transaction.prepare(
+        "INSERT INTO requests (request_id, started_at_ms, protocol, route, class, confidence,
+            outcome, model, provider, input_tokens, output_tokens, cached_read_tokens,
+            cache_write_tokens, reasoning_tokens, cost_usd, baseline_model, baseline_cost_usd,
+            latency_us, streamed, attempt_count, unpriced, resolved_from, warnings, client_key,
+            budget_note)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::numeric,
+            $16, $17::text::numeric, $18, $19, $20, $21, $22, $23, $24, $25)
+         RETURNING id",
+    )?;
+    let insert_attempt = transaction.prepare(
+        "INSERT INTO attempts (request, position, model, provider, outcome, detail, judge,
+            latency_us, input_tokens, output_tokens, cost_usd)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::numeric)",
+    )?;
+    let mut inserted = 0;
+    for record in batch {
+        let row = StoredRequest::of(record);
+        if skip_existing
+            && transaction
+                .query_opt(&exists, &[&row.started_at_ms, &row.request_id])?
+                .is_some()
+        {
+            continue;
+        }
+        inserted += 1;
+        let id: i64 = transaction
+            .query_one(
+                &insert_request,
+                &[
+                    &row.request_id,
+                    &row.started_at_ms,
+                    &row.protocol,
+                    &row.route,
+                    &row.class,
+                    &row.confidence,
+                    &row.outcome,
+                    &row.model,
+                    &row.provider,
+                    &row.input_tokens,
+                    &row.output_tokens,
+                    &row.cached_read_tokens,
+                    &row.cache_write_tokens,
+                    &row.reasoning_tokens,
+                    &row.cost_usd,
+                    &row.baseline_model,
+                    &row.baseline_cost_usd,
+                    &row.latency_us,
+                    &row.streamed,
+                    &row.attempt_count,
+                    &row.unpriced,
+                    &row.resolved_from,
+                    &row.warnings,
+                    &row.client_key,
+                    &row.budget_note,
+                ],
+            )?
+            .get(0);
+        for (position, attempt) in record.attempts.iter().enumerate() {
+            let attempt = StoredAttempt::of(id, attempt);
+            let position = i32::try_from(position).unwrap_or(i32::MAX);
+            transaction.execute(
+                &insert_attempt,
+                &[
+                    &id,
+                    &position,
+                    &attempt.model,
+                    &attempt.provider,
+                    &attempt.outcome,
+                    &attempt.detail,
+                    &attempt.judge,
+                    &attempt.latency_us,
+                    &attempt.input_tokens,
+                    &attempt.output_tokens,
+                    &attempt.cost_usd,
+                ],
+            )?;
+        }
+    }
+    transaction.commit()?;
+    Ok(inserted)
+}
+
+/// The requests since `since_ms` and their attempts, oldest first: two queries.
+pub(crate) fn fetch(
+    client: &mut Client,
+    since_ms: i64,
+) -> Result<(Vec<StoredRequest>, Vec<StoredAttempt>), postgres::Error> {
+    let requests = client
+        .query(
+            "SELECT id, request_id, started_at_ms, protocol, route, class, confidence, outcome,
+                model, provider, input_tokens, output_tokens, cached_read_tokens,
+                cache_write_tokens, reasoning_tokens, cost_usd::text, baseline_model,
+                baseline_cost_usd::text, latency_us, streamed, attempt_count, unpriced,
+                resolved_from, warnings, client_key, budget_note
+             FROM requests WHERE started_at_ms >= $1 ORDER BY started_at_ms, id",
+            &[&since_ms],
+        )?
+        .into_iter()
+        .map(|row| StoredRequest {
+            id: row.get(0),
+            request_id: row.get(1),
+            started_at_ms: row.get(2),
+            protocol: row.get(3),
+            route: row.get(4),
+            class: row.get(5),
+            confidence: row.get(6),
+            outcome: row.get(7),
+            model: row.get(8),
+            provider: row.get(9),
+            input_tokens: row.get(10),
+            output_tokens: row.get(11),
+            cached_read_tokens: row.get(12),
+            cache_write_tokens: row.get(13),
+            reasoning_tokens: row.get(14),
+            cost_usd: row.get(15),
+            baseline_model: row.get(16),
+            baseline_cost_usd: row.get(17),
+            latency_us: row.get(18),
+            streamed: row.get(19),
+            attempt_count: row.get(20),
+            unpriced: row.get(21),
+            resolved_from: row.get(22),
+            warnings: row.get(23),
+            client_key: row.get(24),
+            budget_note: row.get(25),
+        })
+        .collect();
+    let attempts = client
+        .query(
+            "SELECT a.request, a.model, a.provider, a.outcome, a.detail, a.judge, a.latency_us,
+                a.input_tokens, a.output_tokens, a.cost_usd::text
+             FROM attempts a JOIN requests r ON r.id = a.request
+             WHERE r.started_at_ms >= $1 ORDER BY a.request, a.position",
+            &[&since_ms],
+        )?
+        .into_iter()
+        .map(|row| StoredAttempt {
+            request: row.get(0),
+            model: row.get(1),
+            provider: row.get(2),
+            outcome: row.get(3),
+            detail: row.get(4),
+            judge: row.get(5),
+            latency_us: row.get(6),
+            input_tokens: row.get(7),
+            output_tokens: row.get(8),
+            cost_usd: row.get(9),
+        })
+        .collect();
+    Ok((requests, attempts))
+}
