@@ -217,3 +217,29 @@ async fn near_its_budget_a_key_routes_one_tier_cheaper_and_the_ledger_says_so() 
         ]
     );
 }
+
+/// Redis unreachable: a key with a budget fails closed (503 `state_unavailable`, in the
+/// client's shape, with `Retry-After`), a key with only a rate limit is served, and
+/// `/metrics` counts the store's failures.
+#[tokio::test]
+async fn an_unreachable_redis_fails_budgets_closed_and_rates_open() {
+    let mock = MockUpstream::start().await.unwrap();
+    // Nothing listens on port 1.
+    let extra = format!("{KEYS}redis_url = \"redis://127.0.0.1:1\"\ntimeout_ms = 100\n");
+    let (app, _) = app(gateway_with(Some(&mock), None, &extra), options());
+    let (status, headers, body) = read(send(&app, chat("cheap", "sk-thrifty")).await).await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(headers["x-triage-error"], "state_unavailable");
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(body["error"]["code"], "state_unavailable");
+    assert_eq!(read(send(&app, chat("cheap", "sk-slow")).await).await.0, 200);
+    let mut metrics = axum::http::Request::get("/metrics")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    metrics
+        .headers_mut()
+        .insert("x-api-key", "sk-slow".parse().unwrap());
+    let (_, _, text) = read(send(&app, metrics).await).await;
+    assert!(text.contains("triage_limits_store_errors 2"), "{text}");
+}
