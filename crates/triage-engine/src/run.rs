@@ -99,20 +99,7 @@ impl Engine {
         request: &ChatRequest,
     ) -> Result<Completed, Box<Failed>> {
         let mut ticket = Ticket::new(caller, model);
-        let mut planned = match self.plan(model, request) {
-            Ok(planned) => planned,
-            Err(error) => return Err(Box::new(self.unplanned(&ticket, error))),
-        };
-        if let Err(error) = self.admit(&mut ticket, model, &mut planned, request).await {
-            ticket.planned(&planned);
-            return Err(Box::new(self.failed(
-                &ticket,
-                Some(planned),
-                error,
-                Vec::new(),
-            )));
-        }
-        ticket.planned(&planned);
+        let planned = self.begin(&mut ticket, model, request).await?;
         let execute = self
             .inner
             .executor
@@ -169,20 +156,7 @@ impl Engine {
         request: ChatRequest,
     ) -> Result<EngineStream, Box<Failed>> {
         let mut ticket = Ticket::new(caller, model);
-        let mut planned = match self.plan(model, &request) {
-            Ok(planned) => planned,
-            Err(error) => return Err(Box::new(self.unplanned(&ticket, error))),
-        };
-        if let Err(error) = self.admit(&mut ticket, model, &mut planned, &request).await {
-            ticket.planned(&planned);
-            return Err(Box::new(self.failed(
-                &ticket,
-                Some(planned),
-                error,
-                Vec::new(),
-            )));
-        }
-        ticket.planned(&planned);
+        let planned = self.begin(&mut ticket, model, &request).await?;
         let mut events =
             self.inner
                 .executor
@@ -235,10 +209,30 @@ impl Engine {
         }
     }
 
-    /// A request whose plan failed, an unknown model included: recorded like every other, so
-    /// a client asking for models that do not exist shows in the ledger.
-    fn unplanned(&self, ticket: &Ticket, error: EngineError) -> Failed {
-        self.failed(ticket, None, error, Vec::new())
+    /// The first steps of every request: its plan, then its client key's admission (which may
+    /// route it cheaper). A request that fails either, an unknown model included, is recorded
+    /// like every other, so a client asking for models that do not exist shows in the ledger.
+    async fn begin(
+        &self,
+        ticket: &mut Ticket,
+        model: &str,
+        request: &ChatRequest,
+    ) -> Result<Planned, Box<Failed>> {
+        let mut planned = match self.plan(model, request) {
+            Ok(planned) => planned,
+            Err(error) => return Err(Box::new(self.failed(ticket, None, error, Vec::new()))),
+        };
+        let admitted = self.admit(ticket, model, &mut planned, request).await;
+        ticket.planned(&planned);
+        match admitted {
+            Ok(()) => Ok(planned),
+            Err(error) => Err(Box::new(self.failed(
+                ticket,
+                Some(planned),
+                error,
+                Vec::new(),
+            ))),
+        }
     }
 
     fn failed(

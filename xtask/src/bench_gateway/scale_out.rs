@@ -134,34 +134,34 @@ pub(super) fn run(args: &Args, binary: &Path, strategy: &str, work: &Path) -> an
         )
     };
 
-    let mut figures = Vec::new();
-    {
-        let (gateway, url) = serve(&single_config)?;
+    // One setup: warm up for a second, measure, and say how many requests were sent.
+    let measure = |setup: &'static str, urls: &[String]| -> anyhow::Result<(Figures, usize)> {
         eprintln!(
-            "1 replica, SQLite ledger, in-process limits: {} clients, 1 s warm-up + {} s …",
-            args.concurrency, args.seconds
+            "{setup} ({} replica(s)): {} clients, 1 s warm-up + {} s …",
+            urls.len(),
+            args.concurrency,
+            args.seconds
         );
-        let urls = vec![url];
-        runtime.block_on(load(
+        let warm = runtime.block_on(load(
             &client,
-            &urls,
+            urls,
             args.concurrency,
             Duration::from_secs(1),
         ))?;
         let (requests, errors, latencies, elapsed) = runtime.block_on(load(
             &client,
-            &urls,
+            urls,
             args.concurrency,
             Duration::from_secs(args.seconds),
         ))?;
-        figures.push(summarise(
-            "sqlite + in-process",
-            1,
-            requests,
-            errors,
-            latencies,
-            elapsed,
-        ));
+        let figures = summarise(setup, urls.len(), requests, errors, latencies, elapsed);
+        Ok((figures, warm.0 + requests))
+    };
+
+    let mut figures = Vec::new();
+    {
+        let (gateway, url) = serve(&single_config)?;
+        figures.push(measure("sqlite + in-process", &[url])?.0);
         drop(gateway);
     }
     {
@@ -170,35 +170,12 @@ pub(super) fn run(args: &Args, binary: &Path, strategy: &str, work: &Path) -> an
             .map(|config| serve(config))
             .collect::<anyhow::Result<_>>()?;
         let urls: Vec<String> = replicas.iter().map(|(_, url)| url.clone()).collect();
-        eprintln!(
-            "2 replicas, PostgreSQL ledger, Redis limits: {} clients, 1 s warm-up + {} s …",
-            args.concurrency, args.seconds
-        );
-        let warm = runtime.block_on(load(
-            &client,
-            &urls,
-            args.concurrency,
-            Duration::from_secs(1),
-        ))?;
-        let (requests, errors, latencies, elapsed) = runtime.block_on(load(
-            &client,
-            &urls,
-            args.concurrency,
-            Duration::from_secs(args.seconds),
-        ))?;
-        figures.push(summarise(
-            "postgres + redis",
-            2,
-            requests,
-            errors,
-            latencies,
-            elapsed,
-        ));
-        // SIGTERM-free stop is fine here: give the writers a moment, then count what landed.
+        let (measured, sent) = measure("postgres + redis", &urls)?;
+        figures.push(measured);
+        // Give the writers a moment, then check that every request landed.
         std::thread::sleep(Duration::from_secs(2));
         let recorded = database.rows()?;
-        let sent = (warm.0 + requests) as i64;
-        if recorded != sent {
+        if recorded != sent as i64 {
             eprintln!("warning: the PostgreSQL ledger holds {recorded} requests of {sent} sent");
         }
         drop(replicas);

@@ -99,6 +99,22 @@ fn start_pair_with_mock(dir: &Path, config: &str) -> (Server, Server, String, Pa
     (mock, gateway, gateway_url, ledger, mock_url)
 }
 
+/// `triage report --json --ledger ARGS…`, which must succeed, as JSON.
+pub(crate) fn report_json(ledger_and_more: &[&str]) -> Value {
+    let output = assert_cmd::Command::cargo_bin("triage")
+        .unwrap()
+        .args(["report", "--json", "--ledger"])
+        .args(ledger_and_more)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// Providers without a local stand-in (DeepSeek has no base-URL variable) are disabled, so no
 /// request can leave the machine.
 const BASE_CONFIG: &str = "[providers]\ndisabled = [\"deepseek\"]\n";
@@ -269,17 +285,7 @@ baseline = \"gpt-4o\"
     gateway.0.kill().unwrap();
     gateway.0.wait().unwrap();
 
-    let output = assert_cmd::Command::cargo_bin("triage")
-        .unwrap()
-        .args(["report", "--json", "--ledger", ledger.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = report_json(&[ledger.to_str().unwrap()]);
     let money = |value: &Value| value.to_string().parse::<Decimal>().unwrap();
 
     let per_request = Catalog::embedded()
@@ -365,12 +371,7 @@ fn sigterm_finishes_in_flight_requests_then_flushes_the_ledger() {
     let exit = gateway.0.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
 
-    let output = assert_cmd::Command::cargo_bin("triage")
-        .unwrap()
-        .args(["report", "--json", "--ledger", ledger.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = report_json(&[ledger.to_str().unwrap()]);
     assert_eq!(report["requests"], 1);
     assert_eq!(report["class_mix"]["unclassified"], 1);
     assert_eq!(report["model_mix"]["gpt-4o-mini"]["requests"], 1);

@@ -15,9 +15,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::gateway::{Server, mock_envs, post_with, start};
+use crate::gateway::{Server, mock_envs, post_with, report_json, start};
 
 const POSTGRES_ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
 const REDIS: &str = "127.0.0.1:6379";
@@ -298,25 +298,11 @@ fn two_replicas_share_one_ledger_one_budget_and_one_rate_limit() {
     );
 
     // `triage report --by key` reads the same ledger.
-    let output = assert_cmd::Command::cargo_bin("triage")
-        .unwrap()
-        .args([
-            "report",
-            "--json",
-            "--by",
-            "key",
-            "--ledger",
-            &database.url(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let url = database.url();
+    let report = report_json(&[url.as_str(), "--by", "key"]);
     assert_eq!(report["requests"], sent);
+    assert_eq!(report["by_key"]["capped"]["refused"], capped_refused);
+    assert_eq!(report["by_key"]["limited"]["requests"], 20);
 }
 
 /// SIGTERM, then wait: the replica finishes in-flight requests and flushes its ledger.

@@ -233,7 +233,10 @@ async fn an_unreachable_redis_fails_budgets_closed_and_rates_open() {
     assert_eq!(headers["x-triage-error"], "state_unavailable");
     assert_eq!(headers["retry-after"], "1");
     assert_eq!(body["error"]["code"], "state_unavailable");
-    assert_eq!(read(send(&app, chat("cheap", "sk-slow")).await).await.0, 200);
+    assert_eq!(
+        read(send(&app, chat("cheap", "sk-slow")).await).await.0,
+        200
+    );
     let mut metrics = axum::http::Request::get("/metrics")
         .body(axum::body::Body::empty())
         .unwrap();
