@@ -173,7 +173,11 @@ impl Engine {
                 attempts: ending.attempts,
             });
         }
-        if let Some(admission) = &ticket.admission {
+        // A stream its client left mid-answer has no usage to settle with: its reservation
+        // (the plan's estimate) stands as its spend, rather than $0, so leaving early is no
+        // way around a budget.
+        let usage_unknown = ending.answered.is_some() && ending.answer_usage.is_none();
+        if let Some(admission) = ticket.admission.as_ref().filter(|_| !usage_unknown) {
             self.inner.limits.settle(
                 admission,
                 Spent {
