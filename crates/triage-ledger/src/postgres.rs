@@ -122,6 +122,9 @@ pub(crate) fn insert_batch<'a>(
     batch: impl Iterator<Item = &'a RequestRecord>,
     skip_existing: bool,
 ) -> Result<usize, postgres::Error> {
+    if !skip_existing {
+        return insert_columns(client, batch);
+    }
     let mut transaction = client.transaction()?;
     let exists = transaction
         .prepare("SELECT 1 FROM requests WHERE started_at_ms = $1 AND request_id = $2 LIMIT 1")?;
@@ -206,6 +209,127 @@ pub(crate) fn insert_batch<'a>(
     }
     transaction.commit()?;
     Ok(inserted)
+}
+
+/// Inserts a batch in three statements whatever its size (new ids, then every request and
+/// every attempt as arrays through `UNNEST`), instead of two round trips per record: at a
+/// gateway's rates the per-row statements cost PostgreSQL more CPU than the requests cost the
+/// gateway.
+fn insert_columns<'a>(
+    client: &mut Client,
+    batch: impl Iterator<Item = &'a RequestRecord>,
+) -> Result<usize, postgres::Error> {
+    let records: Vec<&RequestRecord> = batch.collect();
+    if records.is_empty() {
+        return Ok(0);
+    }
+    let mut transaction = client.transaction()?;
+    let count = i64::try_from(records.len()).unwrap_or(i64::MAX);
+    let ids: Vec<i64> = transaction
+        .query(
+            "SELECT nextval(pg_get_serial_sequence('requests', 'id')) FROM generate_series(1, $1)",
+            &[&count],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let rows: Vec<StoredRequest> = records
+        .iter()
+        .map(|record| StoredRequest::of(record))
+        .collect();
+    // One column of a batch's rows, as the array UNNEST takes apart.
+    macro_rules! column {
+        ($rows:expr, $field:ident) => {
+            $rows
+                .iter()
+                .map(|row| row.$field.clone())
+                .collect::<Vec<_>>()
+        };
+    }
+    transaction.execute(
+        "INSERT INTO requests (id, request_id, started_at_ms, protocol, route, class, confidence,
+            outcome, model, provider, input_tokens, output_tokens, cached_read_tokens,
+            cache_write_tokens, reasoning_tokens, cost_usd, baseline_model, baseline_cost_usd,
+            latency_us, streamed, attempt_count, unpriced, resolved_from, warnings, client_key,
+            budget_note)
+         SELECT id, request_id, started_at_ms, protocol, route, class, confidence, outcome,
+            model, provider, input_tokens, output_tokens, cached_read_tokens, cache_write_tokens,
+            reasoning_tokens, cost_usd::numeric, baseline_model, baseline_cost_usd::numeric,
+            latency_us, streamed, attempt_count, unpriced, resolved_from, warnings, client_key,
+            budget_note
+         FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+            $7::float8[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[],
+            $13::bigint[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[],
+            $19::bigint[], $20::bool[], $21::bigint[], $22::text[], $23::text[], $24::text[],
+            $25::text[], $26::text[])
+            AS t (id, request_id, started_at_ms, protocol, route, class, confidence, outcome,
+            model, provider, input_tokens, output_tokens, cached_read_tokens, cache_write_tokens,
+            reasoning_tokens, cost_usd, baseline_model, baseline_cost_usd, latency_us, streamed,
+            attempt_count, unpriced, resolved_from, warnings, client_key, budget_note)",
+        &[
+            &ids,
+            &column!(rows, request_id),
+            &column!(rows, started_at_ms),
+            &column!(rows, protocol),
+            &column!(rows, route),
+            &column!(rows, class),
+            &column!(rows, confidence),
+            &column!(rows, outcome),
+            &column!(rows, model),
+            &column!(rows, provider),
+            &column!(rows, input_tokens),
+            &column!(rows, output_tokens),
+            &column!(rows, cached_read_tokens),
+            &column!(rows, cache_write_tokens),
+            &column!(rows, reasoning_tokens),
+            &column!(rows, cost_usd),
+            &column!(rows, baseline_model),
+            &column!(rows, baseline_cost_usd),
+            &column!(rows, latency_us),
+            &column!(rows, streamed),
+            &column!(rows, attempt_count),
+            &column!(rows, unpriced),
+            &column!(rows, resolved_from),
+            &column!(rows, warnings),
+            &column!(rows, client_key),
+            &column!(rows, budget_note),
+        ],
+    )?;
+    let mut positions: Vec<i32> = Vec::new();
+    let mut attempts: Vec<StoredAttempt> = Vec::new();
+    for (record, id) in records.iter().zip(&ids) {
+        for (position, attempt) in record.attempts.iter().enumerate() {
+            positions.push(i32::try_from(position).unwrap_or(i32::MAX));
+            attempts.push(StoredAttempt::of(*id, attempt));
+        }
+    }
+    if !attempts.is_empty() {
+        transaction.execute(
+            "INSERT INTO attempts (request, position, model, provider, outcome, detail, judge,
+                latency_us, input_tokens, output_tokens, cost_usd)
+             SELECT request, position, model, provider, outcome, detail, judge, latency_us,
+                input_tokens, output_tokens, cost_usd::numeric
+             FROM UNNEST($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
+                $6::text[], $7::bool[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[])
+                AS t (request, position, model, provider, outcome, detail, judge, latency_us,
+                input_tokens, output_tokens, cost_usd)",
+            &[
+                &column!(attempts, request),
+                &positions,
+                &column!(attempts, model),
+                &column!(attempts, provider),
+                &column!(attempts, outcome),
+                &column!(attempts, detail),
+                &column!(attempts, judge),
+                &column!(attempts, latency_us),
+                &column!(attempts, input_tokens),
+                &column!(attempts, output_tokens),
+                &column!(attempts, cost_usd),
+            ],
+        )?;
+    }
+    transaction.commit()?;
+    Ok(records.len())
 }
 
 /// The requests since `since_ms` and their attempts, oldest first: two queries.
