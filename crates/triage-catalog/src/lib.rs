@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod cost;
+mod diff;
 mod error;
 mod lifecycle;
 mod location;
@@ -37,6 +38,7 @@ use std::sync::LazyLock;
 use time::Date;
 
 pub use cost::{CostError, CostOptions, PriceKind, TokenCounts};
+pub use diff::{Change, diff};
 pub use error::{CatalogError, ProviderFieldProblem};
 pub use lifecycle::{LifecycleWarning, Resolved};
 pub use location::{Location, Source};

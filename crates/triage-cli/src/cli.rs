@@ -32,6 +32,8 @@ pub(crate) struct Cli {
 enum Command {
     /// List the catalog's models with prices, context window, tier and lifecycle status.
     Models(commands::models::Args),
+    /// Compare catalog files: prices that moved, models added, deprecated or retired.
+    Catalog(commands::catalog::Args),
     /// Compare the monthly cost of one baseline model with a routed mix of models.
     Cost(commands::cost::Args),
     /// Summarise recorded requests: spend, baseline spend, savings, class and model mix.
@@ -105,6 +107,7 @@ fn use_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Models(args) => commands::models::run(args),
+        Command::Catalog(args) => commands::catalog::run(args),
         Command::Cost(args) => commands::cost::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Serve(args) => commands::serve::run(args),

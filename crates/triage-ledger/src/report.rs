@@ -77,6 +77,25 @@ pub fn render_text(summary: &Summary) -> String {
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<20} {value}");
     }
+    if let Some(repriced) = &summary.repriced {
+        let change = if repriced.recorded_usd.is_zero() {
+            String::new()
+        } else {
+            let percent = (repriced.spend_usd - repriced.recorded_usd) * Decimal::ONE_HUNDRED
+                / repriced.recorded_usd;
+            format!(" ({:+.1}% vs recorded)", percent.round_dp(1))
+        };
+        let unpriced = match repriced.unpriced_attempts {
+            0 => String::new(),
+            n => format!("; {n} attempts of models it does not price left out"),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<20} {}{change}{unpriced}",
+            "at other prices",
+            usd(repriced.spend_usd)
+        );
+    }
 
     let _ = writeln!(out, "\n  {:<14} {:>9} {:>7}", "class", "requests", "share");
     for (name, count) in class_rows(summary) {

@@ -26,9 +26,26 @@ pub struct SummaryOptions {
     /// request (`triage report --baseline`): each answered request's recorded tokens at its
     /// prices.
     pub baseline: Option<BaselinePrice>,
+    /// Also price every recorded attempt at these prices, by model id (`triage report
+    /// --reprice`): what the same traffic would cost at another catalog's prices.
+    pub reprice: Option<BTreeMap<String, BaselinePrice>>,
 }
 
-/// A baseline model's prices, in US dollars per million tokens.
+/// What the recorded traffic would cost at other prices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Repriced {
+    /// Every attempt's recorded tokens at the other prices (all input as uncached: attempts
+    /// record no cache split).
+    #[serde(serialize_with = "money::serialize")]
+    pub spend_usd: Decimal,
+    /// The recorded spend of the same attempts, to compare with.
+    #[serde(serialize_with = "money::serialize")]
+    pub recorded_usd: Decimal,
+    /// Attempts whose model has no price there (left out of both sums).
+    pub unpriced_attempts: u64,
+}
+
+/// A model's prices, in US dollars per million tokens (a baseline's, or another catalog's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaselinePrice {
     /// The catalog id.
@@ -108,6 +125,8 @@ pub struct Summary {
     pub class_mix: ClassMix,
     /// Requests and spend per answering model.
     pub model_mix: BTreeMap<String, ModelShare>,
+    /// The traffic at other prices, when [`SummaryOptions::reprice`] asked for it.
+    pub repriced: Option<Repriced>,
     /// Requests, spend, baseline spend and savings per client key (`[[server.keys]]`);
     /// requests made without one are under [`NO_KEY`].
     pub by_key: BTreeMap<String, KeyShare>,
@@ -311,6 +330,11 @@ fn summarize(records: &[RequestRecord], options: &SummaryOptions) -> Summary {
         class_mix: ClassMix::default(),
         model_mix: BTreeMap::new(),
         by_key: BTreeMap::new(),
+        repriced: options.reprice.as_ref().map(|_| Repriced {
+            spend_usd: Decimal::ZERO,
+            recorded_usd: Decimal::ZERO,
+            unpriced_attempts: 0,
+        }),
         daily: Vec::new(),
     };
     let mut latencies_us: Vec<i64> = Vec::new();
@@ -347,6 +371,18 @@ fn summarize(records: &[RequestRecord], options: &SummaryOptions) -> Summary {
             .count();
         if answer_attempts > 1 {
             summary.fallbacks += 1;
+        }
+        if let (Some(prices), Some(repriced)) = (&options.reprice, &mut summary.repriced) {
+            for attempt in &record.attempts {
+                match prices.get(&attempt.model) {
+                    Some(price) => {
+                        repriced.spend_usd +=
+                            price.cost(attempt.usage.input_tokens, 0, attempt.usage.output_tokens);
+                        repriced.recorded_usd += attempt.cost_usd;
+                    }
+                    None => repriced.unpriced_attempts += 1,
+                }
+            }
         }
         summary.tokens.input += usage.input_tokens;
         summary.tokens.output += usage.output_tokens;
@@ -438,6 +474,10 @@ fn summarize(records: &[RequestRecord], options: &SummaryOptions) -> Summary {
     }
     for share in summary.model_mix.values_mut() {
         share.spend_usd = share.spend_usd.normalize();
+    }
+    if let Some(repriced) = &mut summary.repriced {
+        repriced.spend_usd = repriced.spend_usd.normalize();
+        repriced.recorded_usd = repriced.recorded_usd.normalize();
     }
     for key in summary.by_key.values_mut() {
         key.spend_usd = key.spend_usd.normalize();

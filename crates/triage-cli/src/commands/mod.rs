@@ -2,6 +2,7 @@
 
 pub(crate) mod ask;
 pub(crate) mod calibrate;
+pub(crate) mod catalog;
 pub(crate) mod catalog_args;
 pub(crate) mod classify;
 pub(crate) mod config;

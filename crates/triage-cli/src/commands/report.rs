@@ -22,6 +22,7 @@ use crate::commands::EXIT_USAGE;
   triage report --html report.html       a page with charts that opens offline
   triage report --baseline gpt-4o        savings against gpt-4o at today's prices
   triage report --by key                 spend, savings and refusals per client key
+  triage report --reprice prices-2026-12.toml   the same traffic at another catalog's prices
   triage report --ledger postgres://triage@db:5432/triage   every replica's requests")]
 pub(crate) struct Args {
     /// The triage.toml whose `[ledger] path` names the ledger.
@@ -33,6 +34,11 @@ pub(crate) struct Args {
     /// (postgres://user@host:5432/db).
     #[arg(long, value_name = "FILE|URL", env = triage_config::env::TRIAGE_LEDGER)]
     pub(crate) ledger: Option<PathBuf>,
+
+    /// Also price the recorded traffic at this catalog file's prices (laid over the embedded
+    /// catalog, as `--catalog` does): what the same requests would cost after a price change.
+    #[arg(long, value_name = "CATALOG")]
+    pub(crate) reprice: Option<PathBuf>,
 
     /// Print only one breakdown: `key` (spend, savings and refusals per client key).
     #[arg(long, value_name = "WHAT", value_enum)]
@@ -92,18 +98,34 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(EXIT_USAGE));
                 }
             };
-            Some(BaselinePrice {
-                model: model.id.clone(),
-                input: model.pricing.input,
-                cached_input: model.pricing.cached_input.unwrap_or(model.pricing.input),
-                output: model.pricing.output,
-            })
+            Some(prices(model))
+        }
+        None => None,
+    };
+    let reprice = match &args.reprice {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read catalog file {}", path.display()))?;
+            let other = match Catalog::embedded().overlay(&text, &path.display().to_string()) {
+                Ok(other) => other,
+                Err(error) => {
+                    eprintln!("error: --reprice: {error}");
+                    return Ok(ExitCode::from(EXIT_USAGE));
+                }
+            };
+            Some(
+                other
+                    .models()
+                    .map(|model| (model.id.clone(), prices(model)))
+                    .collect(),
+            )
         }
         None => None,
     };
     let mut summary = reader.summary(&SummaryOptions {
         since: args.since,
         baseline,
+        reprice,
     })?;
     summary.date_baseline_prices(|model| catalog.find(model).map(|model| model.pricing.checked_on));
 
@@ -136,6 +158,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         (false, Some(Breakdown::Key)) => print!("{}", triage_ledger::render_keys(&summary)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A catalog model's prices, as the ledger's summaries take them (cached input at the input
+/// price when the model has none).
+fn prices(model: &triage_catalog::Model) -> BaselinePrice {
+    BaselinePrice {
+        model: model.id.clone(),
+        input: model.pricing.input,
+        cached_input: model.pricing.cached_input.unwrap_or(model.pricing.input),
+        output: model.pricing.output,
+    }
 }
 
 /// Where the ledger lives: `explicit` if given (a file or a PostgreSQL URL), else the config's

@@ -226,3 +226,63 @@ fn bad_input_gets_a_clear_message_and_a_non_zero_exit() {
     }
     insta::assert_snapshot!(out);
 }
+
+/// A price update for one model and a new model, as a provider's announcement would bring.
+const UPDATE: &str = r#"
+[[models]]
+id = "gpt-4o"
+provider = "openai"
+tier = 4
+context_window = 128_000
+max_output_tokens = 16_384
+pricing.input = 2.0
+pricing.output = 10
+pricing.cached_input = 1.0
+pricing.batch_discount = 0.5
+pricing.checked_on = 2026-12-01
+pricing.source = "https://openai.com/api/pricing"
+retires_on = 2027-06-01
+successor = "gpt-5.4"
+
+[[models]]
+id = "acme-small"
+provider = "openai"
+api_name = "acme-small-1"
+tier = 2
+context_window = 32_000
+max_output_tokens = 4_096
+pricing.input = 0.1
+pricing.output = 0.4
+pricing.checked_on = 2026-12-01
+pricing.source = "https://example.com/pricing"
+"#;
+
+#[test]
+fn catalog_diff_lists_prices_models_and_lifecycle_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let update = dir.path().join("update.toml");
+    std::fs::write(&update, UPDATE).unwrap();
+    let update = update.to_str().unwrap();
+    let (code, text, _) = triage(&["catalog", "diff", update]);
+    assert_eq!(code, 1, "the catalogs differ");
+    insta::assert_snapshot!("catalog_diff", text.replace(update, "update.toml"));
+    let (_, json, _) = triage(&["catalog", "diff", update, "--json"]);
+    let changes: Value = serde_json::from_str(&json).unwrap();
+    let kinds: Vec<&str> = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| change["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["added", "price", "price", "lifecycle"]);
+    assert_eq!(changes[1]["percent"], "-20");
+    // A file against itself: nothing, exit 0.
+    let (code, text, _) = triage(&["catalog", "diff", update, update]);
+    assert_eq!((code, text.as_str()), (0, "no changes\n"));
+    // A broken file: its line and key, exit 2.
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "[[models]]\nid = \"x\"\nprise = 1\n").unwrap();
+    let (code, _, error) = triage(&["catalog", "diff", broken.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(error.contains("broken.toml:"), "{error}");
+}

@@ -302,3 +302,80 @@ fn html_page_is_self_contained_and_renders() {
         );
     }
 }
+
+/// `--reprice`: every recorded attempt's tokens at another catalog's prices. At the embedded
+/// prices that is each answer's 400 + 120 tokens at its model's price; a file that doubles one
+/// model's prices adds exactly that model's share again.
+#[test]
+fn reprice_prices_the_recorded_traffic_at_another_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite3");
+    write_ledger(&ledger);
+    let ledger = ledger.to_str().unwrap();
+    let catalog = triage_catalog::Catalog::embedded();
+    let answer = |model: &triage_catalog::Model| {
+        (Decimal::from(400) * model.pricing.input + Decimal::from(120) * model.pricing.output)
+            / Decimal::from(1_000_000)
+    };
+    let repriced = |file: &std::path::Path| -> (Decimal, serde_json::Value) {
+        let output = triage()
+            .args(["report", "--ledger", ledger, "--json", "--reprice"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let spend = json["repriced"]["spend_usd"].to_string().parse().unwrap();
+        (spend, json)
+    };
+    let same = dir.path().join("same.toml");
+    std::fs::write(&same, "").unwrap();
+    let (spend, json) = repriced(&same);
+    let expected: Decimal = json["model_mix"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(id, share)| {
+            answer(catalog.get(id).unwrap()) * Decimal::from(share["requests"].as_u64().unwrap())
+        })
+        .sum();
+    assert_eq!(spend, expected.normalize());
+    assert_eq!(json["repriced"]["unpriced_attempts"], 0);
+
+    let opus = catalog.get("claude-opus-4-5").unwrap();
+    let doubled = dir.path().join("doubled.toml");
+    std::fs::write(
+        &doubled,
+        format!(
+            "[[models]]\nid = \"claude-opus-4-5\"\nprovider = \"anthropic\"\napi_name = \"{}\"\ntier = {}\ncontext_window = {}\nmax_output_tokens = {}\npricing.input = {}\npricing.output = {}\npricing.checked_on = 2026-12-01\npricing.source = \"test\"\n",
+            opus.api_name,
+            opus.tier,
+            opus.context_window,
+            opus.max_output_tokens,
+            opus.pricing.input * Decimal::from(2),
+            opus.pricing.output * Decimal::from(2),
+        ),
+    )
+    .unwrap();
+    let (doubled_spend, json) = repriced(&doubled);
+    let opus_requests = Decimal::from(
+        json["model_mix"]["claude-opus-4-5"]["requests"]
+            .as_u64()
+            .unwrap(),
+    );
+    assert_eq!(
+        doubled_spend,
+        (expected + answer(opus) * opus_requests).normalize()
+    );
+    let text = triage()
+        .args(["report", "--ledger", ledger, "--reprice"])
+        .arg(&doubled)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("at other prices"), "{text}");
+}

@@ -140,7 +140,7 @@ fn postgres_and_sqlite_read_back_the_same_records_and_summary() {
         let reader = LedgerReader::open_at(location).unwrap();
         let since = SummaryOptions {
             since: Some(datetime!(2026-12-01 00:00:00 UTC)),
-            baseline: None,
+            ..SummaryOptions::default()
         };
         (
             reader.requests(&SummaryOptions::default()).unwrap(),
