@@ -316,6 +316,9 @@ impl Sink {
             .create(true)
             .append(true)
             .open(&self.journal)?;
+        // Processes sharing a journal (`triage ask` beside `triage serve`, replicas given the
+        // same path) take turns: an append never lands between another's read and truncate.
+        file.lock()?;
         file.write_all(&lines)?;
         file.sync_data()
     }
@@ -339,8 +342,9 @@ impl Sink {
             return false;
         }
         self.last_replay = Some(Instant::now());
-        let records = match self.read_journal() {
-            Ok(records) => records,
+        // The journal stays locked from its reading to its emptying (`file` is dropped last).
+        let (records, file) = match self.read_journal() {
+            Ok(read) => read,
             Err(error) => {
                 tracing::error!(%error, journal = %self.journal.display(), "cannot read the ledger journal");
                 return false;
@@ -351,7 +355,7 @@ impl Sink {
                 self.counters
                     .written
                     .fetch_add(inserted as u64, Ordering::Relaxed);
-                if let Err(error) = File::create(&self.journal) {
+                if let Err(error) = file.as_ref().map_or(Ok(()), |file| file.set_len(0)) {
                     // The records are in the database; a later replay skips them.
                     tracing::warn!(%error, journal = %self.journal.display(), "cannot empty the ledger journal");
                 }
@@ -370,16 +374,23 @@ impl Sink {
         }
     }
 
-    /// The journal's records; a line that does not parse (torn by a crash mid-write) is
-    /// dropped, counted and logged.
-    fn read_journal(&self) -> std::io::Result<Vec<RequestRecord>> {
-        let file = match File::open(&self.journal) {
+    /// The journal's records, and the journal itself, locked until the caller drops it; a line
+    /// that does not parse (torn by a crash mid-write) is dropped, counted and logged.
+    fn read_journal(&self) -> std::io::Result<(Vec<RequestRecord>, Option<File>)> {
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.journal)
+        {
             Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Vec::new(), None));
+            }
             Err(error) => return Err(error),
         };
+        file.lock()?;
         let mut records = Vec::new();
-        for (index, line) in BufReader::new(file).lines().enumerate() {
+        for (index, line) in BufReader::new(&file).lines().enumerate() {
             let line = line?;
             if line.trim().is_empty() {
                 continue;
@@ -392,7 +403,7 @@ impl Sink {
                 }
             }
         }
-        Ok(records)
+        Ok((records, Some(file)))
     }
 }
 

@@ -36,41 +36,52 @@ fn stored_ids(path: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// The database is locked while records arrive: they wait in the journal and all arrive, with
+/// one writer, and with two sharing one journal (`triage ask` beside `triage serve`), whose
+/// appends and replays take turns on the journal's lock.
 #[test]
 fn an_exclusive_lock_loses_no_record() {
     const RECORDS: usize = 2_000;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.sqlite3");
-    let options = LedgerOptions {
-        busy_timeout: Duration::from_millis(100),
-        write_retries: 1,
-        retry_backoff: Duration::from_millis(20),
-        ..LedgerOptions::default()
-    };
-    let ledger = Ledger::open(&path, &options).unwrap();
-    // Another process (here a second connection) holds the database for two seconds.
-    let locker = rusqlite::Connection::open(&path).unwrap();
-    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let release = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(2));
-        locker.execute_batch("COMMIT").unwrap();
-    });
-    for index in 0..RECORDS {
-        ledger.record(record(&index.to_string()));
-        if index % 100 == 0 {
-            std::thread::sleep(Duration::from_millis(100));
+    for writers in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        let options = LedgerOptions {
+            busy_timeout: Duration::from_millis(100),
+            write_retries: 1,
+            retry_backoff: Duration::from_millis(20),
+            ..LedgerOptions::default()
+        };
+        let ledgers: Vec<Ledger> = (0..writers)
+            .map(|_| Ledger::open(&path, &options).unwrap())
+            .collect();
+        // Another process (here a second connection) holds the database for two seconds.
+        let locker = rusqlite::Connection::open(&path).unwrap();
+        locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(2));
+            locker.execute_batch("COMMIT").unwrap();
+        });
+        for index in 0..RECORDS {
+            ledgers[index % writers].record(record(&index.to_string()));
+            if index % 100 == 0 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
+        release.join().unwrap();
+        let mut journaled = 0;
+        for ledger in &ledgers {
+            ledger.close();
+            let stats = ledger.stats();
+            eprintln!("lock test, {writers} writer(s): {stats:?}");
+            assert_eq!(stats.dropped, 0, "{stats:?}");
+            journaled += stats.journaled;
+        }
+        assert!(journaled > 0, "the lock was felt");
+        let ids: BTreeSet<String> = stored_ids(&path).into_iter().collect();
+        assert_eq!(ids.len(), RECORDS, "{writers} writer(s)");
+        assert_eq!(stored_ids(&path).len(), RECORDS, "no duplicates");
+        assert_eq!(std::fs::metadata(journal_path(&path)).unwrap().len(), 0);
     }
-    release.join().unwrap();
-    ledger.close();
-    let stats = ledger.stats();
-    eprintln!("lock test: {stats:?}");
-    assert_eq!(stats.dropped, 0, "{stats:?}");
-    assert!(stats.journaled > 0, "the lock was felt: {stats:?}");
-    let ids: BTreeSet<String> = stored_ids(&path).into_iter().collect();
-    assert_eq!(ids.len(), RECORDS, "{stats:?}");
-    assert_eq!(stored_ids(&path).len(), RECORDS, "no duplicates");
-    assert_eq!(std::fs::metadata(journal_path(&path)).unwrap().len(), 0);
 }
 
 #[test]
