@@ -80,7 +80,7 @@ pub(crate) struct Args {
 
     /// The ledger to record in (an SQLite file or a PostgreSQL URL); overrides `[ledger] path`
     /// and `url`.
-    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_LEDGER)]
+    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_LEDGER, hide_env_values = true)]
     ledger: Option<PathBuf>,
 
     /// Record nothing (overrides `[ledger] enabled`).

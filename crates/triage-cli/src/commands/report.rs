@@ -32,7 +32,7 @@ pub(crate) struct Args {
     /// The ledger itself, overriding the config and the default
     /// (`<data dir>/triage/ledger.sqlite3`): an SQLite file or a PostgreSQL URL
     /// (postgres://user@host:5432/db).
-    #[arg(long, value_name = "FILE|URL", env = triage_config::env::TRIAGE_LEDGER)]
+    #[arg(long, value_name = "FILE|URL", env = triage_config::env::TRIAGE_LEDGER, hide_env_values = true)]
     pub(crate) ledger: Option<PathBuf>,
 
     /// Also price the recorded traffic at this catalog file's prices (laid over the embedded

@@ -55,7 +55,7 @@ pub(crate) struct Args {
 
     /// The ledger: an SQLite file or a PostgreSQL URL (postgres://user@host:5432/db, one ledger
     /// for every replica); overrides `[ledger] path` and `url`.
-    #[arg(long, value_name = "FILE|URL", env = triage_config::env::TRIAGE_LEDGER)]
+    #[arg(long, value_name = "FILE|URL", env = triage_config::env::TRIAGE_LEDGER, hide_env_values = true)]
     ledger: Option<PathBuf>,
 
     /// Record nothing (overrides `[ledger] enabled`).

@@ -159,6 +159,23 @@ fn usage_errors() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("expected a day"));
+    // A PostgreSQL ledger that cannot be reached is named without its password, and `--help`
+    // does not print the variable's value.
+    let secret = "postgres://triage:s3cret@127.0.0.1:1/triage";
+    let output = triage()
+        .args(["report", "--ledger", secret])
+        .output()
+        .unwrap();
+    let error = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success());
+    assert!(error.contains("postgres://triage:***@127.0.0.1:1/triage"), "{error}");
+    assert!(!error.contains("s3cret"), "{error}");
+    let output = triage()
+        .args(["report", "--help"])
+        .env("TRIAGE_LEDGER", secret)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8(output.stdout).unwrap().contains("s3cret"));
 }
 
 /// A desktop and a phone viewport (CSS pixels).
