@@ -140,118 +140,48 @@ pub(crate) fn migrate(client: &mut Client, location: &str) -> Result<(), LedgerE
 }
 
 /// Inserts records in one transaction; with `skip_existing`, those whose request id and start
-/// time are already stored are skipped. Returns how many were inserted.
+/// time are already stored are skipped (one query for the whole batch). Returns how many were
+/// inserted. Whatever the batch's size it takes three statements (new ids, then every request
+/// and every attempt as arrays through `UNNEST`) instead of two round trips per record: at a
+/// gateway's rates per-row statements cost PostgreSQL more CPU than the requests cost the
+/// gateway.
 pub(crate) fn insert_batch<'a>(
     client: &mut Client,
     batch: impl Iterator<Item = &'a RequestRecord>,
     skip_existing: bool,
 ) -> Result<usize, postgres::Error> {
-    if !skip_existing {
-        return insert_columns(client, batch);
-    }
+    let mut records: Vec<&RequestRecord> = batch.collect();
     let mut transaction = client.transaction()?;
-    let exists = transaction
-        .prepare("SELECT 1 FROM requests WHERE started_at_ms = $1 AND request_id = $2 LIMIT 1")?;
-    let insert_request = transaction.prepare(
-        "INSERT INTO requests (request_id, started_at_ms, protocol, route, class, confidence,
-            outcome, model, provider, input_tokens, output_tokens, cached_read_tokens,
-            cache_write_tokens, reasoning_tokens, cost_usd, baseline_model, baseline_cost_usd,
-            latency_us, streamed, attempt_count, unpriced, resolved_from, warnings, client_key,
-            budget_note)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::numeric,
-            $16, $17::text::numeric, $18, $19, $20, $21, $22, $23, $24, $25)
-         RETURNING id",
-    )?;
-    let insert_attempt = transaction.prepare(
-        "INSERT INTO attempts (request, position, model, provider, outcome, detail, judge,
-            latency_us, input_tokens, output_tokens, cost_usd)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::numeric)",
-    )?;
-    let mut inserted = 0;
-    for record in batch {
-        let row = StoredRequest::of(record);
-        if skip_existing
-            && transaction
-                .query_opt(&exists, &[&row.started_at_ms, &row.request_id])?
-                .is_some()
-        {
-            continue;
-        }
-        inserted += 1;
-        let id: i64 = transaction
-            .query_one(
-                &insert_request,
-                &[
-                    &row.request_id,
-                    &row.started_at_ms,
-                    &row.protocol,
-                    &row.route,
-                    &row.class,
-                    &row.confidence,
-                    &row.outcome,
-                    &row.model,
-                    &row.provider,
-                    &row.input_tokens,
-                    &row.output_tokens,
-                    &row.cached_read_tokens,
-                    &row.cache_write_tokens,
-                    &row.reasoning_tokens,
-                    &row.cost_usd,
-                    &row.baseline_model,
-                    &row.baseline_cost_usd,
-                    &row.latency_us,
-                    &row.streamed,
-                    &row.attempt_count,
-                    &row.unpriced,
-                    &row.resolved_from,
-                    &row.warnings,
-                    &row.client_key,
-                    &row.budget_note,
-                ],
+    if skip_existing && !records.is_empty() {
+        let keys: Vec<(String, i64)> = records
+            .iter()
+            .map(|record| {
+                let row = StoredRequest::of(record);
+                (row.request_id, row.started_at_ms)
+            })
+            .collect();
+        let ids: Vec<&str> = keys.iter().map(|(id, _)| id.as_str()).collect();
+        let starts: Vec<i64> = keys.iter().map(|(_, start)| *start).collect();
+        let stored: std::collections::HashSet<(String, i64)> = transaction
+            .query(
+                "SELECT r.request_id, r.started_at_ms FROM requests r
+                 JOIN UNNEST($1::text[], $2::bigint[]) AS t (request_id, started_at_ms)
+                   ON r.request_id = t.request_id AND r.started_at_ms = t.started_at_ms",
+                &[&ids, &starts],
             )?
-            .get(0);
-        for (position, attempt) in record.attempts.iter().enumerate() {
-            let attempt = StoredAttempt::of(id, attempt);
-            let position = i32::try_from(position).unwrap_or(i32::MAX);
-            transaction.execute(
-                &insert_attempt,
-                &[
-                    &id,
-                    &position,
-                    &attempt.model,
-                    &attempt.provider,
-                    &attempt.outcome,
-                    &attempt.detail,
-                    &attempt.judge,
-                    &attempt.latency_us,
-                    &attempt.input_tokens,
-                    &attempt.output_tokens,
-                    &attempt.cost_usd,
-                ],
-            )?;
-        }
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let mut keys = keys.into_iter();
+        records.retain(|_| keys.next().is_some_and(|key| !stored.contains(&key)));
     }
-    transaction.commit()?;
-    Ok(inserted)
-}
-
-/// Inserts a batch in three statements whatever its size (new ids, then every request and
-/// every attempt as arrays through `UNNEST`), instead of two round trips per record: at a
-/// gateway's rates the per-row statements cost PostgreSQL more CPU than the requests cost the
-/// gateway.
-fn insert_columns<'a>(
-    client: &mut Client,
-    batch: impl Iterator<Item = &'a RequestRecord>,
-) -> Result<usize, postgres::Error> {
-    let records: Vec<&RequestRecord> = batch.collect();
     if records.is_empty() {
         return Ok(0);
     }
-    let mut transaction = client.transaction()?;
     let count = i64::try_from(records.len()).unwrap_or(i64::MAX);
     let ids: Vec<i64> = transaction
         .query(
-            "SELECT nextval(pg_get_serial_sequence('requests', 'id')) FROM generate_series(1, $1)",
+            "SELECT nextval(pg_get_serial_sequence('requests', 'id')) FROM generate_series(1::bigint, $1::bigint)",
             &[&count],
         )?
         .iter()

@@ -168,7 +168,10 @@ fn usage_errors() {
         .unwrap();
     let error = String::from_utf8(output.stderr).unwrap();
     assert!(!output.status.success());
-    assert!(error.contains("postgres://triage:***@127.0.0.1:1/triage"), "{error}");
+    assert!(
+        error.contains("postgres://triage:***@127.0.0.1:1/triage"),
+        "{error}"
+    );
     assert!(!error.contains("s3cret"), "{error}");
     let output = triage()
         .args(["report", "--help"])
