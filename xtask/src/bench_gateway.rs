@@ -319,11 +319,7 @@ fn bench(args: &Args, binary: &Path, strategy: &str, work: &Path) -> anyhow::Res
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(1024)
-        .build()?;
+    let client = load_client()?;
     let mut figures = Vec::new();
     for scenario in &scenarios {
         eprintln!(
@@ -459,13 +455,7 @@ async fn load(
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
-    let percentile = |percent: usize| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let rank = (percent * latencies.len()).div_ceil(100).max(1);
-        round3(latencies[rank - 1])
-    };
+    let percentile = |percent: usize| percentile_ms(&latencies, percent);
     Ok(Figures {
         scenario: scenario.name.to_owned(),
         sent: total,
@@ -493,6 +483,26 @@ fn peak_memory_kib(pid: u32) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// The load generator's HTTP client: `TCP_NODELAY` (see [`start_mock`]) and a pool large enough
+/// that no request waits for a connection.
+fn load_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(1024)
+        .build()
+}
+
+/// Nearest-rank percentile of sorted latencies in milliseconds, to the microsecond (0 without
+/// any).
+fn percentile_ms(sorted: &[f64], percent: usize) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (percent * sorted.len()).div_ceil(100).max(1);
+    round3(sorted[rank - 1])
 }
 
 fn path_str(path: &Path) -> anyhow::Result<&str> {

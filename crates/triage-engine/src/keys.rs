@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
-use triage_config::{Config, KeySecret};
+use triage_config::{ClientKeySettings, Config, KeySecret};
 use triage_limits::{ClientKey, Estimate, KeyLimits, Keyring};
 use triage_types::ChatRequest;
 
@@ -33,12 +33,7 @@ pub fn keyring(config: &Config, env: &EnvLookup) -> Result<Keyring, BuildError> 
             ClientKey::new(
                 entry.name.clone(),
                 entry.models.iter().map(|model| model.id.clone()).collect(),
-                KeyLimits {
-                    daily_budget_usd: entry.daily_budget_usd,
-                    monthly_budget_usd: entry.monthly_budget_usd,
-                    requests_per_minute: entry.requests_per_minute,
-                    tokens_per_minute: entry.tokens_per_minute,
-                },
+                key_limits(entry),
             ),
         );
     }
@@ -53,6 +48,16 @@ pub fn keyring(config: &Config, env: &EnvLookup) -> Result<Keyring, BuildError> 
         );
     }
     Ok(keyring)
+}
+
+/// A `[[server.keys]]` entry's budgets and rate limits.
+pub fn key_limits(entry: &ClientKeySettings) -> KeyLimits {
+    KeyLimits {
+        daily_budget_usd: entry.daily_budget_usd,
+        monthly_budget_usd: entry.monthly_budget_usd,
+        requests_per_minute: entry.requests_per_minute,
+        tokens_per_minute: entry.tokens_per_minute,
+    }
 }
 
 impl Engine {
@@ -102,7 +107,6 @@ impl Engine {
             };
             tracing::info!(request = %ticket.request_id, key = %key.name, %note, "near budget");
             planned.budget_note = Some(note);
-            ticket.budget_note.clone_from(&planned.budget_note);
         }
         ticket.admission = Some(admission);
         Ok(())

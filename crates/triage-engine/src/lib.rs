@@ -29,7 +29,7 @@ mod run;
 pub use account::{Accounted, Caller};
 pub use engine::{Engine, EngineOptions, Planned, Target};
 pub use error::{BuildError, EngineError};
-pub use keys::keyring;
+pub use keys::{key_limits, keyring};
 pub use observe::{Observer, Report};
 pub use providers::{EnvLookup, ProviderStatus, provider_settings};
 pub use run::{CLIENT_DISCONNECTED, Completed, EngineStream, Failed, StreamItem};

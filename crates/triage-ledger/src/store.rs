@@ -115,12 +115,7 @@ impl Store {
                 sqlite_insert(connection, batch, skip_existing).map_err(|error| error.to_string())
             }
             Store::Postgres { url, client } => {
-                let connection = match client {
-                    Some(connection) if !connection.is_closed() => connection,
-                    _ => client.insert(Box::new(
-                        postgres::connect(url).map_err(|error| error.to_string())?,
-                    )),
-                };
+                let connection = connected(url, client).map_err(|error| error.to_string())?;
                 let inserted = postgres::insert_batch(connection, batch, skip_existing);
                 if inserted.is_err() && connection.is_closed() {
                     *client = None;
@@ -138,22 +133,31 @@ impl Store {
         match self {
             Store::Sqlite(connection) => Ok(sqlite_fetch(connection, since_ms)?),
             Store::Postgres { url, client } => {
-                let connection = match client {
-                    Some(connection) if !connection.is_closed() => connection,
-                    _ => client.insert(Box::new(postgres::connect(url).map_err(|source| {
-                        LedgerError::Postgres {
-                            location: LedgerLocation::Postgres(url.clone()).to_string(),
-                            source,
-                        }
-                    })?)),
-                };
+                let location = || LedgerLocation::Postgres(url.clone()).to_string();
+                let connection =
+                    connected(url, client).map_err(|source| LedgerError::Postgres {
+                        location: location(),
+                        source,
+                    })?;
                 postgres::fetch(connection, since_ms).map_err(|source| LedgerError::Postgres {
-                    location: LedgerLocation::Postgres(url.clone()).to_string(),
+                    location: location(),
                     source,
                 })
             }
         }
     }
+}
+
+/// The open PostgreSQL connection, remade first when it is gone or broken.
+fn connected<'a>(
+    url: &str,
+    client: &'a mut Option<Box<::postgres::Client>>,
+) -> Result<&'a mut ::postgres::Client, ::postgres::Error> {
+    let connection = match client.take() {
+        Some(connection) if !connection.is_closed() => connection,
+        _ => Box::new(postgres::connect(url)?),
+    };
+    Ok(client.insert(connection))
 }
 
 fn sqlite_insert<'a>(

@@ -31,6 +31,29 @@ impl KeyLimits {
     pub fn has_budget(&self) -> bool {
         self.daily_budget_usd.is_some() || self.monthly_budget_usd.is_some()
     }
+
+    /// The limits in words for banners and `config check`: `$20/day, 600 req/min`, or
+    /// `no limits`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(budget) = self.daily_budget_usd {
+            parts.push(format!("${budget}/day"));
+        }
+        if let Some(budget) = self.monthly_budget_usd {
+            parts.push(format!("${budget}/month"));
+        }
+        if let Some(rate) = self.requests_per_minute {
+            parts.push(format!("{rate} req/min"));
+        }
+        if let Some(rate) = self.tokens_per_minute {
+            parts.push(format!("{rate} tokens/min"));
+        }
+        if parts.is_empty() {
+            "no limits".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
 /// One client key: its name (recorded with each of its requests), the `model` values it may

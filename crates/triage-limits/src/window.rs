@@ -32,12 +32,19 @@ pub enum RateKind {
     Tokens,
 }
 
-impl std::fmt::Display for RateKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl RateKind {
+    /// `requests` or `tokens`.
+    pub fn as_str(self) -> &'static str {
+        match self {
             RateKind::Requests => "requests",
             RateKind::Tokens => "tokens",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for RateKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

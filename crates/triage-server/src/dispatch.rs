@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use triage_engine::{Accounted, EngineError, Planned};
-use triage_limits::{RateKind, Refusal};
+use triage_limits::Refusal;
 use triage_types::RouteClass;
 
 use crate::error::Dialect;
@@ -144,10 +144,7 @@ pub(crate) fn client_error(error: &EngineError, attempts: usize) -> ServerError 
                 ..
             } => ServerError::RateLimited {
                 message: refusal.to_string(),
-                kind: match kind {
-                    RateKind::Requests => "requests",
-                    RateKind::Tokens => "tokens",
-                },
+                kind: kind.as_str(),
                 retry_after_s: *retry_after_s,
             },
             Refusal::Unavailable { .. } => ServerError::StateUnavailable {

@@ -284,6 +284,18 @@ impl ServerError {
         }
     }
 
+    /// How long the client should wait before trying again (`Retry-After`), for the refusals
+    /// that pass.
+    pub fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            ServerError::Overloaded { retry_after_s, .. }
+            | ServerError::RateLimited { retry_after_s, .. }
+            | ServerError::BudgetExceeded { retry_after_s, .. } => Some(*retry_after_s),
+            ServerError::StateUnavailable { .. } => Some(1),
+            _ => None,
+        }
+    }
+
     /// Pairs the error with the protocol whose shape its response takes.
     pub fn speaking(self, protocol: Dialect) -> ApiError {
         ApiError {
@@ -307,38 +319,21 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.error.status();
         let mut response = (status, Json(self.error.body(self.protocol))).into_response();
+        let headers = response.headers_mut();
+        if let Some(seconds) = self.error.retry_after_s() {
+            headers.insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         match &self.error {
             ServerError::Unauthorized => {
-                response.headers_mut().insert(
+                headers.insert(
                     axum::http::header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer"),
                 );
             }
-            ServerError::Overloaded { retry_after_s, .. }
-            | ServerError::RateLimited { retry_after_s, .. } => {
-                response.headers_mut().insert(
-                    axum::http::header::RETRY_AFTER,
-                    HeaderValue::from(*retry_after_s),
-                );
-            }
-            ServerError::BudgetExceeded {
-                resets_at,
-                retry_after_s,
-                ..
-            } => {
-                let headers = response.headers_mut();
-                headers.insert(
-                    axum::http::header::RETRY_AFTER,
-                    HeaderValue::from(*retry_after_s),
-                );
+            ServerError::BudgetExceeded { resets_at, .. } => {
                 if let Ok(value) = HeaderValue::from_str(resets_at) {
                     headers.insert(HEADER_BUDGET_RESET, value);
                 }
-            }
-            ServerError::StateUnavailable { .. } => {
-                response
-                    .headers_mut()
-                    .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(1));
             }
             _ => {}
         }

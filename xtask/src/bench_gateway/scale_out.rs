@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use super::{Args, PROMPTS, Process, path_str, round3, spawn, start_mock};
+use super::{
+    Args, PROMPTS, Process, load_client, path_str, percentile_ms, round3, spawn, start_mock,
+};
 
 /// The client key every request carries: limits high enough never to refuse, so the figures
 /// measure the bookkeeping, not refusals.
@@ -112,11 +114,7 @@ pub(super) fn run(args: &Args, binary: &Path, strategy: &str, work: &Path) -> an
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(1024)
-        .build()?;
+    let client = load_client()?;
     let serve = |config: &Path| -> anyhow::Result<(Process, String)> {
         spawn(
             binary,
@@ -232,13 +230,7 @@ fn summarise(
     elapsed: f64,
 ) -> Figures {
     latencies.sort_by(f64::total_cmp);
-    let percentile = |percent: usize| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let rank = (percent * latencies.len()).div_ceil(100).max(1);
-        round3(latencies[rank - 1])
-    };
+    let percentile = |percent: usize| percentile_ms(&latencies, percent);
     Figures {
         setup,
         replicas,

@@ -375,14 +375,10 @@ fn keys_lines(context: &Context) -> String {
             let ids: Vec<&str> = key.models.iter().map(|model| model.id.as_str()).collect();
             format!("models {}", ids.join(", "))
         };
-        let show = |value: Option<String>| value.unwrap_or_else(|| "none".to_owned());
         out.push_str(&format!(
-            "key         {}: {secret}, {models}; budget {}/day, {}/month; {} requests and {} tokens per minute\n",
+            "key         {}: {secret}, {models}; {}\n",
             key.name,
-            show(key.daily_budget_usd.map(|usd| format!("${usd}"))),
-            show(key.monthly_budget_usd.map(|usd| format!("${usd}"))),
-            show(key.requests_per_minute.map(|n| n.to_string())),
-            show(key.tokens_per_minute.map(|n| n.to_string())),
+            triage_engine::key_limits(key).describe(),
         ));
     }
     let state = &config.state;

@@ -173,24 +173,10 @@ fn keys_banner(keys: &triage_limits::Keyring, state: &triage_config::StateSettin
     let names: Vec<String> = keys
         .keys()
         .map(|key| {
-            let limits = &key.limits;
-            let mut parts = Vec::new();
-            if let Some(budget) = limits.daily_budget_usd {
-                parts.push(format!("${budget}/day"));
-            }
-            if let Some(budget) = limits.monthly_budget_usd {
-                parts.push(format!("${budget}/month"));
-            }
-            if let Some(rate) = limits.requests_per_minute {
-                parts.push(format!("{rate} req/min"));
-            }
-            if let Some(rate) = limits.tokens_per_minute {
-                parts.push(format!("{rate} tokens/min"));
-            }
-            if parts.is_empty() {
+            if key.limits.is_unlimited() {
                 key.name.clone()
             } else {
-                format!("{} ({})", key.name, parts.join(", "))
+                format!("{} ({})", key.name, key.limits.describe())
             }
         })
         .collect();

@@ -6,11 +6,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use triage_config::Config;
-use triage_ledger::{LedgerReader, SummaryOptions};
 use triage_mock::MockUpstream;
 use triage_server::ServerOptions;
 
-use crate::{app, gateway_with, post, read, send};
+use crate::{app, gateway_with, post, read, recorded, send};
 
 const KEYS: &str = r#"
 [[server.keys]]
@@ -193,12 +192,7 @@ async fn near_its_budget_a_key_routes_one_tier_cheaper_and_the_ledger_says_so() 
     assert_eq!(headers["x-triage-model"], "gpt-4o");
     assert!(headers.get("x-triage-budget").is_none());
 
-    let ledger = state.ledger().unwrap();
-    ledger.flush();
-    let records = LedgerReader::open(&path)
-        .unwrap()
-        .requests(&SummaryOptions::default())
-        .unwrap();
+    let records = recorded(&state, &path);
     let seen: Vec<(Option<&str>, Option<&str>, Option<&str>)> = records
         .iter()
         .map(|record| {

@@ -98,6 +98,15 @@ pub(crate) fn app(engine: Engine, options: ServerOptions) -> (axum::Router, AppS
     (triage_server::app(state.clone()), state)
 }
 
+/// Every request the gateway has recorded in the ledger at `path`, after flushing its writer.
+pub(crate) fn recorded(state: &AppState, path: &Path) -> Vec<triage_ledger::RequestRecord> {
+    state.ledger().unwrap().flush();
+    triage_ledger::LedgerReader::open(path)
+        .unwrap()
+        .requests(&triage_ledger::SummaryOptions::default())
+        .unwrap()
+}
+
 /// Sends one request through the app without a socket.
 pub(crate) async fn send(app: &axum::Router, request: Request<Body>) -> Response<Body> {
     use tower::ServiceExt;

@@ -1,11 +1,10 @@
 //! Routing, streaming, fallback and accounting through the gateway against the mock upstream.
 
 use serde_json::{Value, json};
-use triage_ledger::{LedgerReader, SummaryOptions};
 use triage_mock::{MockUpstream, MockUsage, Scenario};
 use triage_server::ServerOptions;
 
-use crate::{app, gateway, post, read, send};
+use crate::{app, gateway, post, read, recorded, send};
 
 #[tokio::test]
 async fn openai_completion_with_headers_and_ledger() {
@@ -38,11 +37,7 @@ async fn openai_completion_with_headers_and_ledger() {
         .unwrap();
     assert!(cost > rust_decimal::Decimal::ZERO);
 
-    state.ledger().unwrap().flush();
-    let records = LedgerReader::open(&ledger_path)
-        .unwrap()
-        .requests(&SummaryOptions::default())
-        .unwrap();
+    let records = recorded(&state, &ledger_path);
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].cost_usd, cost);
     assert_eq!(records[0].route, "auto");
@@ -314,11 +309,7 @@ async fn streams_are_recorded_with_their_cost() {
         .unwrap()
         .parse()
         .unwrap();
-    state.ledger().unwrap().flush();
-    let records = LedgerReader::open(&ledger_path)
-        .unwrap()
-        .requests(&SummaryOptions::default())
-        .unwrap();
+    let records = recorded(&state, &ledger_path);
     assert_eq!(records.len(), 1);
     assert!(records[0].streamed);
     assert_eq!(records[0].route, "cheap");
@@ -434,11 +425,7 @@ async fn streamed_usage_events_carry_the_figures_the_ledger_records() {
         };
         let figures = last[triage_server::STREAM_FIELD].clone();
 
-        state.ledger().unwrap().flush();
-        let records = LedgerReader::open(&ledger_path)
-            .unwrap()
-            .requests(&SummaryOptions::default())
-            .unwrap();
+        let records = recorded(&state, &ledger_path);
         assert_eq!(records.len(), 1, "{name}");
         let record = &records[0];
         assert!(record.streamed, "{name}");
@@ -515,11 +502,7 @@ async fn a_client_gone_before_the_first_byte_leaves_a_record() {
             tokio::time::timeout(std::time::Duration::from_millis(50), send(&app, request)).await;
         assert!(gave_up.is_err(), "the client left before the answer");
         tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-        state.ledger().unwrap().flush();
-        let records = LedgerReader::open(&ledger_path)
-            .unwrap()
-            .requests(&SummaryOptions::default())
-            .unwrap();
+        let records = recorded(&state, &ledger_path);
         assert_eq!(records.len(), 1, "streamed {streamed}");
         let record = &records[0];
         assert_eq!(mock.requests().len(), 1);
