@@ -68,7 +68,8 @@ pub enum StreamItem {
 pub struct EngineStream {
     engine: Engine,
     ticket: Option<Ticket>,
-    events: FallbackStream,
+    /// Taken by the drop of a stream left before its end, to cancel it.
+    events: Option<FallbackStream>,
     /// The request's plan.
     pub planned: Planned,
     /// The model whose answer streams.
@@ -162,10 +163,10 @@ impl Engine {
                 .executor
                 .stream(planned.plan.clone(), request, planned.checks.clone());
         let first = match self.inner.request_timeout {
-            Some(limit) => tokio::time::timeout(limit, next_event(&mut events))
+            Some(limit) => tokio::time::timeout(limit, events.next_event())
                 .await
                 .map_err(|_| timeout_error(limit)),
-            None => Ok(next_event(&mut events).await),
+            None => Ok(events.next_event().await),
         };
         match first {
             Err(error) => Err(Box::new(self.failed(
@@ -180,7 +181,7 @@ impl Engine {
                 engine: self.clone(),
                 request_id: ticket.request_id.clone(),
                 ticket: Some(ticket),
-                events,
+                events: Some(events),
                 planned,
                 model,
                 provider,
@@ -310,8 +311,9 @@ impl EngineStream {
     /// `None`.
     pub async fn next(&mut self) -> Option<StreamItem> {
         let ticket = self.ticket.as_ref()?;
+        let events = self.events.as_mut()?;
         loop {
-            let ending = match next_event(&mut self.events).await {
+            let ending = match events.next_event().await {
                 Some(FallbackEvent::Start { .. }) => continue,
                 Some(FallbackEvent::Delta(delta)) => return Some(StreamItem::Delta(delta)),
                 Some(FallbackEvent::Done(summary)) => {
@@ -373,17 +375,42 @@ impl EngineStream {
 }
 
 impl Drop for EngineStream {
+    /// A stream left before its end: its upstream call is stopped, and the request recorded
+    /// as `client_disconnected` with every call it made, the last one's usage as far as it
+    /// got (what the provider reported, the rest estimated), since the provider bills it.
     fn drop(&mut self) {
-        if let Some(ticket) = self.ticket.take() {
-            self.engine.finish(
+        let (Some(ticket), Some(events)) = (self.ticket.take(), self.events.take()) else {
+            return;
+        };
+        let engine = self.engine.clone();
+        let answered = (self.model.clone(), self.provider.clone());
+        let record = move |attempts: Vec<Attempt>| {
+            // The cut-short call's usage stands for the answer's, for the baseline and the
+            // client key's budget.
+            let answer_usage = attempts
+                .last()
+                .filter(|attempt| attempt.outcome == Outcome::Cancelled)
+                .and_then(|attempt| attempt.usage);
+            engine.finish(
                 &ticket,
                 &Ending {
-                    answered: Some((&self.model, &self.provider)),
-                    answer_usage: None,
-                    attempts: &[],
+                    answered: Some((&answered.0, &answered.1)),
+                    answer_usage,
+                    attempts: &attempts,
                     failure: Some(CLIENT_DISCONNECTED),
                 },
             );
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let attempts = tokio::time::timeout(CANCEL_REPORT_WAIT, events.cancel())
+                        .await
+                        .unwrap_or_default();
+                    record(attempts);
+                });
+            }
+            Err(_) => record(Vec::new()),
         }
     }
 }
@@ -391,13 +418,12 @@ impl Drop for EngineStream {
 /// The outcome recorded for a stream whose client went away before its end.
 pub const CLIENT_DISCONNECTED: &str = "client_disconnected";
 
+/// How long a cancelled stream's record waits for the executor to stop its call and say what
+/// it used (it stops at once; this only bounds a bug).
+const CANCEL_REPORT_WAIT: Duration = Duration::from_secs(5);
+
 fn timeout_error(limit: Duration) -> EngineError {
     EngineError::Timeout {
         after_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
     }
-}
-
-/// The next event of a fallback stream (`StreamExt::next` without the futures crate).
-async fn next_event(events: &mut FallbackStream) -> Option<FallbackEvent> {
-    std::future::poll_fn(|context| events.as_mut().poll_next(context)).await
 }

@@ -56,6 +56,9 @@ pub enum Outcome {
         /// What went wrong.
         message: String,
     },
+    /// The caller went away during the call, which was stopped; its usage is what the
+    /// provider had reported, the rest estimated.
+    Cancelled,
 }
 
 impl Outcome {
@@ -69,6 +72,7 @@ impl Outcome {
             Outcome::SkippedNoClient { .. } => "skipped_no_client",
             Outcome::Deadline => "deadline",
             Outcome::Interrupted { .. } => "interrupted",
+            Outcome::Cancelled => "client_cancelled",
         }
     }
 
@@ -84,6 +88,9 @@ impl Outcome {
             Outcome::SkippedNoClient { message } => format!("skipped: {message}"),
             Outcome::Deadline => "the deadline passed".to_owned(),
             Outcome::Interrupted { message } => format!("stream interrupted: {message}"),
+            Outcome::Cancelled => {
+                "client cancelled: the caller went away and the call was stopped".to_owned()
+            }
         }
     }
 

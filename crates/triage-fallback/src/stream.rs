@@ -4,13 +4,16 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use futures::{Stream, StreamExt};
 use rust_decimal::Decimal;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use triage_providers::{ProviderError, StreamAccumulator, TimeoutPhase};
 use triage_strategies::RoutePlan;
+use triage_strategies::estimate_input_tokens;
+use triage_strategies::tokens::TokenCounter;
 use triage_types::{ChatRequest, ChatResponse, RouteClass, StreamEvent, Usage};
 
 use crate::executor::{CallLimit, Candidate, Walk, duration_ms, provider_outcome};
@@ -60,8 +63,81 @@ pub struct StreamSummary {
     pub attempts: Vec<Attempt>,
 }
 
-/// The events of a streamed, fallback-protected answer.
-pub type FallbackStream = Pin<Box<dyn Stream<Item = FallbackEvent> + Send>>;
+/// The events of a streamed, fallback-protected answer. Dropping it stops the upstream call;
+/// [`FallbackStream::cancel`] stops it too, and says what the calls made so far used.
+pub struct FallbackStream {
+    receiver: mpsc::Receiver<FallbackEvent>,
+    /// The terminal event has been read.
+    ended: bool,
+    cancelled: oneshot::Receiver<Vec<Attempt>>,
+}
+
+impl FallbackStream {
+    /// The next event; `None` after the terminal one.
+    pub async fn next_event(&mut self) -> Option<FallbackEvent> {
+        StreamExt::next(self).await
+    }
+
+    /// Stops the stream for a reader that went away: the upstream call ends at once, and the
+    /// attempts come back with what each call used, the one cut short marked
+    /// [`Outcome::Cancelled`] (its usage as the provider reported it, the rest estimated from
+    /// the request and the text it had produced). An answer that had already ended unread
+    /// gives its own attempts; one whose end was read gives none.
+    pub async fn cancel(mut self) -> Vec<Attempt> {
+        if self.ended {
+            return Vec::new();
+        }
+        self.receiver.close();
+        while let Some(event) = self.receiver.recv().await {
+            if let Some(attempts) = terminal_attempts(event) {
+                return attempts;
+            }
+        }
+        self.cancelled.await.unwrap_or_default()
+    }
+}
+
+/// The attempts a terminal event carries; `None` for the others.
+fn terminal_attempts(event: FallbackEvent) -> Option<Vec<Attempt>> {
+    match event {
+        FallbackEvent::Done(summary) => Some(summary.attempts),
+        FallbackEvent::Error(failure) => Some(failure.attempts),
+        FallbackEvent::Start { .. } | FallbackEvent::Delta(_) => None,
+    }
+}
+
+impl Stream for FallbackStream {
+    type Item = FallbackEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let event = match self.receiver.poll_recv(context) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(event)) => event,
+            // If the task ever ended without its terminal event, the reader still gets one.
+            Poll::Ready(None) => FallbackEvent::Error(Box::new(Failure {
+                error: FallbackError::StreamInterrupted {
+                    model: String::new(),
+                    message: "the fallback task ended unexpectedly".to_owned(),
+                },
+                attempts: Vec::new(),
+                last_answer: None,
+            })),
+        };
+        self.ended = matches!(event, FallbackEvent::Done(_) | FallbackEvent::Error(_));
+        Poll::Ready(Some(event))
+    }
+}
+
+impl std::fmt::Debug for FallbackStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FallbackStream")
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
 
 /// How many events may wait between the executor task and a slow reader.
 const CHANNEL_CAPACITY: usize = 64;
@@ -71,7 +147,8 @@ impl Executor {
     /// (see [`StreamConfig`]); failures up to then fall back to the next model unseen. The
     /// judge check does not run on streams.
     ///
-    /// Runs on a spawned tokio task, which stops when the returned stream is dropped.
+    /// Runs on a spawned tokio task, which stops as soon as the returned stream is dropped
+    /// or cancelled, mid-call included.
     pub fn stream(
         &self,
         plan: RoutePlan,
@@ -79,83 +156,62 @@ impl Executor {
         checks: Arc<QualityChecks>,
     ) -> FallbackStream {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let (report, cancelled) = oneshot::channel();
         let executor = self.clone();
         tokio::spawn(async move {
-            executor
+            if let Some(attempts) = executor
                 .drive_stream(&plan, &request, &checks, &sender)
-                .await;
+                .await
+            {
+                let _ = report.send(attempts);
+            }
         });
-        // If the task ever ended without its terminal event, the caller still gets one.
-        let state = (receiver, false);
-        Box::pin(futures::stream::unfold(
-            state,
-            |(mut receiver, ended)| async move {
-                if ended {
-                    return None;
-                }
-                match receiver.recv().await {
-                    Some(event) => {
-                        let terminal =
-                            matches!(event, FallbackEvent::Done(_) | FallbackEvent::Error(_));
-                        Some((event, (receiver, terminal)))
-                    }
-                    None => Some((
-                        FallbackEvent::Error(Box::new(Failure {
-                            error: FallbackError::StreamInterrupted {
-                                model: String::new(),
-                                message: "the fallback task ended unexpectedly".to_owned(),
-                            },
-                            attempts: Vec::new(),
-                            last_answer: None,
-                        })),
-                        (receiver, true),
-                    )),
-                }
-            },
-        ))
+        FallbackStream {
+            receiver,
+            ended: false,
+            cancelled,
+        }
     }
 
+    /// Walks the plan for a stream's reader; returns the attempts when the reader went away
+    /// before the end (for [`FallbackStream::cancel`]), `None` once a terminal event is sent.
     async fn drive_stream(
         &self,
         plan: &RoutePlan,
         request: &ChatRequest,
         checks: &QualityChecks,
         sender: &mpsc::Sender<FallbackEvent>,
-    ) {
+    ) -> Option<Vec<Attempt>> {
         let inner = &*self.inner;
         let fail = |failure: Failure| FallbackEvent::Error(Box::new(failure));
         let mut walk = match Walk::start(inner, plan) {
             Ok(walk) => walk,
             Err(failure) => {
-                let _ = sender.send(fail(failure)).await;
-                return;
+                return send_terminal(sender, fail(failure)).await;
             }
         };
         loop {
             if sender.is_closed() {
-                return;
+                return Some(walk.attempts);
             }
             let candidate = match walk.next_candidate() {
                 Ok(Some(candidate)) => candidate,
                 Ok(None) => {
-                    let _ = sender.send(fail(walk.exhausted())).await;
-                    return;
+                    return send_terminal(sender, fail(walk.exhausted())).await;
                 }
                 Err(error) => {
-                    let _ = sender.send(fail(walk.fail(error))).await;
-                    return;
+                    return send_terminal(sender, fail(walk.fail(error))).await;
                 }
             };
             let step = candidate.step.clone();
             let mut retry = 0;
             loop {
                 if sender.is_closed() {
-                    return;
+                    return Some(walk.attempts);
                 }
                 let started = Instant::now();
                 let Some(limit) = walk.call_limit(started, inner.settings.attempt_timeout) else {
-                    let _ = sender.send(fail(walk.deadline_passed(&step))).await;
-                    return;
+                    return send_terminal(sender, fail(walk.deadline_passed(&step))).await;
                 };
                 walk.calls += 1;
                 let attempt = StreamAttempt {
@@ -200,12 +256,18 @@ impl Executor {
                             late_failure,
                             attempts: std::mem::take(&mut walk.attempts),
                         };
-                        let _ = sender.send(FallbackEvent::Done(Box::new(summary))).await;
-                        return;
+                        return send_terminal(sender, FallbackEvent::Done(Box::new(summary))).await;
                     }
-                    AttemptEnd::ClientGone => {
+                    AttemptEnd::ClientGone { usage } => {
                         tracing::debug!(model = step.id, "stream reader went away");
-                        return;
+                        walk.record_call(
+                            &step,
+                            Outcome::Cancelled,
+                            latency,
+                            Some(usage),
+                            Next::GiveUp,
+                        );
+                        return Some(walk.attempts);
                     }
                     AttemptEnd::Quality { failure, response } => {
                         inner.breaker.record_success(&step.provider, &step.id);
@@ -221,14 +283,13 @@ impl Executor {
                         break;
                     }
                     AttemptEnd::Failed(error) if error.is_client_error() => {
-                        let (next, end) = match walk.after_client_error(&step, &error) {
+                        let (next, stop) = match walk.after_client_error(&step, &error) {
                             Ok(next) => (next, None),
-                            Err(end) => (Next::GiveUp, Some(end)),
+                            Err(stop) => (Next::GiveUp, Some(stop)),
                         };
                         walk.record_call(&step, provider_outcome(&error), latency, None, next);
-                        if let Some(end) = end {
-                            let _ = sender.send(fail(walk.fail(end))).await;
-                            return;
+                        if let Some(stop) = stop {
+                            return send_terminal(sender, fail(walk.fail(stop))).await;
                         }
                         break;
                     }
@@ -244,7 +305,10 @@ impl Executor {
                         let Some(delay) = delay else {
                             break;
                         };
-                        tokio::time::sleep(delay).await;
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            () = sender.closed() => return Some(walk.attempts),
+                        }
                         retry += 1;
                     }
                     AttemptEnd::Deadline { sent, usage } => {
@@ -257,8 +321,7 @@ impl Executor {
                         } else {
                             walk.deadline_error()
                         };
-                        let _ = sender.send(fail(walk.fail(error))).await;
-                        return;
+                        return send_terminal(sender, fail(walk.fail(error))).await;
                     }
                     AttemptEnd::Interrupted { error, usage } => {
                         walk.breaker_failure(&step, &error);
@@ -275,12 +338,23 @@ impl Executor {
                             model: step.id.clone(),
                             message: error.to_string(),
                         };
-                        let _ = sender.send(fail(walk.fail(error))).await;
-                        return;
+                        return send_terminal(sender, fail(walk.fail(error))).await;
                     }
                 }
             }
         }
+    }
+}
+
+/// Sends a stream's terminal event; when its reader has gone, the attempts it carried are what
+/// [`FallbackStream::cancel`] gets instead.
+async fn send_terminal(
+    sender: &mpsc::Sender<FallbackEvent>,
+    event: FallbackEvent,
+) -> Option<Vec<Attempt>> {
+    match sender.send(event).await {
+        Ok(()) => None,
+        Err(mpsc::error::SendError(event)) => terminal_attempts(event),
     }
 }
 
@@ -291,8 +365,9 @@ enum AttemptEnd {
         response: ChatResponse,
         late_failure: Option<QualityFailure>,
     },
-    /// The reader dropped the stream.
-    ClientGone,
+    /// The reader went away; what the call used so far, estimated where the provider had not
+    /// said.
+    ClientGone { usage: Usage },
     /// A check failed before anything was sent.
     Quality {
         failure: QualityFailure,
@@ -326,11 +401,13 @@ impl StreamAttempt<'_> {
     async fn run(self) -> AttemptEnd {
         let step = &self.candidate.step;
         let end_by = self.started + self.limit.duration;
-        let opened = tokio::time::timeout_at(
-            self.first_event_by,
-            self.candidate.provider.stream(&step.api_name, self.request),
-        )
-        .await;
+        let opened = tokio::select! {
+            opened = tokio::time::timeout_at(
+                self.first_event_by,
+                self.candidate.provider.stream(&step.api_name, self.request),
+            ) => opened,
+            () = self.sender.closed() => return self.client_gone(&StreamAccumulator::default()),
+        };
         let mut events = match opened {
             Err(_) => return self.timed_out(self.first_event_by, false, None),
             Ok(Err(error)) => return AttemptEnd::Failed(error),
@@ -346,7 +423,12 @@ impl StreamAttempt<'_> {
             } else {
                 self.first_event_by
             };
-            let item = match tokio::time::timeout_at(until, events.next()).await {
+            // A reader that goes away ends the upstream call now, not at its next event.
+            let item = tokio::select! {
+                item = tokio::time::timeout_at(until, events.next()) => item,
+                () = self.sender.closed() => return self.client_gone(&answer),
+            };
+            let item = match item {
                 Err(_) => return self.timed_out(until, sent, usage_of(&answer)),
                 Ok(item) => item,
             };
@@ -356,7 +438,7 @@ impl StreamAttempt<'_> {
                     answer.push(&event);
                     if sent {
                         if self.sender.send(FallbackEvent::Delta(event)).await.is_err() {
-                            return AttemptEnd::ClientGone;
+                            return self.client_gone(&answer);
                         }
                         continue;
                     }
@@ -374,7 +456,7 @@ impl StreamAttempt<'_> {
                         };
                     }
                     if !self.release(&mut held).await {
-                        return AttemptEnd::ClientGone;
+                        return self.client_gone(&answer);
                     }
                     sent = true;
                 }
@@ -386,7 +468,7 @@ impl StreamAttempt<'_> {
                 }
                 Some(Err(error)) => return AttemptEnd::Failed(error),
                 None => {
-                    let response = answer.into_response(&step.api_name);
+                    let response = answer.clone().into_response(&step.api_name);
                     let verdict = self.checks.check(self.request, self.class, &response);
                     if sent {
                         return AttemptEnd::Done {
@@ -398,7 +480,7 @@ impl StreamAttempt<'_> {
                         return AttemptEnd::Quality { failure, response };
                     }
                     if !self.release(&mut held).await {
-                        return AttemptEnd::ClientGone;
+                        return self.client_gone(&answer);
                     }
                     return AttemptEnd::Done {
                         response,
@@ -407,6 +489,24 @@ impl StreamAttempt<'_> {
                 }
             }
         }
+    }
+
+    /// The reader went away mid-call: the call is billed for the request's input and what
+    /// it had produced. The input tokens the provider reported stand, else the request's
+    /// estimate; output tokens are the larger of the reported figure and the produced text
+    /// counted with the model's token counter (OpenAI-style streams report usage only at
+    /// their end).
+    fn client_gone(&self, answer: &StreamAccumulator) -> AttemptEnd {
+        let step = &self.candidate.step;
+        let counter = TokenCounter::for_model(&step.provider, &step.api_name);
+        let mut usage = usage_of(answer).unwrap_or_default();
+        if usage.input_tokens == 0 {
+            usage.input_tokens = estimate_input_tokens(self.request, counter);
+        }
+        // Anthropic reports output tokens at the start (1) and the end; the text so far is
+        // the better figure until then.
+        usage.output_tokens = usage.output_tokens.max(counter.count(answer.text()));
+        AttemptEnd::ClientGone { usage }
     }
 
     /// Sends the start event and the held-back events; `false` when the reader is gone.

@@ -200,8 +200,9 @@ impl Scenario {
     }
 
     /// The scenario a `[mock:NAME]` marker in a prompt asks for: `echo`, `empty`, `json`,
-    /// `tool`, `cut`, `malformed`, `length`, `slow` (two seconds before the headers),
-    /// `status=CODE` (with `Retry-After: 1` for 429/503/529), `text=WORDS`.
+    /// `tool`, `cut`, `malformed`, `length`, `slow` (two seconds before the headers), `drip`
+    /// (200 words, one every 20 ms), `status=CODE` (with `Retry-After: 1` for 429/503/529),
+    /// `text=WORDS`.
     pub fn from_marker(marker: &str) -> Option<Scenario> {
         let (name, argument) = match marker.split_once('=') {
             Some((name, argument)) => (name, Some(argument)),
@@ -220,6 +221,8 @@ impl Scenario {
                 Scenario::text("This answer ran out of").with_finish(MockFinish::Length)
             }
             ("slow", None) => Scenario::echo().with_delay_before_headers(Duration::from_secs(2)),
+            ("drip", None) => Scenario::text("word ".repeat(200))
+                .with_delay_between_chunks(Duration::from_millis(20)),
             ("text", Some(text)) => Scenario::text(text),
             ("status", Some(code)) => {
                 let status = code.parse::<u16>().ok()?;

@@ -8,9 +8,8 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures::SinkExt;
-use futures::channel::mpsc;
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 use triage_engine::{EngineStream, StreamItem};
 use triage_fallback::StreamSummary;
 use triage_types::StreamEvent;
@@ -240,12 +239,13 @@ fn data(value: &Value) -> String {
 pub(crate) fn respond(stream: EngineStream, mut encoder: Encoder, in_flight: InFlight) -> Response {
     let headers = headers(&stream.request_id, &stream.planned, &stream.model, None);
     let first = encoder.start(&stream.model);
-    let (mut sender, receiver) = mpsc::channel::<Result<Bytes, Infallible>>(32);
+    let (sender, receiver) = mpsc::channel::<Bytes>(32);
     tokio::spawn(async move {
         let _in_flight = in_flight;
-        pump(stream, &mut encoder, first, &mut sender).await;
+        pump(stream, &mut encoder, first, &sender).await;
     });
-    let mut response = (StatusCode::OK, headers, Body::from_stream(receiver)).into_response();
+    let mut response =
+        (StatusCode::OK, headers, Body::from_stream(frames(receiver))).into_response();
     let response_headers = response.headers_mut();
     response_headers.insert(
         header::CONTENT_TYPE,
@@ -255,18 +255,38 @@ pub(crate) fn respond(stream: EngineStream, mut encoder: Encoder, in_flight: InF
     response
 }
 
+/// The pump's frames as a response body; the body's drop (the client went away) closes the
+/// channel, which the pump sees at once.
+fn frames(
+    receiver: mpsc::Receiver<Bytes>,
+) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send {
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        let frame = receiver.recv().await?;
+        Some((Ok(frame), receiver))
+    })
+}
+
 /// Sends the stream to the client; returning early (the client went away) drops the stream,
-/// which stops the upstream call and records the request as cancelled.
+/// which stops the upstream call and records the request as cancelled, with what the call
+/// used.
 async fn pump(
     mut stream: EngineStream,
     encoder: &mut Encoder,
     first: String,
-    sender: &mut mpsc::Sender<Result<Bytes, Infallible>>,
+    sender: &mpsc::Sender<Bytes>,
 ) {
-    if sender.send(Ok(Bytes::from(first))).await.is_err() {
+    if sender.send(Bytes::from(first)).await.is_err() {
         return;
     }
-    while let Some(item) = stream.next().await {
+    loop {
+        // A client that went away is noticed now, not when the next piece would be sent.
+        let item = tokio::select! {
+            item = stream.next() => item,
+            () = sender.closed() => return,
+        };
+        let Some(item) = item else {
+            return;
+        };
         let frame = match item {
             StreamItem::Delta(delta) => encoder.delta(&delta),
             StreamItem::Done { summary, accounted } => {
@@ -290,7 +310,7 @@ async fn pump(
                 error, attempts, ..
             } => encoder.error(&client_error(&error, attempts.len())),
         };
-        if !frame.is_empty() && sender.send(Ok(Bytes::from(frame))).await.is_err() {
+        if !frame.is_empty() && sender.send(Bytes::from(frame)).await.is_err() {
             return;
         }
     }

@@ -21,7 +21,7 @@ base URLs), POST /v1/messages (Anthropic), POST /v1beta/models/MODEL:generateCon
 
 By default it echoes the last user message. A marker in the prompt picks another answer:
   [mock:empty] [mock:json] [mock:tool] [mock:length] [mock:cut] [mock:malformed] [mock:slow]
-  [mock:status=429] (any status; 429/503/529 come with Retry-After: 1) [mock:text=WORDS]")]
+  [mock:drip] (200 words, one every 20 ms) [mock:status=429] (any status; 429/503/529 come with Retry-After: 1) [mock:text=WORDS]")]
 pub(crate) struct Args {
     /// Port to listen on; 0 picks a free one (the first line of output says which).
     #[arg(long, default_value_t = 8089)]

@@ -27,6 +27,23 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// SIGTERM, then wait: the server finishes in-flight requests, flushes its ledger and
+    /// exits cleanly.
+    pub(crate) fn terminate(&mut self) {
+        let pid = self.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let exit = self.0.wait().unwrap();
+        assert!(exit.success(), "{exit:?}");
+    }
+}
+
 /// Starts `triage ARGS` and returns it with the URL its first output line announces after
 /// `prefix`.
 pub(crate) fn start(args: &[&str], envs: &[(&str, String)], prefix: &str) -> (Server, String) {
@@ -70,7 +87,10 @@ pub(crate) fn mock_envs(mock_url: &str) -> Vec<(&'static str, String)> {
 }
 
 /// [`start_pair`], with the mock's URL too.
-fn start_pair_with_mock(dir: &Path, config: &str) -> (Server, Server, String, PathBuf, String) {
+pub(crate) fn start_pair_with_mock(
+    dir: &Path,
+    config: &str,
+) -> (Server, Server, String, PathBuf, String) {
     let (mock, mock_url) = start(
         &["mock-upstream", "--port", "0"],
         &[],
@@ -117,7 +137,7 @@ pub(crate) fn report_json(ledger_and_more: &[&str]) -> Value {
 
 /// Providers without a local stand-in (DeepSeek has no base-URL variable) are disabled, so no
 /// request can leave the machine.
-const BASE_CONFIG: &str = "[providers]\ndisabled = [\"deepseek\"]\n";
+pub(crate) const BASE_CONFIG: &str = "[providers]\ndisabled = [\"deepseek\"]\n";
 
 /// One HTTP/1.1 POST without a client library: status, lower-cased headers, body.
 fn post(url: &str, path: &str, body: &Value) -> (u16, BTreeMap<String, String>, String) {

@@ -2,6 +2,7 @@
 
 mod ask;
 mod catalog;
+mod chaos;
 mod gateway;
 mod mock_upstream;
 mod outcomes;

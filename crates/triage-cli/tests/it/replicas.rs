@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
@@ -157,7 +156,7 @@ fn two_replicas_share_one_ledger_one_budget_and_one_rate_limit() {
 
     // What one request costs, on a first replica alone, to size the budget: five of them.
     let probe_config = replica_config(dir.path(), "probe", &database, &prefix, "1");
-    let (probe, probe_url) = start(
+    let (mut probe, probe_url) = start(
         &[
             "serve",
             "--config",
@@ -172,7 +171,7 @@ fn two_replicas_share_one_ledger_one_budget_and_one_rate_limit() {
     assert_eq!(status, 200);
     let cost = cost.unwrap();
     assert!(cost > Decimal::ZERO);
-    stop(probe);
+    probe.terminate();
     let cap = (cost * Decimal::from(5)).normalize();
 
     let replicas: Vec<(Server, String)> = ["a", "b"]
@@ -257,8 +256,8 @@ fn two_replicas_share_one_ledger_one_budget_and_one_rate_limit() {
         "the rate limit of 10/min across both replicas"
     );
 
-    for (server, _) in replicas {
-        stop(server);
+    for (mut server, _) in replicas {
+        server.terminate();
     }
 
     // The one ledger: every request exactly once, refused ones included.
@@ -303,19 +302,4 @@ fn two_replicas_share_one_ledger_one_budget_and_one_rate_limit() {
     assert_eq!(report["requests"], sent);
     assert_eq!(report["by_key"]["capped"]["refused"], capped_refused);
     assert_eq!(report["by_key"]["limited"]["requests"], 20);
-}
-
-/// SIGTERM, then wait: the replica finishes in-flight requests and flushes its ledger.
-fn stop(server: Server) {
-    let mut server = server;
-    let pid = server.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let exit = server.0.wait().unwrap();
-    assert!(exit.success(), "{exit:?}");
 }

@@ -98,6 +98,25 @@ pub(crate) fn app(engine: Engine, options: ServerOptions) -> (axum::Router, AppS
     (triage_server::app(state.clone()), state)
 }
 
+/// A gateway on a fresh mock upstream that records to a ledger in a temporary directory: the
+/// mock, the app, its state, the ledger's path and the directory (held until the test ends).
+pub(crate) async fn with_ledger() -> (
+    MockUpstream,
+    axum::Router,
+    AppState,
+    std::path::PathBuf,
+    tempfile::TempDir,
+) {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_path = dir.path().join("ledger.sqlite3");
+    let (app, state) = app(
+        gateway(Some(&mock), Some(&ledger_path)),
+        ServerOptions::default(),
+    );
+    (mock, app, state, ledger_path, dir)
+}
+
 /// Every request the gateway has recorded in the ledger at `path`, after flushing its writer.
 pub(crate) fn recorded(state: &AppState, path: &Path) -> Vec<triage_ledger::RequestRecord> {
     state.ledger().unwrap().flush();

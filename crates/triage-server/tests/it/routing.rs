@@ -4,17 +4,11 @@ use serde_json::{Value, json};
 use triage_mock::{MockUpstream, MockUsage, Scenario};
 use triage_server::ServerOptions;
 
-use crate::{app, gateway, post, read, recorded, send};
+use crate::{app, gateway, post, read, recorded, send, with_ledger};
 
 #[tokio::test]
 async fn openai_completion_with_headers_and_ledger() {
-    let mock = MockUpstream::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger_path = dir.path().join("ledger.sqlite3");
-    let (app, state) = app(
-        gateway(Some(&mock), Some(&ledger_path)),
-        ServerOptions::default(),
-    );
+    let (mock, app, state, ledger_path, _dir) = with_ledger().await;
     mock.push(Scenario::text("Paris."));
     let request = post(
         "/v1/chat/completions",
@@ -287,13 +281,7 @@ async fn tool_calls_in_both_protocols_streamed_or_not() {
 
 #[tokio::test]
 async fn streams_are_recorded_with_their_cost() {
-    let mock = MockUpstream::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger_path = dir.path().join("ledger.sqlite3");
-    let (app, state) = app(
-        gateway(Some(&mock), Some(&ledger_path)),
-        ServerOptions::default(),
-    );
+    let (_mock, app, state, ledger_path, _dir) = with_ledger().await;
     let request = post(
         "/v1/chat/completions",
         &json!({"model": "cheap", "stream": true, "messages": [{"role": "user", "content": "Say hi"}]}),
@@ -365,13 +353,7 @@ async fn streamed_usage_events_carry_the_figures_the_ledger_records() {
     ];
     let mut shown = Vec::new();
     for (name, path, fail_first) in cases {
-        let mock = MockUpstream::start().await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let ledger_path = dir.path().join("ledger.sqlite3");
-        let (app, state) = app(
-            gateway(Some(&mock), Some(&ledger_path)),
-            ServerOptions::default(),
-        );
+        let (mock, app, state, ledger_path, _dir) = with_ledger().await;
         if fail_first {
             mock.push(Scenario::status(500));
         }
@@ -483,13 +465,7 @@ async fn streamed_usage_events_carry_the_figures_the_ledger_records() {
 #[tokio::test]
 async fn a_client_gone_before_the_first_byte_leaves_a_record() {
     for streamed in [false, true] {
-        let mock = MockUpstream::start().await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let ledger_path = dir.path().join("ledger.sqlite3");
-        let (app, state) = app(
-            gateway(Some(&mock), Some(&ledger_path)),
-            ServerOptions::default(),
-        );
+        let (mock, app, state, ledger_path, _dir) = with_ledger().await;
         mock.push(
             Scenario::text("A slow answer.")
                 .with_delay_before_headers(std::time::Duration::from_millis(300)),
@@ -516,5 +492,69 @@ async fn a_client_gone_before_the_first_byte_leaves_a_record() {
             );
             assert!(record.cost_usd > rust_decimal::Decimal::ZERO);
         }
+    }
+}
+
+/// A client that leaves mid-stream: the upstream call stops at once (the request is recorded
+/// long before the answer's end), and the record keeps what the call used — the
+/// prompt and the words produced so far, estimated where the provider had not yet reported
+/// usage — marked `client_cancelled`, with its cost, since the provider bills it.
+#[tokio::test]
+async fn a_client_gone_mid_stream_leaves_the_calls_usage() {
+    use futures::StreamExt;
+    for model in ["cheap", "claude-haiku-4-5"] {
+        let (mock, app, state, ledger_path, _dir) = with_ledger().await;
+        // 400 words at 10 ms each: four seconds, unless the call is stopped.
+        mock.push(
+            Scenario::text("word ".repeat(400))
+                .with_delay_between_chunks(std::time::Duration::from_millis(10)),
+        );
+        let request = post(
+            "/v1/chat/completions",
+            &json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "Say many words"}]}),
+        );
+        let response = send(&app, request).await;
+        assert_eq!(response.status(), 200);
+        let mut body = response.into_body().into_data_stream();
+        let mut seen = String::new();
+        while seen.matches("word").count() < 40 {
+            let chunk = body.next().await.unwrap().unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        drop(body);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let records = recorded(&state, &ledger_path);
+        assert_eq!(records.len(), 1, "{model}");
+        let record = &records[0];
+        // Recorded once the call had stopped, long before the answer would have ended.
+        assert!(
+            record.latency < std::time::Duration::from_secs(2),
+            "{model}: {:?}",
+            record.latency
+        );
+        assert_eq!(record.outcome.as_str(), "client_disconnected", "{model}");
+        assert_eq!(record.attempts.len(), 1, "{model}");
+        let attempt = &record.attempts[0];
+        assert!(
+            attempt
+                .outcome
+                .detail()
+                .is_some_and(|detail| detail.starts_with("client cancelled")),
+            "{model}: {:?}",
+            attempt.outcome
+        );
+        assert!(record.usage.input_tokens > 0, "{model}: {:?}", record.usage);
+        // At least the words the client saw, fewer than the whole answer.
+        assert!(
+            (40..400).contains(&record.usage.output_tokens),
+            "{model}: {:?}",
+            record.usage
+        );
+        assert_eq!(record.usage, attempt.usage);
+        assert!(record.cost_usd > rust_decimal::Decimal::ZERO, "{model}");
+        assert!(
+            record.baseline_cost_usd > rust_decimal::Decimal::ZERO,
+            "{model}"
+        );
     }
 }
