@@ -155,9 +155,9 @@ fn exposure_warning(listen: std::net::SocketAddr, has_keys: bool) -> Option<Stri
         return None;
     }
     Some(format!(
-        "WARNING: listening on {listen}, beyond loopback, with no [server] api_keys: anyone who \
-         can reach this address can spend through your provider keys. Set api_keys in \
-         triage.toml, or listen on 127.0.0.1."
+        "WARNING: listening on {listen}, beyond loopback, with no client keys: anyone who can \
+         reach this address can spend through your provider keys. Add [[server.keys]] (or \
+         [server] api_keys) to triage.toml, or listen on 127.0.0.1."
     ))
 }
 
