@@ -1,6 +1,7 @@
 //! The priced model catalog: providers, models with their prices, limits, capabilities and
 //! lifecycle, the seed routing table, and exact cost math. Pure: it reads TOML text handed to
-//! it and never touches files, the network or the environment.
+//! it (and, for [`import_litellm`], a LiteLLM price list's JSON) and never touches files, the
+//! network or the environment.
 //!
 //! The default catalog is `catalog.toml`, embedded at compile time; a user catalog in the same
 //! format extends it or overrides models and providers by id ([`Catalog::overlay`]).
@@ -24,6 +25,7 @@
 mod cost;
 mod diff;
 mod error;
+mod import;
 mod lifecycle;
 mod location;
 mod model;
@@ -40,6 +42,7 @@ use time::Date;
 pub use cost::{CostError, CostOptions, PriceKind, TokenCounts};
 pub use diff::{Change, diff};
 pub use error::{CatalogError, ProviderFieldProblem};
+pub use import::{ImportError, Imported, ImportedPrice, import_litellm};
 pub use lifecycle::{LifecycleWarning, Resolved};
 pub use location::{Location, Source};
 pub use model::{Capabilities, Lifecycle, Model, ModelStatus, Pricing, ProviderInfo, Tier};

@@ -2,6 +2,7 @@
 
 mod cost;
 mod embedded;
+mod import;
 mod lifecycle;
 mod parse;
 

@@ -42,7 +42,8 @@ impl CatalogArgs {
     }
 }
 
-fn parse_date(text: &str) -> Result<Date, String> {
+/// Parses a YYYY-MM-DD day for clap.
+pub(crate) fn parse_date(text: &str) -> Result<Date, String> {
     Date::parse(text.trim(), format_description!("[year]-[month]-[day]"))
         .map_err(|error| format!("expected a date like 2026-11-29 ({error})"))
 }

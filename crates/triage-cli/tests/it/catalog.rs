@@ -1,4 +1,5 @@
-//! `triage models` and `triage cost`: outputs, the classic $225.00 example, user catalogs, errors.
+//! `triage models`, `triage cost` and `triage catalog`: outputs, the classic $225.00 example,
+//! user catalogs, price imports, errors.
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -285,4 +286,58 @@ fn catalog_diff_lists_prices_models_and_lifecycle_changes() {
     let (code, _, error) = triage(&["catalog", "diff", broken.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(error.contains("broken.toml:"), "{error}");
+}
+
+/// `catalog import` writes an overlay of the models a LiteLLM price list prices, says what it
+/// found, and `catalog diff` then shows exactly the price that moved; a broken list is exit 2
+/// naming the file and place.
+#[test]
+fn catalog_import_writes_an_overlay_that_diff_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("model_prices_and_context_window.json");
+    std::fs::write(
+        &list,
+        r#"{"gpt-4o-mini": {"input_cost_per_token": 1.2e-07, "output_cost_per_token": 6e-07, "litellm_provider": "openai", "mode": "chat"},
+            "azure/gpt-4o-mini": {"input_cost_per_token": 1.65e-07, "output_cost_per_token": 6.6e-07, "litellm_provider": "azure", "mode": "chat"}}"#,
+    )
+    .unwrap();
+    let overlay = dir.path().join("prices.toml");
+    let (code, stdout, stderr) = triage(&[
+        "catalog",
+        "import",
+        list.to_str().unwrap(),
+        "--out",
+        overlay.to_str().unwrap(),
+        "--checked-on",
+        "2026-12-03",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.starts_with("priced 1 catalog model from ")
+            && stderr.contains("; 1 has new prices: gpt-4o-mini\n")
+            && stderr.contains("1 chat entry of the list matches no catalog model"),
+        "{stderr}"
+    );
+    let text = std::fs::read_to_string(&overlay).unwrap();
+    assert!(
+        text.contains("pricing.source = \"LiteLLM model_prices_and_context_window.json\""),
+        "{text}"
+    );
+
+    let (code, stdout, stderr) = triage(&["catalog", "diff", overlay.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains("1 price change"), "{stdout}");
+    assert!(stdout.contains("gpt-4o-mini"), "{stdout}");
+
+    std::fs::write(&list, "{\"gpt-4o\": ").unwrap();
+    let (code, _, stderr) = triage(&["catalog", "import", list.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}:1:11: not a LiteLLM price list",
+            list.display()
+        )),
+        "{stderr}"
+    );
 }
