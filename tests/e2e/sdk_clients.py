@@ -149,6 +149,23 @@ def anthropic_checks():
     check("anthropic stream cost", stream_figures_ok(figures, final.usage.input_tokens, final.usage.output_tokens,
                                                      "input_tokens", "output_tokens"), figures)
 
+    counted = client.messages.count_tokens(
+        model="claude-haiku-4-5",
+        system="Answer briefly.",
+        messages=[{"role": "user", "content": "What is the capital of Italy?"}],
+    )
+    check("anthropic count_tokens", counted.input_tokens > 0, counted.model_dump())
+
+    # The beta namespace sends `anthropic-beta` (and `?beta=true`); the gateway passes the
+    # header on to Anthropic models.
+    beta = client.beta.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=50,
+        betas=["token-efficient-tools-2025-02-19"],
+        messages=[{"role": "user", "content": "Say hi"}],
+    )
+    check("anthropic beta message", beta.content[0].text == "echo: Say hi", beta.model_dump(mode="json"))
+
     try:
         client.messages.create(model="no-such-model", max_tokens=5, messages=[{"role": "user", "content": "x"}])
         check("anthropic unknown model", False, "no error raised")

@@ -47,7 +47,8 @@ pub struct Imported {
     pub overlay: String,
     /// The catalog models the list prices, in catalog order.
     pub priced: Vec<ImportedPrice>,
-    /// Catalog models the list has no price for (they keep the catalog's).
+    /// Catalog models the list has no price for, or whose provider the embedded catalog does
+    /// not define (the overlay could not be laid over it alone); they keep the catalog's.
     pub unpriced: Vec<String>,
     /// Chat entries of the list that match no catalog model (a tier is the catalog's call, so
     /// they are not added).
@@ -141,7 +142,10 @@ pub fn import_litellm(
     let mut priced = Vec::new();
     let mut unpriced = Vec::new();
     for model in base.models() {
-        let Some((key, entry)) = find(&entries, model) else {
+        // The overlay is laid over the embedded catalog, which must know the provider.
+        let known_provider = Catalog::embedded().provider(&model.provider).is_some();
+        let found = find(&entries, model).filter(|_| known_provider);
+        let Some((key, entry)) = found else {
             unpriced.push(model.id.clone());
             continue;
         };
@@ -161,7 +165,9 @@ pub fn import_litellm(
             "input_cost_per_token_batches",
             &entry.input_cost_per_token_batches,
         )? {
-            Some(batch) if input > Decimal::ZERO => {
+            // A discount the catalog can hold (more than nothing, at most all); a batch price
+            // at or above the plain one is no discount, so the catalog's stands.
+            Some(batch) if input > Decimal::ZERO && batch < input => {
                 Some((Decimal::ONE - batch / input).round_dp(4).normalize())
             }
             _ => old.batch_discount,

@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     pub(crate) model_names: Vec<String>,
     pub(crate) observer: OnceLock<Arc<dyn Observer>>,
     pub(crate) limits: Limits,
+    /// Records of streams their clients left, still waiting for the call to stop.
+    pub(crate) pending: crate::pending::Pending,
 }
 
 impl std::fmt::Debug for Engine {
@@ -184,6 +186,7 @@ impl Engine {
                 model_names,
                 observer: OnceLock::new(),
                 limits: limits(&config.state)?,
+                pending: crate::pending::Pending::default(),
             }),
         })
     }
@@ -236,7 +239,13 @@ impl Engine {
         &self.inner.limits
     }
 
-    /// The ledger, to flush or close on shutdown.
+    /// Waits until every stream whose client left has been recorded (each waits for its
+    /// upstream call to stop, at most a few seconds). Call it before closing the ledger.
+    pub async fn settled(&self) {
+        self.inner.pending.settled().await;
+    }
+
+    /// The ledger, to flush or close on shutdown (after [`Engine::settled`]).
     pub fn ledger(&self) -> Option<&Ledger> {
         self.inner.ledger.as_ref()
     }

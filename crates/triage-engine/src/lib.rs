@@ -23,6 +23,7 @@ mod engine;
 mod error;
 mod keys;
 mod observe;
+mod pending;
 mod providers;
 mod run;
 

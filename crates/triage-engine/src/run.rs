@@ -169,12 +169,17 @@ impl Engine {
             None => Ok(events.next_event().await),
         };
         match first {
-            Err(error) => Err(Box::new(self.failed(
-                &ticket,
-                Some(planned),
-                error,
-                Vec::new(),
-            ))),
+            // The timeout passed with the answer's head still held back: the calls made so
+            // far were billed, so the record keeps them.
+            Err(error) => {
+                let attempts = cancelled(events).await;
+                Err(Box::new(self.failed(
+                    &ticket,
+                    Some(planned),
+                    error,
+                    attempts,
+                )))
+            }
             Ok(Some(FallbackEvent::Start {
                 model, provider, ..
             })) => Ok(EngineStream {
@@ -385,11 +390,16 @@ impl Drop for EngineStream {
         let engine = self.engine.clone();
         let answered = (self.model.clone(), self.provider.clone());
         let record = move |attempts: Vec<Attempt>| {
-            // The cut-short call's usage stands for the answer's, for the baseline and the
-            // client key's budget.
+            // The last call's usage (cut short, or a whole answer nobody read) stands for the
+            // answer's, for the baseline and the client key's budget.
             let answer_usage = attempts
                 .last()
-                .filter(|attempt| attempt.outcome == Outcome::Cancelled)
+                .filter(|attempt| {
+                    matches!(
+                        attempt.outcome,
+                        Outcome::Cancelled | Outcome::Ok | Outcome::QualityFailed { .. }
+                    )
+                })
                 .and_then(|attempt| attempt.usage);
             engine.finish(
                 &ticket,
@@ -403,11 +413,11 @@ impl Drop for EngineStream {
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
+                let pending = self.engine.inner.pending.begin();
                 runtime.spawn(async move {
-                    let attempts = tokio::time::timeout(CANCEL_REPORT_WAIT, events.cancel())
-                        .await
-                        .unwrap_or_default();
+                    let attempts = cancelled(events).await;
                     record(attempts);
+                    drop(pending);
                 });
             }
             Err(_) => record(Vec::new()),
@@ -421,6 +431,13 @@ pub const CLIENT_DISCONNECTED: &str = "client_disconnected";
 /// How long a cancelled stream's record waits for the executor to stop its call and say what
 /// it used (it stops at once; this only bounds a bug).
 const CANCEL_REPORT_WAIT: Duration = Duration::from_secs(5);
+
+/// Stops a stream nobody will read and returns every attempt it made.
+async fn cancelled(events: FallbackStream) -> Vec<Attempt> {
+    tokio::time::timeout(CANCEL_REPORT_WAIT, events.cancel())
+        .await
+        .unwrap_or_default()
+}
 
 fn timeout_error(limit: Duration) -> EngineError {
     EngineError::Timeout {

@@ -39,7 +39,7 @@ impl AnthropicProvider {
         format!("{}/v1/messages", self.transport.settings.base())
     }
 
-    fn headers(&self) -> Result<HeaderMap, ProviderError> {
+    fn headers(&self, request: &ChatRequest) -> Result<HeaderMap, ProviderError> {
         let mut headers = HeaderMap::new();
         if let Some(key) = &self.transport.key {
             headers.insert(
@@ -52,6 +52,15 @@ impl AnthropicProvider {
             HeaderValue::from_static(ANTHROPIC_VERSION),
         );
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if !request.anthropic_beta.is_empty() {
+            let beta = HeaderValue::from_bytes(request.anthropic_beta.join(",").as_bytes())
+                .map_err(|_| ProviderError::BadRequest {
+                    provider: self.transport.settings.provider_id.clone(),
+                    message: "an `anthropic-beta` value holds characters a header cannot carry"
+                        .to_owned(),
+                })?;
+            headers.insert("anthropic-beta", beta);
+        }
         Ok(headers)
     }
 
@@ -83,7 +92,7 @@ impl Provider for AnthropicProvider {
         let body = self.body(model, request, false);
         let bytes = self
             .transport
-            .post_json(&self.url(), self.headers()?, &body)
+            .post_json(&self.url(), self.headers(request)?, &body)
             .await?;
         let wire: WireMessage = parse_body(self.id(), &bytes)?;
         let mut text = String::new();
@@ -122,10 +131,13 @@ impl Provider for AnthropicProvider {
             ..Decoder::default()
         };
         self.transport
-            .post_stream(&self.url(), self.headers()?, &body, decoder)
+            .post_stream(&self.url(), self.headers(request)?, &body, decoder)
             .await
     }
 }
+
+/// The most `cache_control` breakpoints the Messages API takes in one request.
+const MAX_CACHE_BREAKPOINTS: usize = 4;
 
 fn cache_control() -> Value {
     json!({"type": "ephemeral"})
@@ -181,7 +193,15 @@ pub(crate) fn request_body(
         }
     }
 
-    body.insert("messages".into(), Value::Array(messages(request)));
+    let prefix_marks = usize::from(request.cache_prefix && !system.is_empty())
+        + usize::from(request.cache_prefix && !request.tools.is_empty());
+    body.insert(
+        "messages".into(),
+        Value::Array(messages(
+            request,
+            MAX_CACHE_BREAKPOINTS.saturating_sub(prefix_marks),
+        )),
+    );
 
     if !request.tools.is_empty() {
         let count = request.tools.len();
@@ -227,10 +247,19 @@ pub(crate) fn request_body(
 
 /// User and assistant turns as content blocks; tool results become `tool_result` blocks in a
 /// user turn; consecutive turns of one role are merged, tool results first, as the API expects.
-fn messages(request: &ChatRequest) -> Vec<Value> {
+/// A message the caller marked as a cache breakpoint gets its `cache_control` back on its last
+/// block; beyond the API's four breakpoints (with the system prompt's and the tools'), the
+/// earliest are dropped, since a later one caches all that an earlier one would.
+fn messages(request: &ChatRequest, breakpoints: usize) -> Vec<Value> {
+    let marked = request
+        .messages
+        .iter()
+        .filter(|message| message.role != Role::System && message.cache_control.is_some())
+        .count();
+    let mut unmarked = marked.saturating_sub(breakpoints);
     let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
     for message in &request.messages {
-        let (role, blocks) = match message.role {
+        let (role, mut blocks) = match message.role {
             Role::System => continue,
             Role::User => ("user", message.content.iter().map(content_block).collect()),
             Role::Assistant => {
@@ -261,6 +290,13 @@ fn messages(request: &ChatRequest) -> Vec<Value> {
         if blocks.is_empty() {
             continue;
         }
+        if let Some(marker) = &message.cache_control {
+            if unmarked > 0 {
+                unmarked -= 1;
+            } else if let Some(last) = blocks.last_mut() {
+                last["cache_control"] = marker.clone();
+            }
+        }
         match turns.last_mut() {
             Some((last_role, last_blocks)) if *last_role == role => last_blocks.extend(blocks),
             _ => turns.push((role, blocks)),
@@ -273,7 +309,9 @@ fn messages(request: &ChatRequest) -> Vec<Value> {
                 blocks.sort_by_key(|block| block["type"] != "tool_result");
             }
             let content = match blocks.as_slice() {
-                [only] if only["type"] == "text" => only["text"].clone(),
+                [only] if only["type"] == "text" && only.get("cache_control").is_none() => {
+                    only["text"].clone()
+                }
                 _ => Value::Array(blocks),
             };
             json!({"role": role, "content": content})

@@ -24,7 +24,8 @@ pub(crate) struct AnthropicRequest {
 #[derive(Debug, Deserialize)]
 struct WireRequest {
     model: String,
-    max_tokens: u32,
+    #[serde(default)]
+    max_tokens: Option<u32>,
     messages: Vec<WireMessage>,
     #[serde(default)]
     system: Option<WireText>,
@@ -53,9 +54,18 @@ struct WireMessage {
     content: WireText,
 }
 
+/// A content block, and whether the caller put a cache breakpoint (`cache_control`) on it.
+#[derive(Debug, Deserialize)]
+struct WireBlock {
+    #[serde(flatten)]
+    kind: WireBlockKind,
+    #[serde(default)]
+    cache_control: Option<Value>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum WireBlock {
+enum WireBlockKind {
     Text {
         text: String,
     },
@@ -98,6 +108,8 @@ struct WireTool {
     description: Option<String>,
     #[serde(default)]
     input_schema: Option<Value>,
+    #[serde(default)]
+    cache_control: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,14 +121,37 @@ enum WireToolChoice {
     Tool { name: String },
 }
 
-/// Parses a request body.
+/// Parses a `POST /v1/messages` body.
 pub(crate) fn parse_request(body: &[u8]) -> Result<AnthropicRequest, ServerError> {
+    let parsed = parse(body)?;
+    if parsed.request.max_output_tokens.is_none() {
+        return Err(ServerError::InvalidRequest {
+            message: "`max_tokens` is required".to_owned(),
+        });
+    }
+    Ok(parsed)
+}
+
+/// Parses a `POST /v1/messages/count_tokens` body: a Messages request without `max_tokens`.
+pub(crate) fn parse_count_request(body: &[u8]) -> Result<AnthropicRequest, ServerError> {
+    parse(body)
+}
+
+fn parse(body: &[u8]) -> Result<AnthropicRequest, ServerError> {
     let wire: WireRequest =
         serde_json::from_slice(body).map_err(|error| ServerError::MalformedJson {
             message: error.to_string(),
         })?;
     let mut messages = Vec::with_capacity(wire.messages.len() + 1);
+    // A cache breakpoint on the system prompt or the tools asks for the stable prefix to be
+    // cached, which `cache_prefix` does (on the system prompt's and the tools' last block).
+    let mut cache_prefix = wire
+        .tools
+        .iter()
+        .flatten()
+        .any(|tool| tool.cache_control.is_some());
     if let Some(system) = wire.system {
+        cache_prefix |= has_breakpoint(&system);
         let text = joined_text(system);
         if !text.is_empty() {
             messages.push(Message::text(Role::System, text));
@@ -165,10 +200,11 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<AnthropicRequest, ServerError
             tools,
             tool_choice,
             temperature: wire.temperature,
-            max_output_tokens: Some(wire.max_tokens),
+            max_output_tokens: wire.max_tokens,
             stop: wire.stop_sequences.unwrap_or_default(),
             response_format: None,
-            cache_prefix: false,
+            cache_prefix,
+            anthropic_beta: Vec::new(),
         },
     })
 }
@@ -188,10 +224,20 @@ fn push_message(messages: &mut Vec<Message>, role: Role, content: WireText) {
         ..Message::default()
     };
     let mut tool_results = Vec::new();
-    for block in blocks {
-        match block {
-            WireBlock::Text { text } => message.content.push(ContentPart::Text { text }),
-            WireBlock::Image { source } => match source {
+    for WireBlock {
+        kind,
+        cache_control,
+    } in blocks
+    {
+        // A breakpoint on a block of the turn (not a tool result, which is a turn of its own
+        // here) marks the turn: the provider puts it back on the turn's last block, which
+        // caches the same prefix or a little more.
+        if cache_control.is_some() && !matches!(kind, WireBlockKind::ToolResult { .. }) {
+            message.cache_control.clone_from(&cache_control);
+        }
+        match kind {
+            WireBlockKind::Text { text } => message.content.push(ContentPart::Text { text }),
+            WireBlockKind::Image { source } => match source {
                 WireImageSource::Base64 { media_type, data } => {
                     message.content.push(ContentPart::Image {
                         url: format!("data:{media_type};base64,{data}"),
@@ -200,12 +246,12 @@ fn push_message(messages: &mut Vec<Message>, role: Role, content: WireText) {
                 WireImageSource::Url { url } => message.content.push(ContentPart::Image { url }),
                 WireImageSource::Unsupported => {}
             },
-            WireBlock::ToolUse { id, name, input } => message.tool_calls.push(ToolCall {
+            WireBlockKind::ToolUse { id, name, input } => message.tool_calls.push(ToolCall {
                 id,
                 name,
                 arguments: input.to_string(),
             }),
-            WireBlock::ToolResult {
+            WireBlockKind::ToolResult {
                 tool_use_id,
                 content,
             } => tool_results.push(Message {
@@ -215,8 +261,9 @@ fn push_message(messages: &mut Vec<Message>, role: Role, content: WireText) {
                 }],
                 tool_calls: Vec::new(),
                 tool_call_id: Some(tool_use_id),
+                cache_control,
             }),
-            WireBlock::Unsupported => {}
+            WireBlockKind::Unsupported => {}
         }
     }
     // Tool results answer the previous assistant turn, so they come first.
@@ -226,13 +273,18 @@ fn push_message(messages: &mut Vec<Message>, role: Role, content: WireText) {
     }
 }
 
+/// Whether any block of `text` carries a cache breakpoint.
+fn has_breakpoint(text: &WireText) -> bool {
+    matches!(text, WireText::Blocks(blocks) if blocks.iter().any(|block| block.cache_control.is_some()))
+}
+
 fn joined_text(text: WireText) -> String {
     match text {
         WireText::Text(text) => text,
         WireText::Blocks(blocks) => blocks
             .into_iter()
-            .filter_map(|block| match block {
-                WireBlock::Text { text } => Some(text),
+            .filter_map(|block| match block.kind {
+                WireBlockKind::Text { text } => Some(text),
                 _ => None,
             })
             .collect::<Vec<_>>()
@@ -367,9 +419,17 @@ mod tests {
 
     #[test]
     fn max_tokens_is_required_as_in_the_real_api() {
-        let error =
-            parse_request(br#"{"model":"auto","messages":[{"role":"user","content":"x"}]}"#)
-                .unwrap_err();
-        assert_eq!(error.kind(), "malformed_json");
+        let body = br#"{"model":"auto","messages":[{"role":"user","content":"x"}]}"#;
+        let error = parse_request(body).unwrap_err();
+        assert_eq!(error.kind(), "invalid_request");
+        assert!(
+            error.to_string().contains("`max_tokens` is required"),
+            "{error}"
+        );
+        // A token count takes no `max_tokens`.
+        assert_eq!(
+            parse_count_request(body).unwrap().request.max_output_tokens,
+            None
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! The HTTP handlers: chat completions, messages, models, health, metrics, the proxy-key check
-//! and the not-found fallback.
+//! The HTTP handlers: chat completions, messages, token counts, models, health, metrics, the
+//! proxy-key check and the not-found fallback.
 
 use std::sync::Arc;
 
@@ -47,14 +47,16 @@ pub(crate) async fn chat_completions(State(state): State<AppState>, request: Req
 /// `POST /v1/messages`.
 pub(crate) async fn messages(State(state): State<AppState>, request: Request) -> Response {
     let key = request.extensions().get::<Arc<ClientKey>>().cloned();
+    let beta = anthropic_beta(request.headers());
     let body = match read_body(&state, request).await {
         Ok(body) => body,
         Err(error) => return error.speaking(Dialect::Anthropic).into_response(),
     };
-    let parsed = match anthropic::parse_request(&body) {
+    let mut parsed = match anthropic::parse_request(&body) {
         Ok(parsed) => parsed,
         Err(error) => return error.speaking(Dialect::Anthropic).into_response(),
     };
+    parsed.request.anthropic_beta = beta;
     let call = Call {
         protocol: Dialect::Anthropic,
         model: parsed.model,
@@ -64,6 +66,54 @@ pub(crate) async fn messages(State(state): State<AppState>, request: Request) ->
         key,
     };
     serve(state.inner, call).await
+}
+
+/// `POST /v1/messages/count_tokens`: the input tokens of a Messages request, counted for the
+/// model it would be sent to first (`auto` and route aliases are planned as a real request
+/// is) with that model's token counter, the figure the router prices with. No upstream call
+/// is made and nothing is recorded; the model counted for is in `x-triage-model`.
+pub(crate) async fn count_tokens(State(state): State<AppState>, request: Request) -> Response {
+    let body = match read_body(&state, request).await {
+        Ok(body) => body,
+        Err(error) => return error.speaking(Dialect::Anthropic).into_response(),
+    };
+    let parsed = match anthropic::parse_count_request(&body) {
+        Ok(parsed) => parsed,
+        Err(error) => return error.speaking(Dialect::Anthropic).into_response(),
+    };
+    let planned = match state.inner.engine.plan(&parsed.model, &parsed.request) {
+        Ok(planned) => planned,
+        Err(error) => {
+            return client_error(&error, 0)
+                .speaking(Dialect::Anthropic)
+                .into_response();
+        }
+    };
+    let model = &planned.plan.primary;
+    let counter =
+        triage_strategies::tokens::TokenCounter::for_model(&model.provider, &model.api_name);
+    let input_tokens = triage_strategies::estimate_input_tokens(&parsed.request, counter);
+    let mut response = Json(json!({"input_tokens": input_tokens})).into_response();
+    if let Ok(value) = HeaderValue::from_str(&model.id) {
+        response
+            .headers_mut()
+            .insert(crate::dispatch::HEADER_MODEL, value);
+    }
+    response
+}
+
+/// The `anthropic-beta` features a request asks for: every value of every such header, split
+/// at commas.
+fn anthropic_beta(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all("anthropic-beta")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|feature| !feature.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The request's body, within the body limit and the body-read timeout.

@@ -3,8 +3,9 @@
 //! runs it through the engine (`triage-engine`: plan, fallback, accounting), and shapes the
 //! outcome in the caller's protocol.
 //!
-//! Endpoints: `POST /v1/chat/completions`, `POST /v1/messages` (both streaming or not),
-//! `GET /v1/models`, `GET /healthz`, `GET /metrics`. Every routed answer carries the
+//! Endpoints: `POST /v1/chat/completions`, `POST /v1/messages` (both streaming or not;
+//! `anthropic-beta` headers go on to Anthropic models), `POST /v1/messages/count_tokens`
+//! (counted locally for the planned model), `GET /v1/models`, `GET /healthz`, `GET /metrics`. Every routed answer carries the
 //! `x-triage-class`, `x-triage-model`, `x-triage-cost-usd` and `x-triage-attempts` headers. A
 //! stream's cost is known only at its end: it comes in the last usage event as the extra field
 //! `x_triage` (OpenAI's final usage chunk, with `stream_options.include_usage`; Anthropic's
@@ -49,7 +50,9 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             handlers::admit,
         ));
-    let mut api = chat.route("/v1/models", get(handlers::models));
+    let mut api = chat
+        .route("/v1/models", get(handlers::models))
+        .route("/v1/messages/count_tokens", post(handlers::count_tokens));
     let mut open = Router::new().route("/healthz", get(handlers::healthz));
     // `/metrics` shows spend per model and traffic: behind the proxy keys unless configured
     // public.

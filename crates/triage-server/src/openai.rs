@@ -236,6 +236,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<OpenAiRequest, ServerError> {
             stop,
             response_format,
             cache_prefix: false,
+            anthropic_beta: Vec::new(),
         },
     })
 }
@@ -290,6 +291,7 @@ fn message_from_wire(message: WireMessage) -> Result<Message, ServerError> {
         content,
         tool_calls,
         tool_call_id: message.tool_call_id,
+        cache_control: None,
     })
 }
 

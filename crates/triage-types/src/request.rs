@@ -48,6 +48,12 @@ pub struct Message {
     /// For a [`Role::Tool`] message: the id of the call it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// The caller's prompt-cache breakpoint for the end of this message (Anthropic's
+    /// `cache_control`, as sent: `{"type": "ephemeral", "ttl": "1h"}`): Anthropic models get it
+    /// back on the message's last block, so the conversation up to here is cached; providers
+    /// that cache on their own ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<serde_json::Value>,
 }
 
 impl Message {
@@ -58,6 +64,7 @@ impl Message {
             content: vec![ContentPart::Text { text: text.into() }],
             tool_calls: Vec::new(),
             tool_call_id: None,
+            cache_control: None,
         }
     }
 
@@ -170,6 +177,10 @@ pub struct ChatRequest {
     /// explicit prompt caching (Anthropic's `cache_control`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cache_prefix: bool,
+    /// Anthropic beta features the caller asked for (its `anthropic-beta` header values),
+    /// sent with the request when an Anthropic model answers it; other providers ignore them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anthropic_beta: Vec<String>,
 }
 
 impl ChatRequest {

@@ -102,6 +102,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         tracing::warn!(%listen, "listening beyond loopback without proxy keys");
     }
     let providers_banner = providers_banner(&engine);
+    let settle = engine.clone();
     let state = AppState::new(engine, options);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -114,6 +115,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr()?;
+        let shutdown = shutdown_signal();
         let mut banner = format!(
             "triage gateway listening on http://{address}\n  OpenAI SDKs:    base_url=http://{address}/v1\n  Anthropic SDKs: base_url=http://{address}\n"
         );
@@ -129,9 +131,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         drop(out);
         let options = state.options().clone();
-        triage_server::serve(listener, triage_server::app(state), &options, shutdown_signal())
+        let served = triage_server::serve(listener, triage_server::app(state), &options, shutdown)
             .await
-            .context("the server failed")
+            .context("the server failed");
+        // Streams their clients left are recorded once their calls have stopped.
+        settle.settled().await;
+        served
     });
     // In-flight requests have finished (graceful shutdown); write what they recorded.
     if let Some(ledger) = &ledger {
@@ -241,33 +246,48 @@ fn providers_banner(engine: &triage_engine::Engine) -> String {
     out
 }
 
-/// Resolves on Ctrl-C or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
+/// Ctrl-C or SIGTERM. On Unix the handlers are installed when this is called, not when the
+/// future is first polled, so a supervisor that reads the listen address and signals at once
+/// gets a graceful shutdown, not the default action's kill. Call it inside the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(signal) => Some(signal),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for {name}");
+                None
+            }
+        };
+        (
+            install(SignalKind::interrupt(), "Ctrl-C"),
+            install(SignalKind::terminate(), "SIGTERM"),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => {}
+                () = wait(terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::warn!(%error, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
+        eprintln!("shutting down: finishing in-flight requests");
     }
-    eprintln!("shutting down: finishing in-flight requests");
 }
 
 #[cfg(test)]

@@ -193,7 +193,8 @@ fn python_sdks_importable() -> bool {
 }
 
 /// The official SDKs chat, stream, and read a stream's final usage with triage's cost (OpenAI's
-/// `stream_options.include_usage` chunk, Anthropic's `message_delta`). Without the SDKs the
+/// `stream_options.include_usage` chunk, Anthropic's `message_delta`); the Anthropic SDK counts
+/// tokens and sends a beta request. Without the SDKs the
 /// test says so loudly and passes on a developer's machine, but fails under `CI=true`.
 #[test]
 fn official_python_sdks_chat_and_stream_through_the_gateway() {

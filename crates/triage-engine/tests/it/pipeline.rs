@@ -252,6 +252,8 @@ async fn every_request_is_recorded_once() {
 
     engine.complete(cli(), "gpt-7", &request).await.unwrap_err();
 
+    // The dropped stream is recorded once its call has stopped.
+    engine.settled().await;
     engine.ledger().unwrap().close();
     let outcomes: Vec<String> = LedgerReader::open(&ledger)
         .unwrap()

@@ -39,6 +39,7 @@ fn rich_request() -> ChatRequest {
                     arguments: r#"{"city":"Paris"}"#.into(),
                 }],
                 tool_call_id: None,
+                cache_control: None,
             },
             Message {
                 role: Role::Tool,
@@ -47,6 +48,7 @@ fn rich_request() -> ChatRequest {
                 }],
                 tool_calls: Vec::new(),
                 tool_call_id: Some("call_1".into()),
+                cache_control: None,
             },
             Message::user("And tomorrow?"),
         ],
@@ -61,6 +63,7 @@ fn rich_request() -> ChatRequest {
         stop: vec!["END".into()],
         response_format: None,
         cache_prefix: true,
+        anthropic_beta: Vec::new(),
     }
 }
 

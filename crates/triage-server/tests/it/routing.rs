@@ -558,3 +558,174 @@ async fn a_client_gone_mid_stream_leaves_the_calls_usage() {
         );
     }
 }
+
+/// `POST /v1/messages/count_tokens` answers Anthropic's `{"input_tokens": n}` for the model a
+/// request would go to first, counted with that model's counter, without calling upstream or
+/// recording; an unknown model is the caller's error in Anthropic's shape.
+#[tokio::test]
+async fn count_tokens_counts_for_the_planned_model_without_a_call() {
+    let (mock, app, state, ledger_path, _dir) = with_ledger().await;
+    let messages =
+        json!([{"role": "user", "content": "What is the capital of France? Answer in one word."}]);
+    let mut counted = Vec::new();
+    for model in ["claude-haiku-4-5", "auto"] {
+        let request = post(
+            "/v1/messages/count_tokens",
+            &json!({"model": model, "system": "Be brief.", "messages": messages}),
+        );
+        let (status, headers, body) = read(send(&app, request).await).await;
+        assert_eq!(status, 200, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let tokens = body["input_tokens"].as_u64().unwrap();
+        assert!((10..40).contains(&tokens), "{body}");
+        assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+        counted.push((
+            headers["x-triage-model"].to_str().unwrap().to_owned(),
+            tokens,
+        ));
+    }
+    assert_eq!(counted[0].0, "claude-haiku-4-5");
+    let (status, _, body) = read(
+        send(
+            &app,
+            post(
+                "/v1/messages/count_tokens",
+                &json!({"model": "gpt-7", "messages": messages}),
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["type"], "error");
+    assert!(mock.requests().is_empty());
+    assert!(recorded(&state, &ledger_path).is_empty());
+}
+
+/// `anthropic-beta` reaches Anthropic (every value, comma-joined) and no other provider.
+#[tokio::test]
+async fn anthropic_beta_headers_pass_through_to_anthropic_only() {
+    let mock = MockUpstream::start().await.unwrap();
+    let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
+    for model in ["claude-haiku-4-5", "gpt-4o-mini"] {
+        let request = axum::http::Request::post("/v1/messages")
+            .header("content-type", "application/json")
+            .header("anthropic-beta", "prompt-caching-2024-07-31, token-efficient-tools-2025-02-19")
+            .header("anthropic-beta", "interleaved-thinking-2025-05-14")
+            .body(axum::body::Body::from(
+                json!({"model": model, "max_tokens": 50, "messages": [{"role": "user", "content": "Say hi"}]})
+                    .to_string(),
+            ))
+            .unwrap();
+        let (status, _, body) = read(send(&app, request).await).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let sent: Vec<Option<String>> = mock
+        .requests()
+        .iter()
+        .map(|request| request.headers.get("anthropic-beta").cloned())
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            Some(
+                "prompt-caching-2024-07-31,token-efficient-tools-2025-02-19,interleaved-thinking-2025-05-14"
+                    .to_owned()
+            ),
+            None
+        ]
+    );
+}
+
+/// The caller's prompt-cache breakpoints (Anthropic's `cache_control` on the system prompt,
+/// the tools and a conversation turn, its TTL kept) reach Anthropic, never more than the four
+/// the API takes, and the cached tokens it reports are priced at the cached rates.
+#[tokio::test]
+async fn cache_breakpoints_reach_anthropic_and_cached_tokens_are_priced_as_cached() {
+    let (mock, app, state, ledger_path, _dir) = with_ledger().await;
+    let usage = MockUsage {
+        input: 3_000,
+        output: 10,
+        cached_read: 2_000,
+        cache_write: 500,
+        reasoning: 0,
+    };
+    mock.push(Scenario::text("Done.").with_usage(usage));
+    let ephemeral = json!({"type": "ephemeral"});
+    // A marked system prompt and tools, then `messages`; answered 200.
+    let ask = |messages: Value| {
+        let request = post(
+            "/v1/messages",
+            &json!({
+                "model": "claude-haiku-4-5",
+                "max_tokens": 50,
+                "system": [{"type": "text", "text": "You review code.", "cache_control": ephemeral}],
+                "tools": [{"name": "read_file", "input_schema": {"type": "object"}, "cache_control": ephemeral}],
+                "messages": messages
+            }),
+        );
+        let app = app.clone();
+        async move {
+            let (status, _, body) = read(send(&app, request).await).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    ask(json!([
+        {"role": "user", "content": [{"type": "text", "text": "Here is the repository.", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]},
+        {"role": "assistant", "content": "Read it."},
+        {"role": "user", "content": "What does main.rs do?"}
+    ]))
+    .await;
+    let sent = &mock.requests()[0].body;
+    assert_eq!(sent["system"][0]["cache_control"], ephemeral, "{sent}");
+    assert_eq!(sent["tools"][0]["cache_control"], ephemeral, "{sent}");
+    assert_eq!(
+        sent["messages"][0]["content"][0]["cache_control"],
+        json!({"type": "ephemeral", "ttl": "1h"}),
+        "{sent}"
+    );
+    assert_eq!(sent["messages"][2]["content"], "What does main.rs do?");
+
+    // Four marked turns besides the system prompt's and the tools' breakpoints: the API takes
+    // four in all, so the two latest turns keep theirs.
+    let turn = |text: &str| json!({"role": "user", "content": [{"type": "text", "text": text, "cache_control": ephemeral}]});
+    let reply = json!({"role": "assistant", "content": "ok"});
+    ask(json!([
+        turn("one"),
+        reply,
+        turn("two"),
+        reply,
+        turn("three"),
+        reply,
+        turn("four")
+    ]))
+    .await;
+    let sent = &mock.requests()[1].body;
+    let marked: Vec<bool> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["content"][0].get("cache_control").is_some())
+        .collect();
+    assert_eq!(
+        marked,
+        [false, false, false, false, true, false, true],
+        "{sent}"
+    );
+
+    let record = &recorded(&state, &ledger_path)[0];
+    assert_eq!(record.usage.cached_read_tokens, 2_000);
+    assert_eq!(record.usage.cache_write_tokens, 500);
+    let pricing = &triage_catalog::Catalog::embedded()
+        .get("claude-haiku-4-5")
+        .unwrap()
+        .pricing;
+    let million = rust_decimal::Decimal::from(1_000_000);
+    let expected = (rust_decimal::Decimal::from(500) * pricing.input
+        + rust_decimal::Decimal::from(2_000) * pricing.cached_input.unwrap()
+        + rust_decimal::Decimal::from(500) * pricing.cache_write.unwrap()
+        + rust_decimal::Decimal::from(10) * pricing.output)
+        / million;
+    assert_eq!(record.cost_usd, expected.normalize());
+}
