@@ -72,6 +72,8 @@ pub(crate) struct Ticket {
     pub(crate) admission: Option<Admission>,
     /// Why the key's budget routed the request cheaper.
     pub(crate) budget_note: Option<String>,
+    /// The prompt's hashes, for cache affinity (routed requests only).
+    pub(crate) prompt_keys: Option<crate::affinity::PromptKeys>,
 }
 
 /// How a request ended.
@@ -116,6 +118,7 @@ impl Ticket {
             warnings: Vec::new(),
             admission: None,
             budget_note: None,
+            prompt_keys: None,
         }
     }
 
@@ -185,6 +188,14 @@ impl Engine {
                     tokens: usage.input_tokens.saturating_add(usage.output_tokens),
                 },
             );
+        }
+        if let (None, Some((model, _)), Some(keys), Some(class)) = (
+            ending.failure,
+            ending.answered,
+            &ticket.prompt_keys,
+            ticket.class,
+        ) {
+            self.inner.affinity.remember(keys, model, class);
         }
         if let Some(ledger) = &self.inner.ledger {
             ledger.record(RequestRecord {

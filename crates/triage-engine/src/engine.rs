@@ -58,6 +58,8 @@ pub(crate) struct Inner {
     pub(crate) limits: Limits,
     /// Records of streams their clients left, still waiting for the call to stop.
     pub(crate) pending: crate::pending::Pending,
+    /// The long prompts answered lately, and by which model.
+    pub(crate) affinity: crate::affinity::Affinity,
 }
 
 impl std::fmt::Debug for Engine {
@@ -187,6 +189,7 @@ impl Engine {
                 observer: OnceLock::new(),
                 limits: limits(&config.state)?,
                 pending: crate::pending::Pending::default(),
+                affinity: crate::affinity::Affinity::default(),
             }),
         })
     }

@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 
 mod account;
+mod affinity;
 mod engine;
 mod error;
 mod keys;

@@ -11,6 +11,7 @@ use triage_types::{ChatRequest, StreamEvent};
 
 use crate::EngineError;
 use crate::account::{Accounted, Caller, Ending, Ticket};
+use crate::affinity::{PromptKeys, WARM_FOR};
 use crate::engine::{Engine, Planned};
 use crate::providers::ProviderStatus;
 
@@ -228,6 +229,7 @@ impl Engine {
             Ok(planned) => planned,
             Err(error) => return Err(Box::new(self.failed(ticket, None, error, Vec::new()))),
         };
+        self.keep_cache_warm(ticket, &mut planned, request);
         let admitted = self.admit(ticket, model, &mut planned, request).await;
         ticket.planned(&planned);
         match admitted {
@@ -239,6 +241,36 @@ impl Engine {
                 Vec::new(),
             ))),
         }
+    }
+
+    /// Cache affinity for a routed request (`auto` or an alias): when it continues a long
+    /// prompt answered minutes ago for the same class, the model that answered starts the
+    /// plan (if the plan has it), so that provider's prompt cache is used, not thrown away.
+    /// The request's prompt keys go on the ticket, to be remembered when it is answered.
+    fn keep_cache_warm(&self, ticket: &mut Ticket, planned: &mut Planned, request: &ChatRequest) {
+        let Some(class) = planned.class() else {
+            return;
+        };
+        let keys = PromptKeys::of(request);
+        if let Some(model) = self.inner.affinity.warm_model(&keys, class) {
+            let reason = format!(
+                "cache affinity: {model} answered this prompt's earlier turns within {} min, so \
+                 its prompt cache is likely warm",
+                WARM_FOR.as_secs() / 60
+            );
+            let moved = self.inner.router.policy().start_with(
+                &self.inner.catalog,
+                &mut planned.plan,
+                request,
+                self.today(),
+                &model,
+                reason,
+            );
+            if moved {
+                tracing::debug!(request = %ticket.request_id, %model, "cache affinity");
+            }
+        }
+        ticket.prompt_keys = Some(keys);
     }
 
     fn failed(

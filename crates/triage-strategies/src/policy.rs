@@ -521,6 +521,40 @@ impl Policy {
         Some(change)
     }
 
+    /// Moves `id`, one of `plan`'s models, to its front (the rest keep their order), with
+    /// the estimate redone for it and `reason` added to the plan's reasons. Returns whether
+    /// the plan changed: `false` when `id` is already first or not in the plan (a model the
+    /// planner left out does not fit the request).
+    pub fn start_with(
+        &self,
+        catalog: &Catalog,
+        plan: &mut RoutePlan,
+        request: &ChatRequest,
+        today: Date,
+        id: &str,
+        reason: String,
+    ) -> bool {
+        let Some(position) = plan.fallbacks.iter().position(|planned| planned.id == id) else {
+            return false;
+        };
+        let Some(model) = catalog.find(id) else {
+            return false;
+        };
+        let first = plan.fallbacks.remove(position);
+        let previous = std::mem::replace(&mut plan.primary, first);
+        plan.fallbacks.insert(0, previous);
+        let mut planner = Planner::new(self, catalog, request, today);
+        plan.estimated_input_tokens = planner.input_tokens(model);
+        let usage = Usage {
+            input_tokens: plan.estimated_input_tokens,
+            output_tokens: plan.estimated_output_tokens,
+            ..Usage::default()
+        };
+        plan.estimated_cost = model.cost(&usage, CostOptions::default()).ok();
+        plan.reasons.push(reason);
+        true
+    }
+
     /// Replaces one class's candidate list.
     pub fn set_route(&mut self, class: RouteClass, models: Vec<String>) {
         self.routes[class.index()] = models;

@@ -6,7 +6,7 @@ use triage_engine::{EngineError, StreamItem, Target};
 use triage_fallback::Outcome;
 use triage_ledger::{LedgerReader, SummaryOptions};
 use triage_mock::{MockUpstream, MockUsage, Scenario};
-use triage_types::{ChatRequest, RouteClass};
+use triage_types::{ChatRequest, Message, Role, RouteClass};
 
 use crate::{Setup, cli};
 
@@ -319,4 +319,71 @@ async fn the_ledger_keeps_the_requested_model_and_the_baseline() {
     route=claude-opus-4 resolved_from=Some("claude-opus-4") model=Some("claude-opus-4-5") baseline=Some("gpt-5.4") warnings=["claude-opus-4 retired on 2026-06-15; using its successor claude-opus-4-5"]
     route=auto resolved_from=None model=Some("gpt-5.4-mini") baseline=Some("gpt-5.4") warnings=[]
     "#);
+}
+
+/// Cache affinity: a conversation with a long system prompt that a fallback model answered
+/// goes on with that model (its provider holds the prompt in cache), saying why in the plan;
+/// a new conversation on the same system prompt is routed afresh.
+#[tokio::test]
+async fn a_continued_long_conversation_stays_on_the_model_that_answered_it() {
+    let mock = MockUpstream::start().await.unwrap();
+    let engine = Setup {
+        scores: Some([0.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
+        ..Setup::new(&mock)
+    }
+    .engine();
+    let conversation = |turns: &[&str]| {
+        let mut request = ChatRequest::from_prompt(turns[0]);
+        request.messages.insert(
+            0,
+            Message::text(Role::System, "Our refund policy, in full: ".repeat(200)),
+        );
+        for (index, turn) in turns.iter().enumerate().skip(1) {
+            let role = if index % 2 == 1 {
+                Role::Assistant
+            } else {
+                Role::User
+            };
+            request.messages.push(Message::text(role, *turn));
+        }
+        request
+    };
+    // The plan's first model refuses the request; the next answers it.
+    mock.push(Scenario::status(400));
+    mock.push(long_answer());
+    let first = engine
+        .complete(cli(), "auto", &conversation(&["Can I return shoes?"]))
+        .await
+        .unwrap();
+    let usual = first.planned.plan.primary.id.clone();
+    let answered = first.answer.model.clone();
+    assert_ne!(usual, answered);
+
+    mock.push(long_answer());
+    let next = engine
+        .complete(
+            cli(),
+            "auto",
+            &conversation(&["Can I return shoes?", "Yes, within 30 days.", "And boots?"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.planned.plan.primary.id, answered);
+    assert_eq!(next.answer.model, answered);
+    assert!(
+        next.planned
+            .plan
+            .reasons
+            .iter()
+            .any(|reason| reason.starts_with(&format!("cache affinity: {answered} answered"))),
+        "{:?}",
+        next.planned.plan.reasons
+    );
+
+    mock.push(long_answer());
+    let other = engine
+        .complete(cli(), "auto", &conversation(&["Where is my parcel?"]))
+        .await
+        .unwrap();
+    assert_eq!(other.planned.plan.primary.id, usual);
 }
