@@ -39,7 +39,7 @@ pub use location::{LedgerLocation, is_postgres_url};
 pub use record::{AttemptOutcome, AttemptRecord, RequestOutcome, RequestRecord};
 pub use report::{ReportContext, render_html, render_keys, render_text};
 pub use summary::{
-    BaselinePrice, BaselineShare, ClassMix, DailySpend, KeyShare, LatencyPercentiles, LedgerReader,
-    ModelShare, NO_KEY, Summary, SummaryOptions, TokenTotals,
+    BaselinePrice, BaselineShare, CacheSummary, ClassMix, DailySpend, KeyShare, LatencyPercentiles,
+    LedgerReader, ModelShare, NO_KEY, Summary, SummaryOptions, TokenTotals,
 };
 pub use writer::{Ledger, LedgerOptions, LedgerStats, journal_path};

@@ -73,6 +73,20 @@ pub fn render_text(summary: &Summary) -> String {
                 summary.tokens.input, summary.tokens.cached_read, summary.tokens.output
             ),
         ),
+        (
+            "prompt cache",
+            match summary.cache.saved_usd {
+                Some(saved) => format!(
+                    "{:.1}% of input from cache, saved {}",
+                    summary.cache.hit_share * 100.0,
+                    usd(saved)
+                ),
+                None => format!(
+                    "{:.1}% of input from cache",
+                    summary.cache.hit_share * 100.0
+                ),
+            },
+        ),
     ];
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<20} {value}");

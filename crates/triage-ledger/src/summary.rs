@@ -29,6 +29,24 @@ pub struct SummaryOptions {
     /// Also price every recorded attempt at these prices, by model id (`triage report
     /// --reprice`): what the same traffic would cost at another catalog's prices.
     pub reprice: Option<BTreeMap<String, BaselinePrice>>,
+    /// The current prices, by model id, for what prompt caching saved
+    /// ([`Summary::cache`]); without them the saving is not computed.
+    pub prices: Option<BTreeMap<String, BaselinePrice>>,
+}
+
+/// Prompt caching over the period: how much of the input came from a provider's cache and
+/// what that saved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CacheSummary {
+    /// Cached input tokens as a share of all input tokens (0 without input).
+    pub hit_share: f64,
+    /// What the cached tokens saved at the answering model's prices: cache reads at the
+    /// input price minus their cached price, less what cache writes cost above the input
+    /// price; `None` when [`SummaryOptions::prices`] was not given.
+    #[serde(serialize_with = "money::serialize_option")]
+    pub saved_usd: Option<Decimal>,
+    /// Requests with cached tokens whose model has no price there (left out of the saving).
+    pub unpriced_requests: u64,
 }
 
 /// What the recorded traffic would cost at other prices.
@@ -56,9 +74,19 @@ pub struct BaselinePrice {
     pub cached_input: Decimal,
     /// Output tokens (reasoning included).
     pub output: Decimal,
+    /// Input tokens written to the cache (the input price when not billed apart).
+    pub cache_write: Decimal,
 }
 
 impl BaselinePrice {
+    /// What caching saved on one request's tokens at these prices: reads cost less than
+    /// input, writes may cost more.
+    fn cache_saving(&self, cached_read: u64, cache_write: u64) -> Decimal {
+        (Decimal::from(cached_read) * (self.input - self.cached_input)
+            - Decimal::from(cache_write) * (self.cache_write - self.input))
+            / Decimal::from(1_000_000)
+    }
+
     /// What one answer's tokens cost at these prices.
     fn cost(&self, input: u64, cached_read: u64, output: u64) -> Decimal {
         let million = Decimal::from(1_000_000);
@@ -127,6 +155,8 @@ pub struct Summary {
     pub model_mix: BTreeMap<String, ModelShare>,
     /// The traffic at other prices, when [`SummaryOptions::reprice`] asked for it.
     pub repriced: Option<Repriced>,
+    /// Prompt caching: the cached share of input and what it saved.
+    pub cache: CacheSummary,
     /// Requests, spend, baseline spend and savings per client key (`[[server.keys]]`);
     /// requests made without one are under [`NO_KEY`].
     pub by_key: BTreeMap<String, KeyShare>,
@@ -335,6 +365,11 @@ fn summarize(records: &[RequestRecord], options: &SummaryOptions) -> Summary {
             recorded_usd: Decimal::ZERO,
             unpriced_attempts: 0,
         }),
+        cache: CacheSummary {
+            hit_share: 0.0,
+            saved_usd: options.prices.as_ref().map(|_| Decimal::ZERO),
+            unpriced_requests: 0,
+        },
         daily: Vec::new(),
     };
     let mut latencies_us: Vec<i64> = Vec::new();
@@ -382,6 +417,18 @@ fn summarize(records: &[RequestRecord], options: &SummaryOptions) -> Summary {
                     }
                     None => repriced.unpriced_attempts += 1,
                 }
+            }
+        }
+        let cached = usage.cached_read_tokens > 0 || usage.cache_write_tokens > 0;
+        if let (true, Some(prices), Some(saved)) =
+            (cached, &options.prices, &mut summary.cache.saved_usd)
+        {
+            match record.model.as_ref().and_then(|model| prices.get(model)) {
+                Some(price) => {
+                    *saved +=
+                        price.cache_saving(usage.cached_read_tokens, usage.cache_write_tokens);
+                }
+                None => summary.cache.unpriced_requests += 1,
             }
         }
         summary.tokens.input += usage.input_tokens;
@@ -471,6 +518,12 @@ fn summarize(records: &[RequestRecord], options: &SummaryOptions) -> Summary {
                 .normalize(),
         );
         summary.fallback_rate = summary.fallbacks as f64 / summary.requests as f64;
+    }
+    if summary.tokens.input > 0 {
+        summary.cache.hit_share = summary.tokens.cached_read as f64 / summary.tokens.input as f64;
+    }
+    if let Some(saved) = &mut summary.cache.saved_usd {
+        *saved = saved.normalize();
     }
     for share in summary.model_mix.values_mut() {
         share.spend_usd = share.spend_usd.normalize();

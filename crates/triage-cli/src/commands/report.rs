@@ -126,6 +126,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         since: args.since,
         baseline,
         reprice,
+        prices: Some(
+            catalog
+                .models()
+                .map(|model| (model.id.clone(), prices(model)))
+                .collect(),
+        ),
     })?;
     summary.date_baseline_prices(|model| catalog.find(model).map(|model| model.pricing.checked_on));
 
@@ -168,6 +174,7 @@ fn prices(model: &triage_catalog::Model) -> BaselinePrice {
         input: model.pricing.input,
         cached_input: model.pricing.cached_input.unwrap_or(model.pricing.input),
         output: model.pricing.output,
+        cache_write: model.pricing.cache_write.unwrap_or(model.pricing.input),
     }
 }
 

@@ -189,3 +189,66 @@ fn the_report_names_every_baseline_and_its_price_date() {
         .unwrap();
     insta::assert_snapshot!(line, @"  baseline             new, prices of 2026-11-29 (2 requests); old, price date unknown (1 request)");
 }
+
+/// The prompt-cache line: the cached share of input and, at the given prices, what caching
+/// saved — reads at the input price less their cached price, less what writes cost above it —
+/// checked by hand; a model without a price is counted, not guessed.
+#[test]
+fn the_cache_share_and_saving_are_computed_from_the_recorded_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite3");
+    let ledger = Ledger::open(&path, &LedgerOptions::default()).unwrap();
+    for (id, model, cached_read, cache_write) in [
+        ("1", "cached", 60, 0),
+        ("2", "cached", 0, 40),
+        ("3", "unknown", 50, 0),
+    ] {
+        let mut record = request(Spec {
+            id,
+            at: datetime!(2026-03-01 12:00:00 UTC),
+            class: Some(RouteClass::Faq),
+            model,
+            cost: dec!(0.001),
+            baseline: dec!(0.01),
+            latency_ms: 10,
+            fallback_from: None,
+        });
+        record.usage.cached_read_tokens = cached_read;
+        record.usage.cache_write_tokens = cache_write;
+        ledger.record(record);
+    }
+    ledger.close();
+    let prices = [(
+        "cached".to_owned(),
+        triage_ledger::BaselinePrice {
+            model: "cached".to_owned(),
+            input: dec!(3),
+            cached_input: dec!(0.3),
+            output: dec!(15),
+            cache_write: dec!(3.75),
+        },
+    )];
+    let summary = LedgerReader::open(&path)
+        .unwrap()
+        .summary(&SummaryOptions {
+            prices: Some(prices.into_iter().collect()),
+            ..SummaryOptions::default()
+        })
+        .unwrap();
+    // 110 of 300 input tokens came from a cache.
+    assert!((summary.cache.hit_share - 110.0 / 300.0).abs() < 1e-9);
+    // 60 × (3 − 0.3) − 40 × (3.75 − 3), per million tokens.
+    assert_eq!(summary.cache.saved_usd, Some(dec!(0.000132)));
+    assert_eq!(summary.cache.unpriced_requests, 1);
+    assert!(
+        render_text(&summary)
+            .contains("  prompt cache         36.7% of input from cache, saved $0.000132\n"),
+        "{}",
+        render_text(&summary)
+    );
+    let without = LedgerReader::open(&path)
+        .unwrap()
+        .summary(&SummaryOptions::default())
+        .unwrap();
+    assert_eq!(without.cache.saved_usd, None);
+}
