@@ -102,12 +102,15 @@ impl Engine {
     ) -> Result<Completed, Box<Failed>> {
         let mut ticket = Ticket::new(caller, model);
         let planned = self.begin(&mut ticket, model, request).await?;
-        let execute = self
-            .inner
-            .executor
-            .execute(&planned.plan, request, &planned.checks);
-        let executed = match self.inner.request_timeout {
-            Some(limit) => tokio::time::timeout(limit, execute)
+        // The executor itself stops at the request timeout, so a timed-out request keeps its
+        // attempts; the outer timeout is only a backstop, a moment later.
+        let limit = self.inner.request_timeout;
+        let execute =
+            self.inner
+                .executor
+                .execute_within(&planned.plan, request, &planned.checks, limit);
+        let executed = match limit {
+            Some(limit) => tokio::time::timeout(limit + BACKSTOP, execute)
                 .await
                 .map_err(|_| timeout_error(limit)),
             None => Ok(execute.await),
@@ -459,6 +462,9 @@ impl Drop for EngineStream {
 
 /// The outcome recorded for a stream whose client went away before its end.
 pub const CLIENT_DISCONNECTED: &str = "client_disconnected";
+
+/// How long past the request timeout the engine waits for the executor to stop by itself.
+const BACKSTOP: Duration = Duration::from_secs(1);
 
 /// How long a cancelled stream's record waits for the executor to stop its call and say what
 /// it used (it stops at once; this only bounds a bug).

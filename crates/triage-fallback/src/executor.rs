@@ -186,7 +186,20 @@ impl Executor {
         request: &ChatRequest,
         checks: &QualityChecks,
     ) -> Result<Answer, Failure> {
-        let mut walk = Walk::start(&self.inner, plan)?;
+        self.execute_within(plan, request, checks, None).await
+    }
+
+    /// [`Executor::execute`] within `limit` when it is shorter than the fallback deadline
+    /// (a request timeout): when it passes, the failure still carries every attempt made,
+    /// the one cut short included, so what was spent can be recorded.
+    pub async fn execute_within(
+        &self,
+        plan: &RoutePlan,
+        request: &ChatRequest,
+        checks: &QualityChecks,
+        limit: Option<Duration>,
+    ) -> Result<Answer, Failure> {
+        let mut walk = Walk::start(&self.inner, plan, limit)?;
         loop {
             let Some(candidate) = walk.next_candidate().map_err(|error| walk.fail(error))? else {
                 return Err(walk.exhausted());
@@ -416,14 +429,25 @@ pub(crate) struct Walk<'a> {
     /// tries one other provider, and stops at a second such answer.
     rejected_as_invalid: bool,
     deadline: Instant,
+    /// How long the walk may take in all: the fallback deadline, or a shorter limit of the
+    /// caller's.
+    allowed: Duration,
     pub(crate) calls: u32,
     pub(crate) attempts: Vec<Attempt>,
     pub(crate) last_answer: Option<Box<ChatResponse>>,
 }
 
 impl<'a> Walk<'a> {
-    /// Starts a walk over the plan's models, in order.
-    pub(crate) fn start(inner: &'a Inner, plan: &RoutePlan) -> Result<Walk<'a>, Failure> {
+    /// Starts a walk over the plan's models, in order, within the fallback deadline or
+    /// `limit` when that is shorter.
+    pub(crate) fn start(
+        inner: &'a Inner,
+        plan: &RoutePlan,
+        limit: Option<Duration>,
+    ) -> Result<Walk<'a>, Failure> {
+        let allowed = limit.map_or(inner.settings.deadline, |limit| {
+            limit.min(inner.settings.deadline)
+        });
         Ok(Walk {
             inner,
             class: plan.class,
@@ -431,7 +455,8 @@ impl<'a> Walk<'a> {
             refused: BTreeMap::new(),
             counted: BTreeSet::new(),
             rejected_as_invalid: false,
-            deadline: Instant::now() + inner.settings.deadline,
+            deadline: Instant::now() + allowed,
+            allowed,
             calls: 0,
             attempts: Vec::new(),
             last_answer: None,
@@ -666,7 +691,7 @@ impl<'a> Walk<'a> {
 
     pub(crate) fn deadline_error(&self) -> FallbackError {
         FallbackError::DeadlineExceeded {
-            deadline_ms: duration_ms(self.inner.settings.deadline),
+            deadline_ms: duration_ms(self.allowed),
         }
     }
 

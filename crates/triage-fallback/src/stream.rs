@@ -184,7 +184,7 @@ impl Executor {
     ) -> Option<Vec<Attempt>> {
         let inner = &*self.inner;
         let fail = |failure: Failure| FallbackEvent::Error(Box::new(failure));
-        let mut walk = match Walk::start(inner, plan) {
+        let mut walk = match Walk::start(inner, plan, None) {
             Ok(walk) => walk,
             Err(failure) => {
                 return send_terminal(sender, fail(failure)).await;

@@ -28,6 +28,8 @@ pub(crate) struct Setup<'a> {
     pub(crate) ledger: Option<&'a Path>,
     /// Fixed class scores instead of the keyword strategy.
     pub(crate) scores: Option<[f32; 6]>,
+    /// The engine's request timeout.
+    pub(crate) request_timeout: Option<std::time::Duration>,
 }
 
 impl<'a> Setup<'a> {
@@ -43,6 +45,7 @@ impl<'a> Setup<'a> {
             config: "",
             ledger: None,
             scores: None,
+            request_timeout: None,
         }
     }
 
@@ -81,7 +84,7 @@ impl<'a> Setup<'a> {
                     .ledger
                     .map(|path| Ledger::open(path, &LedgerOptions::default()).unwrap()),
                 as_of: Some(time::macros::date!(2026 - 11 - 29)),
-                request_timeout: None,
+                request_timeout: self.request_timeout,
             },
         )
         .unwrap()

@@ -387,3 +387,48 @@ async fn a_continued_long_conversation_stays_on_the_model_that_answered_it() {
         .unwrap();
     assert_eq!(other.planned.plan.primary.id, usual);
 }
+
+/// A whole answer that runs past the request timeout: the executor stops at the timeout
+/// itself, so the failure and the record keep the call that was cut short.
+#[tokio::test]
+async fn a_request_timeout_keeps_the_attempt_it_cut_short() {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite3");
+    let engine = Setup {
+        ledger: Some(&ledger),
+        request_timeout: Some(Duration::from_millis(300)),
+        ..Setup::new(&mock)
+    }
+    .engine();
+    mock.push(long_answer().with_delay_before_headers(Duration::from_secs(3)));
+    let started = std::time::Instant::now();
+    let failed = engine
+        .complete(cli(), "gpt-4o-mini", &ChatRequest::from_prompt(PROMPT))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(1_200),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(failed.error, EngineError::Timeout { after_ms: 300 }),
+        "{:?}",
+        failed.error
+    );
+    let outcomes: Vec<&str> = failed
+        .attempts
+        .iter()
+        .map(|attempt| attempt.outcome.status())
+        .collect();
+    assert_eq!(outcomes, ["deadline"]);
+    engine.ledger().unwrap().close();
+    let records = LedgerReader::open(&ledger)
+        .unwrap()
+        .requests(&SummaryOptions::default())
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].outcome.as_str(), "timeout");
+    assert_eq!(records[0].attempts.len(), 1);
+}
