@@ -1,6 +1,7 @@
 //! Evaluation metrics over a labelled set: accuracy, macro-F1, per-class precision and recall,
 //! the confusion matrix, under- and over-routing by price, routed cost against a baseline
-//! model, and latency percentiles. Pure functions of predictions and a price table.
+//! model, latency percentiles, and accuracy by data source and by script (so a regression on
+//! one kind of traffic shows). Pure functions of predictions and a price table.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,74 @@ pub struct Prediction {
     /// The model the plan sent it to (under the cost-quality knob it need not be the
     /// predicted class's primary); `None`: the predicted class's primary.
     pub routed: Option<PricedModel>,
+    /// Where the prompt came from (the data's `source` field), when known.
+    pub source: Option<String>,
+    /// The prompt's writing system ([`script_of`]).
+    pub script: &'static str,
+}
+
+/// One slice of the data (a source, a script): how the strategy did on it.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct GroupMetrics {
+    /// Prompts in the slice.
+    pub count: u64,
+    /// Share predicted correctly.
+    pub accuracy: f64,
+    /// Share sent to a model cheaper than the labelled class's.
+    pub under_routing_rate: f64,
+    /// Prompts labelled `critical` (high stakes: medical, legal, financial, safety).
+    pub critical: u64,
+    /// Of those, the share sent to a model of the cheapest tier the plans used over the
+    /// whole set: high-stakes questions on the cheapest tier.
+    pub critical_to_cheapest_rate: f64,
+    /// Of those, the share sent to a model cheaper than the critical class's.
+    pub critical_under_routing_rate: f64,
+}
+
+#[derive(Debug, Default)]
+struct GroupCounts {
+    count: u64,
+    correct: u64,
+    under: u64,
+    critical: u64,
+    critical_cheapest: u64,
+    critical_under: u64,
+}
+
+impl GroupCounts {
+    fn metrics(&self) -> GroupMetrics {
+        GroupMetrics {
+            count: self.count,
+            accuracy: ratio(self.correct, self.count),
+            under_routing_rate: ratio(self.under, self.count),
+            critical: self.critical,
+            critical_to_cheapest_rate: ratio(self.critical_cheapest, self.critical),
+            critical_under_routing_rate: ratio(self.critical_under, self.critical),
+        }
+    }
+}
+
+/// The writing system most of a text's letters are in: `han` (Chinese characters), `latin`,
+/// `other` (Cyrillic, Arabic, Devanagari, kana, Hangul, …), or `none` without letters. A proxy
+/// for language that needs no model.
+pub fn script_of(text: &str) -> &'static str {
+    let (mut han, mut latin, mut other) = (0_usize, 0_usize, 0_usize);
+    for c in text.chars().filter(|c| c.is_alphabetic()) {
+        match c {
+            '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '\u{F900}'..='\u{FAFF}' => han += 1,
+            _ if (c as u32) < 0x0250 || ('\u{1E00}'..='\u{1EFF}').contains(&c) => latin += 1,
+            _ => other += 1,
+        }
+    }
+    if han + latin + other == 0 {
+        "none"
+    } else if han >= latin && han >= other {
+        "han"
+    } else if latin >= other {
+        "latin"
+    } else {
+        "other"
+    }
 }
 
 /// A model's prices, per million tokens.
@@ -35,6 +104,8 @@ pub struct PricedModel {
     pub input: Decimal,
     /// Output price.
     pub output: Decimal,
+    /// Its capability tier (1 cheapest … 5).
+    pub tier: u8,
 }
 
 impl PricedModel {
@@ -114,6 +185,10 @@ pub struct EvalReport {
     pub latency_p99_us: f64,
     /// Mean classification latency, in microseconds.
     pub latency_mean_us: f64,
+    /// By data source (prompts without one are under `unknown`).
+    pub by_source: BTreeMap<String, GroupMetrics>,
+    /// By script ([`script_of`]).
+    pub by_script: BTreeMap<String, GroupMetrics>,
 }
 
 /// Measures a strategy's predictions. Output tokens per prompt are assumed from its labelled
@@ -126,6 +201,20 @@ pub fn evaluate(predictions: &[Prediction], prices: &PriceTable) -> EvalReport {
     let mut cost = Decimal::ZERO;
     let mut baseline_cost = Decimal::ZERO;
     let mut oracle_cost = Decimal::ZERO;
+    let mut by_source: BTreeMap<String, GroupCounts> = BTreeMap::new();
+    let mut by_script: BTreeMap<String, GroupCounts> = BTreeMap::new();
+    // The cheapest tier the plans actually used.
+    let cheapest_tier = predictions
+        .iter()
+        .map(|prediction| {
+            prediction
+                .routed
+                .as_ref()
+                .unwrap_or(&prices.classes[prediction.predicted.index()])
+                .tier
+        })
+        .min()
+        .unwrap_or_default();
     for prediction in predictions {
         let label = prediction.label.index();
         let predicted = prediction.predicted.index();
@@ -140,6 +229,20 @@ pub fn evaluate(predictions: &[Prediction], prices: &PriceTable) -> EvalReport {
             under += 1;
         } else if routed_price > label_price {
             over += 1;
+        }
+        let source = prediction.source.as_deref().unwrap_or("unknown");
+        for group in [
+            by_source.entry(source.to_owned()).or_default(),
+            by_script.entry(prediction.script.to_owned()).or_default(),
+        ] {
+            group.count += 1;
+            group.correct += u64::from(label == predicted);
+            group.under += u64::from(routed_price < label_price);
+            if prediction.label == RouteClass::Critical {
+                group.critical += 1;
+                group.critical_cheapest += u64::from(routed.tier <= cheapest_tier);
+                group.critical_under += u64::from(routed_price < label_price);
+            }
         }
         let output = ASSUMED_OUTPUT_TOKENS[label];
         cost += routed.cost(prediction.input_tokens, output);
@@ -198,7 +301,16 @@ pub fn evaluate(predictions: &[Prediction], prices: &PriceTable) -> EvalReport {
         latency_p50_us: percentile_us(&latencies, 50),
         latency_p99_us: percentile_us(&latencies, 99),
         latency_mean_us: mean,
+        by_source: groups(by_source),
+        by_script: groups(by_script),
     }
+}
+
+fn groups(counts: BTreeMap<String, GroupCounts>) -> BTreeMap<String, GroupMetrics> {
+    counts
+        .into_iter()
+        .map(|(name, counts)| (name, counts.metrics()))
+        .collect()
 }
 
 /// The majority-class baseline's accuracy: the share of the most common label.
@@ -245,17 +357,18 @@ mod tests {
 
     use super::*;
 
-    fn priced(id: &str, input: Decimal, output: Decimal) -> PricedModel {
+    fn priced(id: &str, input: Decimal, output: Decimal, tier: u8) -> PricedModel {
         PricedModel {
             id: id.into(),
             input,
             output,
+            tier,
         }
     }
 
     fn prices() -> PriceTable {
-        let cheap = priced("cheap", dec!(0.1), dec!(0.4));
-        let strong = priced("strong", dec!(2.5), dec!(10));
+        let cheap = priced("cheap", dec!(0.1), dec!(0.4), 1);
+        let strong = priced("strong", dec!(2.5), dec!(10), 4);
         PriceTable {
             classes: [
                 cheap.clone(),
@@ -276,6 +389,55 @@ mod tests {
             latency_ns: latency_us * 1000,
             input_tokens: 1000,
             routed: None,
+            source: None,
+            script: "latin",
+        }
+    }
+
+    /// Per source and per script: accuracy, under-routing, and the high-stakes share on the
+    /// cheapest tier, by hand.
+    #[test]
+    fn slices_by_source_and_script() {
+        use RouteClass::*;
+        let from = |source: &str, script: &'static str, prediction: Prediction| Prediction {
+            source: Some(source.to_owned()),
+            script,
+            ..prediction
+        };
+        let predictions = [
+            from("medical", "latin", p(Critical, Faq, 1)),
+            from("medical", "han", p(Critical, Critical, 1)),
+            from("medical", "han", p(Faq, Faq, 1)),
+            from("chat", "latin", p(Analyze, Analyze, 1)),
+            p(Faq, Faq, 1),
+        ];
+        let report = evaluate(&predictions, &prices());
+        let medical = report.by_source["medical"];
+        assert_eq!(medical.count, 3);
+        assert!((medical.accuracy - 2.0 / 3.0).abs() < 1e-9);
+        assert!((medical.under_routing_rate - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!(medical.critical, 2);
+        assert!((medical.critical_to_cheapest_rate - 0.5).abs() < 1e-9);
+        assert!((medical.critical_under_routing_rate - 0.5).abs() < 1e-9);
+        assert_eq!(report.by_source["unknown"].count, 1);
+        assert_eq!(report.by_source["chat"].critical_to_cheapest_rate, 0.0);
+        let han = report.by_script["han"];
+        assert_eq!((han.count, han.accuracy), (2, 1.0));
+        assert_eq!(report.by_script["latin"].count, 3);
+    }
+
+    #[test]
+    fn scripts_by_their_letters() {
+        for (text, script) in [
+            ("What is the capital of France?", "latin"),
+            ("Ça coûte combien ? Größe, naïve", "latin"),
+            ("布洛芬和华法林可以一起吃吗？", "han"),
+            ("请把这段话翻译成 English", "han"),
+            ("Как дела?", "other"),
+            ("こんにちは", "other"),
+            ("1234 + 5678 = ?", "none"),
+        ] {
+            assert_eq!(script_of(text), script, "{text}");
         }
     }
 

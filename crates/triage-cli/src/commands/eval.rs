@@ -1,6 +1,7 @@
 //! `triage eval`: measures strategies on labelled JSON Lines: accuracy, macro-F1, per-class
 //! precision and recall, the confusion matrix, under- and over-routing, routed cost against a
-//! baseline model, and classification latency.
+//! baseline model, classification latency, and accuracy and high-stakes routing by source and
+//! by script.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -12,7 +13,8 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use triage_strategies::eval::{
-    EvalReport, Prediction, PriceTable, PricedModel, evaluate, majority_accuracy,
+    EvalReport, GroupMetrics, Prediction, PriceTable, PricedModel, evaluate, majority_accuracy,
+    script_of,
 };
 use triage_strategies::tokens::TokenCounter;
 use triage_strategies::{Strategy, StrategyKind, estimate_input_tokens};
@@ -27,7 +29,12 @@ use crate::commands::{eval_outcomes, jsonl};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Input: JSON Lines with a string `text` and a `label` (extract, faq, transform, analyze, reason,
-critical); other fields are ignored, blank lines skipped.
+critical), and optionally a `source`; other fields are ignored, blank lines skipped.
+
+By source and by script (han, latin, other: the writing system of most letters, a proxy for
+language): each strategy's accuracy, and of the prompts labelled critical, the share the plan
+sent to a model cheaper than the critical class's and the share sent to the cheapest tier the
+plans used (high stakes on the cheapest tier); --json adds each slice's under-routing.
 
 Under-routing: the share of prompts sent to a class whose primary model (under the policy) has
 a lower blended price, (3 × input + output) / 4, than the labelled class's; over-routing the
@@ -88,6 +95,8 @@ struct Labelled {
     text: String,
     label: RouteClass,
     input_tokens: u64,
+    /// The `source` field, when the line has one.
+    source: Option<String>,
 }
 
 /// Measures and prints.
@@ -168,7 +177,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     id: routed.id.clone(),
                     input: routed.pricing.input,
                     output: routed.pricing.output,
+                    tier: routed.tier,
                 }),
+                source: row.source.clone(),
+                script: script_of(&row.text),
             });
             progress.inc(1);
         }
@@ -197,10 +209,14 @@ fn read_labelled(path: &std::path::Path) -> anyhow::Result<Vec<Labelled>> {
                 Some(_) => return Err("`label` is not a string".to_owned()),
                 None => return Err("no `label` field".to_owned()),
             };
-            Ok((item.text, label))
+            let source = match item.object.get("source") {
+                Some(Value::String(source)) => Some(source.clone()),
+                _ => None,
+            };
+            Ok((item.text, label, source))
         });
         match parsed {
-            Ok((text, label)) => {
+            Ok((text, label, source)) => {
                 let input_tokens = estimate_input_tokens(
                     &ChatRequest::from_prompt(text.clone()),
                     TokenCounter::O200k,
@@ -209,6 +225,7 @@ fn read_labelled(path: &std::path::Path) -> anyhow::Result<Vec<Labelled>> {
                     text,
                     label,
                     input_tokens,
+                    source,
                 });
                 Ok(ControlFlow::Continue(()))
             }
@@ -245,6 +262,7 @@ fn price_table(context: &Context, baseline: &str) -> anyhow::Result<PriceTable> 
             id: model.id.clone(),
             input: model.pricing.input,
             output: model.pricing.output,
+            tier: model.tier,
         })
     };
     let mut classes = Vec::with_capacity(6);
@@ -369,5 +387,72 @@ fn reports_text(
             .collect();
         out.push_str(&render_table(&header, &rows, &[1, 2, 3, 4, 5, 6]));
     }
+    let by_source: Slices = |report| &report.by_source;
+    let by_script: Slices = |report| &report.by_script;
+    for (title, slices_of) in [("by source", by_source), ("by script", by_script)] {
+        let slices = slice_names(reports, slices_of);
+        if slices.len() < 2 {
+            continue;
+        }
+        out.push_str(&format!(
+            "\n{title}: accuracy; prompts labelled critical sent to a model cheaper than the critical class's / to the cheapest tier used\n"
+        ));
+        let mut header = vec![
+            title.trim_start_matches("by ").to_owned(),
+            "prompts".to_owned(),
+        ];
+        for kind in reports.keys() {
+            header.push(kind.as_str().to_owned());
+        }
+        for kind in reports.keys() {
+            header.push(format!("{kind} critical: cheaper / cheapest"));
+        }
+        let rows: Vec<Vec<String>> = slices
+            .iter()
+            .map(|name| {
+                let group = |report: &EvalReport| -> GroupMetrics {
+                    slices_of(report).get(name).copied().unwrap_or_default()
+                };
+                let first = reports.values().next().map(group).unwrap_or_default();
+                let mut row = vec![name.clone(), first.count.to_string()];
+                row.extend(
+                    reports
+                        .values()
+                        .map(|report| percent(group(report).accuracy)),
+                );
+                row.extend(reports.values().map(|report| {
+                    let group = group(report);
+                    if group.critical == 0 {
+                        "-".to_owned()
+                    } else {
+                        format!(
+                            "{} / {} of {}",
+                            percent(group.critical_under_routing_rate),
+                            percent(group.critical_to_cheapest_rate),
+                            group.critical
+                        )
+                    }
+                }));
+                row
+            })
+            .collect();
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let numeric: Vec<usize> = (1..header.len()).collect();
+        out.push_str(&render_table(&header, &rows, &numeric));
+    }
     out
+}
+
+/// One way of slicing a report (by source, by script).
+type Slices = fn(&EvalReport) -> &BTreeMap<String, GroupMetrics>;
+
+/// The slice names any report has, in order.
+fn slice_names(reports: &BTreeMap<StrategyKind, EvalReport>, slices: Slices) -> Vec<String> {
+    let mut names: Vec<String> = reports
+        .values()
+        .flat_map(|report| slices(report).keys().cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }

@@ -327,6 +327,9 @@ fn eval_reports_every_strategy() {
         }
         assert_eq!(report["count"], 30);
         assert_eq!(report["per_class"]["faq"]["support"], 5);
+        assert_eq!(report["by_source"]["bench"]["count"], 15);
+        assert_eq!(report["by_source"]["forum"]["count"], 15);
+        assert_eq!(report["by_script"]["latin"]["count"], 30);
         assert!(report["cost_usd"].as_f64().unwrap() > 0.0);
     }
     assert!(
