@@ -12,6 +12,14 @@ use crate::{Setup, cli};
 
 const PROMPT: &str = "What is the capital of France?";
 
+/// Every request in the ledger at `path`, oldest first.
+fn recorded(path: &std::path::Path) -> Vec<triage_ledger::RequestRecord> {
+    LedgerReader::open(path)
+        .unwrap()
+        .requests(&SummaryOptions::default())
+        .unwrap()
+}
+
 fn long_answer() -> Scenario {
     Scenario::text("Paris is the capital of France, and has been for many centuries now.")
 }
@@ -200,10 +208,7 @@ async fn an_unpriced_answer_fails_closed() {
         completed.answer.response.usage
     );
     engine.ledger().unwrap().close();
-    let records = LedgerReader::open(&ledger)
-        .unwrap()
-        .requests(&SummaryOptions::default())
-        .unwrap();
+    let records = recorded(&ledger);
     assert_eq!(records.len(), 1);
     assert!(
         records[0]
@@ -255,10 +260,7 @@ async fn every_request_is_recorded_once() {
     // The dropped stream is recorded once its call has stopped.
     engine.settled().await;
     engine.ledger().unwrap().close();
-    let outcomes: Vec<String> = LedgerReader::open(&ledger)
-        .unwrap()
-        .requests(&SummaryOptions::default())
-        .unwrap()
+    let outcomes: Vec<String> = recorded(&ledger)
         .iter()
         .map(|record| record.outcome.as_str().to_owned())
         .collect();
@@ -298,10 +300,7 @@ async fn the_ledger_keeps_the_requested_model_and_the_baseline() {
     engine.complete(cli(), "auto", &request).await.unwrap();
     engine.ledger().unwrap().close();
 
-    let records = LedgerReader::open(&ledger)
-        .unwrap()
-        .requests(&SummaryOptions::default())
-        .unwrap();
+    let records = recorded(&ledger);
     let lines: Vec<String> = records
         .iter()
         .map(|record| {
@@ -424,10 +423,7 @@ async fn a_request_timeout_keeps_the_attempt_it_cut_short() {
         .collect();
     assert_eq!(outcomes, ["deadline"]);
     engine.ledger().unwrap().close();
-    let records = LedgerReader::open(&ledger)
-        .unwrap()
-        .requests(&SummaryOptions::default())
-        .unwrap();
+    let records = recorded(&ledger);
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].outcome.as_str(), "timeout");
     assert_eq!(records[0].attempts.len(), 1);
