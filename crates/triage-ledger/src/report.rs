@@ -268,6 +268,14 @@ pub fn render_html(summary: &Summary, context: &ReportContext) -> String {
             format!("{} requests", summary.fallbacks),
         ),
         (
+            "Prompt cache",
+            format!("{:.1}%", summary.cache.hit_share * 100.0),
+            summary.cache.saved_usd.map_or_else(
+                || "of input from cache".to_owned(),
+                |saved| format!("of input; saved {}", usd(saved)),
+            ),
+        ),
+        (
             "Latency p50",
             format!("{:.1} ms", summary.latency_ms.p50),
             format!(

@@ -246,6 +246,17 @@ fn the_cache_share_and_saving_are_computed_from_the_recorded_tokens() {
         "{}",
         render_text(&summary)
     );
+    let html = render_html(
+        &summary,
+        &ReportContext {
+            ledger_path: "ledger.sqlite3".to_owned(),
+            generated_at: "2026-03-02T00:00:00Z".to_owned(),
+        },
+    );
+    assert!(
+        html.contains(r#"<div class="label">Prompt cache</div><div class="value">36.7%</div><div class="note">of input; saved $0.000132</div>"#),
+        "{html}"
+    );
     let without = LedgerReader::open(&path)
         .unwrap()
         .summary(&SummaryOptions::default())
