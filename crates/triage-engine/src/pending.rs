@@ -14,22 +14,25 @@ const SETTLE_WAIT: Duration = Duration::from_secs(10);
 /// them before it closes the ledger.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    count: Arc<AtomicUsize>,
-    done: Arc<Notify>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    count: AtomicUsize,
+    done: Notify,
 }
 
 /// One pending record; dropping it says the record is made.
 pub(crate) struct PendingRecord {
-    count: Arc<AtomicUsize>,
-    done: Arc<Notify>,
+    shared: Arc<Shared>,
 }
 
 impl Pending {
     pub(crate) fn begin(&self) -> PendingRecord {
-        self.count.fetch_add(1, Ordering::AcqRel);
+        self.shared.count.fetch_add(1, Ordering::AcqRel);
         PendingRecord {
-            count: self.count.clone(),
-            done: self.done.clone(),
+            shared: Arc::clone(&self.shared),
         }
     }
 
@@ -38,8 +41,8 @@ impl Pending {
     pub(crate) async fn settled(&self) {
         let wait = async {
             loop {
-                let notified = self.done.notified();
-                if self.count.load(Ordering::Acquire) == 0 {
+                let notified = self.shared.done.notified();
+                if self.shared.count.load(Ordering::Acquire) == 0 {
                     return;
                 }
                 notified.await;
@@ -51,8 +54,8 @@ impl Pending {
 
 impl Drop for PendingRecord {
     fn drop(&mut self) {
-        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.done.notify_waiters();
+        if self.shared.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.done.notify_waiters();
         }
     }
 }

@@ -406,7 +406,7 @@ impl StreamAttempt<'_> {
                 self.first_event_by,
                 self.candidate.provider.stream(&step.api_name, self.request),
             ) => opened,
-            () = self.sender.closed() => return self.client_gone(&StreamAccumulator::default()),
+            () = self.sender.closed() => return self.client_gone(Usage::default(), ""),
         };
         let mut events = match opened {
             Err(_) => return self.timed_out(self.first_event_by, false, None),
@@ -426,7 +426,7 @@ impl StreamAttempt<'_> {
             // A reader that goes away ends the upstream call now, not at its next event.
             let item = tokio::select! {
                 item = tokio::time::timeout_at(until, events.next()) => item,
-                () = self.sender.closed() => return self.client_gone(&answer),
+                () = self.sender.closed() => return self.client_gone_during(&answer),
             };
             let item = match item {
                 Err(_) => return self.timed_out(until, sent, usage_of(&answer)),
@@ -438,7 +438,7 @@ impl StreamAttempt<'_> {
                     answer.push(&event);
                     if sent {
                         if self.sender.send(FallbackEvent::Delta(event)).await.is_err() {
-                            return self.client_gone(&answer);
+                            return self.client_gone_during(&answer);
                         }
                         continue;
                     }
@@ -456,7 +456,7 @@ impl StreamAttempt<'_> {
                         };
                     }
                     if !self.release(&mut held).await {
-                        return self.client_gone(&answer);
+                        return self.client_gone_during(&answer);
                     }
                     sent = true;
                 }
@@ -468,7 +468,7 @@ impl StreamAttempt<'_> {
                 }
                 Some(Err(error)) => return AttemptEnd::Failed(error),
                 None => {
-                    let response = answer.clone().into_response(&step.api_name);
+                    let response = answer.into_response(&step.api_name);
                     let verdict = self.checks.check(self.request, self.class, &response);
                     if sent {
                         return AttemptEnd::Done {
@@ -480,7 +480,7 @@ impl StreamAttempt<'_> {
                         return AttemptEnd::Quality { failure, response };
                     }
                     if !self.release(&mut held).await {
-                        return self.client_gone(&answer);
+                        return self.client_gone(response.usage, &response.text);
                     }
                     return AttemptEnd::Done {
                         response,
@@ -491,21 +491,26 @@ impl StreamAttempt<'_> {
         }
     }
 
+    /// [`StreamAttempt::client_gone`] with what the call had produced so far.
+    fn client_gone_during(&self, answer: &StreamAccumulator) -> AttemptEnd {
+        self.client_gone(usage_of(answer).unwrap_or_default(), answer.text())
+    }
+
     /// The reader went away mid-call: the call is billed for the request's input and what
-    /// it had produced. The input tokens the provider reported stand, else the request's
-    /// estimate; output tokens are the larger of the reported figure and the produced text
+    /// it had produced (`text`). The input tokens the provider `reported` stand, else the
+    /// request's estimate; output tokens are the larger of the reported figure and `text`
     /// counted with the model's token counter (OpenAI-style streams report usage only at
     /// their end).
-    fn client_gone(&self, answer: &StreamAccumulator) -> AttemptEnd {
+    fn client_gone(&self, reported: Usage, text: &str) -> AttemptEnd {
         let step = &self.candidate.step;
         let counter = TokenCounter::for_model(&step.provider, &step.api_name);
-        let mut usage = usage_of(answer).unwrap_or_default();
+        let mut usage = reported;
         if usage.input_tokens == 0 {
             usage.input_tokens = estimate_input_tokens(self.request, counter);
         }
         // Anthropic reports output tokens at the start (1) and the end; the text so far is
         // the better figure until then.
-        usage.output_tokens = usage.output_tokens.max(counter.count(answer.text()));
+        usage.output_tokens = usage.output_tokens.max(counter.count(text));
         AttemptEnd::ClientGone { usage }
     }
 

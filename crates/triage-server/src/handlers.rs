@@ -25,13 +25,9 @@ use crate::{ServerError, anthropic, openai};
 /// `POST /v1/chat/completions`.
 pub(crate) async fn chat_completions(State(state): State<AppState>, request: Request) -> Response {
     let key = request.extensions().get::<Arc<ClientKey>>().cloned();
-    let body = match read_body(&state, request).await {
-        Ok(body) => body,
-        Err(error) => return error.speaking(Dialect::OpenAi).into_response(),
-    };
-    let parsed = match openai::parse_request(&body) {
+    let parsed = match read_parsed(&state, request, Dialect::OpenAi, openai::parse_request).await {
         Ok(parsed) => parsed,
-        Err(error) => return error.speaking(Dialect::OpenAi).into_response(),
+        Err(refused) => return refused,
     };
     let call = Call {
         protocol: Dialect::OpenAi,
@@ -48,13 +44,16 @@ pub(crate) async fn chat_completions(State(state): State<AppState>, request: Req
 pub(crate) async fn messages(State(state): State<AppState>, request: Request) -> Response {
     let key = request.extensions().get::<Arc<ClientKey>>().cloned();
     let beta = anthropic_beta(request.headers());
-    let body = match read_body(&state, request).await {
-        Ok(body) => body,
-        Err(error) => return error.speaking(Dialect::Anthropic).into_response(),
-    };
-    let mut parsed = match anthropic::parse_request(&body) {
+    let mut parsed = match read_parsed(
+        &state,
+        request,
+        Dialect::Anthropic,
+        anthropic::parse_request,
+    )
+    .await
+    {
         Ok(parsed) => parsed,
-        Err(error) => return error.speaking(Dialect::Anthropic).into_response(),
+        Err(refused) => return refused,
     };
     parsed.request.anthropic_beta = beta;
     let call = Call {
@@ -73,13 +72,16 @@ pub(crate) async fn messages(State(state): State<AppState>, request: Request) ->
 /// is) with that model's token counter, the figure the router prices with. No upstream call
 /// is made and nothing is recorded; the model counted for is in `x-triage-model`.
 pub(crate) async fn count_tokens(State(state): State<AppState>, request: Request) -> Response {
-    let body = match read_body(&state, request).await {
-        Ok(body) => body,
-        Err(error) => return error.speaking(Dialect::Anthropic).into_response(),
-    };
-    let parsed = match anthropic::parse_count_request(&body) {
+    let parsed = match read_parsed(
+        &state,
+        request,
+        Dialect::Anthropic,
+        anthropic::parse_count_request,
+    )
+    .await
+    {
         Ok(parsed) => parsed,
-        Err(error) => return error.speaking(Dialect::Anthropic).into_response(),
+        Err(refused) => return refused,
     };
     let planned = match state.inner.engine.plan(&parsed.model, &parsed.request) {
         Ok(planned) => planned,
@@ -89,12 +91,10 @@ pub(crate) async fn count_tokens(State(state): State<AppState>, request: Request
                 .into_response();
         }
     };
-    let model = &planned.plan.primary;
-    let counter =
-        triage_strategies::tokens::TokenCounter::for_model(&model.provider, &model.api_name);
-    let input_tokens = triage_strategies::estimate_input_tokens(&parsed.request, counter);
+    // The plan counts the input as its first model does.
+    let input_tokens = planned.plan.estimated_input_tokens;
     let mut response = Json(json!({"input_tokens": input_tokens})).into_response();
-    if let Ok(value) = HeaderValue::from_str(&model.id) {
+    if let Ok(value) = HeaderValue::from_str(&planned.plan.primary.id) {
         response
             .headers_mut()
             .insert(crate::dispatch::HEADER_MODEL, value);
@@ -114,6 +114,20 @@ fn anthropic_beta(headers: &HeaderMap) -> Vec<String> {
         .filter(|feature| !feature.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// The request's body, within the body limit and the body-read timeout, parsed by `parse`;
+/// a failure of either is refused in `dialect`'s error shape.
+async fn read_parsed<T>(
+    state: &AppState,
+    request: Request,
+    dialect: Dialect,
+    parse: fn(&[u8]) -> Result<T, ServerError>,
+) -> Result<T, Response> {
+    read_body(state, request)
+        .await
+        .and_then(|body| parse(&body))
+        .map_err(|error| error.speaking(dialect).into_response())
 }
 
 /// The request's body, within the body limit and the body-read timeout.

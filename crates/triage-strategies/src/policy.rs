@@ -432,13 +432,7 @@ impl Policy {
                 .collect();
             plan.primary = primary;
             plan.fallbacks = rest;
-            plan.estimated_input_tokens = planner.input_tokens(model);
-            let usage = Usage {
-                input_tokens: plan.estimated_input_tokens,
-                output_tokens,
-                ..Usage::default()
-            };
-            plan.estimated_cost = model.cost(&usage, CostOptions::default()).ok();
+            planner.estimate_on(&mut plan, model);
         }
         plan.quality = Some(QualityChoice {
             knob: quality.knob,
@@ -543,14 +537,7 @@ impl Policy {
         let first = plan.fallbacks.remove(position);
         let previous = std::mem::replace(&mut plan.primary, first);
         plan.fallbacks.insert(0, previous);
-        let mut planner = Planner::new(self, catalog, request, today);
-        plan.estimated_input_tokens = planner.input_tokens(model);
-        let usage = Usage {
-            input_tokens: plan.estimated_input_tokens,
-            output_tokens: plan.estimated_output_tokens,
-            ..Usage::default()
-        };
-        plan.estimated_cost = model.cost(&usage, CostOptions::default()).ok();
+        Planner::new(self, catalog, request, today).estimate_on(plan, model);
         plan.reasons.push(reason);
         true
     }
@@ -787,6 +774,18 @@ impl<'a> Planner<'a> {
             reasons: Vec::new(),
             warnings: Vec::new(),
         }
+    }
+
+    /// Redoes `plan`'s estimate for `model`, its new first model: input tokens as it counts
+    /// them, the plan's assumed output, and their cost (`None` when a price is unknown).
+    fn estimate_on(&mut self, plan: &mut RoutePlan, model: &Model) {
+        plan.estimated_input_tokens = self.input_tokens(model);
+        let usage = Usage {
+            input_tokens: plan.estimated_input_tokens,
+            output_tokens: plan.estimated_output_tokens,
+            ..Usage::default()
+        };
+        plan.estimated_cost = model.cost(&usage, CostOptions::default()).ok();
     }
 
     fn input_tokens(&mut self, model: &Model) -> u64 {

@@ -113,12 +113,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(EXIT_USAGE));
                 }
             };
-            Some(
-                other
-                    .models()
-                    .map(|model| (model.id.clone(), prices(model)))
-                    .collect(),
-            )
+            Some(price_map(&other))
         }
         None => None,
     };
@@ -126,12 +121,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         since: args.since,
         baseline,
         reprice,
-        prices: Some(
-            catalog
-                .models()
-                .map(|model| (model.id.clone(), prices(model)))
-                .collect(),
-        ),
+        prices: Some(price_map(&catalog)),
     })?;
     summary.date_baseline_prices(|model| catalog.find(model).map(|model| model.pricing.checked_on));
 
@@ -168,6 +158,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// A catalog model's prices, as the ledger's summaries take them (cached input at the input
 /// price when the model has none).
+/// Every model's prices, by id.
+fn price_map(catalog: &Catalog) -> std::collections::BTreeMap<String, BaselinePrice> {
+    catalog
+        .models()
+        .map(|model| (model.id.clone(), prices(model)))
+        .collect()
+}
+
 fn prices(model: &triage_catalog::Model) -> BaselinePrice {
     BaselinePrice {
         model: model.id.clone(),
