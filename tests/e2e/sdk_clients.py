@@ -166,11 +166,86 @@ def anthropic_checks():
     )
     check("anthropic beta message", beta.content[0].text == "echo: Say hi", beta.model_dump(mode="json"))
 
+    thinking_checks(client)
+
     try:
         client.messages.create(model="no-such-model", max_tokens=5, messages=[{"role": "user", "content": "x"}])
         check("anthropic unknown model", False, "no error raised")
     except anthropic.NotFoundError as error:
         check("anthropic unknown model", error.status_code == 404, str(error))
+
+
+def thinking_checks(client):
+    """Extended thinking through the gateway: the signed block comes first, streamed or not,
+    and a tool-use turn that sends it back is accepted (the mock verifies signatures as
+    Anthropic does), while an altered one is refused."""
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    question = {"role": "user", "content": "What is 6 x 7?"}
+    first = client.messages.create(
+        model="claude-haiku-4-5", max_tokens=2048, thinking=thinking, messages=[question]
+    )
+    check(
+        "anthropic thinking",
+        [block.type for block in first.content] == ["thinking", "text"]
+        and first.content[0].thinking == "The user asks: What is 6 x 7?"
+        and first.content[0].signature.startswith("mocksig_"),
+        first.model_dump(mode="json"),
+    )
+    with client.messages.stream(
+        model="claude-haiku-4-5", max_tokens=2048, thinking=thinking, messages=[question]
+    ) as stream:
+        kinds = [event.type for event in stream]
+        streamed = stream.get_final_message()
+    check(
+        "anthropic thinking stream",
+        streamed.content[0].model_dump() == first.content[0].model_dump()
+        and "thinking" in kinds
+        and "signature" in kinds
+        and streamed.content[1].text == first.content[1].text,
+        streamed.model_dump(mode="json"),
+    )
+
+    tools = [{
+        "name": "calculator",
+        "description": "Evaluates arithmetic.",
+        "input_schema": {"type": "object", "properties": {"expression": {"type": "string"}}},
+    }]
+
+    def continue_with(blocks):
+        return client.messages.with_raw_response.create(
+            model="claude-haiku-4-5",
+            max_tokens=2048,
+            thinking=thinking,
+            tools=tools,
+            messages=[
+                question,
+                {"role": "assistant", "content": [
+                    *blocks,
+                    {"type": "tool_use", "id": "toolu_1", "name": "calculator", "input": {"expression": "6*7"}},
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "42"},
+                    {"type": "text", "text": "Now give the answer."},
+                ]},
+            ],
+        )
+
+    follow = continue_with([block.model_dump() for block in first.content]).parse()
+    check(
+        "anthropic thinking round trip",
+        follow.content[0].type == "thinking" and follow.content[1].text == "echo: Now give the answer.",
+        follow.model_dump(mode="json"),
+    )
+    # Anthropic refuses an altered block (400); the gateway's fallback then answers on a model
+    # of another provider, which takes no signed reasoning, and says so in its headers.
+    altered = first.content[0].model_dump()
+    altered["thinking"] += " (edited)"
+    raw = continue_with([altered])
+    check(
+        "anthropic thinking altered",
+        raw.headers["x-triage-attempts"] == "2" and not raw.headers["x-triage-model"].startswith("claude"),
+        dict(raw.headers),
+    )
 
 
 if __name__ == "__main__":

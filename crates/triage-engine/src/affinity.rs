@@ -68,6 +68,7 @@ impl PromptKeys {
                         chars += url.len();
                         url.hash(&mut hasher);
                     }
+                    ContentPart::Thinking { block } => block.hash(&mut hasher),
                 }
             }
             for call in &message.tool_calls {

@@ -487,6 +487,7 @@ mod tests {
         ChatResponse {
             model: "m".into(),
             text: text.into(),
+            thinking: Vec::new(),
             tool_calls: Vec::new(),
             finish_reason: finish,
             usage: Usage::default(),

@@ -250,6 +250,7 @@ async fn handle_request(
             stream: json["stream"] == true,
             include_usage: json["stream_options"]["include_usage"] == true,
             last_user_text: wire::last_user_text(Wire::OpenAi, &json),
+            thinking: false,
         }
     } else if path.ends_with("/v1/messages") {
         Call {
@@ -258,6 +259,7 @@ async fn handle_request(
             stream: json["stream"] == true,
             include_usage: false,
             last_user_text: wire::last_user_text(Wire::Anthropic, &json),
+            thinking: json["thinking"].is_object() && json["thinking"]["type"] != "disabled",
         }
     } else if let Some((model, action)) = path
         .rsplit_once("/models/")
@@ -269,6 +271,7 @@ async fn handle_request(
             stream: action == "streamGenerateContent",
             include_usage: false,
             last_user_text: wire::last_user_text(Wire::Gemini, &json),
+            thinking: false,
         }
     } else {
         return plain(
@@ -278,6 +281,19 @@ async fn handle_request(
     };
     if method != Method::POST {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "use POST".to_owned());
+    }
+    if call.wire == Wire::Anthropic
+        && let Err(message) = wire::check_thinking_blocks(&json)
+    {
+        let mut response = plain(
+            StatusCode::BAD_REQUEST,
+            wire::anthropic_invalid_request(&message).to_string(),
+        );
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        return response;
     }
 
     let scenario = handle

@@ -39,6 +39,55 @@ pub(crate) struct Call {
     /// OpenAI only: whether `stream_options.include_usage` was asked for.
     pub(crate) include_usage: bool,
     pub(crate) last_user_text: String,
+    /// Anthropic only: whether extended thinking was asked for (`thinking.type` not
+    /// `disabled`), so the answer opens with a signed thinking block.
+    pub(crate) thinking: bool,
+}
+
+impl Call {
+    /// The reasoning the mock "thinks" before answering, when thinking was asked for.
+    fn thinking_text(&self) -> Option<String> {
+        self.thinking
+            .then(|| format!("The user asks: {}", self.last_user_text))
+    }
+}
+
+/// The mock's signature over a thinking text (FNV-1a, hex): what its answers carry and what
+/// it checks when a thinking block comes back, as Anthropic verifies its own.
+pub(crate) fn thinking_signature(thinking: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in thinking.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("mocksig_{hash:016x}")
+}
+
+/// Anthropic's check of thinking blocks sent back in a conversation: each `thinking` block
+/// must carry the signature the mock gave it. Returns the API's error message for the first
+/// block that does not.
+pub(crate) fn check_thinking_blocks(body: &Value) -> Result<(), String> {
+    let turns = body["messages"].as_array().into_iter().flatten();
+    for (turn, message) in turns.enumerate() {
+        let blocks = message["content"].as_array().into_iter().flatten();
+        for (index, block) in blocks.enumerate() {
+            if block["type"] != "thinking" {
+                continue;
+            }
+            let thinking = block["thinking"].as_str().unwrap_or_default();
+            if block["signature"].as_str() != Some(thinking_signature(thinking).as_str()) {
+                return Err(format!(
+                    "messages.{turn}.content.{index}: Invalid `signature` in `thinking` block"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An Anthropic `invalid_request_error` body.
+pub(crate) fn anthropic_invalid_request(message: &str) -> Value {
+    json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}, "request_id": "req_mock"})
 }
 
 /// Splits text into word-sized pieces (spaces kept), so streams have several deltas.
@@ -257,6 +306,18 @@ fn answer(call: &Call, reply: &Reply, scenario: &Scenario) -> Value {
                 _ if text.is_empty() => json!([]),
                 _ => json!([{"type": "text", "text": text}]),
             };
+            let content = match call.thinking_text() {
+                Some(thinking) => {
+                    let mut blocks = vec![json!({
+                        "type": "thinking",
+                        "signature": thinking_signature(&thinking),
+                        "thinking": thinking,
+                    })];
+                    blocks.extend(content.as_array().into_iter().flatten().cloned());
+                    Value::Array(blocks)
+                }
+                None => content,
+            };
             json!({
                 "id": "msg_mock",
                 "type": "message",
@@ -373,6 +434,27 @@ fn stream(call: &Call, reply: &Reply, scenario: &Scenario) -> Vec<String> {
                 }),
             )];
             let mut index = 0;
+            if let Some(thinking) = call.thinking_text() {
+                chunks.push(sse(
+                    Some("content_block_start"),
+                    &json!({"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+                ));
+                for piece in pieces(&thinking) {
+                    chunks.push(sse(
+                        Some("content_block_delta"),
+                        &json!({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": piece}}),
+                    ));
+                }
+                chunks.push(sse(
+                    Some("content_block_delta"),
+                    &json!({"type": "content_block_delta", "index": index, "delta": {"type": "signature_delta", "signature": thinking_signature(&thinking)}}),
+                ));
+                chunks.push(sse(
+                    Some("content_block_stop"),
+                    &json!({"type": "content_block_stop", "index": index}),
+                ));
+                index += 1;
+            }
             if !text.is_empty() || !matches!(reply, Reply::ToolCall { .. }) {
                 chunks.push(sse(
                     Some("content_block_start"),

@@ -1,11 +1,14 @@
 //! Folds stream events into a complete [`ChatResponse`].
 
-use triage_types::{ChatResponse, FinishReason, StreamEvent, ToolCall, Usage};
+use triage_types::{ChatResponse, FinishReason, StreamEvent, ThinkingBlock, ToolCall, Usage};
 
 /// Collects a stream's events into the answer a non-streaming call would have returned.
 #[derive(Debug, Clone, Default)]
 pub struct StreamAccumulator {
     text: String,
+    thinking: Vec<ThinkingBlock>,
+    /// Whether the last thinking block is still open (no signature yet).
+    thinking_open: bool,
     tool_calls: Vec<ToolCall>,
     usage: Usage,
     finish_reason: Option<FinishReason>,
@@ -39,6 +42,38 @@ impl StreamAccumulator {
                 }
                 call.arguments.push_str(arguments);
             }
+            StreamEvent::ThinkingDelta { thinking } => match self.thinking.last_mut() {
+                Some(ThinkingBlock::Thinking { thinking: open, .. }) if self.thinking_open => {
+                    open.push_str(thinking);
+                }
+                _ => {
+                    self.thinking.push(ThinkingBlock::Thinking {
+                        thinking: thinking.clone(),
+                        signature: String::new(),
+                    });
+                    self.thinking_open = true;
+                }
+            },
+            StreamEvent::ThinkingSignature { signature } => {
+                match self.thinking.last_mut() {
+                    Some(ThinkingBlock::Thinking {
+                        signature: open, ..
+                    }) if self.thinking_open => {
+                        open.clone_from(signature);
+                    }
+                    // A signature with no reasoning before it (an empty block) still counts.
+                    _ => self.thinking.push(ThinkingBlock::Thinking {
+                        thinking: String::new(),
+                        signature: signature.clone(),
+                    }),
+                }
+                self.thinking_open = false;
+            }
+            StreamEvent::RedactedThinking { data } => {
+                self.thinking
+                    .push(ThinkingBlock::RedactedThinking { data: data.clone() });
+                self.thinking_open = false;
+            }
             StreamEvent::Usage { usage } => self.usage = *usage,
             StreamEvent::Finish { reason } => self.finish_reason = Some(*reason),
         }
@@ -60,6 +95,7 @@ impl StreamAccumulator {
         ChatResponse {
             model: model.into(),
             text: self.text,
+            thinking: self.thinking,
             tool_calls: self.tool_calls,
             finish_reason: self.finish_reason.unwrap_or(FinishReason::Other),
             usage: self.usage,

@@ -1,6 +1,6 @@
 //! Anthropic Messages (`POST {base}/v1/messages`, base the host root), with prompt caching
-//! through `cache_control` and JSON mode emulated by a system-prompt instruction (the API has
-//! no JSON switch).
+//! through `cache_control`, extended thinking (signed blocks kept intact both ways) and JSON
+//! mode emulated by a system-prompt instruction (the API has no JSON switch).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use triage_types::{
     ChatRequest, ChatResponse, ContentPart, FinishReason, ResponseFormat, Role, StreamEvent,
-    ToolCall, ToolChoice, Usage,
+    ThinkingBlock, ToolCall, ToolChoice, Usage,
 };
 
 use crate::error::{HttpFailure, body_message};
@@ -96,10 +96,21 @@ impl Provider for AnthropicProvider {
             .await?;
         let wire: WireMessage = parse_body(self.id(), &bytes)?;
         let mut text = String::new();
+        let mut thinking = Vec::new();
         let mut tool_calls = Vec::new();
         for block in wire.content {
             match block {
                 WireBlock::Text { text: piece } => text.push_str(&piece),
+                WireBlock::Thinking {
+                    thinking: reasoning,
+                    signature,
+                } => thinking.push(ThinkingBlock::Thinking {
+                    thinking: reasoning,
+                    signature,
+                }),
+                WireBlock::RedactedThinking { data } => {
+                    thinking.push(ThinkingBlock::RedactedThinking { data });
+                }
                 WireBlock::ToolUse { id, name, input } => tool_calls.push(ToolCall {
                     id,
                     name,
@@ -111,6 +122,7 @@ impl Provider for AnthropicProvider {
         Ok(ChatResponse {
             model: wire.model.unwrap_or_else(|| model.to_owned()),
             text,
+            thinking,
             tool_calls,
             finish_reason: wire
                 .stop_reason
@@ -239,6 +251,9 @@ pub(crate) fn request_body(
     if !request.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(request.stop));
     }
+    if let Some(thinking) = &request.thinking {
+        body.insert("thinking".into(), thinking.clone());
+    }
     if stream {
         body.insert("stream".into(), json!(true));
     }
@@ -329,6 +344,9 @@ fn content_block(part: &ContentPart) -> Value {
             }),
             None => json!({"type": "image", "source": {"type": "url", "url": url}}),
         },
+        // The block's own serde form is the wire's: `{"type": "thinking", "thinking",
+        // "signature"}` or `{"type": "redacted_thinking", "data"}`.
+        ContentPart::Thinking { block } => json!(block),
     }
 }
 
@@ -357,6 +375,15 @@ struct WireMessage {
 enum WireBlock {
     Text {
         text: String,
+    },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+        #[serde(default)]
+        signature: String,
+    },
+    RedactedThinking {
+        data: String,
     },
     ToolUse {
         id: String,
@@ -466,6 +493,12 @@ enum WireDelta {
     TextDelta {
         text: String,
     },
+    ThinkingDelta {
+        thinking: String,
+    },
+    SignatureDelta {
+        signature: String,
+    },
     InputJsonDelta {
         partial_json: String,
     },
@@ -521,11 +554,31 @@ impl StreamDecoder for Decoder {
                         arguments: String::new(),
                     });
                 }
+                WireBlock::Thinking {
+                    thinking,
+                    signature,
+                } => {
+                    if !thinking.is_empty() {
+                        events.push(StreamEvent::ThinkingDelta { thinking });
+                    }
+                    if !signature.is_empty() {
+                        events.push(StreamEvent::ThinkingSignature { signature });
+                    }
+                }
+                WireBlock::RedactedThinking { data } => {
+                    events.push(StreamEvent::RedactedThinking { data });
+                }
                 WireBlock::Text { .. } | WireBlock::Other => {}
             },
             WireEvent::ContentBlockDelta { index, delta } => {
                 match delta {
                     WireDelta::TextDelta { text } => events.push(StreamEvent::TextDelta { text }),
+                    WireDelta::ThinkingDelta { thinking } => {
+                        events.push(StreamEvent::ThinkingDelta { thinking });
+                    }
+                    WireDelta::SignatureDelta { signature } => {
+                        events.push(StreamEvent::ThinkingSignature { signature });
+                    }
                     WireDelta::InputJsonDelta { partial_json } => {
                         let tool_index = *self.tools.get(&index).ok_or_else(|| ProviderError::MalformedResponse {
                         provider: self.provider.clone(),

@@ -93,7 +93,12 @@ impl Provider for GeminiProvider {
                     name: name.unwrap_or_default(),
                     arguments,
                 }),
-                StreamEvent::Usage { .. } | StreamEvent::Finish { .. } => {}
+                // Gemini's decoder yields no thinking events.
+                StreamEvent::Usage { .. }
+                | StreamEvent::Finish { .. }
+                | StreamEvent::ThinkingDelta { .. }
+                | StreamEvent::ThinkingSignature { .. }
+                | StreamEvent::RedactedThinking { .. } => {}
             }
         }
         let Some(finish) = state.finish_reason() else {
@@ -105,6 +110,7 @@ impl Provider for GeminiProvider {
         Ok(ChatResponse {
             model: model_version.unwrap_or_else(|| model.to_owned()),
             text,
+            thinking: Vec::new(),
             tool_calls: calls,
             finish_reason: finish,
             usage: state.usage,
@@ -152,7 +158,7 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
     for message in &request.messages {
         let (role, parts): (&'static str, Vec<Value>) = match message.role {
             Role::System => continue,
-            Role::User => ("user", message.content.iter().map(part).collect()),
+            Role::User => ("user", message.content.iter().filter_map(part).collect()),
             Role::Assistant => {
                 let mut parts: Vec<Value> = message
                     .content
@@ -160,7 +166,7 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
                     .filter(
                         |content| !matches!(content, ContentPart::Text { text } if text.is_empty()),
                     )
-                    .map(part)
+                    .filter_map(part)
                     .collect();
                 for call in &message.tool_calls {
                     let args = serde_json::from_str::<Value>(&call.arguments)
@@ -262,14 +268,16 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
     Value::Object(body)
 }
 
-fn part(content: &ContentPart) -> Value {
-    match content {
+/// A content part as a Gemini part; another provider's signed reasoning is left out.
+fn part(content: &ContentPart) -> Option<Value> {
+    Some(match content {
         ContentPart::Text { text } => json!({"text": text}),
         ContentPart::Image { url } => match parse_data_url(url) {
             Some((mime_type, data)) => json!({"inlineData": {"mimeType": mime_type, "data": data}}),
             None => json!({"fileData": {"mimeType": guess_image_type(url), "fileUri": url}}),
         },
-    }
+        ContentPart::Thinking { .. } => return None,
+    })
 }
 
 fn guess_image_type(url: &str) -> &'static str {

@@ -199,10 +199,12 @@ fn message(message: &Message) -> Value {
     };
     let mut out = serde_json::Map::new();
     out.insert("role".into(), json!(role));
-    let only_text = message
-        .content
-        .iter()
-        .all(|part| matches!(part, ContentPart::Text { .. }));
+    let only_text = message.content.iter().all(|part| {
+        matches!(
+            part,
+            ContentPart::Text { .. } | ContentPart::Thinking { .. }
+        )
+    });
     let content = if message.role == Role::Assistant && message.content.is_empty() {
         Value::Null
     } else if only_text || message.role != Role::User {
@@ -212,11 +214,13 @@ fn message(message: &Message) -> Value {
             message
                 .content
                 .iter()
-                .map(|part| match part {
-                    ContentPart::Text { text } => json!({"type": "text", "text": text}),
+                .filter_map(|part| match part {
+                    ContentPart::Text { text } => Some(json!({"type": "text", "text": text})),
                     ContentPart::Image { url } => {
-                        json!({"type": "image_url", "image_url": {"url": url}})
+                        Some(json!({"type": "image_url", "image_url": {"url": url}}))
                     }
+                    // Another provider's signed reasoning means nothing here.
+                    ContentPart::Thinking { .. } => None,
                 })
                 .collect(),
         )
@@ -398,6 +402,7 @@ fn response_from_wire(
     Ok(ChatResponse {
         model: wire.model.unwrap_or_else(|| model.to_owned()),
         text,
+        thinking: Vec::new(),
         tool_calls,
         finish_reason: finish,
         usage,

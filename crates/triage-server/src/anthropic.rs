@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 use triage_types::{
-    ChatRequest, ChatResponse, ContentPart, FinishReason, Message, Role, ToolCall, ToolChoice,
-    ToolDefinition, Usage,
+    ChatRequest, ChatResponse, ContentPart, FinishReason, Message, Role, ThinkingBlock, ToolCall,
+    ToolChoice, ToolDefinition, Usage,
 };
 
 use crate::ServerError;
@@ -39,6 +39,9 @@ struct WireRequest {
     tools: Option<Vec<WireTool>>,
     #[serde(default)]
     tool_choice: Option<WireToolChoice>,
+    /// Extended thinking (`{"type": "enabled", "budget_tokens": N}`), passed on as sent.
+    #[serde(default)]
+    thinking: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +74,13 @@ enum WireBlockKind {
     },
     Image {
         source: WireImageSource,
+    },
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    RedactedThinking {
+        data: String,
     },
     ToolUse {
         id: String,
@@ -205,6 +215,7 @@ fn parse(body: &[u8]) -> Result<AnthropicRequest, ServerError> {
             response_format: None,
             cache_prefix,
             anthropic_beta: Vec::new(),
+            thinking: wire.thinking.filter(|thinking| !thinking.is_null()),
         },
     })
 }
@@ -237,6 +248,21 @@ fn push_message(messages: &mut Vec<Message>, role: Role, content: WireText) {
         }
         match kind {
             WireBlockKind::Text { text } => message.content.push(ContentPart::Text { text }),
+            // Signed reasoning goes back to the provider byte for byte.
+            WireBlockKind::Thinking {
+                thinking,
+                signature,
+            } => message.content.push(ContentPart::Thinking {
+                block: ThinkingBlock::Thinking {
+                    thinking,
+                    signature,
+                },
+            }),
+            WireBlockKind::RedactedThinking { data } => {
+                message.content.push(ContentPart::Thinking {
+                    block: ThinkingBlock::RedactedThinking { data },
+                })
+            }
             WireBlockKind::Image { source } => match source {
                 WireImageSource::Base64 { media_type, data } => {
                     message.content.push(ContentPart::Image {
@@ -313,7 +339,8 @@ pub(crate) fn usage(usage: &Usage) -> Value {
 
 /// A complete `message` body.
 pub(crate) fn message(id: &str, model: &str, response: &ChatResponse) -> Value {
-    let mut content = Vec::new();
+    // A thinking block's serde form is the Messages API's.
+    let mut content: Vec<Value> = response.thinking.iter().map(|block| json!(block)).collect();
     if !response.text.is_empty() || response.tool_calls.is_empty() {
         content.push(json!({ "type": "text", "text": response.text }));
     }

@@ -237,6 +237,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<OpenAiRequest, ServerError> {
             response_format,
             cache_prefix: false,
             anthropic_beta: Vec::new(),
+            thinking: None,
         },
     })
 }

@@ -27,8 +27,8 @@ pub(crate) enum Encoder {
     },
     Anthropic {
         id: String,
-        /// The open content block: its index and whether it is text.
-        open_block: Option<(u32, bool)>,
+        /// The open content block: its index and kind.
+        open_block: Option<(u32, Block)>,
         next_index: u32,
         /// The tool call index of the open tool block.
         open_tool: Option<u32>,
@@ -103,75 +103,99 @@ impl Encoder {
                     }
                     data(&openai::chunk(id, json!({"tool_calls": [call]}), None))
                 }
-                // Usage and the finish reason go out with the final chunks.
-                StreamEvent::Usage { .. } | StreamEvent::Finish { .. } => String::new(),
+                // Usage and the finish reason go out with the final chunks; Chat Completions
+                // has no place for another provider's signed reasoning.
+                StreamEvent::Usage { .. }
+                | StreamEvent::Finish { .. }
+                | StreamEvent::ThinkingDelta { .. }
+                | StreamEvent::ThinkingSignature { .. }
+                | StreamEvent::RedactedThinking { .. } => String::new(),
             },
             Encoder::Anthropic {
                 open_block,
                 next_index,
                 open_tool,
                 ..
-            } => match event {
-                StreamEvent::TextDelta { text } => {
-                    let mut out = String::new();
-                    let index = match *open_block {
-                        Some((index, true)) => index,
-                        _ => {
-                            out.push_str(&close_block(open_block));
-                            let index = *next_index;
-                            *next_index += 1;
-                            *open_block = Some((index, true));
-                            *open_tool = None;
-                            out.push_str(&anthropic::event(
-                                "content_block_start",
-                                &json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}),
-                            ));
-                            index
-                        }
-                    };
-                    out.push_str(&anthropic::event(
-                        "content_block_delta",
-                        &json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}),
-                    ));
-                    out
-                }
-                StreamEvent::ToolCallDelta {
-                    index: call,
-                    id,
-                    name,
-                    arguments,
-                } => {
-                    let mut out = String::new();
-                    let block = match (*open_block, *open_tool) {
-                        (Some((block, false)), Some(open)) if open == *call => block,
-                        _ => {
-                            out.push_str(&close_block(open_block));
-                            let block = *next_index;
-                            *next_index += 1;
-                            *open_block = Some((block, false));
-                            *open_tool = Some(*call);
-                            out.push_str(&anthropic::event(
-                                "content_block_start",
-                                &json!({"type": "content_block_start", "index": block, "content_block": {
-                                    "type": "tool_use",
-                                    "id": id.clone().unwrap_or_else(|| format!("toolu_{call}")),
-                                    "name": name.clone().unwrap_or_default(),
-                                    "input": {},
-                                }}),
-                            ));
-                            block
-                        }
-                    };
-                    if !arguments.is_empty() {
-                        out.push_str(&anthropic::event(
-                            "content_block_delta",
-                            &json!({"type": "content_block_delta", "index": block, "delta": {"type": "input_json_delta", "partial_json": arguments}}),
+            } => {
+                let mut out = String::new();
+                match event {
+                    StreamEvent::TextDelta { text } => {
+                        let index = match *open_block {
+                            Some((index, Block::Text)) => index,
+                            _ => open_new(
+                                open_block,
+                                next_index,
+                                Block::Text,
+                                &json!({"type": "text", "text": ""}),
+                                &mut out,
+                            ),
+                        };
+                        out.push_str(&block_delta(
+                            index,
+                            &json!({"type": "text_delta", "text": text}),
                         ));
                     }
-                    out
+                    StreamEvent::ToolCallDelta {
+                        index: call,
+                        id,
+                        name,
+                        arguments,
+                    } => {
+                        let block = match (*open_block, *open_tool) {
+                            (Some((block, Block::ToolUse)), Some(open)) if open == *call => block,
+                            _ => {
+                                *open_tool = Some(*call);
+                                open_new(
+                                    open_block,
+                                    next_index,
+                                    Block::ToolUse,
+                                    &json!({
+                                        "type": "tool_use",
+                                        "id": id.clone().unwrap_or_else(|| format!("toolu_{call}")),
+                                        "name": name.clone().unwrap_or_default(),
+                                        "input": {},
+                                    }),
+                                    &mut out,
+                                )
+                            }
+                        };
+                        if !arguments.is_empty() {
+                            out.push_str(&block_delta(
+                                block,
+                                &json!({"type": "input_json_delta", "partial_json": arguments}),
+                            ));
+                        }
+                    }
+                    StreamEvent::ThinkingDelta { thinking } => {
+                        let index = open_thinking(open_block, next_index, &mut out);
+                        out.push_str(&block_delta(
+                            index,
+                            &json!({"type": "thinking_delta", "thinking": thinking}),
+                        ));
+                    }
+                    // The signature closes its block, as in Anthropic's own streams.
+                    StreamEvent::ThinkingSignature { signature } => {
+                        let index = open_thinking(open_block, next_index, &mut out);
+                        out.push_str(&block_delta(
+                            index,
+                            &json!({"type": "signature_delta", "signature": signature}),
+                        ));
+                        out.push_str(&close_block(open_block));
+                    }
+                    StreamEvent::RedactedThinking { data } => {
+                        open_new(
+                            open_block,
+                            next_index,
+                            Block::Thinking,
+                            &json!({"type": "redacted_thinking", "data": data}),
+                            &mut out,
+                        );
+                        out.push_str(&close_block(open_block));
+                    }
+                    StreamEvent::Usage { .. } | StreamEvent::Finish { .. } => {}
                 }
-                StreamEvent::Usage { .. } | StreamEvent::Finish { .. } => String::new(),
-            },
+                out
+            }
         }
     }
 
@@ -219,7 +243,59 @@ impl Encoder {
     }
 }
 
-fn close_block(open_block: &mut Option<(u32, bool)>) -> String {
+/// The kind of an open Anthropic content block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Block {
+    Text,
+    ToolUse,
+    Thinking,
+}
+
+/// Opens a content block at the next index, closing the open one first.
+fn open_new(
+    open_block: &mut Option<(u32, Block)>,
+    next_index: &mut u32,
+    kind: Block,
+    content_block: &Value,
+    out: &mut String,
+) -> u32 {
+    out.push_str(&close_block(open_block));
+    let index = *next_index;
+    *next_index += 1;
+    *open_block = Some((index, kind));
+    out.push_str(&anthropic::event(
+        "content_block_start",
+        &json!({"type": "content_block_start", "index": index, "content_block": content_block}),
+    ));
+    index
+}
+
+/// The open thinking block's index, opening one if another kind (or none) is open.
+fn open_thinking(
+    open_block: &mut Option<(u32, Block)>,
+    next_index: &mut u32,
+    out: &mut String,
+) -> u32 {
+    match *open_block {
+        Some((index, Block::Thinking)) => index,
+        _ => open_new(
+            open_block,
+            next_index,
+            Block::Thinking,
+            &json!({"type": "thinking", "thinking": "", "signature": ""}),
+            out,
+        ),
+    }
+}
+
+fn block_delta(index: u32, delta: &Value) -> String {
+    anthropic::event(
+        "content_block_delta",
+        &json!({"type": "content_block_delta", "index": index, "delta": delta}),
+    )
+}
+
+fn close_block(open_block: &mut Option<(u32, Block)>) -> String {
     match open_block.take() {
         Some((index, _)) => anthropic::event(
             "content_block_stop",

@@ -32,6 +32,33 @@ pub enum ContentPart {
         /// `https://…` or `data:image/png;base64,…`.
         url: String,
     },
+    /// An assistant turn's reasoning, passed back as the model produced it (Anthropic requires
+    /// its signed thinking blocks back unmodified when a turn with tool calls continues).
+    /// Providers that cannot take it back leave it out; it is not part of the text.
+    Thinking {
+        /// The block, exactly as received.
+        block: ThinkingBlock,
+    },
+}
+
+/// A block of a model's extended thinking, kept byte for byte so it can be sent back: the
+/// provider checks its signature. Its serde form is Anthropic's content block
+/// (`{"type": "thinking", "thinking", "signature"}`, `{"type": "redacted_thinking", "data"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ThinkingBlock {
+    /// Reasoning in the clear, with the provider's signature over it.
+    Thinking {
+        /// The reasoning text (possibly a summary of it, as Claude 4 models return).
+        thinking: String,
+        /// The provider's opaque signature of `thinking`.
+        signature: String,
+    },
+    /// Reasoning the provider's safety systems encrypted; only the provider can read it.
+    RedactedThinking {
+        /// The encrypted payload.
+        data: String,
+    },
 }
 
 /// One turn of a conversation.
@@ -181,6 +208,11 @@ pub struct ChatRequest {
     /// sent with the request when an Anthropic model answers it; other providers ignore them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anthropic_beta: Vec<String>,
+    /// The caller's extended-thinking request, as sent in Anthropic's `thinking` field
+    /// (`{"type": "enabled", "budget_tokens": 2048}`): sent on to Anthropic models; other
+    /// providers leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<serde_json::Value>,
 }
 
 impl ChatRequest {
@@ -252,5 +284,23 @@ mod tests {
         assert_eq!(request.all_text(), "first\nsecond");
         assert!(request.has_image());
         assert_eq!(request.last_user_text().as_deref(), Some(""));
+    }
+
+    #[test]
+    fn thinking_blocks_serialise_as_anthropic_content_blocks() {
+        let blocks = [
+            ThinkingBlock::Thinking {
+                thinking: "step".into(),
+                signature: "sig".into(),
+            },
+            ThinkingBlock::RedactedThinking { data: "enc".into() },
+        ];
+        assert_eq!(
+            serde_json::to_value(blocks).unwrap(),
+            serde_json::json!([
+                {"type": "thinking", "thinking": "step", "signature": "sig"},
+                {"type": "redacted_thinking", "data": "enc"},
+            ])
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ToolCall;
+use crate::{ThinkingBlock, ToolCall};
 
 /// Why the model stopped, mapped from each provider's own stop reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -60,6 +60,9 @@ pub struct ChatResponse {
     pub model: String,
     /// The answer's text.
     pub text: String,
+    /// The model's extended-thinking blocks, in order, before the text (Anthropic only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thinking: Vec<ThinkingBlock>,
     /// Tool calls the model made.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCall>,
@@ -91,6 +94,22 @@ pub enum StreamEvent {
         name: Option<String>,
         /// More argument JSON text.
         arguments: String,
+    },
+    /// More extended-thinking text, for the open thinking block (a new one opens after a
+    /// signature).
+    ThinkingDelta {
+        /// The new reasoning text.
+        thinking: String,
+    },
+    /// The signature that closes the open thinking block.
+    ThinkingSignature {
+        /// The provider's opaque signature.
+        signature: String,
+    },
+    /// A whole redacted-thinking block.
+    RedactedThinking {
+        /// The encrypted payload.
+        data: String,
     },
     /// Token usage, usually near the end.
     Usage {

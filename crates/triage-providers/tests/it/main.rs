@@ -6,5 +6,6 @@
 
 mod conformance;
 mod support;
+mod thinking;
 mod timeouts;
 mod wire_format;

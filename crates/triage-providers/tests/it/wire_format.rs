@@ -64,6 +64,7 @@ fn rich_request() -> ChatRequest {
         response_format: None,
         cache_prefix: true,
         anthropic_beta: Vec::new(),
+        thinking: None,
     }
 }
 
