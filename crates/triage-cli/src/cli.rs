@@ -44,6 +44,8 @@ enum Command {
     MockUpstream(commands::mock_upstream::Args),
     /// Answer a prompt with the cheapest adequate model, falling back on failure.
     Ask(commands::ask::Args),
+    /// Answer many requests through the providers' batch APIs, at their batch price.
+    Batch(commands::batch::Args),
     /// Show which model a prompt would be routed to, and why (no API call).
     Route(commands::route::Args),
     /// Classify prompts from a JSON Lines file with one strategy.
@@ -113,6 +115,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => commands::serve::run(args),
         Command::MockUpstream(args) => commands::mock_upstream::run(args),
         Command::Ask(args) => commands::ask::run(args),
+        Command::Batch(args) => commands::batch::run(args),
         Command::Route(args) => commands::route::run(args),
         Command::Classify(args) => commands::classify::run(args),
         Command::Eval(args) => commands::eval::run(args),

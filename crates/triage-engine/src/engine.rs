@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     pub(crate) pending: crate::pending::Pending,
     /// The long prompts answered lately, and by which model.
     pub(crate) affinity: crate::affinity::Affinity,
+    /// Batch API clients of the providers that have one and can be called.
+    pub(crate) batch_clients: BTreeMap<String, Arc<dyn triage_providers::BatchProvider>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -155,6 +157,7 @@ impl Engine {
             &http,
         );
         let catalog = Arc::new(catalog);
+        let batch_clients = clients.batch;
         let mut builder = Executor::builder(Arc::clone(&catalog), config.fallback.clone());
         for client in clients.ready {
             builder = builder.provider(client);
@@ -190,6 +193,7 @@ impl Engine {
                 limits: limits(&config.state)?,
                 pending: crate::pending::Pending::default(),
                 affinity: crate::affinity::Affinity::default(),
+                batch_clients,
             }),
         })
     }

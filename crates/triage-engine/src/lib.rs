@@ -14,12 +14,17 @@
 //! reserved and settled with the real cost when the request is accounted for; near a budget
 //! the plan starts one tier cheaper.
 //!
+//! [`Engine::batch_submit`], [`Engine::batch_poll`] and [`Engine::batch_collect`] run many
+//! requests through the providers' batch APIs at their batch price ([`BatchJob`]), planned the
+//! same way, with the live path for lines a batch could not answer.
+//!
 //! The engine reads no environment variable and no file of its own: the caller passes an
 //! environment lookup, the strategy and the ledger.
 #![deny(missing_docs)]
 
 mod account;
 mod affinity;
+mod batch;
 mod engine;
 mod error;
 mod keys;
@@ -29,6 +34,10 @@ mod providers;
 mod run;
 
 pub use account::{Accounted, Caller};
+pub use batch::{
+    BATCH_ENTRY, BATCH_LIVE_ENTRY, BatchError, BatchJob, BatchLine, JobGroup, JobLine, LineOutcome,
+    LineResult, LineRoute, Via,
+};
 pub use engine::{Engine, EngineOptions, Planned, Target};
 pub use error::{BuildError, EngineError};
 pub use keys::{key_limits, keyring};

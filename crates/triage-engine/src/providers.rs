@@ -9,7 +9,10 @@ use std::sync::Arc;
 use triage_catalog::Catalog;
 use triage_catalog::ProviderInfo;
 use triage_config::ProviderOverrides;
-use triage_providers::{ApiKey, Provider, ProviderError, ProviderSettings, build_provider};
+use triage_providers::{
+    ApiKey, BatchProvider, Provider, ProviderError, ProviderSettings, build_batch_provider,
+    build_provider,
+};
 
 /// Reads an environment variable; the engine itself never touches the process environment.
 pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -71,6 +74,8 @@ pub fn provider_settings(
 pub(crate) struct Clients {
     pub(crate) ready: Vec<Arc<dyn Provider>>,
     pub(crate) status: BTreeMap<String, ProviderStatus>,
+    /// Batch API clients, for the ready providers that have a batch API.
+    pub(crate) batch: BTreeMap<String, Arc<dyn BatchProvider>>,
 }
 
 impl Clients {
@@ -83,9 +88,13 @@ impl Clients {
         let mut clients = Clients {
             ready: Vec::new(),
             status: BTreeMap::new(),
+            batch: BTreeMap::new(),
         };
         for info in catalog.providers() {
             let settings = provider_settings(info, overrides.get(&info.id), lookup);
+            if let Ok(Some(batch)) = build_batch_provider(settings.clone(), http.clone()) {
+                clients.batch.insert(info.id.clone(), batch);
+            }
             let status = match build_provider(settings, http.clone()) {
                 Ok(client) => {
                     clients.ready.push(client);

@@ -100,8 +100,21 @@ impl Engine {
         model: &str,
         request: &ChatRequest,
     ) -> Result<Completed, Box<Failed>> {
+        self.complete_noted(caller, model, request, None).await
+    }
+
+    /// [`Engine::complete`], with `note` added to the record's warnings (why a batch line was
+    /// answered live).
+    pub(crate) async fn complete_noted(
+        &self,
+        caller: Caller,
+        model: &str,
+        request: &ChatRequest,
+        note: Option<String>,
+    ) -> Result<Completed, Box<Failed>> {
         let mut ticket = Ticket::new(caller, model);
         let planned = self.begin(&mut ticket, model, request).await?;
+        ticket.warnings.extend(note);
         // The executor itself stops at the request timeout, so a timed-out request keeps its
         // attempts; the outer timeout is only a backstop, a moment later.
         let limit = self.inner.request_timeout;

@@ -3,7 +3,9 @@
 //! (`/v1beta/models/{model}:generateContent`, `:streamGenerateContent?alt=sse`), streaming
 //! included. It answers from a queue of [`Scenario`]s, else from a `[mock:NAME]` marker in the
 //! request (see [`Scenario::from_marker`]), else by echoing the last user message; and it
-//! records every request it receives.
+//! records every request it receives. It also serves the three providers' batch APIs in memory
+//! (OpenAI Files + Batches, Anthropic Message Batches, Gemini batch mode), each line answered by
+//! the same logic, with partial failure and expiry (see the `batch` module).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
@@ -19,6 +21,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod batch;
 mod scenario;
 mod wire;
 
@@ -56,6 +59,7 @@ pub struct RecordedRequest {
 struct Shared {
     queue: Mutex<VecDeque<Scenario>>,
     requests: Mutex<Vec<RecordedRequest>>,
+    batches: Mutex<batch::Store>,
 }
 
 /// A handle on a mock's script and record, cheap to clone.
@@ -95,6 +99,16 @@ impl MockHandle {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+
+    /// The content of every file uploaded to `POST /v1/files` (OpenAI batch input files), in
+    /// upload order: the JSONL exactly as the client sent it.
+    pub fn uploaded_files(&self) -> Vec<String> {
+        self.shared
+            .batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .uploads()
     }
 
     fn next_scenario(&self) -> Option<Scenario> {
@@ -243,6 +257,9 @@ async fn handle_request(
         body: json.clone(),
     });
 
+    if let Some(response) = batch::handle(handle, &method, &path, headers, body) {
+        return response;
+    }
     let call = if path.ends_with("/chat/completions") {
         Call {
             wire: Wire::OpenAi,
@@ -259,7 +276,7 @@ async fn handle_request(
             stream: json["stream"] == true,
             include_usage: false,
             last_user_text: wire::last_user_text(Wire::Anthropic, &json),
-            thinking: json["thinking"].is_object() && json["thinking"]["type"] != "disabled",
+            thinking: wire::wants_thinking(Wire::Anthropic, &json),
         }
     } else if let Some((model, action)) = path
         .rsplit_once("/models/")

@@ -52,6 +52,13 @@ impl Call {
     }
 }
 
+/// Whether an Anthropic request body asks for extended thinking.
+pub(crate) fn wants_thinking(wire: Wire, body: &Value) -> bool {
+    wire == Wire::Anthropic
+        && body["thinking"].is_object()
+        && body["thinking"]["type"] != "disabled"
+}
+
 /// The mock's signature over a thinking text (FNV-1a, hex): what its answers carry and what
 /// it checks when a thinking block comes back, as Anthropic verifies its own.
 pub(crate) fn thinking_signature(thinking: &str) -> String {

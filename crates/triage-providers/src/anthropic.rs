@@ -18,7 +18,7 @@ use crate::sse::SseEvent;
 use crate::{EventStream, Protocol, Provider, ProviderError};
 
 /// The API version header value this module is written against.
-const ANTHROPIC_VERSION: &str = "2023-06-01";
+pub(crate) const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// Appended to the system prompt when JSON is requested.
 const JSON_INSTRUCTION: &str =
@@ -94,42 +94,7 @@ impl Provider for AnthropicProvider {
             .transport
             .post_json(&self.url(), self.headers(request)?, &body)
             .await?;
-        let wire: WireMessage = parse_body(self.id(), &bytes)?;
-        let mut text = String::new();
-        let mut thinking = Vec::new();
-        let mut tool_calls = Vec::new();
-        for block in wire.content {
-            match block {
-                WireBlock::Text { text: piece } => text.push_str(&piece),
-                WireBlock::Thinking {
-                    thinking: reasoning,
-                    signature,
-                } => thinking.push(ThinkingBlock::Thinking {
-                    thinking: reasoning,
-                    signature,
-                }),
-                WireBlock::RedactedThinking { data } => {
-                    thinking.push(ThinkingBlock::RedactedThinking { data });
-                }
-                WireBlock::ToolUse { id, name, input } => tool_calls.push(ToolCall {
-                    id,
-                    name,
-                    arguments: input.to_string(),
-                }),
-                WireBlock::Other => {}
-            }
-        }
-        Ok(ChatResponse {
-            model: wire.model.unwrap_or_else(|| model.to_owned()),
-            text,
-            thinking,
-            tool_calls,
-            finish_reason: wire
-                .stop_reason
-                .as_deref()
-                .map_or(FinishReason::Other, finish_reason),
-            usage: wire.usage.neutral(),
-        })
+        response_from_body(self.id(), model, &bytes)
     }
 
     async fn stream(
@@ -146,6 +111,51 @@ impl Provider for AnthropicProvider {
             .post_stream(&self.url(), self.headers(request)?, &body, decoder)
             .await
     }
+}
+
+/// A Messages success body (a `message` object) as a response: the live answer's and a batch
+/// result's `result.message` alike.
+pub(crate) fn response_from_body(
+    provider: &str,
+    model: &str,
+    bytes: &[u8],
+) -> Result<ChatResponse, ProviderError> {
+    let wire: WireMessage = parse_body(provider, bytes)?;
+    let mut text = String::new();
+    let mut thinking = Vec::new();
+    let mut tool_calls = Vec::new();
+    for block in wire.content {
+        match block {
+            WireBlock::Text { text: piece } => text.push_str(&piece),
+            WireBlock::Thinking {
+                thinking: reasoning,
+                signature,
+            } => thinking.push(ThinkingBlock::Thinking {
+                thinking: reasoning,
+                signature,
+            }),
+            WireBlock::RedactedThinking { data } => {
+                thinking.push(ThinkingBlock::RedactedThinking { data });
+            }
+            WireBlock::ToolUse { id, name, input } => tool_calls.push(ToolCall {
+                id,
+                name,
+                arguments: input.to_string(),
+            }),
+            WireBlock::Other => {}
+        }
+    }
+    Ok(ChatResponse {
+        model: wire.model.unwrap_or_else(|| model.to_owned()),
+        text,
+        thinking,
+        tool_calls,
+        finish_reason: wire
+            .stop_reason
+            .as_deref()
+            .map_or(FinishReason::Other, finish_reason),
+        usage: wire.usage.neutral(),
+    })
 }
 
 /// The most `cache_control` breakpoints the Messages API takes in one request.

@@ -72,49 +72,7 @@ impl Provider for GeminiProvider {
             .transport
             .post_json(&self.url(model, false), self.headers()?, &body)
             .await?;
-        let wire: WireResponse = parse_body(self.id(), &bytes)?;
-        let mut state = Decoder {
-            provider: self.id().to_owned(),
-            ..Decoder::default()
-        };
-        let mut text = String::new();
-        let mut calls: Vec<ToolCall> = Vec::new();
-        let model_version = wire.model_version.clone();
-        for event in state.chunk(wire)? {
-            match event {
-                StreamEvent::TextDelta { text: piece } => text.push_str(&piece),
-                StreamEvent::ToolCallDelta {
-                    id,
-                    name,
-                    arguments,
-                    ..
-                } => calls.push(ToolCall {
-                    id: id.unwrap_or_default(),
-                    name: name.unwrap_or_default(),
-                    arguments,
-                }),
-                // Gemini's decoder yields no thinking events.
-                StreamEvent::Usage { .. }
-                | StreamEvent::Finish { .. }
-                | StreamEvent::ThinkingDelta { .. }
-                | StreamEvent::ThinkingSignature { .. }
-                | StreamEvent::RedactedThinking { .. } => {}
-            }
-        }
-        let Some(finish) = state.finish_reason() else {
-            return Err(ProviderError::MalformedResponse {
-                provider: self.id().to_owned(),
-                message: "the answer has no candidate with a finishReason".to_owned(),
-            });
-        };
-        Ok(ChatResponse {
-            model: model_version.unwrap_or_else(|| model.to_owned()),
-            text,
-            thinking: Vec::new(),
-            tool_calls: calls,
-            finish_reason: finish,
-            usage: state.usage,
-        })
+        response_from_body(self.id(), model, &bytes)
     }
 
     async fn stream(
@@ -131,6 +89,58 @@ impl Provider for GeminiProvider {
             .post_stream(&self.url(model, true), self.headers()?, &body, decoder)
             .await
     }
+}
+
+/// A `generateContent` success body (a `GenerateContentResponse`) as a response: the live
+/// answer's and a batch's inlined response alike.
+pub(crate) fn response_from_body(
+    provider: &str,
+    model: &str,
+    bytes: &[u8],
+) -> Result<ChatResponse, ProviderError> {
+    let wire: WireResponse = parse_body(provider, bytes)?;
+    let mut state = Decoder {
+        provider: provider.to_owned(),
+        ..Decoder::default()
+    };
+    let mut text = String::new();
+    let mut calls: Vec<ToolCall> = Vec::new();
+    let model_version = wire.model_version.clone();
+    for event in state.chunk(wire)? {
+        match event {
+            StreamEvent::TextDelta { text: piece } => text.push_str(&piece),
+            StreamEvent::ToolCallDelta {
+                id,
+                name,
+                arguments,
+                ..
+            } => calls.push(ToolCall {
+                id: id.unwrap_or_default(),
+                name: name.unwrap_or_default(),
+                arguments,
+            }),
+            // Gemini's decoder yields no thinking events.
+            StreamEvent::Usage { .. }
+            | StreamEvent::Finish { .. }
+            | StreamEvent::ThinkingDelta { .. }
+            | StreamEvent::ThinkingSignature { .. }
+            | StreamEvent::RedactedThinking { .. } => {}
+        }
+    }
+    let Some(finish) = state.finish_reason() else {
+        return Err(ProviderError::MalformedResponse {
+            provider: provider.to_owned(),
+            message: "the answer has no candidate with a finishReason".to_owned(),
+        });
+    };
+    Ok(ChatResponse {
+        model: model_version.unwrap_or_else(|| model.to_owned()),
+        text,
+        thinking: Vec::new(),
+        tool_calls: calls,
+        finish_reason: finish,
+        usage: state.usage,
+    })
 }
 
 /// The request body, as the `generateContent` reference documents it. The model goes in the

@@ -113,8 +113,22 @@ impl Transport {
         total: Instant,
         first_phase: TimeoutPhase,
     ) -> Result<reqwest::Response, ProviderError> {
+        let request = self.client.post(url).headers(headers).json(body);
+        self.send_request(url, request, first, total, first_phase)
+            .await
+    }
+
+    /// Sends a built request and waits for the headers; error statuses are read and mapped.
+    async fn send_request(
+        &self,
+        url: &str,
+        request: reqwest::RequestBuilder,
+        first: Instant,
+        total: Instant,
+        first_phase: TimeoutPhase,
+    ) -> Result<reqwest::Response, ProviderError> {
         tracing::debug!(provider = %self.settings.provider_id, %url, "provider request");
-        let request = self.client.post(url).headers(headers).json(body).send();
+        let request = request.send();
         let response = match timeout_at(first, request).await {
             Err(_) => return Err(self.timeout(first_phase)),
             Ok(Err(error)) => return Err(self.transport_error(&error)),
@@ -149,6 +163,24 @@ impl Transport {
         let (first, total, first_phase) = self.deadlines();
         let response = self
             .send(url, headers, body, first, total, first_phase)
+            .await?;
+        match timeout_at(total, response.bytes()).await {
+            Err(_) => Err(self.timeout(TimeoutPhase::Total)),
+            Ok(Err(error)) => Err(self.transport_error(&error)),
+            Ok(Ok(bytes)) => Ok(bytes),
+        }
+    }
+
+    /// Sends any request (a batch API's GET, a multipart upload) under the same timeouts and
+    /// error mapping as [`Transport::post_json`], and returns the whole success body.
+    pub(crate) async fn fetch(
+        &self,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Bytes, ProviderError> {
+        let (first, total, first_phase) = self.deadlines();
+        let response = self
+            .send_request(url, request, first, total, first_phase)
             .await?;
         match timeout_at(total, response.bytes()).await {
             Err(_) => Err(self.timeout(TimeoutPhase::Total)),

@@ -1,7 +1,9 @@
 //! Provider clients for triage: the [`Provider`] trait over the neutral
 //! [`triage_types::ChatRequest`], one module per wire protocol (OpenAI Chat Completions,
 //! Anthropic Messages, Google Gemini, OpenAI-compatible servers), streaming, one error taxonomy
-//! with [`ProviderError::is_retryable`], and a [`RetryPolicy`].
+//! with [`ProviderError::is_retryable`], and a [`RetryPolicy`]; and the providers' batch APIs
+//! ([`batch`]: OpenAI Files + Batches, Anthropic Message Batches, Gemini batch mode) behind
+//! [`BatchProvider`].
 //!
 //! The crate knows no provider by id, does no environment lookups and no pricing: the caller
 //! resolves the catalog's provider facts (base URL, key variable, quirks), `triage.toml` and
@@ -12,6 +14,7 @@
 
 mod accumulate;
 mod anthropic;
+pub mod batch;
 mod error;
 mod gemini;
 mod http;
@@ -28,6 +31,7 @@ use futures::Stream;
 use triage_types::{ChatRequest, ChatResponse, StreamEvent};
 
 pub use accumulate::StreamAccumulator;
+pub use batch::{BatchProvider, build_batch_provider};
 pub use error::{ProviderError, TimeoutPhase};
 pub use registry::build_provider;
 pub use retry::{RetryPolicy, parse_retry_after};

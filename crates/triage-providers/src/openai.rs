@@ -67,12 +67,7 @@ impl Provider for OpenAiProvider {
             .transport
             .post_json(&self.url(), self.headers()?, &body)
             .await?;
-        let provider = self.id();
-        let wire: WireResponse = parse_body(provider, &bytes)?;
-        if let Some(error) = wire.error {
-            return Err(map_error_value(provider, 200, None, &error));
-        }
-        response_from_wire(provider, model, wire)
+        response_from_body(self.id(), model, &bytes)
     }
 
     async fn stream(
@@ -349,6 +344,20 @@ fn finish_reason(reason: &str) -> FinishReason {
         "content_filter" => FinishReason::ContentFilter,
         _ => FinishReason::Other,
     }
+}
+
+/// A Chat Completions success body (`chat.completion`) as a response: the live answer's and a
+/// batch result line's `response.body` alike.
+pub(crate) fn response_from_body(
+    provider: &str,
+    model: &str,
+    bytes: &[u8],
+) -> Result<ChatResponse, ProviderError> {
+    let wire: WireResponse = parse_body(provider, bytes)?;
+    if let Some(error) = wire.error {
+        return Err(map_error_value(provider, 200, None, &error));
+    }
+    response_from_wire(provider, model, wire)
 }
 
 fn response_from_wire(

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod anthropic;
+pub mod chat_wire;
 mod dispatch;
 mod error;
 mod handlers;

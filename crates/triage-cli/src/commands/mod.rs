@@ -1,6 +1,7 @@
 //! One module per `triage` subcommand; each exposes its clap `Args` and a `run` function.
 
 pub(crate) mod ask;
+pub(crate) mod batch;
 pub(crate) mod calibrate;
 pub(crate) mod catalog;
 pub(crate) mod catalog_args;

@@ -1,6 +1,7 @@
 //! Integration tests of the `triage` binary, one module per area.
 
 mod ask;
+mod batch;
 mod catalog;
 mod chaos;
 mod gateway;

@@ -3,6 +3,7 @@
 //! per request whatever the exit path.
 #![expect(clippy::unwrap_used, reason = "test helpers panic on setup failures")]
 
+mod batch;
 mod pipeline;
 
 use std::path::Path;

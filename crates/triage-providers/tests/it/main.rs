@@ -4,6 +4,7 @@
     reason = "shared test helpers panic on setup failures"
 )]
 
+mod batch;
 mod conformance;
 mod support;
 mod thinking;
