@@ -28,21 +28,31 @@ pub fn build_provider(
     settings: ProviderSettings,
     client: reqwest::Client,
 ) -> Result<Arc<dyn Provider>, ProviderError> {
-    let key = settings.required_key()?;
     let protocol = settings.protocol;
-    let transport = Transport {
-        client,
-        settings,
-        key,
-        map_error: match protocol {
-            Protocol::OpenAi | Protocol::OpenAiCompatible => crate::openai::map_error,
-            Protocol::Anthropic => crate::anthropic::map_error,
-            Protocol::Gemini => crate::gemini::map_error,
-        },
-    };
+    let transport = transport(settings, client)?;
     Ok(match protocol {
         Protocol::OpenAi | Protocol::OpenAiCompatible => Arc::new(OpenAiProvider::new(transport)),
         Protocol::Anthropic => Arc::new(AnthropicProvider::new(transport)),
         Protocol::Gemini => Arc::new(GeminiProvider::new(transport)),
+    })
+}
+
+/// The HTTP transport for `settings.protocol` (its error mapping, the key it requires), on
+/// `client`'s connection pool: what the live and the batch clients of a provider share.
+pub(crate) fn transport(
+    settings: ProviderSettings,
+    client: reqwest::Client,
+) -> Result<Transport, ProviderError> {
+    let key = settings.required_key()?;
+    let map_error = match settings.protocol {
+        Protocol::OpenAi | Protocol::OpenAiCompatible => crate::openai::map_error,
+        Protocol::Anthropic => crate::anthropic::map_error,
+        Protocol::Gemini => crate::gemini::map_error,
+    };
+    Ok(Transport {
+        client,
+        settings,
+        key,
+        map_error,
     })
 }

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use triage_types::{ChatRequest, ChatResponse};
 
-use crate::http::Transport;
 use crate::{Protocol, ProviderError, ProviderSettings};
 
 /// One request of a batch.
@@ -150,18 +149,8 @@ pub fn build_batch_provider(
     settings: ProviderSettings,
     client: reqwest::Client,
 ) -> Result<Option<Arc<dyn BatchProvider>>, ProviderError> {
-    let key = settings.required_key()?;
     let protocol = settings.protocol;
-    let transport = Transport {
-        client,
-        settings,
-        key,
-        map_error: match protocol {
-            Protocol::OpenAi | Protocol::OpenAiCompatible => crate::openai::map_error,
-            Protocol::Anthropic => crate::anthropic::map_error,
-            Protocol::Gemini => crate::gemini::map_error,
-        },
-    };
+    let transport = crate::registry::transport(settings, client)?;
     Ok(match protocol {
         Protocol::OpenAi => Some(Arc::new(openai::OpenAiBatches::new(transport))),
         Protocol::OpenAiCompatible => None,
