@@ -1,4 +1,5 @@
-"""End-to-end check of the triage gateway with the official OpenAI and Anthropic Python SDKs.
+"""End-to-end check of the triage gateway with the official OpenAI and Anthropic Python SDKs
+(Chat Completions, Responses and Messages).
 
 Run by `crates/triage-cli/tests/it/gateway.rs` against `triage serve` in front of
 `triage mock-upstream` (which echoes the last user message). Usage:
@@ -105,6 +106,95 @@ def openai_checks():
         check("openai unknown model", False, "no error raised")
     except openai.NotFoundError as error:
         check("openai unknown model", error.status_code == 404 and "auto" in str(error), str(error))
+
+
+def responses_checks():
+    """The Responses API: a response, a stream, a function call (whole and streamed) and the
+    turn that sends its output back, and a refused `previous_response_id`."""
+    client = openai.OpenAI(base_url=GATEWAY + "/v1", api_key=KEY, max_retries=0)
+
+    raw = client.responses.with_raw_response.create(
+        model="auto",
+        instructions="Answer briefly.",
+        input="What is the capital of Spain?",
+    )
+    response = raw.parse()
+    check("responses create", response.output_text == "echo: What is the capital of Spain?",
+          response.model_dump(mode="json"))
+    check(
+        "responses usage",
+        response.status == "completed"
+        and response.usage.input_tokens > 0
+        and response.usage.output_tokens > 0
+        and response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens,
+        response.usage.model_dump(),
+    )
+    check(
+        "responses headers",
+        raw.headers.get("x-triage-model") == response.model
+        and raw.headers.get("x-triage-cost-usd")
+        and raw.headers.get("x-triage-attempts") == "1",
+        dict(raw.headers),
+    )
+
+    deltas = []
+    with client.responses.stream(
+        model="auto",
+        input=[{"role": "user", "content": "Translate 'thank you' into German"}],
+    ) as stream:
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+        final = stream.get_final_response()
+    streamed = "".join(deltas)
+    check(
+        "responses stream",
+        streamed == "echo: Translate 'thank you' into German" and final.output_text == streamed,
+        final.model_dump(mode="json"),
+    )
+    # triage's figures ride in the last event's response, which the helper hands back.
+    figures = (final.model_extra or {}).get("x_triage")
+    check("responses stream cost", stream_figures_ok(figures, final.usage.input_tokens, final.usage.output_tokens,
+                                                     "input_tokens", "output_tokens"), figures)
+
+    tools = [{
+        "type": "function",
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }]
+    question = "What is the weather in Paris? [mock:tool]"
+    first = client.responses.create(model="auto", input=question, tools=tools)
+    calls = [item for item in first.output if item.type == "function_call"]
+    check(
+        "responses function call",
+        len(calls) == 1 and calls[0].name == "get_weather" and json.loads(calls[0].arguments) == {"city": "Paris"},
+        first.model_dump(mode="json"),
+    )
+    with client.responses.stream(model="auto", input=question, tools=tools) as stream:
+        streamed_calls = [item for item in stream.get_final_response().output if item.type == "function_call"]
+    check(
+        "responses stream function call",
+        len(streamed_calls) == 1 and json.loads(streamed_calls[0].arguments) == {"city": "Paris"},
+        [item.model_dump(mode="json") for item in streamed_calls],
+    )
+    follow = client.responses.create(
+        model="auto",
+        tools=tools,
+        input=[
+            {"role": "user", "content": "What is the weather in Paris?"},
+            calls[0].model_dump(exclude_none=True),
+            {"type": "function_call_output", "call_id": calls[0].call_id, "output": "sunny, 21 C"},
+        ],
+    )
+    check("responses function output", follow.output_text == "echo: What is the weather in Paris?",
+          follow.model_dump(mode="json"))
+
+    try:
+        client.responses.create(model="auto", input="And then?", previous_response_id=response.id)
+        check("responses previous_response_id", False, "no error raised")
+    except openai.BadRequestError as error:
+        check("responses previous_response_id", error.status_code == 400 and "input" in str(error), str(error))
 
 
 def anthropic_checks():
@@ -250,5 +340,6 @@ def thinking_checks(client):
 
 if __name__ == "__main__":
     openai_checks()
+    responses_checks()
     anthropic_checks()
     print(json.dumps({"check": "all", "ok": True}))

@@ -16,7 +16,8 @@ pub struct RequestRecord {
     pub request_id: String,
     /// When the request arrived.
     pub started_at: OffsetDateTime,
-    /// The wire protocol the caller spoke (`openai`, `anthropic`).
+    /// The protocol the caller spoke (`openai`, `openai-responses`, `anthropic`; `batch` and
+    /// `batch-live` for `triage batch` lines).
     pub protocol: String,
     /// What the caller asked for in `model`, exactly as sent: `auto`, a route alias, or a
     /// catalog model id (possibly a retired one; see [`RequestRecord::resolved_from`]).

@@ -148,10 +148,7 @@ pub(crate) fn parse_count_request(body: &[u8]) -> Result<AnthropicRequest, Serve
 }
 
 fn parse(body: &[u8]) -> Result<AnthropicRequest, ServerError> {
-    let wire: WireRequest =
-        serde_json::from_slice(body).map_err(|error| ServerError::MalformedJson {
-            message: error.to_string(),
-        })?;
+    let wire: WireRequest = serde_json::from_slice(body).map_err(ServerError::malformed)?;
     let mut messages = Vec::with_capacity(wire.messages.len() + 1);
     // A cache breakpoint on the system prompt or the tools asks for the stable prefix to be
     // cached, which `cache_prefix` does (on the system prompt's and the tools' last block).
@@ -370,11 +367,6 @@ fn tool_input(arguments: &str) -> Value {
         Ok(value @ Value::Object(_)) => value,
         _ => json!({}),
     }
-}
-
-/// One SSE event: `event: <name>` and its data line.
-pub(crate) fn event(name: &str, data: &Value) -> String {
-    format!("event: {name}\ndata: {data}\n\n")
 }
 
 /// The `message_start` event's data.

@@ -8,7 +8,7 @@ use triage_limits::Refusal;
 use triage_types::RouteClass;
 
 use crate::error::Dialect;
-use crate::{ServerError, anthropic, openai};
+use crate::{ServerError, anthropic, openai, responses};
 
 /// Header: the routing class (`none` when the request was not classified).
 pub const HEADER_CLASS: &str = "x-triage-class";
@@ -74,8 +74,9 @@ pub(crate) fn cost_text(accounted: &Accounted) -> String {
 }
 
 /// The name of the extra field that carries triage's figures in a stream's last usage event
-/// (OpenAI's final usage chunk, Anthropic's `message_delta`), where SDKs keep it as an extra
-/// field: a stream's cost is known only at its end, too late for a header.
+/// (OpenAI's final usage chunk, Anthropic's `message_delta`, the response of the Responses
+/// API's `response.completed`), where SDKs keep it as an extra field: a stream's cost is known
+/// only at its end, too late for a header.
 pub const STREAM_FIELD: &str = "x_triage";
 
 /// The figures of [`STREAM_FIELD`]: the same request id, model, class, attempts, cost and
@@ -92,6 +93,7 @@ pub(crate) fn stream_figures(
     let usage = match dialect {
         Dialect::OpenAi => openai::usage(&accounted.usage),
         Dialect::Anthropic => anthropic::usage(&accounted.usage),
+        Dialect::Responses => responses::usage(&accounted.usage),
     };
     json!({
         "request_id": accounted.request_id,

@@ -17,6 +17,8 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic Messages (`/v1/messages`).
     Anthropic,
+    /// OpenAI Responses (`/v1/responses`); errors take OpenAI's shape.
+    Responses,
 }
 
 impl Dialect {
@@ -25,6 +27,7 @@ impl Dialect {
         match self {
             Dialect::OpenAi => "openai",
             Dialect::Anthropic => "anthropic",
+            Dialect::Responses => "openai-responses",
         }
     }
 
@@ -32,6 +35,8 @@ impl Dialect {
     pub fn of_path(path: &str) -> Dialect {
         if path.starts_with("/v1/messages") {
             Dialect::Anthropic
+        } else if path.starts_with("/v1/responses") {
+            Dialect::Responses
         } else {
             Dialect::OpenAi
         }
@@ -167,6 +172,13 @@ pub enum ServerError {
 }
 
 impl ServerError {
+    /// A body that is not the JSON the endpoint expects.
+    pub(crate) fn malformed(error: serde_json::Error) -> ServerError {
+        ServerError::MalformedJson {
+            message: error.to_string(),
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -273,7 +285,7 @@ impl ServerError {
     pub fn body(&self, protocol: Dialect) -> serde_json::Value {
         let message = self.to_string();
         match protocol {
-            Dialect::OpenAi => {
+            Dialect::OpenAi | Dialect::Responses => {
                 let (kind, code) = self.openai_type_and_code();
                 let param = matches!(self, ServerError::UnknownModel { .. }).then_some("model");
                 json!({ "error": { "message": message, "type": kind, "param": param, "code": code } })

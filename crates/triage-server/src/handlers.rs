@@ -1,4 +1,4 @@
-//! The HTTP handlers: chat completions, messages, token counts, models, health, metrics, the
+//! The HTTP handlers: chat completions, responses, messages, token counts, models, health, metrics, the
 //! proxy-key check and the not-found fallback.
 
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 use triage_engine::{Caller, Completed, Failed};
 use triage_limits::ClientKey;
 use triage_types::ChatRequest;
@@ -20,7 +20,7 @@ use crate::error::{ApiError, Dialect};
 use crate::metrics::InFlight;
 use crate::state::{AppState, Inner};
 use crate::stream::Encoder;
-use crate::{ServerError, anthropic, openai};
+use crate::{ServerError, anthropic, openai, responses};
 
 /// `POST /v1/chat/completions`.
 pub(crate) async fn chat_completions(State(state): State<AppState>, request: Request) -> Response {
@@ -35,6 +35,33 @@ pub(crate) async fn chat_completions(State(state): State<AppState>, request: Req
         request: parsed.request,
         stream: parsed.stream,
         include_usage: parsed.include_usage,
+        echo: serde_json::Map::new(),
+        key,
+    };
+    serve(state.inner, call).await
+}
+
+/// `POST /v1/responses`: the OpenAI Responses API, answered from the request's own `input`.
+pub(crate) async fn responses(State(state): State<AppState>, request: Request) -> Response {
+    let key = request.extensions().get::<Arc<ClientKey>>().cloned();
+    let parsed = match read_parsed(
+        &state,
+        request,
+        Dialect::Responses,
+        responses::parse_request,
+    )
+    .await
+    {
+        Ok(parsed) => parsed,
+        Err(refused) => return refused,
+    };
+    let call = Call {
+        protocol: Dialect::Responses,
+        model: parsed.model,
+        request: parsed.request,
+        stream: parsed.stream,
+        include_usage: true,
+        echo: parsed.echo,
         key,
     };
     serve(state.inner, call).await
@@ -62,6 +89,7 @@ pub(crate) async fn messages(State(state): State<AppState>, request: Request) ->
         request: parsed.request,
         stream: parsed.stream,
         include_usage: true,
+        echo: serde_json::Map::new(),
         key,
     };
     serve(state.inner, call).await
@@ -161,6 +189,8 @@ struct Call {
     request: ChatRequest,
     stream: bool,
     include_usage: bool,
+    /// The request fields a Responses answer repeats (empty for the other protocols).
+    echo: serde_json::Map<String, Value>,
     /// The client key it came with.
     key: Option<Arc<ClientKey>>,
 }
@@ -184,17 +214,19 @@ async fn serve(state: Arc<Inner>, call: Call) -> Response {
             tokio::spawn(async move { engine.stream(caller, &call.model, call.request).await });
         return match started.await {
             Ok(Ok(stream)) => {
-                let encoder = Encoder::new(protocol, &stream.request_id, call.include_usage);
+                let encoder =
+                    Encoder::new(protocol, &stream.request_id, call.include_usage, call.echo);
                 crate::stream::respond(stream, encoder, in_flight)
             }
             Ok(Err(failed)) => refuse(protocol, &failed),
             Err(error) => task_failed(protocol, &error),
         };
     }
+    let echo = call.echo;
     let completed =
         tokio::spawn(async move { engine.complete(caller, &call.model, &call.request).await });
     match completed.await {
-        Ok(Ok(completed)) => answer(protocol, &completed),
+        Ok(Ok(completed)) => answer(protocol, echo, &completed),
         Ok(Err(failed)) => refuse(protocol, &failed),
         Err(error) => task_failed(protocol, &error),
     }
@@ -212,7 +244,11 @@ fn refuse(protocol: Dialect, failed: &Failed) -> Response {
         .into_response()
 }
 
-fn answer(protocol: Dialect, completed: &Completed) -> Response {
+fn answer(
+    protocol: Dialect,
+    echo: serde_json::Map<String, Value>,
+    completed: &Completed,
+) -> Response {
     let Completed {
         planned,
         answer,
@@ -236,6 +272,15 @@ fn answer(protocol: Dialect, completed: &Completed) -> Response {
         Dialect::Anthropic => anthropic::message(
             &format!("msg_{}", accounted.request_id),
             &answer.model,
+            &answer.response,
+        ),
+        Dialect::Responses => responses::response(
+            &responses::ResponseId {
+                request_id: accounted.request_id.clone(),
+                created_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+                model: answer.model.clone(),
+                echo,
+            },
             &answer.response,
         ),
     };

@@ -1,16 +1,19 @@
-//! The triage gateway: an axum app that speaks the OpenAI Chat Completions and Anthropic
-//! Messages APIs, routes each request (`model: "auto"`, a route alias, or a catalog model id),
-//! runs it through the engine (`triage-engine`: plan, fallback, accounting), and shapes the
-//! outcome in the caller's protocol.
+//! The triage gateway: an axum app that speaks the OpenAI Chat Completions, OpenAI Responses
+//! and Anthropic Messages APIs, routes each request (`model: "auto"`, a route alias, or a
+//! catalog model id), runs it through the engine (`triage-engine`: plan, fallback,
+//! accounting), and shapes the outcome in the caller's protocol.
 //!
-//! Endpoints: `POST /v1/chat/completions`, `POST /v1/messages` (both streaming or not;
-//! `anthropic-beta` headers go on to Anthropic models), `POST /v1/messages/count_tokens`
-//! (counted locally for the planned model), `GET /v1/models`, `GET /healthz`, `GET /metrics`. Every routed answer carries the
-//! `x-triage-class`, `x-triage-model`, `x-triage-cost-usd` and `x-triage-attempts` headers. A
-//! stream's cost is known only at its end: it comes in the last usage event as the extra field
-//! `x_triage` (OpenAI's final usage chunk, with `stream_options.include_usage`; Anthropic's
-//! `message_delta`), which the SDKs keep, and in a closing SSE comment line. Errors take the
-//! caller's protocol's shape, mapped in one place ([`ApiError`]'s `IntoResponse`).
+//! Endpoints: `POST /v1/chat/completions`, `POST /v1/responses`, `POST /v1/messages` (all
+//! streaming or not; `anthropic-beta` headers go on to Anthropic models),
+//! `POST /v1/messages/count_tokens` (counted locally for the planned model), `GET /v1/models`,
+//! `GET /healthz`, `GET /metrics`. Every routed answer carries the `x-triage-class`,
+//! `x-triage-model`, `x-triage-cost-usd` and `x-triage-attempts` headers. A stream's cost is
+//! known only at its end: it comes in the last usage event as the extra field `x_triage`
+//! (OpenAI's final usage chunk, with `stream_options.include_usage`; the response in
+//! `response.completed`; Anthropic's `message_delta`), which the SDKs keep, and in a closing
+//! SSE comment line.
+//! Errors take the caller's protocol's shape, mapped in one place ([`ApiError`]'s
+//! `IntoResponse`).
 #![deny(missing_docs)]
 
 mod anthropic;
@@ -21,6 +24,7 @@ mod handlers;
 mod listen;
 mod metrics;
 mod openai;
+mod responses;
 mod state;
 mod stream;
 
@@ -47,6 +51,7 @@ pub fn app(state: AppState) -> Router {
     let chat = Router::new()
         .route("/v1/chat/completions", post(handlers::chat_completions))
         .route("/v1/messages", post(handlers::messages))
+        .route("/v1/responses", post(handlers::responses))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             handlers::admit,

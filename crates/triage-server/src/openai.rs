@@ -144,10 +144,7 @@ struct WireJsonSchema {
 
 /// Parses a request body.
 pub(crate) fn parse_request(body: &[u8]) -> Result<OpenAiRequest, ServerError> {
-    let wire: WireRequest =
-        serde_json::from_slice(body).map_err(|error| ServerError::MalformedJson {
-            message: error.to_string(),
-        })?;
+    let wire: WireRequest = serde_json::from_slice(body).map_err(ServerError::malformed)?;
     let mut messages = Vec::with_capacity(wire.messages.len());
     for message in wire.messages {
         messages.push(message_from_wire(message)?);
@@ -162,14 +159,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<OpenAiRequest, ServerError> {
             "`messages` must hold a user or assistant message, not only system ones",
         ));
     }
-    if let Some(index) = messages.iter().position(|message| {
-        message.role != Role::Tool
-            && message.tool_calls.is_empty()
-            && message.content.iter().all(|part| match part {
-                ContentPart::Text { text } => text.trim().is_empty(),
-                _ => false,
-            })
-    }) {
+    if let Some(index) = messages.iter().position(says_nothing) {
         return Err(ServerError::InvalidRequest {
             message: format!("`messages[{index}]` has empty content"),
         });
@@ -198,22 +188,11 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<OpenAiRequest, ServerError> {
         .map(|format| match format {
             WireResponseFormat::Text => Ok(ResponseFormat::Text),
             WireResponseFormat::JsonObject => Ok(ResponseFormat::JsonObject),
-            WireResponseFormat::JsonSchema { json_schema } => {
-                let schema = json_schema.schema.unwrap_or_else(|| json!({}));
-                // A schema the checks could not compile is the client's error, found before
-                // any upstream call rather than as a paid escalation.
-                triage_fallback::compile_json_schema(&schema).map_err(|error| {
-                    ServerError::InvalidRequest {
-                        message: format!(
-                            "`response_format.json_schema.schema` is invalid: {error}"
-                        ),
-                    }
-                })?;
-                Ok(ResponseFormat::JsonSchema {
-                    name: json_schema.name,
-                    schema,
-                })
-            }
+            WireResponseFormat::JsonSchema { json_schema } => json_schema_format(
+                json_schema.name,
+                json_schema.schema.unwrap_or_else(|| json!({})),
+                "response_format.json_schema.schema",
+            ),
         })
         .transpose()?;
     let stop = match wire.stop {
@@ -242,7 +221,32 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<OpenAiRequest, ServerError> {
     })
 }
 
-fn invalid(message: &str) -> ServerError {
+/// A `json_schema` response format, its schema compiled first: a schema the checks could not
+/// compile is the client's error (naming the field at `path`), found before any upstream call
+/// rather than as a paid escalation.
+pub(crate) fn json_schema_format(
+    name: String,
+    schema: Value,
+    path: &str,
+) -> Result<ResponseFormat, ServerError> {
+    triage_fallback::compile_json_schema(&schema).map_err(|error| ServerError::InvalidRequest {
+        message: format!("`{path}` is invalid: {error}"),
+    })?;
+    Ok(ResponseFormat::JsonSchema { name, schema })
+}
+
+/// Whether a turn says nothing: no text but blanks, no image, no tool call and no tool result.
+/// Such a turn is the client's error, not a paid call.
+pub(crate) fn says_nothing(message: &Message) -> bool {
+    message.role != Role::Tool
+        && message.tool_calls.is_empty()
+        && message.content.iter().all(|part| match part {
+            ContentPart::Text { text } => text.trim().is_empty(),
+            _ => false,
+        })
+}
+
+pub(crate) fn invalid(message: &str) -> ServerError {
     ServerError::InvalidRequest {
         message: message.to_owned(),
     }

@@ -1,5 +1,5 @@
 //! Streamed answers: the fallback executor's events re-encoded as the caller's SSE dialect
-//! (OpenAI `chat.completion.chunk`s or Anthropic message events), with the ledger record
+//! (OpenAI `chat.completion.chunk`s, Responses events or Anthropic message events), with the ledger record
 //! written when the stream ends, fails or the client goes away.
 
 use std::convert::Infallible;
@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use triage_engine::{EngineStream, StreamItem};
 use triage_fallback::StreamSummary;
@@ -17,7 +17,7 @@ use triage_types::StreamEvent;
 use crate::dispatch::{STREAM_FIELD, client_error, cost_text, headers, stream_figures};
 use crate::error::Dialect;
 use crate::metrics::InFlight;
-use crate::{ServerError, anthropic, openai};
+use crate::{ServerError, anthropic, openai, responses};
 
 /// Encodes fallback events in one protocol's SSE dialect.
 pub(crate) enum Encoder {
@@ -33,10 +33,17 @@ pub(crate) enum Encoder {
         /// The tool call index of the open tool block.
         open_tool: Option<u32>,
     },
+    Responses(responses::StreamEncoder),
 }
 
 impl Encoder {
-    pub(crate) fn new(protocol: Dialect, request_id: &str, include_usage: bool) -> Encoder {
+    /// The encoder for `protocol`; `echo` holds the request fields a Responses stream repeats.
+    pub(crate) fn new(
+        protocol: Dialect,
+        request_id: &str,
+        include_usage: bool,
+        echo: Map<String, Value>,
+    ) -> Encoder {
         match protocol {
             Dialect::OpenAi => Encoder::OpenAi {
                 id: openai::CompletionId {
@@ -52,6 +59,14 @@ impl Encoder {
                 next_index: 0,
                 open_tool: None,
             },
+            Dialect::Responses => {
+                Encoder::Responses(responses::StreamEncoder::new(responses::ResponseId {
+                    request_id: request_id.to_owned(),
+                    created_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+                    model: String::new(),
+                    echo,
+                }))
+            }
         }
     }
 
@@ -59,6 +74,7 @@ impl Encoder {
         match self {
             Encoder::OpenAi { .. } => Dialect::OpenAi,
             Encoder::Anthropic { .. } => Dialect::Anthropic,
+            Encoder::Responses(_) => Dialect::Responses,
         }
     }
 
@@ -73,16 +89,17 @@ impl Encoder {
                 ))
             }
             Encoder::Anthropic { id, .. } => {
-                let mut out =
-                    anthropic::event("message_start", &anthropic::message_start(id, model));
-                out.push_str(&anthropic::event("ping", &json!({"type": "ping"})));
+                let mut out = event("message_start", &anthropic::message_start(id, model));
+                out.push_str(&event("ping", &json!({"type": "ping"})));
                 out
             }
+            Encoder::Responses(encoder) => encoder.start(model),
         }
     }
 
     fn delta(&mut self, event: &StreamEvent) -> String {
         match self {
+            Encoder::Responses(encoder) => encoder.delta(event),
             Encoder::OpenAi { id, .. } => match event {
                 StreamEvent::TextDelta { text } => {
                     data(&openai::chunk(id, json!({"content": text}), None))
@@ -205,6 +222,7 @@ impl Encoder {
         let finish = summary.response.finish_reason;
         let usage = &summary.response.usage;
         match self {
+            Encoder::Responses(encoder) => encoder.done(&summary.response, figures),
             Encoder::OpenAi { id, include_usage } => {
                 let mut out = data(&openai::chunk(id, json!({}), Some(finish)));
                 if *include_usage {
@@ -225,11 +243,8 @@ impl Encoder {
                     "usage": anthropic::usage(usage),
                 });
                 delta[STREAM_FIELD] = figures;
-                out.push_str(&anthropic::event("message_delta", &delta));
-                out.push_str(&anthropic::event(
-                    "message_stop",
-                    &json!({"type": "message_stop"}),
-                ));
+                out.push_str(&event("message_delta", &delta));
+                out.push_str(&event("message_stop", &json!({"type": "message_stop"})));
                 out
             }
         }
@@ -238,7 +253,8 @@ impl Encoder {
     fn error(&mut self, error: &ServerError) -> String {
         match self {
             Encoder::OpenAi { .. } => data(&error.body(Dialect::OpenAi)),
-            Encoder::Anthropic { .. } => anthropic::event("error", &error.body(Dialect::Anthropic)),
+            Encoder::Anthropic { .. } => event("error", &error.body(Dialect::Anthropic)),
+            Encoder::Responses(encoder) => encoder.error(error),
         }
     }
 }
@@ -263,7 +279,7 @@ fn open_new(
     let index = *next_index;
     *next_index += 1;
     *open_block = Some((index, kind));
-    out.push_str(&anthropic::event(
+    out.push_str(&event(
         "content_block_start",
         &json!({"type": "content_block_start", "index": index, "content_block": content_block}),
     ));
@@ -289,7 +305,7 @@ fn open_thinking(
 }
 
 fn block_delta(index: u32, delta: &Value) -> String {
-    anthropic::event(
+    event(
         "content_block_delta",
         &json!({"type": "content_block_delta", "index": index, "delta": delta}),
     )
@@ -297,12 +313,17 @@ fn block_delta(index: u32, delta: &Value) -> String {
 
 fn close_block(open_block: &mut Option<(u32, Block)>) -> String {
     match open_block.take() {
-        Some((index, _)) => anthropic::event(
+        Some((index, _)) => event(
             "content_block_stop",
             &json!({"type": "content_block_stop", "index": index}),
         ),
         None => String::new(),
     }
+}
+
+/// One named SSE event (Anthropic's and the Responses API's streams name every event).
+pub(crate) fn event(name: &str, data: &Value) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
 }
 
 fn data(value: &Value) -> String {

@@ -29,8 +29,9 @@ Examples:
   triage serve --listen 127.0.0.1:0            (a free port; the first line says which)
   OPENAI_BASE_URL=http://127.0.0.1:8089/v1 OPENAI_API_KEY=test triage serve   (against triage mock-upstream)
 
-Endpoints: POST /v1/chat/completions, POST /v1/messages (streaming with \"stream\": true),
-GET /v1/models, GET /healthz, GET /metrics (Prometheus). Answers carry x-triage-class,
+Endpoints: POST /v1/chat/completions, POST /v1/responses, POST /v1/messages (streaming with
+\"stream\": true), POST /v1/messages/count_tokens, GET /v1/models, GET /healthz, GET /metrics
+(Prometheus). Answers carry x-triage-class,
 x-triage-model, x-triage-cost-usd and x-triage-attempts headers. Provider keys and base URLs
 come from the environment as for `triage ask`; [server] api_keys sets proxy keys clients must
 send, and [[server.keys]] per-client keys with their models, budgets and rate limits (counted

@@ -90,6 +90,17 @@ async fn errors_take_the_callers_shape() {
             ),
         ),
         (
+            "responses previous_response_id",
+            post(
+                "/v1/responses",
+                &json!({"model": "auto", "input": "hi", "previous_response_id": "resp_1"}),
+            ),
+        ),
+        (
+            "responses unknown model",
+            post("/v1/responses", &json!({"model": "gpt-9", "input": "hi"})),
+        ),
+        (
             "anthropic malformed json",
             Request::post("/v1/messages")
                 .header("content-type", "application/json")

@@ -729,3 +729,107 @@ async fn cache_breakpoints_reach_anthropic_and_cached_tokens_are_priced_as_cache
         / million;
     assert_eq!(record.cost_usd, expected.normalize());
 }
+
+/// The Responses API: a response and its ledger entry, a stream whose last event holds the
+/// whole response, a function call, and the next turn's items reaching the upstream as the
+/// assistant's tool call and the tool's result.
+#[tokio::test]
+async fn responses_api_answers_streams_and_calls_functions() {
+    let (mock, app, state, ledger_path, _dir) = with_ledger().await;
+    mock.push(Scenario::text("Madrid."));
+    let request = post(
+        "/v1/responses",
+        &json!({"model": "cheap", "instructions": "Answer briefly.", "input": "Capital of Spain?",
+                "max_output_tokens": 40, "metadata": {"team": "a"}}),
+    );
+    let (status, headers, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-triage-model"], "gpt-4o-mini");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["object"], "response");
+    assert_eq!(body["status"], "completed");
+    assert_eq!(body["output"][0]["content"][0]["text"], "Madrid.");
+    assert_eq!(body["usage"]["output_tokens"], 5);
+    assert_eq!(body["instructions"], "Answer briefly.");
+    assert_eq!(body["metadata"], json!({"team": "a"}));
+    let sent = &mock.requests()[0].body;
+    assert_eq!(sent["messages"][0]["role"], "system");
+    assert_eq!(sent["messages"][1]["content"], "Capital of Spain?");
+    assert_eq!(sent["max_completion_tokens"], 40);
+    let records = recorded(&state, &ledger_path);
+    assert_eq!(records[0].protocol, "openai-responses");
+
+    mock.push(Scenario::text("Streaming works fine."));
+    let request = post(
+        "/v1/responses",
+        &json!({"model": "cheap", "stream": true, "input": [{"role": "user", "content": "Say hi"}]}),
+    );
+    let (status, headers, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["content-type"], "text/event-stream");
+    let events: Vec<Value> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    let text: String = events
+        .iter()
+        .filter(|event| event["type"] == "response.output_text.delta")
+        .map(|event| event["delta"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(text, "Streaming works fine.");
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "response.completed");
+    assert_eq!(
+        last["response"]["output"][0]["content"][0]["text"],
+        "Streaming works fine."
+    );
+    assert_eq!(last["response"]["usage"]["output_tokens"], 5);
+    assert_eq!(last["response"]["x_triage"]["attempts"], 1);
+
+    mock.push(Scenario::tool_call("get_weather", json!({"city": "Paris"})));
+    let tools =
+        json!([{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]);
+    let request = post(
+        "/v1/responses",
+        &json!({"model": "cheap", "tools": tools, "input": "Weather in Paris?"}),
+    );
+    let (status, _, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let call = body["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["type"] == "function_call")
+        .unwrap()
+        .clone();
+    assert_eq!(call["name"], "get_weather");
+    assert_eq!(
+        serde_json::from_str::<Value>(call["arguments"].as_str().unwrap()).unwrap(),
+        json!({"city": "Paris"})
+    );
+    assert_eq!(
+        mock.requests()[2].body["tools"][0]["function"]["name"],
+        "get_weather",
+        "tools reach the upstream in the provider's shape"
+    );
+
+    mock.push(Scenario::text("Sunny."));
+    let request = post(
+        "/v1/responses",
+        &json!({"model": "cheap", "tools": tools, "input": [
+            {"role": "user", "content": "Weather in Paris?"},
+            call,
+            {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}
+        ]}),
+    );
+    let (status, _, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 200, "{body}");
+    let sent = &mock.requests()[3].body["messages"];
+    assert_eq!(sent[1]["role"], "assistant");
+    assert_eq!(sent[1]["tool_calls"][0]["id"], call["call_id"]);
+    assert_eq!(sent[2]["role"], "tool");
+    assert_eq!(sent[2]["tool_call_id"], call["call_id"]);
+    assert_eq!(sent[2]["content"], "sunny");
+}
