@@ -101,6 +101,20 @@ def openai_checks():
     check("openai stream cost", stream_figures_ok(figures, usage.prompt_tokens, usage.completion_tokens,
                                                   "prompt_tokens", "completion_tokens"), figures)
 
+    # A client's reasoning effort reaches a reasoning model and is left off for a model that
+    # would refuse it (the mock answers 400 to `reasoning_effort` on GPT-4 models, as OpenAI
+    # does): one attempt each.
+    for model in ["gpt-5.4-mini", "gpt-4o-mini"]:
+        raw = client.chat.completions.with_raw_response.create(
+            model=model,
+            reasoning_effort="high",
+            messages=[{"role": "user", "content": "Think it through: is 91 prime?"}],
+        )
+        text = raw.parse().choices[0].message.content
+        check(f"openai reasoning_effort on {model}",
+              text == "echo: Think it through: is 91 prime?" and raw.headers["x-triage-attempts"] == "1",
+              dict(raw.headers))
+
     try:
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
         check("openai unknown model", False, "no error raised")
@@ -189,6 +203,10 @@ def responses_checks():
     )
     check("responses function output", follow.output_text == "echo: What is the weather in Paris?",
           follow.model_dump(mode="json"))
+
+    reasoned = client.responses.create(model="gpt-4o-mini", input="Is 91 prime?", reasoning={"effort": "low"})
+    check("responses reasoning effort", reasoned.output_text == "echo: Is 91 prime?"
+          and reasoned.reasoning.effort == "low", reasoned.model_dump(mode="json"))
 
     try:
         client.responses.create(model="auto", input="And then?", previous_response_id=response.id)

@@ -45,7 +45,9 @@ pub use error::{CatalogError, ProviderFieldProblem};
 pub use import::{ImportError, Imported, ImportedPrice, import_litellm};
 pub use lifecycle::{LifecycleWarning, Resolved};
 pub use location::{Location, Source};
-pub use model::{Capabilities, Lifecycle, Model, ModelStatus, Pricing, ProviderInfo, Tier};
+pub use model::{
+    Capabilities, Lifecycle, Model, ModelStatus, Pricing, ProviderInfo, ReasoningControl, Tier,
+};
 pub use routes::RouteTable;
 pub use triage_types::{MaxTokensField, OpenAiQuirks, Protocol};
 

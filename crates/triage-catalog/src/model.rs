@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use time::Date;
 
-use triage_types::{OpenAiQuirks, Protocol};
+use triage_types::{OpenAiQuirks, Protocol, ReasoningEffort};
 
 use crate::location::Location;
 
@@ -90,6 +90,88 @@ pub struct Capabilities {
     pub json_mode: bool,
     /// Hidden reasoning ("thinking") before the answer.
     pub reasoning: bool,
+    /// How its reasoning is steered on its provider's API; `None` when it cannot be (not a
+    /// reasoning model, or one whose provider takes no control). Set in the catalog with
+    /// `reasoning_control`, else from the provider's protocol: OpenAI `effort`, Anthropic
+    /// `extended_thinking`, Gemini `thinking_budget`, OpenAI-compatible none.
+    pub reasoning_control: Option<ReasoningControl>,
+}
+
+/// How a reasoning model's thinking is steered on its provider's API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningControl {
+    /// OpenAI's `reasoning_effort` (`low`, `medium`, `high`, …).
+    Effort,
+    /// A thinking budget on a model that always thinks (Gemini's
+    /// `thinkingConfig.thinkingBudget`).
+    ThinkingBudget,
+    /// Thinking that is off unless enabled with a budget (Anthropic's extended thinking,
+    /// `thinking.budget_tokens`): on from `medium` effort up.
+    ExtendedThinking,
+}
+
+impl ReasoningControl {
+    /// The default for a reasoning model on a provider of `protocol`.
+    pub fn of_protocol(protocol: Protocol) -> Option<ReasoningControl> {
+        match protocol {
+            Protocol::OpenAi => Some(ReasoningControl::Effort),
+            Protocol::Anthropic => Some(ReasoningControl::ExtendedThinking),
+            Protocol::Gemini => Some(ReasoningControl::ThinkingBudget),
+            Protocol::OpenAiCompatible => None,
+        }
+    }
+
+    /// The name in the catalog and in output.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReasoningControl::Effort => "effort",
+            ReasoningControl::ThinkingBudget => "thinking_budget",
+            ReasoningControl::ExtendedThinking => "extended_thinking",
+        }
+    }
+
+    /// What a request at `effort` sends, in the API's own terms (`reasoning_effort "high"`,
+    /// `thinking.budget_tokens 4096`, `extended thinking off`, `thinkingBudget 1024`).
+    pub fn sends(self, effort: ReasoningEffort) -> String {
+        match self {
+            ReasoningControl::Effort => format!("reasoning_effort \"{}\"", effort.as_str()),
+            ReasoningControl::ExtendedThinking if !effort.enables_extended_thinking() => {
+                "extended thinking off".to_owned()
+            }
+            ReasoningControl::ExtendedThinking => {
+                format!("thinking.budget_tokens {}", effort.thinking_budget())
+            }
+            ReasoningControl::ThinkingBudget => {
+                format!("thinkingBudget {}", effort.thinking_budget())
+            }
+        }
+    }
+
+    /// The hidden reasoning tokens a request at `effort` is assumed to spend, for estimates
+    /// (billed as output): a quarter of the budget the effort stands for
+    /// ([`ReasoningEffort::thinking_budget`]: 128 at `minimal`, 256 at `low`, 1,024 at
+    /// `medium`, 4,096 at `high`), for effort and budget controls alike; nothing at `none` or
+    /// where extended thinking stays off; with no effort set, the provider's default (as
+    /// `medium`, or nothing for Anthropic). A prior, not a measurement: models stop thinking
+    /// well short of their budgets on most prompts, and no provider publishes figures.
+    pub fn expected_reasoning_tokens(self, effort: Option<ReasoningEffort>) -> u64 {
+        let Some(effort) = effort else {
+            // The provider's default: OpenAI's `medium` and Gemini's dynamic thinking, about
+            // a medium budget; Anthropic's thinking off.
+            return match self {
+                ReasoningControl::ExtendedThinking => 0,
+                ReasoningControl::Effort | ReasoningControl::ThinkingBudget => {
+                    self.expected_reasoning_tokens(Some(ReasoningEffort::Medium))
+                }
+            };
+        };
+        match (self, effort) {
+            (ReasoningControl::Effort, ReasoningEffort::None) => 0,
+            (ReasoningControl::ExtendedThinking, _) if !effort.enables_extended_thinking() => 0,
+            _ => u64::from(effort.thinking_budget() / 4),
+        }
+    }
 }
 
 /// A model's life: when it came, when it was deprecated, when it stops answering, and what

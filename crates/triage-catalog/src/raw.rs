@@ -82,6 +82,9 @@ pub(crate) struct RawModel {
     pub(crate) max_output_tokens: u64,
     #[serde(default)]
     pub(crate) capabilities: Vec<RawCapability>,
+    /// How its reasoning is steered; unset: from the provider's protocol.
+    #[serde(default)]
+    pub(crate) reasoning_control: Option<RawReasoningControl>,
     #[serde(default)]
     pub(crate) released: Option<Datetime>,
     #[serde(default)]
@@ -101,6 +104,16 @@ pub(crate) enum RawCapability {
     Vision,
     JsonMode,
     Reasoning,
+}
+
+/// A model's `reasoning_control`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RawReasoningControl {
+    Effort,
+    ThinkingBudget,
+    ExtendedThinking,
+    None,
 }
 
 /// A model's `pricing` table.

@@ -13,8 +13,11 @@ use triage_types::OpenAiQuirks;
 
 use crate::error::{CatalogError, ProviderFieldProblem};
 use crate::location::{Location, Source};
-use crate::raw::{RawCapability, RawCatalog, RawModel, RawPrice, RawProvider};
-use crate::{Capabilities, Catalog, Lifecycle, Model, PriceKind, Pricing, ProviderInfo, Tier};
+use crate::raw::{RawCapability, RawCatalog, RawModel, RawPrice, RawProvider, RawReasoningControl};
+use crate::{
+    Capabilities, Catalog, Lifecycle, Model, PriceKind, Pricing, ProviderInfo, ReasoningControl,
+    Tier,
+};
 
 /// Whether the text is a complete catalog or an overlay on one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +47,11 @@ pub(crate) fn build(
     base.providers.sort_by(|a, b| a.id.cmp(&b.id));
 
     let mut first_seen: HashMap<String, Location> = HashMap::new();
+    let mut control_unset = Vec::new();
     for raw_model in raw.models {
+        if raw_model.reasoning_control.is_none() {
+            control_unset.push(raw_model.id.get_ref().clone());
+        }
         let model = model(raw_model, &source)?;
         if let Some(first) = first_seen.get(&model.id) {
             return Err(CatalogError::DuplicateModel {
@@ -64,6 +71,17 @@ pub(crate) fn build(
     }
 
     check_models(&base, origin)?;
+    for id in control_unset {
+        if let Some(&position) = base.index.get(&id) {
+            let protocol = base
+                .provider(&base.models[position].provider)
+                .map(|provider| provider.protocol);
+            let capabilities = &mut base.models[position].capabilities;
+            capabilities.reasoning_control = protocol
+                .filter(|_| capabilities.reasoning)
+                .and_then(ReasoningControl::of_protocol);
+        }
+    }
 
     let lists = raw
         .routes
@@ -271,6 +289,13 @@ fn model(raw: RawModel, source: &Source<'_>) -> Result<Model, CatalogError> {
             RawCapability::Reasoning => capabilities.reasoning = true,
         }
     }
+    // Unset, it follows the provider's protocol once the providers are known (`build`).
+    capabilities.reasoning_control = match raw.reasoning_control {
+        None | Some(RawReasoningControl::None) => None,
+        Some(RawReasoningControl::Effort) => Some(ReasoningControl::Effort),
+        Some(RawReasoningControl::ThinkingBudget) => Some(ReasoningControl::ThinkingBudget),
+        Some(RawReasoningControl::ExtendedThinking) => Some(ReasoningControl::ExtendedThinking),
+    };
 
     Ok(Model {
         api_name: raw.api_name.unwrap_or_else(|| id.clone()),

@@ -14,6 +14,7 @@
 //! low_confidence = 0.4          # below it: the pricier of the top two classes, or one tier up
 //! quality = 0.5                 # cost-quality knob: 0 cheapest adequate … 1 best; --quality wins
 //! candidates = ["gpt-4o-mini", "gpt-4o"]  # the models the knob may choose (default: the routes')
+//! reasoning_effort = "auto"     # auto (by class and difficulty) | off | low | medium | high …
 //!
 //! [quality]                     # expected quality the knob weighs (default: the shipped table)
 //! file = "quality.toml"         # written by `triage calibrate --out`
@@ -314,6 +315,7 @@ impl Config {
             policy.set_route(*class, ids(models));
         }
         policy.set_providers(self.providers.filter.clone());
+        policy.set_reasoning(self.routing.reasoning_effort);
         for (name, alias) in &self.aliases {
             let alias = match alias {
                 Alias::Model(model) => RouteAlias::Model(model.id.clone()),

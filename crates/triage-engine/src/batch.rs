@@ -20,7 +20,8 @@ use time::OffsetDateTime;
 use triage_catalog::CostOptions;
 use triage_fallback::{Attempt, AttemptKind, Next, Outcome};
 use triage_providers::batch::{BatchItem, BatchOutcome, BatchState, BatchStatus};
-use triage_types::{ChatRequest, ChatResponse, RouteClass};
+use triage_strategies::ReasoningPlan;
+use triage_types::{ChatRequest, ChatResponse, ReasoningEffort, RouteClass};
 
 use crate::account::{Caller, Ending, Ticket};
 use crate::engine::Engine;
@@ -101,6 +102,9 @@ pub enum LineRoute {
         provider: String,
         /// Its tier.
         tier: u8,
+        /// The reasoning effort it is sent with, as a live call to that model would be.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reasoning_effort: Option<ReasoningEffort>,
     },
     /// To the live path, answered at collection.
     Live {
@@ -345,6 +349,10 @@ impl Engine {
                                 model: primary.id.clone(),
                                 provider: primary.provider.clone(),
                                 tier: primary.tier,
+                                reasoning_effort: ReasoningPlan::effort_for(
+                                    planned.plan.reasoning.as_ref(),
+                                    primary,
+                                ),
                             }
                         }
                     };
@@ -359,16 +367,21 @@ impl Engine {
                 .filter_map(|&index| {
                     let line = &job.lines[index];
                     let LineRoute::Batch {
-                        custom_id, model, ..
+                        custom_id,
+                        model,
+                        reasoning_effort,
+                        ..
                     } = &line.route
                     else {
                         return None;
                     };
                     let api_name = self.inner.catalog.get(model).ok()?.api_name.clone();
+                    let mut request = line.request.clone();
+                    request.reasoning_effort = *reasoning_effort;
                     Some(BatchItem {
                         custom_id: custom_id.clone(),
                         model: api_name,
-                        request: line.request.clone(),
+                        request,
                     })
                 })
                 .collect();

@@ -1,6 +1,7 @@
 //! The plan executor: walks a plan's models with retries, failover, escalation on failed
 //! quality checks, circuit breakers, an attempt budget and a deadline, recording every attempt.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +11,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 use triage_catalog::{Catalog, CostOptions};
 use triage_providers::{Provider, ProviderError, TimeoutPhase};
-use triage_strategies::{PlannedModel, RoutePlan};
-use triage_types::{ChatRequest, ChatResponse, RouteClass, Usage};
+use triage_strategies::{PlannedModel, ReasoningPlan, RoutePlan};
+use triage_types::{ChatRequest, ChatResponse, ReasoningEffort, RouteClass, Usage};
 
 use crate::breaker::Admission;
 use crate::checks::{judge_request, parse_judge_verdict};
@@ -216,7 +217,7 @@ impl Executor {
                     limit.duration,
                     candidate
                         .provider
-                        .complete(&candidate.step.api_name, request),
+                        .complete(&candidate.step.api_name, &candidate.request(request)),
                 )
                 .await;
                 let latency = started.elapsed();
@@ -404,6 +405,22 @@ impl Executor {
 pub(crate) struct Candidate {
     pub(crate) step: PlannedModel,
     pub(crate) provider: Arc<dyn Provider>,
+    /// The reasoning effort the step is sent (see [`Candidate::request`]).
+    pub(crate) reasoning_effort: Option<ReasoningEffort>,
+}
+
+impl Candidate {
+    /// `request` as this step is sent it: with the plan's reasoning effort for a model that
+    /// takes a control, and with none for one that does not (a client's `reasoning_effort`
+    /// would be refused by a model that does not reason). Borrowed when nothing changes.
+    pub(crate) fn request<'r>(&self, request: &'r ChatRequest) -> Cow<'r, ChatRequest> {
+        if request.reasoning_effort == self.reasoning_effort {
+            return Cow::Borrowed(request);
+        }
+        let mut sent = request.clone();
+        sent.reasoning_effort = self.reasoning_effort;
+        Cow::Owned(sent)
+    }
 }
 
 /// How long the next call may take.
@@ -418,6 +435,8 @@ pub(crate) struct Walk<'a> {
     inner: &'a Inner,
     /// The plan's class (it scales the default minimum answer length).
     pub(crate) class: RouteClass,
+    /// The reasoning effort the plan asks of its reasoning models.
+    reasoning: Option<ReasoningPlan>,
     remaining: VecDeque<PlannedModel>,
     /// Providers that refused the key during this walk: their other models are skipped
     /// rather than called with the same key.
@@ -451,6 +470,7 @@ impl<'a> Walk<'a> {
         Ok(Walk {
             inner,
             class: plan.class,
+            reasoning: plan.reasoning,
             remaining: plan.models().cloned().collect(),
             refused: BTreeMap::new(),
             counted: BTreeSet::new(),
@@ -503,6 +523,7 @@ impl<'a> Walk<'a> {
                 continue;
             }
             return Ok(Some(Candidate {
+                reasoning_effort: ReasoningPlan::effort_for(self.reasoning.as_ref(), &step),
                 step,
                 provider: Arc::clone(provider),
             }));

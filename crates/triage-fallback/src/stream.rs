@@ -204,6 +204,7 @@ impl Executor {
                 }
             };
             let step = candidate.step.clone();
+            let sent = candidate.request(request);
             let mut retry = 0;
             loop {
                 if sender.is_closed() {
@@ -216,7 +217,7 @@ impl Executor {
                 walk.calls += 1;
                 let attempt = StreamAttempt {
                     candidate: &candidate,
-                    request,
+                    request: &sent,
                     checks,
                     class: Some(plan.class),
                     stream: inner.settings.stream,

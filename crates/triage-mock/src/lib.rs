@@ -299,13 +299,8 @@ async fn handle_request(
     if method != Method::POST {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "use POST".to_owned());
     }
-    if call.wire == Wire::Anthropic
-        && let Err(message) = wire::check_thinking_blocks(&json)
-    {
-        let mut response = plain(
-            StatusCode::BAD_REQUEST,
-            wire::anthropic_invalid_request(&message).to_string(),
-        );
+    if let Some(refusal) = wire::refusal(call.wire, &call.model, &json) {
+        let mut response = plain(StatusCode::BAD_REQUEST, refusal.to_string());
         response.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/json"),

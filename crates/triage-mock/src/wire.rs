@@ -70,6 +70,59 @@ pub(crate) fn thinking_signature(thinking: &str) -> String {
     format!("mocksig_{hash:016x}")
 }
 
+/// The 400 body the real API would answer for a request it refuses, as the mock checks it: an
+/// Anthropic thinking block whose signature does not match, Anthropic extended thinking with
+/// a temperature or a budget that does not fit `max_tokens`, and OpenAI's `reasoning_effort` on
+/// a model that does not reason (GPT-4 and GPT-3.5 models).
+pub(crate) fn refusal(wire: Wire, model: &str, body: &Value) -> Option<Value> {
+    match wire {
+        Wire::Anthropic => {
+            let message = check_thinking_blocks(body)
+                .err()
+                .or_else(|| check_thinking_settings(body))?;
+            Some(anthropic_invalid_request(&message))
+        }
+        Wire::OpenAi => {
+            let reasons = !(model.starts_with("gpt-4") || model.starts_with("gpt-3"));
+            (body.get("reasoning_effort").is_some() && !reasons).then(|| {
+                json!({"error": {
+                    "message": "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+                    "type": "invalid_request_error",
+                    "param": "reasoning_effort",
+                    "code": "unsupported_parameter",
+                }})
+            })
+        }
+        Wire::Gemini => None,
+    }
+}
+
+/// Anthropic's checks of an extended-thinking request's settings.
+fn check_thinking_settings(body: &Value) -> Option<String> {
+    if body["thinking"]["type"] != "enabled" {
+        return None;
+    }
+    let budget = body["thinking"]["budget_tokens"]
+        .as_u64()
+        .unwrap_or_default();
+    if budget < 1024 {
+        return Some(
+            "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+                .to_owned(),
+        );
+    }
+    if body["max_tokens"].as_u64().unwrap_or_default() <= budget {
+        return Some("`max_tokens` must be greater than `thinking.budget_tokens`".to_owned());
+    }
+    if body["temperature"].as_f64().is_some_and(|t| t != 1.0) {
+        return Some(
+            "`temperature` may only be set to 1 when thinking is enabled or in extended thinking mode"
+                .to_owned(),
+        );
+    }
+    None
+}
+
 /// Anthropic's check of thinking blocks sent back in a conversation: each `thinking` block
 /// must carry the signature the mock gave it. Returns the API's error message for the first
 /// block that does not.

@@ -174,10 +174,19 @@ pub(crate) fn request_body(
 ) -> Value {
     let mut body = serde_json::Map::new();
     body.insert("model".into(), json!(model));
-    body.insert(
-        "max_tokens".into(),
-        json!(request.max_output_tokens.unwrap_or(default_max_tokens)),
-    );
+    let planned_budget = if request.thinking.is_none() {
+        extended_thinking_budget(request)
+    } else {
+        None
+    };
+    // With thinking on, `max_tokens` holds the budget and the answer: a request that set no
+    // cap gets the budget on top of the usual allowance.
+    let max_tokens = request.max_output_tokens.unwrap_or_else(|| {
+        planned_budget.map_or(default_max_tokens, |budget| {
+            budget.saturating_add(default_max_tokens)
+        })
+    });
+    body.insert("max_tokens".into(), json!(max_tokens));
 
     let mut system: Vec<String> = request
         .messages
@@ -263,12 +272,53 @@ pub(crate) fn request_body(
     }
     if let Some(thinking) = &request.thinking {
         body.insert("thinking".into(), thinking.clone());
+    } else if let Some(budget) = planned_budget {
+        body.insert(
+            "thinking".into(),
+            json!({"type": "enabled", "budget_tokens": budget}),
+        );
     }
     if stream {
         body.insert("stream".into(), json!(true));
     }
     Value::Object(body)
 }
+
+/// The extended-thinking budget for the request's reasoning effort (used when the caller sent
+/// no `thinking` of its own): from `medium` effort up, the effort's budget.
+/// Left off where the API would refuse it or the answer would lose by it: a temperature (which
+/// thinking does not allow), a forced tool choice, an assistant tool call without its thinking
+/// block (a tool-use turn begun without thinking must go on without it), or a cap on the
+/// answer too small to hold the budget and an answer.
+fn extended_thinking_budget(request: &ChatRequest) -> Option<u32> {
+    let effort = request.reasoning_effort?;
+    if !effort.enables_extended_thinking() {
+        return None;
+    }
+    let budget = effort.thinking_budget();
+    let forced_tool = matches!(
+        request.tool_choice,
+        Some(ToolChoice::Required | ToolChoice::Tool(_))
+    );
+    let unthought_tool_turn = request.messages.iter().any(|message| {
+        message.role == Role::Assistant
+            && !message.tool_calls.is_empty()
+            && !message
+                .content
+                .iter()
+                .any(|part| matches!(part, ContentPart::Thinking { .. }))
+    });
+    let cap_too_small = request
+        .max_output_tokens
+        .is_some_and(|max| max < budget.saturating_add(MIN_ANSWER_TOKENS));
+    if request.temperature.is_some() || forced_tool || unthought_tool_turn || cap_too_small {
+        return None;
+    }
+    Some(budget)
+}
+
+/// The least room for the answer beside a thinking budget under a caller's cap.
+const MIN_ANSWER_TOKENS: u32 = 1_024;
 
 /// User and assistant turns as content blocks; tool results become `tool_result` blocks in a
 /// user turn; consecutive turns of one role are merged, tool results first, as the API expects.

@@ -259,6 +259,13 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
     if let Some(max) = request.max_output_tokens {
         generation.insert("maxOutputTokens".into(), json!(max));
     }
+    // Gemini's thinking models always think; the budget bounds how much.
+    if let Some(effort) = request.reasoning_effort {
+        generation.insert(
+            "thinkingConfig".into(),
+            json!({"thinkingBudget": effort.thinking_budget()}),
+        );
+    }
     if !request.stop.is_empty() {
         generation.insert("stopSequences".into(), json!(request.stop));
     }

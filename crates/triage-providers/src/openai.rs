@@ -134,6 +134,9 @@ pub(crate) fn request_body(
     if let Some(temperature) = request.temperature {
         body.insert("temperature".into(), crate::http::float_json(temperature));
     }
+    if let Some(effort) = request.reasoning_effort {
+        body.insert("reasoning_effort".into(), json!(effort.as_str()));
+    }
     if let Some(max) = request.max_output_tokens {
         let field = match quirks.max_tokens_field {
             MaxTokensField::MaxCompletionTokens => "max_completion_tokens",

@@ -213,6 +213,7 @@ fn parse(body: &[u8]) -> Result<AnthropicRequest, ServerError> {
             cache_prefix,
             anthropic_beta: Vec::new(),
             thinking: wire.thinking.filter(|thinking| !thinking.is_null()),
+            reasoning_effort: None,
         },
     })
 }

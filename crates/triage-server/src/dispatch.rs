@@ -7,8 +7,7 @@ use triage_engine::{Accounted, EngineError, Planned};
 use triage_limits::Refusal;
 use triage_types::RouteClass;
 
-use crate::error::Dialect;
-use crate::{ServerError, anthropic, openai, responses};
+use crate::ServerError;
 
 /// Header: the routing class (`none` when the request was not classified).
 pub const HEADER_CLASS: &str = "x-triage-class";
@@ -84,17 +83,13 @@ pub const STREAM_FIELD: &str = "x_triage";
 /// cost paid for; the event's own `usage` is the answering call's, as in a whole answer). The
 /// cost is a decimal string, exact as in the `x-triage-cost-usd` header, or `null` when an
 /// attempt could not be priced.
+/// `usage` is those totals in the dialect's `usage` shape.
 pub(crate) fn stream_figures(
-    dialect: Dialect,
     planned: &Planned,
     model: &str,
     accounted: &Accounted,
+    usage: Value,
 ) -> Value {
-    let usage = match dialect {
-        Dialect::OpenAi => openai::usage(&accounted.usage),
-        Dialect::Anthropic => anthropic::usage(&accounted.usage),
-        Dialect::Responses => responses::usage(&accounted.usage),
-    };
     json!({
         "request_id": accounted.request_id,
         "model": model,

@@ -25,6 +25,7 @@ mod listen;
 mod metrics;
 mod openai;
 mod responses;
+mod sse;
 mod state;
 mod stream;
 

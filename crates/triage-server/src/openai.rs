@@ -5,8 +5,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 use triage_types::{
-    ChatRequest, ContentPart, FinishReason, Message, ResponseFormat, Role, ToolCall, ToolChoice,
-    ToolDefinition, Usage,
+    ChatRequest, ContentPart, FinishReason, Message, ReasoningEffort, ResponseFormat, Role,
+    ToolCall, ToolChoice, ToolDefinition, Usage,
 };
 
 use crate::ServerError;
@@ -46,6 +46,9 @@ struct WireRequest {
     tool_choice: Option<Value>,
     #[serde(default)]
     response_format: Option<WireResponseFormat>,
+    /// How hard a reasoning model should think (`low`, `medium`, `high`, …).
+    #[serde(default)]
+    reasoning_effort: Option<String>,
     /// How many choices to generate; only 1 is supported.
     #[serde(default)]
     n: Option<u32>,
@@ -217,6 +220,11 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<OpenAiRequest, ServerError> {
             cache_prefix: false,
             anthropic_beta: Vec::new(),
             thinking: None,
+            reasoning_effort: wire
+                .reasoning_effort
+                .as_deref()
+                .map(|name| reasoning_effort(name, "reasoning_effort"))
+                .transpose()?,
         },
     })
 }
@@ -244,6 +252,17 @@ pub(crate) fn says_nothing(message: &Message) -> bool {
             ContentPart::Text { text } => text.trim().is_empty(),
             _ => false,
         })
+}
+
+/// A `reasoning_effort` value (the field at `path`), or a 400 that lists the valid ones.
+pub(crate) fn reasoning_effort(name: &str, path: &str) -> Result<ReasoningEffort, ServerError> {
+    ReasoningEffort::parse(name).ok_or_else(|| {
+        let valid: Vec<&str> = ReasoningEffort::ALL.iter().map(|e| e.as_str()).collect();
+        invalid(&format!(
+            "`{path}` is `{name}`; expected one of {}",
+            valid.join(", ")
+        ))
+    })
 }
 
 pub(crate) fn invalid(message: &str) -> ServerError {
@@ -454,6 +473,7 @@ mod tests {
             "max_completion_tokens": 20,
             "stop": "END",
             "temperature": 0.5,
+            "reasoning_effort": "high",
             "seed": 7,
             "user": "ignored"
         });
@@ -472,6 +492,7 @@ mod tests {
             Some(ToolChoice::Tool("look".to_owned()))
         );
         assert!(request.wants_json());
+        assert_eq!(request.reasoning_effort, Some(ReasoningEffort::High));
     }
 
     #[test]
@@ -486,6 +507,7 @@ mod tests {
             r#"{"model": "auto", "messages": [{"role": "user", "content": "  "}]}"#,
             r#"{"model": "auto", "messages": [{"role": "user", "content": []}]}"#,
             r#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "n": 3}"#,
+            r#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "max"}"#,
         ] {
             let error = parse_request(body.as_bytes()).unwrap_err();
             assert_eq!(

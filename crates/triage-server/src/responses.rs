@@ -11,13 +11,13 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use triage_types::{
-    ChatRequest, ChatResponse, ContentPart, FinishReason, Message, Role, StreamEvent, ToolCall,
-    ToolChoice, ToolDefinition, Usage,
+    ChatRequest, ChatResponse, ContentPart, FinishReason, Message, ReasoningEffort, Role,
+    StreamEvent, ToolCall, ToolChoice, ToolDefinition, Usage,
 };
 
 use crate::error::Dialect;
-use crate::openai::{invalid, json_schema_format, says_nothing};
-use crate::stream::event;
+use crate::openai::{invalid, json_schema_format, reasoning_effort, says_nothing};
+use crate::sse::event;
 use crate::{STREAM_FIELD, ServerError};
 
 /// A parsed `POST /v1/responses` body.
@@ -61,6 +61,15 @@ struct WireRequest {
     metadata: Option<Value>,
     #[serde(default)]
     parallel_tool_calls: Option<bool>,
+    #[serde(default)]
+    reasoning: Option<WireReasoning>,
+}
+
+/// `reasoning`: the effort is kept; summaries are OpenAI's own and not asked for.
+#[derive(Debug, Deserialize)]
+struct WireReasoning {
+    #[serde(default)]
+    effort: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,7 +222,16 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ResponsesRequest, ServerError
             "text.format.schema",
         )?),
     };
+    let effort = wire
+        .reasoning
+        .and_then(|reasoning| reasoning.effort)
+        .map(|name| reasoning_effort(&name, "reasoning.effort"))
+        .transpose()?;
     let mut echo = Map::new();
+    echo.insert(
+        "reasoning".to_owned(),
+        json!({"effort": effort.map(ReasoningEffort::as_str), "summary": null}),
+    );
     echo.insert("instructions".to_owned(), json!(wire.instructions));
     echo.insert(
         "max_output_tokens".to_owned(),
@@ -255,6 +273,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ResponsesRequest, ServerError
             cache_prefix: false,
             anthropic_beta: Vec::new(),
             thinking: None,
+            reasoning_effort: effort,
         },
     })
 }
@@ -502,7 +521,6 @@ impl ResponseId {
             "model": self.model,
             "output": output,
             "previous_response_id": null,
-            "reasoning": {"effort": null, "summary": null},
             "store": false,
             "top_p": 1.0,
             "truncation": "disabled",
@@ -878,6 +896,7 @@ mod tests {
             "tool_choice": {"type": "function", "name": "weather"},
             "text": {"format": {"type": "json_schema", "name": "w", "schema": {"type": "object"}}},
             "max_output_tokens": 50,
+            "reasoning": {"effort": "low", "summary": "auto"},
             "stream": true,
             "store": true
         });
@@ -904,6 +923,8 @@ mod tests {
             Some(ToolChoice::Tool("weather".to_owned()))
         );
         assert!(request.wants_json());
+        assert_eq!(request.reasoning_effort, Some(ReasoningEffort::Low));
+        assert_eq!(parsed.echo["reasoning"]["effort"], "low");
         assert_eq!(parsed.echo["instructions"], "be brief");
         assert_eq!(parsed.echo["text"]["format"]["type"], "json_schema");
     }

@@ -17,6 +17,7 @@ use triage_types::StreamEvent;
 use crate::dispatch::{STREAM_FIELD, client_error, cost_text, headers, stream_figures};
 use crate::error::Dialect;
 use crate::metrics::InFlight;
+use crate::sse::{data, event};
 use crate::{ServerError, anthropic, openai, responses};
 
 /// Encodes fallback events in one protocol's SSE dialect.
@@ -321,15 +322,6 @@ fn close_block(open_block: &mut Option<(u32, Block)>) -> String {
     }
 }
 
-/// One named SSE event (Anthropic's and the Responses API's streams name every event).
-pub(crate) fn event(name: &str, data: &Value) -> String {
-    format!("event: {name}\ndata: {data}\n\n")
-}
-
-fn data(value: &Value) -> String {
-    format!("data: {value}\n\n")
-}
-
 /// Answers with a stream whose first event has arrived (its model names the response
 /// headers). A task pumps the rest to the client; the engine records the request when the
 /// stream ends, fails, or is dropped because the client went away.
@@ -387,12 +379,12 @@ async fn pump(
         let frame = match item {
             StreamItem::Delta(delta) => encoder.delta(&delta),
             StreamItem::Done { summary, accounted } => {
-                let figures = stream_figures(
-                    encoder.dialect(),
-                    &stream.planned,
-                    &stream.model,
-                    &accounted,
-                );
+                let usage = match encoder.dialect() {
+                    Dialect::OpenAi => openai::usage(&accounted.usage),
+                    Dialect::Anthropic => anthropic::usage(&accounted.usage),
+                    Dialect::Responses => responses::usage(&accounted.usage),
+                };
+                let figures = stream_figures(&stream.planned, &stream.model, &accounted, usage);
                 let mut frame = encoder.done(&summary, figures);
                 // For clients that read the raw stream: SSE comment lines are ignored by
                 // SDKs, the cost is only known now.

@@ -54,8 +54,9 @@ pub use keyword::{
 pub use length::{LENGTH_CONFIDENCE, LengthBucket, LengthStrategy, LengthThresholds};
 pub use model::ModelStrategy;
 pub use policy::{
-    ASSUMED_OUTPUT_TOKENS, PlannedModel, Policy, ProviderFilter, QualityPolicy, Rejection,
-    Requirements, RouteAlias, RoutePlan, TOKENS_PER_MESSAGE, blended_price, estimate_input_tokens,
+    ASSUMED_OUTPUT_TOKENS, PlannedModel, Policy, ProviderFilter, QualityPolicy, ReasoningPlan,
+    ReasoningSetting, ReasoningSource, Rejection, Requirements, RouteAlias, RoutePlan,
+    TOKENS_PER_MESSAGE, blended_price, estimate_input_tokens, planned_effort,
 };
 pub use quality::{Bucket, DEFAULT_QUALITY_KNOB, QualityChoice, QualityTable};
 pub use router::{DEFAULT_LOW_CONFIDENCE, Decision, Route, Router};

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use time::Date;
-use triage_catalog::{Catalog, CostOptions, Model};
-use triage_types::{ChatRequest, RouteClass, Usage};
+use triage_catalog::{Catalog, CostOptions, Model, ReasoningControl};
+use triage_types::{ChatRequest, ReasoningEffort, RouteClass, Usage};
 
 use crate::StrategyError;
-use crate::quality::{QualityChoice, QualityTable, Weighed, choose};
+use crate::quality::{Bucket, QualityChoice, QualityTable, Weighed, choose};
 use crate::tokens::TokenCounter;
 
 /// Output tokens assumed per class when estimating a plan's cost (unless the request caps
@@ -116,6 +116,7 @@ pub struct Policy {
     aliases: BTreeMap<String, RouteAlias>,
     assumed_output_tokens: [u64; 6],
     quality: Option<QualityPolicy>,
+    reasoning: ReasoningSetting,
 }
 
 /// The cost-quality knob and what it weighs: under it the policy picks, per request, the
@@ -148,6 +149,127 @@ pub struct PlannedModel {
     pub tier: u8,
     /// Which route the model came from.
     pub from_class: RouteClass,
+    /// How its reasoning is steered, when it is a reasoning model that takes a control: the
+    /// plan's [`ReasoningPlan::effort`] goes to it in these terms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_control: Option<ReasoningControl>,
+}
+
+/// The reasoning effort a plan asks of its reasoning models, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ReasoningPlan {
+    /// The effort.
+    pub effort: ReasoningEffort,
+    /// Who chose it.
+    pub source: ReasoningSource,
+    /// The difficulty it was planned for (known when the cost-quality knob is on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub difficulty: Option<Bucket>,
+}
+
+/// Who chose a plan's reasoning effort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReasoningSource {
+    /// The client (`reasoning_effort`, `reasoning.effort`): it always wins.
+    Client,
+    /// The config's `[routing] reasoning_effort`, one effort for every request.
+    Config,
+    /// The policy, for the class and difficulty ([`planned_effort`]).
+    Planned,
+}
+
+/// `[routing] reasoning_effort`: how the policy sets reasoning effort where the client did
+/// not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum ReasoningSetting {
+    /// By class and difficulty ([`planned_effort`]); the default.
+    #[default]
+    Auto,
+    /// Never: reasoning models think as their providers' defaults say.
+    Off,
+    /// This effort for every request.
+    Fixed(ReasoningEffort),
+}
+
+impl std::str::FromStr for ReasoningSetting {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "auto" => Ok(ReasoningSetting::Auto),
+            "off" => Ok(ReasoningSetting::Off),
+            _ => ReasoningEffort::parse(text)
+                .map(ReasoningSetting::Fixed)
+                .ok_or_else(|| {
+                    let efforts: Vec<&str> =
+                        ReasoningEffort::ALL.iter().map(|e| e.as_str()).collect();
+                    format!(
+                        "`{text}` is not a reasoning setting; expected auto, off or an effort ({})",
+                        efforts.join(", ")
+                    )
+                }),
+        }
+    }
+}
+
+/// The reasoning effort for a request of `class` at `difficulty` (unknown: as for a medium
+/// one): `low` for extraction, FAQ and rewriting, and for analysis short of hard (`medium`);
+/// reasoning `low`, `medium` or `high` by difficulty; critical work `medium`, or `high` when
+/// hard. Below the providers' default (`medium`) where a class needs little thought, so easy
+/// prompts on reasoning models cost less; above it only for hard prompts where mistakes cost
+/// most.
+pub fn planned_effort(class: RouteClass, difficulty: Option<Bucket>) -> ReasoningEffort {
+    match (class, difficulty) {
+        (RouteClass::Extract | RouteClass::Faq | RouteClass::Transform, _)
+        | (RouteClass::Analyze, None | Some(Bucket::Easy | Bucket::Medium))
+        | (RouteClass::Reason, Some(Bucket::Easy)) => ReasoningEffort::Low,
+        (RouteClass::Analyze, Some(Bucket::Hard))
+        | (RouteClass::Reason | RouteClass::Critical, None | Some(Bucket::Medium))
+        | (RouteClass::Critical, Some(Bucket::Easy)) => ReasoningEffort::Medium,
+        (RouteClass::Reason | RouteClass::Critical, Some(Bucket::Hard)) => ReasoningEffort::High,
+    }
+}
+
+impl ReasoningPlan {
+    /// The plan for `request` of `class` at `difficulty` under `setting`: the client's effort
+    /// when it set one, else the setting's; `None` when it is off.
+    pub fn of(
+        request: &ChatRequest,
+        class: RouteClass,
+        difficulty: Option<Bucket>,
+        setting: ReasoningSetting,
+    ) -> Option<Self> {
+        let (effort, source) = match (request.reasoning_effort, setting) {
+            (Some(effort), _) => (effort, ReasoningSource::Client),
+            (None, ReasoningSetting::Off) => return None,
+            (None, ReasoningSetting::Fixed(effort)) => (effort, ReasoningSource::Config),
+            (None, ReasoningSetting::Auto) => {
+                (planned_effort(class, difficulty), ReasoningSource::Planned)
+            }
+        };
+        Some(ReasoningPlan {
+            effort,
+            source,
+            difficulty,
+        })
+    }
+
+    /// The effort `step` is sent: the plan's for a model that takes a control, none otherwise.
+    pub fn effort_for(
+        plan: Option<&ReasoningPlan>,
+        step: &PlannedModel,
+    ) -> Option<ReasoningEffort> {
+        step.reasoning_control.and(plan.map(|plan| plan.effort))
+    }
+}
+
+/// The hidden reasoning tokens `model` is assumed to spend under `reasoning` (none set: its
+/// provider's default).
+fn expected_reasoning_tokens(model: &Model, reasoning: Option<&ReasoningPlan>) -> u64 {
+    model.capabilities.reasoning_control.map_or(0, |control| {
+        control.expected_reasoning_tokens(reasoning.map(|reasoning| reasoning.effort))
+    })
 }
 
 impl PlannedModel {
@@ -161,6 +283,7 @@ impl PlannedModel {
             requested,
             tier: model.tier,
             from_class,
+            reasoning_control: model.capabilities.reasoning_control,
         }
     }
 }
@@ -195,14 +318,21 @@ pub struct RoutePlan {
     pub requirements: Requirements,
     /// Input tokens, as the primary model counts them.
     pub estimated_input_tokens: u64,
-    /// Output tokens assumed for the estimate.
+    /// Answer tokens assumed for the estimate.
     pub estimated_output_tokens: u64,
+    /// Hidden reasoning tokens assumed on the primary (billed as output, priced in the
+    /// estimate): see [`ReasoningControl::expected_reasoning_tokens`].
+    pub estimated_reasoning_tokens: u64,
     /// The estimated cost on the primary model, in US dollars; `None` when a needed price is
     /// unknown.
     pub estimated_cost: Option<Decimal>,
     /// What the cost-quality knob weighed and chose, when it is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<QualityChoice>,
+    /// The reasoning effort asked of the plan's reasoning models; `None` when none of them
+    /// takes a control.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<ReasoningPlan>,
 }
 
 impl RoutePlan {
@@ -239,8 +369,10 @@ impl RoutePlan {
             requirements: Requirements::default(),
             estimated_input_tokens: 0,
             estimated_output_tokens: 0,
+            estimated_reasoning_tokens: 0,
             estimated_cost: None,
             quality: None,
+            reasoning: None,
         })
     }
 
@@ -277,7 +409,13 @@ impl Policy {
             aliases: BTreeMap::new(),
             assumed_output_tokens: ASSUMED_OUTPUT_TOKENS,
             quality: None,
+            reasoning: ReasoningSetting::Auto,
         }
+    }
+
+    /// Sets how reasoning effort is chosen where the client chose none.
+    pub fn set_reasoning(&mut self, setting: ReasoningSetting) {
+        self.reasoning = setting;
     }
 
     /// Turns the cost-quality knob on (or off with `None`).
@@ -322,6 +460,13 @@ impl Policy {
         };
         let mut planner = Planner::new(self, catalog, request, today);
         let output_tokens = plan.estimated_output_tokens;
+        let text = request.all_text();
+        let p_cheap_right = quality.table.difficulty.p_cheap_right(&text);
+        let bucket = quality.table.difficulty.bucket(p_cheap_right);
+        // The effort for this difficulty. The knob weighs candidates on their answer tokens
+        // alone, as the outcome data it was fitted on priced them (reasoning included in the
+        // measured answers); the chosen plan's estimate adds the reasoning prior.
+        plan.reasoning = ReasoningPlan::of(request, class, Some(bucket), self.reasoning);
         let cost_of = |planner: &mut Planner<'_>, model: &Model| -> Option<f64> {
             let usage = Usage {
                 input_tokens: planner.input_tokens(model),
@@ -345,9 +490,6 @@ impl Policy {
                 .filter(|cost| *cost > 0.0)
                 .unwrap_or(1.0),
         };
-        let text = request.all_text();
-        let p_cheap_right = quality.table.difficulty.p_cheap_right(&text);
-        let bucket = quality.table.difficulty.bucket(p_cheap_right);
         let mut weighed = Vec::new();
         let mut models = Vec::new();
         for id in self.quality_candidates() {
@@ -385,6 +527,12 @@ impl Policy {
         let Some(index) = choose(quality.knob, &weighed) else {
             plan.reasons
                 .push("quality: no candidate fits; the class's plan stands".to_owned());
+            if !plan.models().any(|step| step.reasoning_control.is_some()) {
+                plan.reasoning = None;
+            }
+            if let Some(primary) = catalog.find(&plan.primary.id) {
+                planner.estimate_on(&mut plan, primary);
+            }
             return Ok(plan);
         };
         let (model, requested) = models[index].clone();
@@ -432,8 +580,11 @@ impl Policy {
                 .collect();
             plan.primary = primary;
             plan.fallbacks = rest;
-            planner.estimate_on(&mut plan, model);
         }
+        if !plan.models().any(|step| step.reasoning_control.is_some()) {
+            plan.reasoning = None;
+        }
+        planner.estimate_on(&mut plan, model);
         plan.quality = Some(QualityChoice {
             knob: quality.knob,
             p_cheap_right,
@@ -780,9 +931,10 @@ impl<'a> Planner<'a> {
     /// them, the plan's assumed output, and their cost (`None` when a price is unknown).
     fn estimate_on(&mut self, plan: &mut RoutePlan, model: &Model) {
         plan.estimated_input_tokens = self.input_tokens(model);
+        plan.estimated_reasoning_tokens = expected_reasoning_tokens(model, plan.reasoning.as_ref());
         let usage = Usage {
             input_tokens: plan.estimated_input_tokens,
-            output_tokens: plan.estimated_output_tokens,
+            output_tokens: plan.estimated_output_tokens + plan.estimated_reasoning_tokens,
             ..Usage::default()
         };
         plan.estimated_cost = model.cost(&usage, CostOptions::default()).ok();
@@ -866,9 +1018,18 @@ impl<'a> Planner<'a> {
             .requirements
             .max_output_tokens
             .map_or(assumed, |cap| cap.min(assumed));
+        let reasoning = self
+            .accepted
+            .iter()
+            .any(|step| step.reasoning_control.is_some())
+            .then(|| ReasoningPlan::of(self.request, class, None, self.policy.reasoning))
+            .flatten();
+        let reasoning_tokens = catalog.find(&primary.id).map_or(0, |model| {
+            expected_reasoning_tokens(model, reasoning.as_ref())
+        });
         let usage = Usage {
             input_tokens,
-            output_tokens,
+            output_tokens: output_tokens + reasoning_tokens,
             ..Usage::default()
         };
         let estimated_cost = match catalog
@@ -893,8 +1054,10 @@ impl<'a> Planner<'a> {
             requirements: self.requirements,
             estimated_input_tokens: input_tokens,
             estimated_output_tokens: output_tokens,
+            estimated_reasoning_tokens: reasoning_tokens,
             estimated_cost,
             quality: None,
+            reasoning,
         }
     }
 }

@@ -12,8 +12,8 @@ pub mod url;
 pub use class::{ParseClassError, RouteClass};
 pub use protocol::{MaxTokensField, OpenAiQuirks, ParseProtocolError, Protocol};
 pub use request::{
-    ChatRequest, ContentPart, Message, ResponseFormat, Role, ThinkingBlock, ToolCall, ToolChoice,
-    ToolDefinition,
+    ChatRequest, ContentPart, Message, ReasoningEffort, ResponseFormat, Role, ThinkingBlock,
+    ToolCall, ToolChoice, ToolDefinition,
 };
 pub use response::{ChatResponse, FinishReason, StreamEvent, Usage};
 pub use scorer::{ClassScores, TextClassifier};

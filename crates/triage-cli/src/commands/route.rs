@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 use triage_engine::Planned;
-use triage_strategies::StrategyKind;
+use triage_strategies::{ReasoningPlan, ReasoningSource, RoutePlan, StrategyKind};
 use triage_types::{ChatRequest, Message, Role};
 
 use crate::commands::context::{Context, RoutingArgs};
@@ -127,6 +127,8 @@ fn route_line(id: Value, planned: &Planned) -> Value {
         "expected_quality": quality.map(|q| (q.expected_quality * 10_000.0).round() / 10_000.0),
         "relative_price": quality.map(|q| (q.relative_price * 10_000.0).round() / 10_000.0),
         "estimated_cost_usd": plan.estimated_cost.map(json_number),
+        "reasoning_effort": ReasoningPlan::effort_for(plan.reasoning.as_ref(), &plan.primary)
+            .map(|effort| effort.as_str()),
     })
 }
 
@@ -150,12 +152,44 @@ pub(crate) fn route_json(planned: &Planned, context: &Context) -> Value {
         "fallbacks": plan.fallbacks.iter().map(|fallback| fallback.id.clone()).collect::<Vec<_>>(),
         "estimated_input_tokens": plan.estimated_input_tokens,
         "estimated_output_tokens": plan.estimated_output_tokens,
+        "estimated_reasoning_tokens": plan.estimated_reasoning_tokens,
         "estimated_cost_usd": plan.estimated_cost.map(json_number),
+        "reasoning": plan.reasoning.map(|reasoning| json!({
+            "effort": reasoning.effort.as_str(),
+            "source": reasoning.source,
+            "difficulty": reasoning.difficulty,
+            "sends": plan.primary.reasoning_control.map(|control| control.sends(reasoning.effort)),
+        })),
         "scores": scores,
         "reasons": decision.iter().flat_map(|decision| &decision.reasons).chain(&plan.reasons).collect::<Vec<_>>(),
         "warnings": merge_warnings(&context.warnings, &plan.warnings),
         "rejected": plan.rejected,
     })
+}
+
+/// The plan's reasoning effort in words: the effort, why, and what the primary is sent.
+fn reasoning_text(plan: &RoutePlan) -> Option<String> {
+    let reasoning = plan.reasoning?;
+    let why = match (reasoning.source, reasoning.difficulty) {
+        (ReasoningSource::Client, _) => "set by the client".to_owned(),
+        (ReasoningSource::Config, _) => "[routing] reasoning_effort".to_owned(),
+        (ReasoningSource::Planned, Some(difficulty)) => {
+            format!("for {}, {}", plan.class, difficulty.as_str())
+        }
+        (ReasoningSource::Planned, None) => format!("for {}", plan.class),
+    };
+    let sends = match plan.primary.reasoning_control {
+        Some(control) => format!(
+            "{} sends {}",
+            plan.primary.id,
+            control.sends(reasoning.effort)
+        ),
+        None => format!(
+            "{} takes none; sent to the reasoning models behind it",
+            plan.primary.id
+        ),
+    };
+    Some(format!("{} ({why}): {sends}", reasoning.effort.as_str()))
 }
 
 /// The plan as text.
@@ -195,10 +229,17 @@ pub(crate) fn route_text(planned: &Planned, context: &Context, explain: bool) ->
         || "unknown".to_owned(),
         |cost| format!("${}", format_dollars(cost)),
     );
+    let reasoning_tokens = match plan.estimated_reasoning_tokens {
+        0 => String::new(),
+        tokens => format!(" + {tokens} reasoning"),
+    };
     out.push_str(&format!(
-        "est. cost   {cost} ({} input + {} output tokens)\n",
+        "est. cost   {cost} ({} input + {} output{reasoning_tokens} tokens)\n",
         plan.estimated_input_tokens, plan.estimated_output_tokens
     ));
+    if let Some(line) = reasoning_text(plan) {
+        out.push_str(&format!("reasoning   {line}\n"));
+    }
     let warnings = merge_warnings(&context.warnings, &plan.warnings);
     if explain {
         out.push_str("why:\n");

@@ -1,9 +1,9 @@
-//! `[routing]`: which strategy classifies by default, the low-confidence threshold, and the
-//! cost-quality knob with the models it may choose from.
+//! `[routing]`: which strategy classifies by default, the low-confidence threshold, the
+//! cost-quality knob with the models it may choose from, and how reasoning effort is set.
 
 use serde::Deserialize;
 use toml::Spanned;
-use triage_strategies::{DEFAULT_LOW_CONFIDENCE, StrategyKind};
+use triage_strategies::{DEFAULT_LOW_CONFIDENCE, ReasoningSetting, StrategyKind};
 
 use super::{invalid, model_ref};
 use crate::{ConfigError, ModelRef};
@@ -23,6 +23,9 @@ pub(crate) struct RawRouting {
     quality: Option<Spanned<f64>>,
     /// The models the knob may choose from (default: every model of the routes).
     candidates: Option<Spanned<Vec<Spanned<String>>>>,
+    /// How reasoning effort is set where the client set none: `auto` (by class and
+    /// difficulty), `off`, or one effort (`low`, `medium`, `high`, …) for every request.
+    reasoning_effort: Option<Spanned<String>>,
     /// The model the user would otherwise send everything to: what savings are measured
     /// against, and the price ceiling of the knob below 1. Default: the catalog's
     /// `default_baseline`; `--baseline` wins.
@@ -40,6 +43,8 @@ pub struct Routing {
     pub quality: Option<f64>,
     /// The models the knob may choose from, if restricted.
     pub candidates: Option<Vec<ModelRef>>,
+    /// How reasoning effort is set where the client set none.
+    pub reasoning_effort: ReasoningSetting,
     /// The baseline model, if configured.
     pub baseline: Option<ModelRef>,
 }
@@ -51,6 +56,7 @@ impl Default for Routing {
             low_confidence: DEFAULT_LOW_CONFIDENCE,
             quality: None,
             candidates: None,
+            reasoning_effort: ReasoningSetting::Auto,
             baseline: None,
         }
     }
@@ -93,11 +99,21 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawRouting) -> Result<Routing, 
         }
         None => None,
     };
+    let reasoning_effort = match raw.reasoning_effort {
+        Some(written) => written
+            .get_ref()
+            .parse::<ReasoningSetting>()
+            .map_err(|message| {
+                invalid(source, &written.span(), "routing.reasoning_effort", message)
+            })?,
+        None => ReasoningSetting::Auto,
+    };
     Ok(Routing {
         strategy,
         low_confidence,
         quality,
         candidates,
+        reasoning_effort,
         baseline: raw
             .baseline
             .map(|baseline| model_ref(source, &baseline, "routing.baseline")),

@@ -80,6 +80,10 @@ fn errors_name_file_line_and_key() {
             "[routing]\nstrategy = \"keyword\"\nquality = 1.5\n",
         ),
         (
+            "unknown_reasoning_effort",
+            "[routing]\nreasoning_effort = \"max\"\n",
+        ),
+        (
             "quality_entry_out_of_range",
             "[quality.reason]\n\"gpt-4o-mini\" = [0.9, 1.2, 0.5]\n",
         ),

@@ -4,4 +4,5 @@
 #![expect(clippy::unwrap_used, reason = "test helpers panic on setup failures")]
 
 mod poison;
+mod reasoning;
 mod scenarios;

@@ -6,6 +6,7 @@
 
 mod batch;
 mod conformance;
+mod reasoning;
 mod support;
 mod thinking;
 mod timeouts;

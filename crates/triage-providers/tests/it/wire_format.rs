@@ -65,6 +65,7 @@ fn rich_request() -> ChatRequest {
         cache_prefix: true,
         anthropic_beta: Vec::new(),
         thinking: None,
+        reasoning_effort: None,
     }
 }
 

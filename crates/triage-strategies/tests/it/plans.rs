@@ -336,3 +336,60 @@ strong = [0.92, 0.88, 0.84]
     }
     insta::assert_snapshot!(lines.join("\n"));
 }
+
+/// The reasoning effort a plan asks for, by class and difficulty (`-`: unknown, the knob off).
+#[test]
+fn reasoning_effort_by_class_and_difficulty() {
+    use triage_strategies::{Bucket, planned_effort};
+    let mut table = String::from("class      -       easy    medium  hard\n");
+    for class in RouteClass::ALL {
+        table.push_str(&format!("{:<10}", class.as_str()));
+        for difficulty in [
+            None,
+            Some(Bucket::Easy),
+            Some(Bucket::Medium),
+            Some(Bucket::Hard),
+        ] {
+            table.push_str(&format!(
+                " {:<7}",
+                planned_effort(class, difficulty).as_str()
+            ));
+        }
+        table.truncate(table.trim_end().len());
+        table.push('\n');
+    }
+    insta::assert_snapshot!(table);
+}
+
+/// A plan with reasoning models prices their assumed reasoning into its estimate; a client's
+/// effort replaces the planned one.
+#[test]
+fn plans_carry_the_effort_and_price_its_reasoning() {
+    use triage_strategies::ReasoningSource;
+    use triage_types::ReasoningEffort;
+    let router = router(sure(RouteClass::Reason));
+    let request = ChatRequest::from_prompt("Plan the migration of a database in three phases.");
+    let route = router.route(&catalog(), &request, TODAY).unwrap();
+    let plan = &route.plan;
+    let reasoning = plan
+        .reasoning
+        .expect("the reason route has a reasoning model");
+    assert_eq!(
+        (reasoning.effort, reasoning.source),
+        (ReasoningEffort::Medium, ReasoningSource::Planned)
+    );
+    if plan.primary.reasoning_control.is_some() {
+        assert!(plan.estimated_reasoning_tokens > 0, "{plan:?}");
+    }
+
+    let asked = ChatRequest {
+        reasoning_effort: Some(ReasoningEffort::Minimal),
+        ..request.clone()
+    };
+    let route = router.route(&catalog(), &asked, TODAY).unwrap();
+    let reasoning = route.plan.reasoning.unwrap();
+    assert_eq!(
+        (reasoning.effort, reasoning.source),
+        (ReasoningEffort::Minimal, ReasoningSource::Client)
+    );
+}

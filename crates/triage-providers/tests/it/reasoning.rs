@@ -1,0 +1,148 @@
+//! A request's reasoning effort in each API's own terms: OpenAI's `reasoning_effort`,
+//! Anthropic's extended thinking (from `medium` up, and only where the API allows it), Gemini's
+//! `thinkingConfig.thinkingBudget`.
+
+use serde_json::{Value, json};
+use triage_providers::Protocol;
+use triage_types::{ChatRequest, Message, ReasoningEffort, Role, ToolCall, ToolChoice};
+
+use crate::support::harness;
+
+fn at(effort: ReasoningEffort) -> ChatRequest {
+    ChatRequest {
+        reasoning_effort: Some(effort),
+        ..ChatRequest::from_prompt("Plan a three-day trip.")
+    }
+}
+
+/// What each provider's request body says for one request: (protocol, request, the fields
+/// looked at, what they must hold).
+#[tokio::test]
+async fn each_wire_format_carries_the_effort_its_own_way() {
+    let mut forced = at(ReasoningEffort::High);
+    forced.tool_choice = Some(ToolChoice::Required);
+    let mut warm = at(ReasoningEffort::High);
+    warm.temperature = Some(0.2);
+    let mut capped = at(ReasoningEffort::Medium);
+    capped.max_output_tokens = Some(2_000);
+    let mut roomy = at(ReasoningEffort::Medium);
+    roomy.max_output_tokens = Some(8_000);
+    let mut mid_tool_turn = at(ReasoningEffort::High);
+    mid_tool_turn.messages.push(Message {
+        role: Role::Assistant,
+        tool_calls: vec![ToolCall {
+            id: "toolu_1".into(),
+            name: "search".into(),
+            arguments: "{}".into(),
+        }],
+        ..Message::default()
+    });
+    let cases: Vec<(&str, Protocol, ChatRequest, &str, Value)> = vec![
+        (
+            "openai low",
+            Protocol::OpenAi,
+            at(ReasoningEffort::Low),
+            "/reasoning_effort",
+            json!("low"),
+        ),
+        (
+            "openai high",
+            Protocol::OpenAi,
+            at(ReasoningEffort::High),
+            "/reasoning_effort",
+            json!("high"),
+        ),
+        (
+            "openai unset",
+            Protocol::OpenAi,
+            ChatRequest::from_prompt("hi"),
+            "/reasoning_effort",
+            Value::Null,
+        ),
+        (
+            "anthropic low: no thinking",
+            Protocol::Anthropic,
+            at(ReasoningEffort::Low),
+            "/thinking",
+            Value::Null,
+        ),
+        (
+            "anthropic medium: a 4096 budget",
+            Protocol::Anthropic,
+            at(ReasoningEffort::Medium),
+            "/thinking",
+            json!({"type": "enabled", "budget_tokens": 4096}),
+        ),
+        (
+            "anthropic medium: max_tokens holds budget and answer",
+            Protocol::Anthropic,
+            at(ReasoningEffort::Medium),
+            "/max_tokens",
+            json!(4096 + 4096),
+        ),
+        (
+            "anthropic under a caller's roomy cap",
+            Protocol::Anthropic,
+            roomy,
+            "/max_tokens",
+            json!(8000),
+        ),
+        (
+            "anthropic cap too small for the budget",
+            Protocol::Anthropic,
+            capped,
+            "/thinking",
+            Value::Null,
+        ),
+        (
+            "anthropic forced tool choice",
+            Protocol::Anthropic,
+            forced,
+            "/thinking",
+            Value::Null,
+        ),
+        (
+            "anthropic temperature",
+            Protocol::Anthropic,
+            warm,
+            "/thinking",
+            Value::Null,
+        ),
+        (
+            "anthropic tool turn begun without thinking",
+            Protocol::Anthropic,
+            mid_tool_turn,
+            "/thinking",
+            Value::Null,
+        ),
+        (
+            "gemini low",
+            Protocol::Gemini,
+            at(ReasoningEffort::Low),
+            "/generationConfig/thinkingConfig",
+            json!({"thinkingBudget": 1024}),
+        ),
+        (
+            "gemini unset",
+            Protocol::Gemini,
+            ChatRequest::from_prompt("hi"),
+            "/generationConfig/thinkingConfig",
+            Value::Null,
+        ),
+    ];
+    for (name, protocol, request, pointer, expected) in cases {
+        let id = match protocol {
+            Protocol::Anthropic => "anthropic",
+            Protocol::Gemini => "google",
+            _ => "openai",
+        };
+        let h = harness(protocol, id).await;
+        h.provider.complete("model-x", &request).await.unwrap();
+        let body = &h.mock.requests()[0].body;
+        assert_eq!(
+            body.pointer(pointer).cloned().unwrap_or(Value::Null),
+            expected,
+            "{name}: {body}"
+        );
+    }
+}
