@@ -349,7 +349,7 @@ impl Engine {
             .find(|class| policy.route(*class).iter().any(|listed| listed == model))
             .unwrap_or(RouteClass::Extract);
         let plan = policy
-            .plan_forced(inner.catalog.as_ref(), model, class, request, today)
+            .plan_named(inner.catalog.as_ref(), model, class, request, today)
             .map_err(|error| strategy_error(model, error))?;
         Ok(Planned {
             target: Target::Model {

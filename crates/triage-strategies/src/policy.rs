@@ -264,6 +264,18 @@ impl ReasoningPlan {
     }
 }
 
+/// Prices `plan`'s estimate on `model`, its primary: its input tokens as counted, the answer
+/// tokens assumed and the reasoning prior under the plan's effort.
+fn price(plan: &mut RoutePlan, model: &Model) {
+    plan.estimated_reasoning_tokens = expected_reasoning_tokens(model, plan.reasoning.as_ref());
+    let usage = Usage {
+        input_tokens: plan.estimated_input_tokens,
+        output_tokens: plan.estimated_output_tokens + plan.estimated_reasoning_tokens,
+        ..Usage::default()
+    };
+    plan.estimated_cost = model.cost(&usage, CostOptions::default()).ok();
+}
+
 /// The hidden reasoning tokens `model` is assumed to spend under `reasoning` (none set: its
 /// provider's default).
 fn expected_reasoning_tokens(model: &Model, reasoning: Option<&ReasoningPlan>) -> u64 {
@@ -808,6 +820,30 @@ impl Policy {
         Ok(planner.finish(class, primary))
     }
 
+    /// A plan for a model the client named: as [`Policy::plan_forced`], but with the client's
+    /// reasoning effort only. A named model thinks as its provider's default unless the client
+    /// says otherwise; the policy's effort is for the requests it routes.
+    pub fn plan_named(
+        &self,
+        catalog: &Catalog,
+        model: &str,
+        class: RouteClass,
+        request: &ChatRequest,
+        today: Date,
+    ) -> Result<RoutePlan, StrategyError> {
+        let mut plan = self.plan_forced(catalog, model, class, request, today)?;
+        if plan
+            .reasoning
+            .is_some_and(|reasoning| reasoning.source != ReasoningSource::Client)
+        {
+            plan.reasoning = None;
+            if let Some(primary) = catalog.find(&plan.primary.id) {
+                price(&mut plan, primary);
+            }
+        }
+        Ok(plan)
+    }
+
     /// Plans a request whose primary model is forced (by a rule or a fixed alias); the
     /// fallback ladder is the class's as usual. A forced model that misses a constraint is kept,
     /// with a warning.
@@ -931,13 +967,7 @@ impl<'a> Planner<'a> {
     /// them, the plan's assumed output, and their cost (`None` when a price is unknown).
     fn estimate_on(&mut self, plan: &mut RoutePlan, model: &Model) {
         plan.estimated_input_tokens = self.input_tokens(model);
-        plan.estimated_reasoning_tokens = expected_reasoning_tokens(model, plan.reasoning.as_ref());
-        let usage = Usage {
-            input_tokens: plan.estimated_input_tokens,
-            output_tokens: plan.estimated_output_tokens + plan.estimated_reasoning_tokens,
-            ..Usage::default()
-        };
-        plan.estimated_cost = model.cost(&usage, CostOptions::default()).ok();
+        price(plan, model);
     }
 
     fn input_tokens(&mut self, model: &Model) -> u64 {

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use triage_mock::{MockUpstream, MockUsage, Scenario};
 use triage_server::ServerOptions;
 
-use crate::{app, gateway, post, read, recorded, send, with_ledger};
+use crate::{app, gateway, gateway_with, post, read, recorded, send, with_ledger};
 
 #[tokio::test]
 async fn openai_completion_with_headers_and_ledger() {
@@ -832,4 +832,43 @@ async fn responses_api_answers_streams_and_calls_functions() {
     assert_eq!(sent[2]["role"], "tool");
     assert_eq!(sent[2]["tool_call_id"], call["call_id"]);
     assert_eq!(sent[2]["content"], "sunny");
+}
+
+/// Reasoning effort through the gateway: a routed request's reasoning model gets the plan's
+/// effort (here a rule's `reason` class: `medium`), a named model only the client's, and a
+/// model that takes no control none at all (the mock refuses `reasoning_effort` on GPT-4
+/// models, as OpenAI does).
+#[tokio::test]
+async fn reasoning_effort_goes_where_it_is_planned_or_asked() {
+    let mock = MockUpstream::start().await.unwrap();
+    let config = "\n[[rules]]\nname = \"proofs\"\ncontains = \"prove\"\nclass = \"reason\"\nmodel = \"gpt-5.4-mini\"\n";
+    let (app, _) = app(
+        gateway_with(Some(&mock), None, config),
+        ServerOptions::default(),
+    );
+    let cases = [
+        ("auto", None, "Prove that 17 is prime.", json!("medium")),
+        ("gpt-5.4-mini", None, "Is 17 prime?", Value::Null),
+        ("gpt-5.4-mini", Some("high"), "Is 17 prime?", json!("high")),
+        ("gpt-4o-mini", Some("high"), "Is 17 prime?", Value::Null),
+    ];
+    for (index, (model, effort, prompt, sent)) in cases.into_iter().enumerate() {
+        let mut body = json!({"model": model, "messages": [{"role": "user", "content": prompt}]});
+        if let Some(effort) = effort {
+            body["reasoning_effort"] = json!(effort);
+        }
+        let (status, headers, answer) =
+            read(send(&app, post("/v1/chat/completions", &body)).await).await;
+        assert_eq!(status, 200, "{model} {effort:?}: {answer}");
+        assert_eq!(headers["x-triage-attempts"], "1", "{model} {effort:?}");
+        let upstream = &mock.requests()[index].body;
+        assert_eq!(
+            upstream
+                .get("reasoning_effort")
+                .cloned()
+                .unwrap_or(Value::Null),
+            sent,
+            "{model} {effort:?}: {upstream}"
+        );
+    }
 }
