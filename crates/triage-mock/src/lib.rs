@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod batch;
+mod cache;
 mod scenario;
 mod wire;
 
@@ -60,6 +61,8 @@ struct Shared {
     queue: Mutex<VecDeque<Scenario>>,
     requests: Mutex<Vec<RecordedRequest>>,
     batches: Mutex<batch::Store>,
+    /// The prompt cache, when simulated ([`MockHandle::simulate_prompt_cache`]).
+    prompt_cache: Mutex<Option<cache::PromptCache>>,
 }
 
 /// A handle on a mock's script and record, cheap to clone.
@@ -99,6 +102,32 @@ impl MockHandle {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+
+    /// From now on, answers count their prompt's tokens (about four characters a token, not
+    /// the scripted usage) and serve repeated prefixes from a prompt cache per model, as the
+    /// providers do: OpenAI and Gemini implicitly (the prompt before the last message, from
+    /// 1,024 tokens), Anthropic up to the last `cache_control` mark (written on a miss, read on
+    /// a hit), each warm for five minutes.
+    pub fn simulate_prompt_cache(&self) {
+        let mut cache = self
+            .shared
+            .prompt_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.get_or_insert_with(cache::PromptCache::default);
+    }
+
+    /// The usage the prompt cache gives a request, when it is simulated.
+    fn cached_usage(&self, call: &Call, body: &Value, output: u64) -> Option<MockUsage> {
+        let mut cache = self
+            .shared
+            .prompt_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache
+            .as_mut()
+            .map(|cache| cache.usage(call.wire, &call.model, body, output))
     }
 
     /// The content of every file uploaded to `POST /v1/files` (OpenAI batch input files), in
@@ -308,10 +337,13 @@ async fn handle_request(
         return response;
     }
 
-    let scenario = handle
+    let mut scenario = handle
         .next_scenario()
         .or_else(|| marker(&String::from_utf8_lossy(body)))
         .unwrap_or_else(Scenario::echo);
+    if let Some(usage) = handle.cached_usage(&call, &json, scenario.usage.output) {
+        scenario.usage = usage;
+    }
     tokio::time::sleep(scenario.delay_before_headers).await;
     let rendered = wire::render(&call, &scenario);
 

@@ -30,6 +30,13 @@ pub(crate) struct Args {
     /// Address to bind; keep the loopback default unless you know you need otherwise.
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
+
+    /// Simulate the providers' prompt caches: usage counts each prompt's tokens (about four
+    /// characters a token) and a prefix the same model saw in the last five minutes is read
+    /// from the cache (OpenAI and Gemini: the prompt before the last message, from 1,024
+    /// tokens; Anthropic: up to the last `cache_control` mark, written on a miss).
+    #[arg(long)]
+    prompt_cache: bool,
 }
 
 /// Starts the mock and serves until interrupted (Ctrl-C).
@@ -44,6 +51,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mock = MockUpstream::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
+        if args.prompt_cache {
+            mock.handle().simulate_prompt_cache();
+        }
         let url = mock.url();
         let mut out = std::io::stdout().lock();
         writeln!(out, "mock upstream listening on {url}")?;
