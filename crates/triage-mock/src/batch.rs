@@ -176,11 +176,7 @@ pub(crate) fn handle(
 /// What the mock answers one line, as a live non-streaming call of `wire` would be answered.
 fn answer_line(wire: Wire, model: &str, request: &Value) -> Option<(u16, Value)> {
     let text = request.to_string();
-    let marker = text
-        .find("[mock:")
-        .map(|start| start + "[mock:".len())
-        .and_then(|start| Some(&text[start..start + text[start..].find(']')?]));
-    let scenario = match marker {
+    let scenario = match crate::marker_name(&text) {
         Some("expired") => return None,
         Some("batch-error") => Scenario::status(500),
         Some(name) => Scenario::from_marker(name).unwrap_or_else(Scenario::echo),

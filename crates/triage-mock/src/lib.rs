@@ -251,11 +251,16 @@ impl Drop for MockUpstream {
     }
 }
 
-/// `[mock:NAME]` anywhere in the body.
+/// The scenario of a `[mock:NAME]` marker anywhere in the body.
 fn marker(body: &str) -> Option<Scenario> {
+    Scenario::from_marker(marker_name(body)?)
+}
+
+/// The `NAME` of the first `[mock:NAME]` marker in the body.
+pub(crate) fn marker_name(body: &str) -> Option<&str> {
     let start = body.find("[mock:")? + "[mock:".len();
     let end = body[start..].find(']')? + start;
-    Scenario::from_marker(&body[start..end])
+    Some(&body[start..end])
 }
 
 async fn handle_request(

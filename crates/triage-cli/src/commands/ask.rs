@@ -3,7 +3,6 @@
 //! `--json`, the answer with every attempt.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -14,7 +13,7 @@ use triage_fallback::{Attempt, Outcome, total_cost};
 use triage_strategies::StrategyKind;
 use triage_types::{ChatRequest, ChatResponse, Message, Role, StreamEvent};
 
-use crate::commands::context::{Context as RoutingContext, RoutingArgs};
+use crate::commands::context::{Context as RoutingContext, LedgerArgs, RoutingArgs};
 use crate::commands::output::{json_number, usage_error};
 use crate::commands::{EXIT_FAILURE, EXIT_USAGE};
 
@@ -78,14 +77,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N")]
     max_tokens: Option<u32>,
 
-    /// The ledger to record in (an SQLite file or a PostgreSQL URL); overrides `[ledger] path`
-    /// and `url`.
-    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_LEDGER, hide_env_values = true)]
-    ledger: Option<PathBuf>,
-
-    /// Record nothing (overrides `[ledger] enabled`).
-    #[arg(long)]
-    no_ledger: bool,
+    #[command(flatten)]
+    ledger: LedgerArgs,
 
     #[command(flatten)]
     routing: RoutingArgs,
@@ -101,7 +94,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(strategy) => strategy,
         Err(error) => return Ok(usage_error(&error)),
     };
-    let ledger = match context.open_ledger(args.ledger.as_deref(), args.no_ledger) {
+    let ledger = match context.open_ledger(&args.ledger) {
         Ok(ledger) => ledger,
         Err(error) => {
             eprintln!("warning: not recording this answer: {error:#}");

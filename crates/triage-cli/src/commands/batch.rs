@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use triage_engine::{BatchJob, BatchLine, Engine, LineOutcome, LineResult, LineRoute, Via};
 use triage_strategies::StrategyKind;
 
-use crate::commands::context::{Context as RoutingContext, RoutingArgs};
+use crate::commands::context::{Context as RoutingContext, LedgerArgs, RoutingArgs};
 use crate::commands::output::{format_dollars, json_number, usage_error};
 use crate::commands::{EXIT_FAILURE, EXIT_USAGE};
 
@@ -75,14 +75,8 @@ struct Common {
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 
-    /// The ledger to record in (an SQLite file or a PostgreSQL URL); overrides `[ledger] path`
-    /// and `url`.
-    #[arg(long, value_name = "FILE", env = triage_config::env::TRIAGE_LEDGER, hide_env_values = true)]
-    ledger: Option<PathBuf>,
-
-    /// Record nothing (overrides `[ledger] enabled`).
-    #[arg(long)]
-    no_ledger: bool,
+    #[command(flatten)]
+    ledger: LedgerArgs,
 
     #[command(flatten)]
     routing: RoutingArgs,
@@ -185,7 +179,7 @@ fn engine(
     let context = RoutingContext::load(&common.routing)?;
     let kind = context.strategy_kind(strategy);
     let strategy = context.strategy(kind)?;
-    let ledger = match context.open_ledger(common.ledger.as_deref(), common.no_ledger) {
+    let ledger = match context.open_ledger(&common.ledger) {
         Ok(ledger) => ledger,
         Err(error) => {
             eprintln!("warning: not recording this batch: {error:#}");

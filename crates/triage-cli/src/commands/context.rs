@@ -22,6 +22,20 @@ use crate::commands::output::default_ledger_path;
 /// on-device classifier, embedded in the binary (`models/default`).
 pub(crate) const DEFAULT_STRATEGY: StrategyKind = StrategyKind::Model;
 
+/// Where a command that answers requests records them. Flatten with `#[command(flatten)]`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct LedgerArgs {
+    /// The ledger to record in: an SQLite file or a PostgreSQL URL
+    /// (postgres://user@host:5432/db, one ledger for every replica); overrides `[ledger] path`
+    /// and `url`.
+    #[arg(long, value_name = "FILE|URL", env = triage_config::env::TRIAGE_LEDGER, hide_env_values = true)]
+    pub(crate) ledger: Option<PathBuf>,
+
+    /// Record nothing (overrides `[ledger] enabled`).
+    #[arg(long)]
+    pub(crate) no_ledger: bool,
+}
+
 /// Options every routing command takes. Flatten with `#[command(flatten)]`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct RoutingArgs {
@@ -193,15 +207,11 @@ impl Context {
     /// The ledger to record in: `--ledger` (or `TRIAGE_LEDGER`: a file or a PostgreSQL URL),
     /// else `[ledger] url` or `path`, else the default file under the user's data directory;
     /// `None` when recording is off.
-    pub(crate) fn open_ledger(
-        &self,
-        flag: Option<&Path>,
-        disabled: bool,
-    ) -> anyhow::Result<Option<Ledger>> {
-        if disabled || !self.config.ledger.enabled {
+    pub(crate) fn open_ledger(&self, args: &LedgerArgs) -> anyhow::Result<Option<Ledger>> {
+        if args.no_ledger || !self.config.ledger.enabled {
             return Ok(None);
         }
-        let location = ledger_location(flag, &self.config.ledger)?;
+        let location = ledger_location(args.ledger.as_deref(), &self.config.ledger)?;
         let journal = match (&self.config.ledger.journal, &location) {
             (Some(journal), _) => Some(journal.clone()),
             (None, LedgerLocation::Postgres(_)) => {

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,7 +11,7 @@ use triage_engine::ProviderStatus;
 use triage_server::{AppState, ServerOptions};
 use triage_strategies::StrategyKind;
 
-use crate::commands::context::{Context, RoutingArgs};
+use crate::commands::context::{Context, LedgerArgs, RoutingArgs};
 use crate::commands::output::usage_error;
 
 /// The address used when neither `--listen` nor `[server] listen` gives one.
@@ -54,14 +53,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "STRATEGY")]
     strategy: Option<StrategyKind>,
 
-    /// The ledger: an SQLite file or a PostgreSQL URL (postgres://user@host:5432/db, one ledger
-    /// for every replica); overrides `[ledger] path` and `url`.
-    #[arg(long, value_name = "FILE|URL", env = triage_config::env::TRIAGE_LEDGER, hide_env_values = true)]
-    ledger: Option<PathBuf>,
-
-    /// Record nothing (overrides `[ledger] enabled`).
-    #[arg(long)]
-    no_ledger: bool,
+    #[command(flatten)]
+    ledger: LedgerArgs,
 }
 
 /// Builds the gateway and serves until Ctrl-C or SIGTERM, then finishes in-flight requests and
@@ -75,7 +68,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     let strategy = context.strategy(context.strategy_kind(args.strategy))?;
-    let ledger = context.open_ledger(args.ledger.as_deref(), args.no_ledger)?;
+    let ledger = context.open_ledger(&args.ledger)?;
     let server = &context.config.server;
     let env: triage_engine::EnvLookup = Arc::new(|name: &str| std::env::var(name).ok());
     let keys = triage_engine::keyring(&context.config, &env)
