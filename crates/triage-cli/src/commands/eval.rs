@@ -75,8 +75,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE", requires = "outcomes")]
     map: Option<PathBuf>,
 
-    /// With --outcomes: write the cost-quality chart (SVG) here.
-    #[arg(long, value_name = "FILE.svg", requires = "outcomes")]
+    /// With --outcomes: write the cost-quality chart here, as SVG or PNG (by the extension).
+    #[arg(long, value_name = "FILE.svg|FILE.png", requires = "outcomes")]
     plot: Option<PathBuf>,
 
     /// A strategy to measure (repeatable); default: every strategy that can run here.

@@ -1,6 +1,6 @@
 //! The cost-quality chart `eval --outcomes --plot` writes: an SVG scatter of single models,
-//! each strategy's knob curve, the oracle and the Pareto frontier (no plotting dependency;
-//! SVG is text).
+//! each strategy's knob curve, the oracle and the Pareto frontier (SVG is text; `resvg`
+//! rasterises it for PNG).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -27,21 +27,67 @@ const COLOURS: [&str; 6] = [
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
 ];
 
-/// Writes the chart; only `.svg` is written (a PNG would need a rasteriser: convert the SVG
-/// with any browser or `rsvg-convert`).
+/// Writes the chart: as SVG text for `.svg`, rasterised (twice the SVG's size, on white, labels
+/// in the system's sans-serif font) for `.png`.
 pub(crate) fn write(path: &Path, svg: &str) -> anyhow::Result<()> {
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    if extension != "svg" {
-        anyhow::bail!(
-            "--plot {}: only .svg charts are written (convert to PNG with `rsvg-convert` or a browser)",
+    let bytes = match extension.as_str() {
+        "svg" => svg.as_bytes().to_vec(),
+        "png" => png(svg).with_context(|| format!("cannot draw {}", path.display()))?,
+        _ => anyhow::bail!(
+            "--plot {}: the chart is written as .svg or .png; name the file with one of them",
             path.display()
-        );
+        ),
+    };
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The SVG chart as PNG bytes.
+fn png(svg: &str) -> anyhow::Result<Vec<u8>> {
+    use resvg::{tiny_skia, usvg};
+    const SCALE: f32 = 2.0;
+    let mut options = usvg::Options::default();
+    let fonts = options.fontdb_mut();
+    fonts.load_system_fonts();
+    // The chart asks for `sans-serif`; fontdb maps it to Arial unless told otherwise.
+    let family = ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"]
+        .into_iter()
+        .find(|wanted| {
+            fonts
+                .faces()
+                .any(|face| face.families.iter().any(|(name, _)| name == wanted))
+        })
+        .map(str::to_owned)
+        .or_else(|| {
+            fonts
+                .faces()
+                .find_map(|face| face.families.first().map(|(name, _)| name.clone()))
+        });
+    match family {
+        Some(family) => fonts.set_sans_serif_family(family),
+        None => eprintln!(
+            "warning: no system font found: the PNG chart has no labels (the .svg one does)"
+        ),
     }
-    std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))
+    let tree = usvg::Tree::from_str(svg, &options).context("the chart's SVG does not parse")?;
+    let size = tree
+        .size()
+        .to_int_size()
+        .scale_by(SCALE)
+        .context("the chart is too large")?;
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
+        .context("cannot allocate the chart's pixels")?;
+    pixmap.fill(tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        tiny_skia::Transform::from_scale(SCALE, SCALE),
+        &mut pixmap.as_mut(),
+    );
+    pixmap.encode_png().context("cannot encode the PNG")
 }
 
 /// The chart as SVG text: cost (x, US dollars) against mean quality (y).

@@ -187,3 +187,45 @@ fn route_jsonl_prints_one_decision_per_line() {
         }
     }
 }
+
+/// `--plot` writes the chart as SVG text or as a PNG image, by the file's extension; any other
+/// extension is a usage error that names the two.
+#[test]
+fn plot_writes_svg_or_png_by_extension() {
+    let (outcomes, map) = (fixture("outcomes.jsonl"), fixture("outcomes-map.json"));
+    let dir = tempfile::tempdir().unwrap();
+    let plot = |name: &str| {
+        let path = dir.path().join(name);
+        let (code, _, stderr) = triage(&[
+            "eval",
+            "--outcomes",
+            &outcomes,
+            "--map",
+            &map,
+            "--strategy",
+            "keyword",
+            "--as-of",
+            "2026-12-01",
+            "--plot",
+            path.to_str().unwrap(),
+        ]);
+        (code, stderr, std::fs::read(&path).ok())
+    };
+    let (code, stderr, svg) = plot("chart.svg");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(String::from_utf8(svg.unwrap()).unwrap().starts_with("<svg"));
+
+    let (code, stderr, png) = plot("chart.png");
+    assert_eq!(code, 0, "{stderr}");
+    let png = png.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG signature");
+    // The IHDR chunk: twice the SVG's 880 × 560.
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1760, 1120));
+
+    let (code, stderr, written) = plot("chart.jpg");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(".svg or .png"), "{stderr}");
+    assert!(written.is_none());
+}
