@@ -107,7 +107,8 @@ pub enum ReasoningControl {
     /// `thinkingConfig.thinkingBudget`).
     ThinkingBudget,
     /// Thinking that is off unless enabled with a budget (Anthropic's extended thinking,
-    /// `thinking.budget_tokens`): on from `medium` effort up.
+    /// `thinking.budget_tokens`; Gemini 2.5 Flash-Lite's `thinkingBudget`): on from `medium`
+    /// effort up, and below it nothing is sent.
     ExtendedThinking,
 }
 
@@ -131,19 +132,16 @@ impl ReasoningControl {
         }
     }
 
-    /// What a request at `effort` sends, in the API's own terms (`reasoning_effort "high"`,
-    /// `thinking.budget_tokens 4096`, `extended thinking off`, `thinkingBudget 1024`).
+    /// What a request at `effort` sends, in words (`reasoning_effort "high"`, `a thinking
+    /// budget of 4096 tokens`, `no thinking`).
     pub fn sends(self, effort: ReasoningEffort) -> String {
         match self {
             ReasoningControl::Effort => format!("reasoning_effort \"{}\"", effort.as_str()),
             ReasoningControl::ExtendedThinking if !effort.enables_extended_thinking() => {
-                "extended thinking off".to_owned()
+                "no thinking".to_owned()
             }
-            ReasoningControl::ExtendedThinking => {
-                format!("thinking.budget_tokens {}", effort.thinking_budget())
-            }
-            ReasoningControl::ThinkingBudget => {
-                format!("thinkingBudget {}", effort.thinking_budget())
+            ReasoningControl::ExtendedThinking | ReasoningControl::ThinkingBudget => {
+                format!("a thinking budget of {} tokens", effort.thinking_budget())
             }
         }
     }

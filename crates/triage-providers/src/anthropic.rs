@@ -311,7 +311,17 @@ fn extended_thinking_budget(request: &ChatRequest) -> Option<u32> {
     let cap_too_small = request
         .max_output_tokens
         .is_some_and(|max| max < budget.saturating_add(MIN_ANSWER_TOKENS));
-    if request.temperature.is_some() || forced_tool || unthought_tool_turn || cap_too_small {
+    // A prefilled answer (the conversation ends on the assistant) is refused with thinking on.
+    let prefilled = request
+        .messages
+        .last()
+        .is_some_and(|message| message.role == Role::Assistant);
+    if request.temperature.is_some()
+        || forced_tool
+        || unthought_tool_turn
+        || cap_too_small
+        || prefilled
+    {
         return None;
     }
     Some(budget)

@@ -255,12 +255,18 @@ impl ReasoningPlan {
         })
     }
 
-    /// The effort `step` is sent: the plan's for a model that takes a control, none otherwise.
+    /// The effort `step` is sent: the plan's for a model that takes a control, none otherwise,
+    /// and none below `medium` for a model whose thinking is off unless enabled.
     pub fn effort_for(
         plan: Option<&ReasoningPlan>,
         step: &PlannedModel,
     ) -> Option<ReasoningEffort> {
-        step.reasoning_control.and(plan.map(|plan| plan.effort))
+        let effort = plan?.effort;
+        match step.reasoning_control? {
+            // Thinking that is off by default stays off below `medium`: no field is sent.
+            ReasoningControl::ExtendedThinking if !effort.enables_extended_thinking() => None,
+            _ => Some(effort),
+        }
     }
 }
 

@@ -393,3 +393,56 @@ fn plans_carry_the_effort_and_price_its_reasoning() {
         (ReasoningEffort::Minimal, ReasoningSource::Client)
     );
 }
+
+/// What each kind of control is sent at each effort: an effort model the effort itself, a
+/// budget model always, thinking that is off by default only from `medium` up.
+#[test]
+fn each_control_is_sent_the_effort_it_takes() {
+    use triage_catalog::ReasoningControl;
+    use triage_strategies::{PlannedModel, ReasoningPlan, ReasoningSource};
+    use triage_types::ReasoningEffort;
+    let catalog = catalog();
+    let model = catalog.get("reasoner").unwrap();
+    let step = |control: Option<ReasoningControl>| PlannedModel {
+        reasoning_control: control,
+        ..PlannedModel::new(model, RouteClass::Reason, None)
+    };
+    let at = |effort| ReasoningPlan {
+        effort,
+        source: ReasoningSource::Planned,
+        difficulty: None,
+    };
+    for (control, effort, sent) in [
+        (
+            Some(ReasoningControl::Effort),
+            ReasoningEffort::Low,
+            Some(ReasoningEffort::Low),
+        ),
+        (
+            Some(ReasoningControl::ThinkingBudget),
+            ReasoningEffort::Low,
+            Some(ReasoningEffort::Low),
+        ),
+        (
+            Some(ReasoningControl::ExtendedThinking),
+            ReasoningEffort::Low,
+            None,
+        ),
+        (
+            Some(ReasoningControl::ExtendedThinking),
+            ReasoningEffort::Medium,
+            Some(ReasoningEffort::Medium),
+        ),
+        (None, ReasoningEffort::High, None),
+    ] {
+        assert_eq!(
+            ReasoningPlan::effort_for(Some(&at(effort)), &step(control)),
+            sent,
+            "{control:?} at {effort:?}"
+        );
+    }
+    assert_eq!(
+        ReasoningPlan::effort_for(None, &step(Some(ReasoningControl::Effort))),
+        None
+    );
+}
