@@ -205,6 +205,7 @@ impl Executor {
             let Some(candidate) = walk.next_candidate().map_err(|error| walk.fail(error))? else {
                 return Err(walk.exhausted());
             };
+            let sent = candidate.request(request);
             let mut retry = 0;
             loop {
                 let started = Instant::now();
@@ -215,9 +216,7 @@ impl Executor {
                 walk.calls += 1;
                 let result = tokio::time::timeout(
                     limit.duration,
-                    candidate
-                        .provider
-                        .complete(&candidate.step.api_name, &candidate.request(request)),
+                    candidate.provider.complete(&candidate.step.api_name, &sent),
                 )
                 .await;
                 let latency = started.elapsed();

@@ -288,8 +288,8 @@ pub(crate) fn request_body(
 /// no `thinking` of its own): from `medium` effort up, the effort's budget.
 /// Left off where the API would refuse it or the answer would lose by it: a temperature (which
 /// thinking does not allow), a forced tool choice, an assistant tool call without its thinking
-/// block (a tool-use turn begun without thinking must go on without it), or a cap on the
-/// answer too small to hold the budget and an answer.
+/// block (a tool-use turn begun without thinking must go on without it), a prefilled answer,
+/// or a cap on the answer too small to hold the budget and an answer.
 fn extended_thinking_budget(request: &ChatRequest) -> Option<u32> {
     let effort = request.reasoning_effort?;
     if !effort.enables_extended_thinking() {

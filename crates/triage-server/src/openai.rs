@@ -321,20 +321,25 @@ fn message_from_wire(message: WireMessage) -> Result<Message, ServerError> {
 
 fn tool_choice_from_wire(value: Value) -> Result<ToolChoice, ServerError> {
     match &value {
-        Value::String(text) => match text.as_str() {
-            "auto" => Ok(ToolChoice::Auto),
-            "none" => Ok(ToolChoice::None),
-            "required" => Ok(ToolChoice::Required),
-            _ => Err(invalid(
-                "`tool_choice` must be auto, none, required or a function",
-            )),
-        },
+        Value::String(text) => tool_choice_mode(text),
         Value::Object(_) => value
             .pointer("/function/name")
             .and_then(Value::as_str)
             .map(|name| ToolChoice::Tool(name.to_owned()))
             .ok_or_else(|| invalid("`tool_choice.function.name` is missing")),
         _ => Err(invalid("`tool_choice` must be a string or an object")),
+    }
+}
+
+/// A `tool_choice` given as a string, as both OpenAI APIs spell it.
+pub(crate) fn tool_choice_mode(text: &str) -> Result<ToolChoice, ServerError> {
+    match text {
+        "auto" => Ok(ToolChoice::Auto),
+        "none" => Ok(ToolChoice::None),
+        "required" => Ok(ToolChoice::Required),
+        _ => Err(invalid(
+            "`tool_choice` must be auto, none, required or a function",
+        )),
     }
 }
 

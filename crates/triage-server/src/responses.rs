@@ -16,7 +16,9 @@ use triage_types::{
 };
 
 use crate::error::Dialect;
-use crate::openai::{invalid, json_schema_format, reasoning_effort, says_nothing};
+use crate::openai::{
+    invalid, json_schema_format, reasoning_effort, says_nothing, tool_choice_mode,
+};
 use crate::sse::event;
 use crate::{STREAM_FIELD, ServerError};
 
@@ -448,14 +450,7 @@ fn tool_from_wire(index: usize, tool: &Value) -> Result<ToolDefinition, ServerEr
 
 fn tool_choice_from_wire(value: &Value) -> Result<ToolChoice, ServerError> {
     match value {
-        Value::String(text) => match text.as_str() {
-            "auto" => Ok(ToolChoice::Auto),
-            "none" => Ok(ToolChoice::None),
-            "required" => Ok(ToolChoice::Required),
-            _ => Err(invalid(
-                "`tool_choice` must be auto, none, required or a function",
-            )),
-        },
+        Value::String(text) => tool_choice_mode(text),
         Value::Object(fields) if fields.get("type").and_then(Value::as_str) == Some("function") => {
             fields
                 .get("name")
@@ -532,6 +527,15 @@ impl ResponseId {
         }
         object
     }
+
+    /// The `response` object of a finished answer with these `output` items: `completed`, or
+    /// `incomplete` (with why) for an answer cut off or filtered.
+    fn finished(&self, output: Vec<Value>, answer: &ChatResponse) -> Value {
+        let (status, incomplete) = status(answer.finish_reason);
+        let mut object = self.object(status, output, Some(usage(&answer.usage)));
+        object["incomplete_details"] = incomplete;
+        object
+    }
 }
 
 /// A message output item.
@@ -591,10 +595,7 @@ pub(crate) fn response(id: &ResponseId, answer: &ChatResponse) -> Value {
             "completed",
         ));
     }
-    let (status, incomplete) = status(answer.finish_reason);
-    let mut object = id.object(status, output, Some(usage(&answer.usage)));
-    object["incomplete_details"] = incomplete;
-    object
+    id.finished(output, answer)
 }
 
 /// The output item a stream is writing.
@@ -829,17 +830,11 @@ impl StreamEncoder {
             self.open_message(&mut out);
         }
         self.close(&mut out);
-        let (status, incomplete) = status(answer.finish_reason);
-        let mut object = self.id.object(
-            status,
-            std::mem::take(&mut self.finished),
-            Some(usage(&answer.usage)),
-        );
-        object["incomplete_details"] = incomplete;
+        let mut object = self.id.finished(std::mem::take(&mut self.finished), answer);
         // In the response, not beside it: the SDKs' stream helpers rebuild the last event but
         // keep the response's extra fields in the response they hand back.
         object[STREAM_FIELD] = figures;
-        let kind = if status == "completed" {
+        let kind = if object["status"] == "completed" {
             "response.completed"
         } else {
             "response.incomplete"

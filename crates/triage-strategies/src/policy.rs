@@ -270,6 +270,15 @@ impl ReasoningPlan {
     }
 }
 
+/// `reasoning`, kept only when one of `steps` takes a reasoning control: a plan of models that
+/// take none asks for no effort.
+fn if_any_reasons<'a>(
+    reasoning: Option<ReasoningPlan>,
+    mut steps: impl Iterator<Item = &'a PlannedModel>,
+) -> Option<ReasoningPlan> {
+    reasoning.filter(|_| steps.any(|step| step.reasoning_control.is_some()))
+}
+
 /// Prices `plan`'s estimate on `model`, its primary: its input tokens as counted, the answer
 /// tokens assumed and the reasoning prior under the plan's effort.
 fn price(plan: &mut RoutePlan, model: &Model) {
@@ -481,10 +490,10 @@ impl Policy {
         let text = request.all_text();
         let p_cheap_right = quality.table.difficulty.p_cheap_right(&text);
         let bucket = quality.table.difficulty.bucket(p_cheap_right);
-        // The effort for this difficulty. The knob weighs candidates on their answer tokens
-        // alone, as the outcome data it was fitted on priced them (reasoning included in the
-        // measured answers); the chosen plan's estimate adds the reasoning prior.
-        plan.reasoning = ReasoningPlan::of(request, class, Some(bucket), self.reasoning);
+        // The knob weighs candidates on their answer tokens alone, as the outcome data it was
+        // fitted on priced them (reasoning included in the measured answers); the chosen
+        // plan's estimate adds the reasoning prior for this difficulty.
+        let reasoning = ReasoningPlan::of(request, class, Some(bucket), self.reasoning);
         let cost_of = |planner: &mut Planner<'_>, model: &Model| -> Option<f64> {
             let usage = Usage {
                 input_tokens: planner.input_tokens(model),
@@ -545,11 +554,9 @@ impl Policy {
         let Some(index) = choose(quality.knob, &weighed) else {
             plan.reasons
                 .push("quality: no candidate fits; the class's plan stands".to_owned());
-            if !plan.models().any(|step| step.reasoning_control.is_some()) {
-                plan.reasoning = None;
-            }
+            plan.reasoning = if_any_reasons(reasoning, plan.models());
             if let Some(primary) = catalog.find(&plan.primary.id) {
-                planner.estimate_on(&mut plan, primary);
+                price(&mut plan, primary);
             }
             return Ok(plan);
         };
@@ -599,9 +606,7 @@ impl Policy {
             plan.primary = primary;
             plan.fallbacks = rest;
         }
-        if !plan.models().any(|step| step.reasoning_control.is_some()) {
-            plan.reasoning = None;
-        }
+        plan.reasoning = if_any_reasons(reasoning, plan.models());
         planner.estimate_on(&mut plan, model);
         plan.quality = Some(QualityChoice {
             knob: quality.knob,
@@ -1054,12 +1059,10 @@ impl<'a> Planner<'a> {
             .requirements
             .max_output_tokens
             .map_or(assumed, |cap| cap.min(assumed));
-        let reasoning = self
-            .accepted
-            .iter()
-            .any(|step| step.reasoning_control.is_some())
-            .then(|| ReasoningPlan::of(self.request, class, None, self.policy.reasoning))
-            .flatten();
+        let reasoning = if_any_reasons(
+            ReasoningPlan::of(self.request, class, None, self.policy.reasoning),
+            self.accepted.iter(),
+        );
         let reasoning_tokens = catalog.find(&primary.id).map_or(0, |model| {
             expected_reasoning_tokens(model, reasoning.as_ref())
         });
