@@ -15,6 +15,8 @@
 //! quality = 0.5                 # cost-quality knob: 0 cheapest adequate … 1 best; --quality wins
 //! candidates = ["gpt-4o-mini", "gpt-4o"]  # the models the knob may choose (default: the routes')
 //! reasoning_effort = "auto"     # auto (by class and difficulty) | off | low | medium | high …
+//! high_stakes = 0.3             # p(critical) from which the knob holds a request to …
+//! high_stakes_min_tier = 4      # … this tier or higher (1: off)
 //!
 //! [quality]                     # expected quality the knob weighs (default: the shipped table)
 //! file = "quality.toml"         # written by `triage calibrate --out`
@@ -363,6 +365,7 @@ impl Config {
             candidates: self.routing.candidates.as_ref().map(|models| ids(models)),
             baseline,
             table: std::sync::Arc::new(table),
+            high_stakes: self.routing.high_stakes,
         })
     }
 

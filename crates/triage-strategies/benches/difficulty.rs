@@ -53,6 +53,7 @@ fn main() {
         candidates: None,
         baseline: Some("gpt-4o".to_owned()),
         table: Arc::clone(&table),
+        high_stakes: triage_strategies::HighStakes::default(),
     }));
     let mut scores = BTreeMap::new();
     scores.insert(RouteClass::Reason, 0.7_f32);

@@ -42,8 +42,8 @@ pub struct GroupMetrics {
     pub under_routing_rate: f64,
     /// Prompts labelled `critical` (high stakes: medical, legal, financial, safety).
     pub critical: u64,
-    /// Of those, the share sent to a model of the cheapest tier the plans used over the
-    /// whole set: high-stakes questions on the cheapest tier.
+    /// Of those, the share sent to a model of the cheapest tier the class routes offer:
+    /// high-stakes questions on the cheapest tier.
     pub critical_to_cheapest_rate: f64,
     /// Of those, the share sent to a model cheaper than the critical class's.
     pub critical_under_routing_rate: f64,
@@ -203,16 +203,11 @@ pub fn evaluate(predictions: &[Prediction], prices: &PriceTable) -> EvalReport {
     let mut oracle_cost = Decimal::ZERO;
     let mut by_source: BTreeMap<String, GroupCounts> = BTreeMap::new();
     let mut by_script: BTreeMap<String, GroupCounts> = BTreeMap::new();
-    // The cheapest tier the plans actually used.
-    let cheapest_tier = predictions
+    // The cheapest tier the routes offer: that of the cheapest class's model.
+    let cheapest_tier = prices
+        .classes
         .iter()
-        .map(|prediction| {
-            prediction
-                .routed
-                .as_ref()
-                .unwrap_or(&prices.classes[prediction.predicted.index()])
-                .tier
-        })
+        .map(|class| class.tier)
         .min()
         .unwrap_or_default();
     for prediction in predictions {

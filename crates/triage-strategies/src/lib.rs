@@ -58,7 +58,9 @@ pub use policy::{
     ReasoningSetting, ReasoningSource, Rejection, Requirements, RouteAlias, RoutePlan,
     TOKENS_PER_MESSAGE, blended_price, estimate_input_tokens, planned_effort,
 };
-pub use quality::{Bucket, DEFAULT_QUALITY_KNOB, QualityChoice, QualityTable};
+pub use quality::{
+    Bucket, DEFAULT_HIGH_STAKES, DEFAULT_QUALITY_KNOB, HighStakes, QualityChoice, QualityTable,
+};
 pub use router::{DEFAULT_LOW_CONFIDENCE, Decision, Route, Router};
 pub use rules::{Rule, RuleAction, RuleMatcher, Rules};
 pub use strategy::{Classification, Strategy, StrategyKind};

@@ -11,7 +11,7 @@ use triage_catalog::{Catalog, CostOptions, Model, ReasoningControl};
 use triage_types::{ChatRequest, ReasoningEffort, RouteClass, Usage};
 
 use crate::StrategyError;
-use crate::quality::{Bucket, QualityChoice, QualityTable, Weighed, choose};
+use crate::quality::{Bucket, HighStakes, QualityChoice, QualityTable, Weighed, choose};
 use crate::tokens::TokenCounter;
 
 /// Output tokens assumed per class when estimating a plan's cost (unless the request caps
@@ -131,6 +131,8 @@ pub struct QualityPolicy {
     pub baseline: Option<String>,
     /// Expected quality per (class, difficulty, model) and the difficulty signal.
     pub table: Arc<QualityTable>,
+    /// The floor under high-stakes requests.
+    pub high_stakes: HighStakes,
 }
 
 /// One model of a plan.
@@ -551,6 +553,16 @@ impl Policy {
             });
             models.push((model, id));
         }
+        let stakes = quality.high_stakes.applies(class, scores);
+        let floor = stakes.map(|_| {
+            let floor = quality
+                .high_stakes
+                .floor(models.iter().map(|(model, _)| model.tier));
+            let mut kept = models.iter().map(|(model, _)| model.tier >= floor);
+            weighed.retain(|_| kept.next().unwrap_or(false));
+            models.retain(|(model, _)| model.tier >= floor);
+            floor
+        });
         let Some(index) = choose(quality.knob, &weighed) else {
             plan.reasons
                 .push("quality: no candidate fits; the class's plan stands".to_owned());
@@ -591,6 +603,11 @@ impl Policy {
                 other.model, other.expected_quality, other.relative_price
             ));
         }
+        if let (Some(critical), Some(floor)) = (stakes, floor) {
+            reason.push_str(&format!(
+                "; high stakes (p(critical) {critical:.2}): tier {floor} or higher"
+            ));
+        }
         plan.reasons.push(reason);
         if plan.primary.id != model.id {
             let primary = PlannedModel::new(
@@ -616,6 +633,7 @@ impl Policy {
             expected_quality: chosen.expected_quality,
             relative_price: chosen.relative_price,
             weighed: order.into_iter().map(|i| weighed[i].clone()).collect(),
+            high_stakes_floor: floor,
         });
         Ok(plan)
     }

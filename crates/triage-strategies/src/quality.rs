@@ -484,6 +484,52 @@ pub fn price_weight(knob: f64) -> f64 {
     PRICE_WEIGHT_AT_HALF * (1.0 - knob) / knob
 }
 
+/// The floor under high-stakes requests (medical, legal, financial advice: the `critical`
+/// class): under the knob such a request goes to no model below `min_tier` when a candidate
+/// of that tier or higher fits, else to the highest tier that does, whatever the knob says.
+/// It needs no user rule: the classifier's `critical` probability triggers it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HighStakes {
+    /// The `critical` probability at or above which a request counts as high stakes (it
+    /// always does when `critical` is its class).
+    pub threshold: f32,
+    /// The lowest tier a high-stakes request may start on; 1 turns the floor off.
+    pub min_tier: u8,
+}
+
+/// The shipped floor: a 30% chance of `critical` is enough, and tier 4 ("strong general and
+/// reasoning models") the least such a request gets. A wrong cheap answer to "can I take
+/// ibuprofen with warfarin?" costs more than the price difference.
+pub const DEFAULT_HIGH_STAKES: HighStakes = HighStakes {
+    threshold: 0.3,
+    min_tier: 4,
+};
+
+impl Default for HighStakes {
+    fn default() -> Self {
+        DEFAULT_HIGH_STAKES
+    }
+}
+
+impl HighStakes {
+    /// The `critical` probability when a request of `class` with these `scores` is high
+    /// stakes and the floor is on; `None` otherwise.
+    pub fn applies(&self, class: RouteClass, scores: &BTreeMap<RouteClass, f32>) -> Option<f32> {
+        let critical = scores.get(&RouteClass::Critical).copied().unwrap_or(0.0);
+        (self.min_tier > 1 && (class == RouteClass::Critical || critical >= self.threshold))
+            .then_some(critical)
+    }
+
+    /// The tier the floor holds `tiers` (the fitting candidates' tiers) to: `min_tier`, or the
+    /// highest of `tiers` when none reaches it.
+    pub fn floor(&self, tiers: impl IntoIterator<Item = u8>) -> u8 {
+        tiers
+            .into_iter()
+            .max()
+            .map_or(self.min_tier, |top| top.min(self.min_tier))
+    }
+}
+
 /// One model the knob weighed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Weighed {
@@ -512,6 +558,9 @@ pub struct QualityChoice {
     pub relative_price: f64,
     /// Every candidate weighed, best score first.
     pub weighed: Vec<Weighed>,
+    /// The tier a high-stakes request was held to ([`HighStakes`]), when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub high_stakes_floor: Option<u8>,
 }
 
 /// Picks the candidate maximising expected quality − price weight × relative price; at knob

@@ -1,7 +1,8 @@
 //! `cargo xtask train-model`: trains the shipped classifier from `../shared/data/train.jsonl`
 //! in three steps (a fine-tuned all-MiniLM-L6-v2 teacher, the n-gram head on the teacher's
-//! probabilities, then the student encoder on them), choosing the epoch by macro-F1 on
-//! `dev.jsonl` (never trained on), and writes a model directory that `triage-classifier` loads.
+//! probabilities, then the student encoder on them), keeping the average of the last epochs'
+//! weights (`dev.jsonl` is only measured on, unless `--keep best-on-dev`), and writes a model
+//! directory that `triage-classifier` loads.
 
 mod data;
 mod metrics;
@@ -103,18 +104,42 @@ pub(crate) struct Args {
     /// below one keeps MiniLM's meaning of rare tokens.
     #[arg(long, default_value_t = 1.0)]
     embedding_lr_scale: f64,
-    /// Also try the average of the weights after each of the last N epochs (0 or 1: off), and
-    /// keep it if it scores better.
+    /// Average the weights after each of the last N epochs (0 or 1: off).
     #[arg(long, default_value_t = 3)]
     average_last: usize,
+    /// Which weights are written: `average` (of the last --average-last epochs, else the last
+    /// epoch's) never looks at dev.jsonl, so its dev figures are honest; `best-on-dev` keeps
+    /// whichever epoch or average scores the best dev macro-F1 (dev then tunes the model).
+    #[arg(long, value_enum, default_value_t = Keep::Average)]
+    keep: Keep,
     /// Keep a MiniLM token in the vocabulary if the training prompts use it this often (0 keeps
     /// MiniLM's whole vocabulary).
     #[arg(long, default_value_t = 0)]
     min_count: usize,
+    /// Unlabelled real prompts the teacher labels for the student and the n-gram head to learn
+    /// from as well (relative paths are from the repository root).
+    #[arg(long, default_value = "../shared/data/unlabelled.jsonl")]
+    unlabelled: PathBuf,
+    /// Prompts taken from each source of --unlabelled (0: none); the sample is weighed by
+    /// source so that no kind of traffic dominates.
+    #[arg(long, default_value_t = 600)]
+    unlabelled_per_source: usize,
+    /// Loss weight of a teacher-labelled prompt (an annotated `sure` one weighs 1).
+    #[arg(long, default_value_t = 0.5)]
+    unlabelled_weight: f32,
     #[command(flatten)]
     teacher: teacher::TeacherArgs,
     #[command(flatten)]
     ngrams: ngrams::NgramArgs,
+}
+
+/// Which of the trained weights become the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Keep {
+    /// The average of the last epochs (or the last epoch): chosen without dev.jsonl.
+    Average,
+    /// The epoch or average with the best dev macro-F1.
+    BestOnDev,
 }
 
 /// How the token embeddings are trained.
@@ -176,15 +201,43 @@ pub(crate) fn run(args: Args) -> Result<()> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|message| anyhow!("tokenizing: {message}"))?;
 
+    let unlabelled = if args.unlabelled_per_source > 0 && args.teacher.distill > 0.0 {
+        let known: std::collections::HashSet<&str> = texts
+            .iter()
+            .copied()
+            .chain(dev.iter().map(|example| example.text.as_str()))
+            .collect();
+        data::read_unlabelled(
+            &resolve(&args.unlabelled),
+            args.unlabelled_per_source,
+            &known,
+        )?
+    } else {
+        Vec::new()
+    };
+    let unlabelled_texts: Vec<&str> = unlabelled.iter().map(String::as_str).collect();
+    eprintln!(
+        "{} unlabelled prompts for the teacher to label",
+        unlabelled.len()
+    );
+    let mut encoded = encoded;
+    for text in &unlabelled_texts {
+        encoded.push(
+            prompt_tokenizer
+                .encode(text)
+                .map_err(|message| anyhow!("tokenizing: {message}"))?,
+        );
+    }
+
     let label_weights = LabelWeights {
         unsure: args.unsure_weight,
         weak: args.weak_weight,
     };
-    let labels: Vec<RouteClass> = train.iter().map(|example| example.label).collect();
-    let sample_weights: Vec<f32> = train.iter().map(|e| label_weights.weight(e)).collect();
+    let mut labels: Vec<RouteClass> = train.iter().map(|example| example.label).collect();
+    let mut sample_weights: Vec<f32> = train.iter().map(|e| label_weights.weight(e)).collect();
     let class_weights = class_weights(&labels, &sample_weights);
     eprintln!("class weights {class_weights:?}");
-    let targets = Targets {
+    let labelled_targets = Targets {
         labels: &labels,
         sample_weights: &sample_weights,
         class_weights,
@@ -206,9 +259,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
             &teacher::TeacherInputs {
                 minilm: &minilm,
                 train_texts: &texts,
+                unlabelled_texts: &unlabelled_texts,
                 dev_texts: &dev_texts,
                 dev_labels: &dev_labels,
-                targets: &targets,
+                targets: &labelled_targets,
                 max_tokens: args.max_tokens,
                 head_tokens: args.head_tokens,
                 batch_size: args.batch_size,
@@ -218,6 +272,20 @@ pub(crate) fn run(args: Args) -> Result<()> {
         )?)
     } else {
         None
+    };
+    // A teacher-labelled prompt's label is the teacher's best class (its target is the
+    // teacher's probabilities at --distill 1, the default).
+    if let Some(probabilities) = &soft_labels {
+        for probabilities in &probabilities[train.len()..] {
+            labels.push(RouteClass::ALL[argmax(probabilities)]);
+            sample_weights.push(args.unlabelled_weight);
+        }
+    }
+    let targets = Targets {
+        labels: &labels,
+        sample_weights: &sample_weights,
+        class_weights,
+        smoothing: args.label_smoothing,
     };
     let soft = soft_labels
         .as_deref()
@@ -280,11 +348,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
 
     let schedule = Schedule::new(
         args.lr,
-        train.len().div_ceil(args.batch_size) * args.epochs,
+        encoded.len().div_ceil(args.batch_size) * args.epochs,
         args.warmup,
     );
     let mut step = 0usize;
-    let mut best: Option<(String, Metrics)> = None;
+    let mut kept: Option<(String, Metrics)> = None;
     let mut weight_sum: Option<HashMap<String, Tensor>> = None;
     let mut averaged_epochs = 0usize;
     for epoch in 1..=args.epochs {
@@ -366,16 +434,15 @@ pub(crate) fn run(args: Args) -> Result<()> {
             loss_sum / batches.len() as f64,
             epoch_started.elapsed().as_secs_f64()
         );
-        if best
-            .as_ref()
-            .is_none_or(|(_, best)| metrics.macro_f1 > best.macro_f1)
-        {
+        let last_without_average = epoch == args.epochs && args.average_last.min(args.epochs) < 2;
+        let better_on_dev = args.keep == Keep::BestOnDev
+            && kept
+                .as_ref()
+                .is_none_or(|(_, best)| metrics.macro_f1 > best.macro_f1);
+        if better_on_dev || last_without_average {
             write_model(&out_dir, &config, tensors, &vocab.tokenizer_json)?;
-            eprintln!(
-                "epoch {epoch} is the best so far: wrote {}",
-                out_dir.display()
-            );
-            best = Some((format!("epoch {epoch}"), metrics));
+            eprintln!("epoch {epoch}: wrote {}", out_dir.display());
+            kept = Some((format!("epoch {epoch}"), metrics));
         }
     }
     if let Some(sum) = weight_sum.filter(|_| averaged_epochs >= 2) {
@@ -387,20 +454,23 @@ pub(crate) fn run(args: Args) -> Result<()> {
         let classifier = classifier_from(&config, averaged.clone(), &tokenizer)?;
         let metrics = evaluate(&classifier, &dev)?;
         eprintln!("average of the last {averaged_epochs} epochs: dev {metrics}");
-        if best
-            .as_ref()
-            .is_none_or(|(_, best)| metrics.macro_f1 > best.macro_f1)
-        {
+        let keep_it = match args.keep {
+            Keep::Average => true,
+            Keep::BestOnDev => kept
+                .as_ref()
+                .is_none_or(|(_, best)| metrics.macro_f1 > best.macro_f1),
+        };
+        if keep_it {
             write_model(&out_dir, &config, averaged, &vocab.tokenizer_json)?;
-            eprintln!("the average is the best: wrote {}", out_dir.display());
-            best = Some((
+            eprintln!("the average: wrote {}", out_dir.display());
+            kept = Some((
                 format!("average of the last {averaged_epochs} epochs"),
                 metrics,
             ));
         }
     }
-    if let Some((which, metrics)) = best {
-        eprintln!("best: {which}; dev {metrics}");
+    if let Some((which, metrics)) = kept {
+        eprintln!("kept: {which}; dev {metrics}");
     }
     eprintln!("trained in {:.0}s", started.elapsed().as_secs_f64());
     Ok(())

@@ -34,7 +34,7 @@ critical), and optionally a `source`; other fields are ignored, blank lines skip
 By source and by script (han, latin, other: the writing system of most letters, a proxy for
 language): each strategy's accuracy, and of the prompts labelled critical, the share the plan
 sent to a model cheaper than the critical class's and the share sent to the cheapest tier the
-plans used (high stakes on the cheapest tier); --json adds each slice's under-routing.
+class routes offer (high stakes on the cheapest tier); --json adds each slice's under-routing.
 
 Under-routing: the share of prompts sent to a class whose primary model (under the policy) has
 a lower blended price, (3 × input + output) / 4, than the labelled class's; over-routing the
@@ -395,7 +395,7 @@ fn reports_text(
             continue;
         }
         out.push_str(&format!(
-            "\n{title}: accuracy; prompts labelled critical sent to a model cheaper than the critical class's / to the cheapest tier used\n"
+            "\n{title}: accuracy; prompts labelled critical sent to a model cheaper than the critical class's / to the cheapest tier\n"
         ));
         let mut header = vec![
             title.trim_start_matches("by ").to_owned(),

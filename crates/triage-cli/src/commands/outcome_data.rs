@@ -214,6 +214,7 @@ pub(crate) fn outcome_router(
             candidates: Some(models.to_vec()),
             baseline: Some(baseline.to_owned()),
             table,
+            high_stakes: context.config.routing.high_stakes,
         },
     )
 }

@@ -1,9 +1,12 @@
 //! `[routing]`: which strategy classifies by default, the low-confidence threshold, the
-//! cost-quality knob with the models it may choose from, and how reasoning effort is set.
+//! cost-quality knob with the models it may choose from and its floor under high-stakes
+//! requests, and how reasoning effort is set.
 
 use serde::Deserialize;
 use toml::Spanned;
-use triage_strategies::{DEFAULT_LOW_CONFIDENCE, ReasoningSetting, StrategyKind};
+use triage_strategies::{
+    DEFAULT_HIGH_STAKES, DEFAULT_LOW_CONFIDENCE, HighStakes, ReasoningSetting, StrategyKind,
+};
 
 use super::{invalid, model_ref};
 use crate::{ConfigError, ModelRef};
@@ -30,6 +33,12 @@ pub(crate) struct RawRouting {
     /// against, and the price ceiling of the knob below 1. Default: the catalog's
     /// `default_baseline`; `--baseline` wins.
     baseline: Option<Spanned<String>>,
+    /// The `critical` probability at or above which the knob treats a request as high stakes
+    /// and holds it to `high_stakes_min_tier`.
+    high_stakes: Option<Spanned<f32>>,
+    /// The lowest tier, 1 to 5, a high-stakes request may go to under the knob; 1 turns the
+    /// floor off.
+    high_stakes_min_tier: Option<Spanned<u8>>,
 }
 
 /// Validated `[routing]`.
@@ -47,6 +56,8 @@ pub struct Routing {
     pub reasoning_effort: ReasoningSetting,
     /// The baseline model, if configured.
     pub baseline: Option<ModelRef>,
+    /// The knob's floor under high-stakes requests.
+    pub high_stakes: HighStakes,
 }
 
 impl Default for Routing {
@@ -58,6 +69,7 @@ impl Default for Routing {
             candidates: None,
             reasoning_effort: ReasoningSetting::Auto,
             baseline: None,
+            high_stakes: DEFAULT_HIGH_STAKES,
         }
     }
 }
@@ -108,6 +120,23 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawRouting) -> Result<Routing, 
             })?,
         None => ReasoningSetting::Auto,
     };
+    let threshold = raw
+        .high_stakes
+        .map(|written| crate::sections::unit_interval(source, &written, "routing.high_stakes"))
+        .transpose()?
+        .unwrap_or(DEFAULT_HIGH_STAKES.threshold);
+    let min_tier = match raw.high_stakes_min_tier {
+        Some(written) if !(1..=5).contains(written.get_ref()) => {
+            return Err(invalid(
+                source,
+                &written.span(),
+                "routing.high_stakes_min_tier",
+                format!("{} is not a tier (1 to 5)", written.get_ref()),
+            ));
+        }
+        Some(written) => *written.get_ref(),
+        None => DEFAULT_HIGH_STAKES.min_tier,
+    };
     Ok(Routing {
         strategy,
         low_confidence,
@@ -117,5 +146,9 @@ pub(crate) fn validate(source: &Source<'_>, raw: RawRouting) -> Result<Routing, 
         baseline: raw
             .baseline
             .map(|baseline| model_ref(source, &baseline, "routing.baseline")),
+        high_stakes: HighStakes {
+            threshold,
+            min_tier,
+        },
     })
 }

@@ -84,6 +84,14 @@ fn errors_name_file_line_and_key() {
             "[routing]\nreasoning_effort = \"max\"\n",
         ),
         (
+            "high_stakes_tier_out_of_range",
+            "[routing]\nhigh_stakes = 0.4\nhigh_stakes_min_tier = 7\n",
+        ),
+        (
+            "high_stakes_threshold_out_of_range",
+            "[routing]\nhigh_stakes = 30\n",
+        ),
+        (
             "quality_entry_out_of_range",
             "[quality.reason]\n\"gpt-4o-mini\" = [0.9, 1.2, 0.5]\n",
         ),

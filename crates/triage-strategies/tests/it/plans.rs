@@ -260,6 +260,8 @@ fn class_prices_order_the_classes() {
 /// The cost-quality knob's choice across its range, for prompts of different class
 /// probabilities and difficulty: at 0 the cheapest candidate, at 1 the best expected quality,
 /// in between the trade the table and the prices make; nothing dearer than the baseline below 1.
+/// A high-stakes request (p(critical) ≥ 0.3) goes to no tier below the floor, or to the
+/// highest tier under the baseline's price when none reaches it.
 #[test]
 fn knob_decisions_across_its_range() {
     let table = triage_strategies::QualityTable::parse(
@@ -288,26 +290,51 @@ strong = [0.92, 0.88, 0.84]
     )
     .unwrap();
     let table = Arc::new(table);
-    let prompts: [(&str, Arc<dyn Strategy>, &str); 3] = [
+    let floor = triage_strategies::HighStakes::default();
+    let no_floor = triage_strategies::HighStakes {
+        min_tier: 1,
+        ..floor
+    };
+    let unsure_critical =
+        || -> Arc<dyn Strategy> { Arc::new(Fixed([0.0, 0.5, 0.0, 0.0, 0.0, 0.5])) };
+    let prompts: [(&str, Arc<dyn Strategy>, &str, _); 5] = [
         (
             "faq, easy",
             sure(RouteClass::Faq),
             "What is the capital of France?",
+            floor,
         ),
         (
             "reason, hard",
             sure(RouteClass::Reason),
             "Prove that $\\sum_{k=1}^{n} k^3 = \\left(\\frac{n(n+1)}{2}\\right)^2$ for every $n \\geq 1$, then find $\\int_0^1 x^3 \\, dx$ and explain each step of the induction carefully.",
+            floor,
         ),
         (
             "unsure: faq 0.5, critical 0.5",
-            Arc::new(Fixed([0.0, 0.5, 0.0, 0.0, 0.0, 0.5])),
+            unsure_critical(),
             "Should I refinance my mortgage now?",
+            floor,
+        ),
+        (
+            "unsure: faq 0.5, critical 0.5, no floor",
+            unsure_critical(),
+            "Should I refinance my mortgage now?",
+            no_floor,
+        ),
+        (
+            "critical, baseline strong",
+            sure(RouteClass::Critical),
+            "Can I take ibuprofen while on warfarin?",
+            triage_strategies::HighStakes {
+                min_tier: 5,
+                ..floor
+            },
         ),
     ];
     let catalog = catalog();
     let mut lines = Vec::new();
-    for (name, strategy, prompt) in prompts {
+    for (name, strategy, prompt, high_stakes) in prompts {
         for knob in [0.0, 0.25, 0.5, 0.75, 1.0] {
             let mut policy = Policy::from_catalog(&catalog);
             policy.set_quality(Some(triage_strategies::QualityPolicy {
@@ -319,14 +346,19 @@ strong = [0.92, 0.88, 0.84]
                 ),
                 baseline: Some("strong".to_owned()),
                 table: Arc::clone(&table),
+                high_stakes,
             }));
             let router = Router::new(Arc::clone(&strategy), policy);
             let route = router
                 .route(&catalog, &ChatRequest::from_prompt(prompt), TODAY)
                 .unwrap();
             let choice = route.plan.quality.expect("the knob chose");
+            let floor = choice
+                .high_stakes_floor
+                .map(|tier| format!(", held to tier {tier}"))
+                .unwrap_or_default();
             lines.push(format!(
-                "{name} @ {knob}: {} (quality {:.3}, price {:.3}× baseline, {})",
+                "{name} @ {knob}: {} (quality {:.3}, price {:.3}× baseline, {}{floor})",
                 route.plan.primary.id,
                 choice.expected_quality,
                 choice.relative_price,

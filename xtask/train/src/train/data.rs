@@ -30,6 +30,40 @@ pub(crate) fn read_examples(path: &Path) -> Result<Vec<Example>> {
         .collect()
 }
 
+/// One line of `unlabelled.jsonl`.
+#[derive(Debug, Deserialize)]
+struct Unlabelled {
+    text: String,
+    source: String,
+}
+
+/// Up to `per_source` prompts of each source of an unlabelled JSON-lines file, in file order
+/// (the file is shuffled with a fixed seed, so this is a seeded sample weighed by source),
+/// leaving out any whose text is in `known` (the labelled prompts).
+pub(crate) fn read_unlabelled(
+    path: &Path,
+    per_source: usize,
+    known: &std::collections::HashSet<&str>,
+) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut taken = std::collections::HashMap::<String, usize>::new();
+    let mut texts = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row: Unlabelled = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: invalid line", path.display(), number + 1))?;
+        let count = taken.entry(row.source).or_default();
+        if *count < per_source && !known.contains(row.text.as_str()) {
+            *count += 1;
+            texts.push(row.text);
+        }
+    }
+    Ok(texts)
+}
+
 /// How much each kind of label counts in the loss.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LabelWeights {

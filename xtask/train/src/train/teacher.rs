@@ -54,6 +54,8 @@ pub(crate) struct TeacherArgs {
 pub(crate) struct TeacherInputs<'a> {
     pub(crate) minilm: &'a Path,
     pub(crate) train_texts: &'a [&'a str],
+    /// Unlabelled prompts the teacher labels after training (no loss on them).
+    pub(crate) unlabelled_texts: &'a [&'a str],
     pub(crate) dev_texts: &'a [&'a str],
     pub(crate) dev_labels: &'a [RouteClass],
     pub(crate) targets: &'a Targets<'a>,
@@ -65,8 +67,8 @@ pub(crate) struct TeacherInputs<'a> {
     pub(crate) data_key: String,
 }
 
-/// The teacher's probabilities for every training prompt at the teacher temperature, from its
-/// cached logits when an identical teacher was trained before.
+/// The teacher's probabilities at the teacher temperature for every training prompt, then every
+/// unlabelled one, from its cached logits when an identical teacher was trained before.
 pub(crate) fn soft_labels(args: &TeacherArgs, inputs: &TeacherInputs<'_>) -> Result<Vec<[f32; 6]>> {
     let key = cache_key(args, inputs);
     let cache = args.teacher_cache.join(format!("{key}.json"));
@@ -78,7 +80,8 @@ pub(crate) fn soft_labels(args: &TeacherArgs, inputs: &TeacherInputs<'_>) -> Res
                     cache.display()
                 )
             })?;
-            (logits.len() == inputs.train_texts.len()).then_some(logits)
+            (logits.len() == inputs.train_texts.len() + inputs.unlabelled_texts.len())
+                .then_some(logits)
         }
         Err(_) => None,
     };
@@ -118,7 +121,7 @@ fn softmax(logits: &[f32; 6], temperature: f32) -> [f32; 6] {
 fn cache_key(args: &TeacherArgs, inputs: &TeacherInputs<'_>) -> String {
     let mut hasher = Sha256::new();
     hasher.update(format!(
-        "v2 {} {} {} {} {} {} {} {}",
+        "v3 {} {} {} {} {} {} {} {} {:x}",
         args.teacher_epochs,
         args.teacher_lr,
         args.teacher_frozen_layers,
@@ -127,6 +130,13 @@ fn cache_key(args: &TeacherArgs, inputs: &TeacherInputs<'_>) -> String {
         inputs.batch_size,
         inputs.seed,
         inputs.data_key,
+        inputs
+            .unlabelled_texts
+            .iter()
+            .fold(Sha256::new(), |hasher, text| hasher
+                .chain_update(text.as_bytes())
+                .chain_update([0]))
+            .finalize(),
     ));
     let digest = hasher.finalize();
     digest[..8]
@@ -151,7 +161,8 @@ fn teacher_config(max_tokens: usize, head_tokens: usize) -> ModelConfig {
     }
 }
 
-/// Fine-tunes the teacher and returns its logits for every training prompt.
+/// Fine-tunes the teacher and returns its logits for every training prompt, then every
+/// unlabelled one.
 fn train(args: &TeacherArgs, inputs: &TeacherInputs<'_>) -> Result<Vec<[f32; 6]>> {
     let started = Instant::now();
     let config = teacher_config(inputs.max_tokens, inputs.head_tokens);
@@ -176,6 +187,7 @@ fn train(args: &TeacherArgs, inputs: &TeacherInputs<'_>) -> Result<Vec<[f32; 6]>
     };
     let train_ids = encode(inputs.train_texts)?;
     let dev_ids = encode(inputs.dev_texts)?;
+    let unlabelled_ids = encode(inputs.unlabelled_texts)?;
 
     let mut rng = SplitMix::new(inputs.seed ^ 0x7EAC_4E55);
     let varmap = minilm_varmap(inputs.minilm, &config, &mut rng)?;
@@ -247,9 +259,14 @@ fn train(args: &TeacherArgs, inputs: &TeacherInputs<'_>) -> Result<Vec<[f32; 6]>
             epoch_started.elapsed().as_secs_f64()
         );
     }
-    let logits = logits(&model, &config, &train_states, frozen)?;
+    let mut all = logits(&model, &config, &train_states, frozen)?;
+    drop(train_states);
+    if !unlabelled_ids.is_empty() {
+        let states = frozen_states(&model, &unlabelled_ids, frozen, "unlabelled")?;
+        all.extend(logits(&model, &config, &states, frozen)?);
+    }
     eprintln!("teacher trained in {:.0}s", started.elapsed().as_secs_f64());
-    Ok(logits)
+    Ok(all)
 }
 
 /// MiniLM's weights under the encoder's parameter names: query, key and value fused, the token
