@@ -116,6 +116,11 @@ pub(crate) struct Args {
     /// MiniLM's whole vocabulary).
     #[arg(long, default_value_t = 0)]
     min_count: usize,
+    /// Characters MiniLM has no token for (most Chinese ones, Korean syllables, …) added to the
+    /// vocabulary, the most used in the training and unlabelled prompts first; they start as
+    /// `[UNK]` and learn their own embeddings.
+    #[arg(long, default_value_t = 2500)]
+    new_tokens: usize,
     /// Unlabelled real prompts the teacher labels for the student and the n-gram head to learn
     /// from as well (relative paths are from the repository root).
     #[arg(long, default_value = "../shared/data/unlabelled.jsonl")]
@@ -170,13 +175,35 @@ pub(crate) fn run(args: Args) -> Result<()> {
     eprintln!("{} training and {} dev examples", train.len(), dev.len());
 
     let texts: Vec<&str> = train.iter().map(|example| example.text.as_str()).collect();
-    let vocab = vocab::build(
-        &minilm,
-        &texts,
-        args.min_count,
-        args.hidden,
-        args.max_tokens,
-    )?;
+    let unlabelled = if args.unlabelled_per_source > 0 && args.teacher.distill > 0.0 {
+        let known: std::collections::HashSet<&str> = texts
+            .iter()
+            .copied()
+            .chain(dev.iter().map(|example| example.text.as_str()))
+            .collect();
+        data::read_unlabelled(
+            &resolve(&args.unlabelled),
+            args.unlabelled_per_source,
+            &known,
+        )?
+    } else {
+        Vec::new()
+    };
+    let unlabelled_texts: Vec<&str> = unlabelled.iter().map(String::as_str).collect();
+    eprintln!(
+        "{} unlabelled prompts for the teacher to label",
+        unlabelled.len()
+    );
+    let all_texts: Vec<&str> = texts.iter().chain(&unlabelled_texts).copied().collect();
+    let vocab = vocab::build(&vocab::VocabInputs {
+        minilm: &minilm,
+        texts: &texts,
+        all_texts: &all_texts,
+        min_count: args.min_count,
+        new_token_limit: args.new_tokens,
+        hidden: args.hidden,
+        max_tokens: args.max_tokens,
+    })?;
     let tokenizer = Tokenizer::from_bytes(vocab.tokenizer_json.as_bytes())
         .map_err(|error| anyhow!("compact tokenizer: {error}"))?;
     let config = ModelConfig {
@@ -201,25 +228,6 @@ pub(crate) fn run(args: Args) -> Result<()> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|message| anyhow!("tokenizing: {message}"))?;
 
-    let unlabelled = if args.unlabelled_per_source > 0 && args.teacher.distill > 0.0 {
-        let known: std::collections::HashSet<&str> = texts
-            .iter()
-            .copied()
-            .chain(dev.iter().map(|example| example.text.as_str()))
-            .collect();
-        data::read_unlabelled(
-            &resolve(&args.unlabelled),
-            args.unlabelled_per_source,
-            &known,
-        )?
-    } else {
-        Vec::new()
-    };
-    let unlabelled_texts: Vec<&str> = unlabelled.iter().map(String::as_str).collect();
-    eprintln!(
-        "{} unlabelled prompts for the teacher to label",
-        unlabelled.len()
-    );
     let mut encoded = encoded;
     for text in &unlabelled_texts {
         encoded.push(
@@ -338,7 +346,16 @@ pub(crate) fn run(args: Args) -> Result<()> {
         EmbeddingMode::Project => {
             let projection = Var::from_tensor(&vocab.projection)?;
             plain.push(projection.clone());
-            Some((vocab.minilm_rows.clone(), projection, word.clone()))
+            let new_rows = NewRows::new(config.vocab_size, vocab.new_tokens, args.hidden)?;
+            if let Some(delta) = &new_rows.delta {
+                decayed.push(delta.clone());
+            }
+            Some((
+                vocab.minilm_rows.clone(),
+                projection,
+                word.clone(),
+                new_rows,
+            ))
         }
     };
 
@@ -372,11 +389,15 @@ pub(crate) fn run(args: Args) -> Result<()> {
             let batch_targets = targets.batch(batch, soft)?;
             let logits = match &projection {
                 None => model.forward(&ids, &mask, Some(&mut dropout))?,
-                Some((rows, projection, _)) => {
+                Some((rows, projection, _, new_rows)) => {
                     let (batch, tokens) = ids.dims2()?;
-                    let embedded = rows
-                        .index_select(&ids.flatten_all()?, 0)?
-                        .matmul(projection.as_tensor())?
+                    let flat = ids.flatten_all()?;
+                    let embedded = new_rows
+                        .add_to(
+                            rows.index_select(&flat, 0)?
+                                .matmul(projection.as_tensor())?,
+                            &flat,
+                        )?
                         .reshape((batch, tokens, config.hidden_size))?;
                     model.forward_embedded(&embedded, &mask, Some(&mut dropout))?
                 }
@@ -398,8 +419,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
             );
         }
         bar.finish();
-        if let Some((rows, projection, word)) = &projection {
-            word.set(&rows.matmul(projection.as_tensor())?)?;
+        if let Some((rows, projection, word, new_rows)) = &projection {
+            word.set(&new_rows.add_to_table(rows.matmul(projection.as_tensor())?)?)?;
         }
         let tensors = current_tensors(&varmap)?;
         if args.average_last >= 2 && epoch + args.average_last > args.epochs {
@@ -490,6 +511,52 @@ fn progress(length: usize, prefix: &str) -> Result<ProgressBar> {
     );
     bar.set_prefix(prefix.to_owned());
     Ok(bar)
+}
+
+/// The learned part of the new tokens' embeddings in `--embeddings project` mode: a delta on
+/// top of the `[UNK]` embedding they start from, zero for MiniLM's own tokens (which keep their
+/// frozen, projected rows).
+struct NewRows {
+    /// `(new tokens, hidden)`, trained; `None` when there are no new tokens.
+    delta: Option<Var>,
+    /// `(MiniLM tokens, hidden)` zeros above the delta.
+    zeros: Tensor,
+}
+
+impl NewRows {
+    fn new(vocab_size: usize, new_tokens: usize, hidden: usize) -> Result<Self> {
+        let delta = (new_tokens > 0)
+            .then(|| Var::zeros((new_tokens, hidden), DType::F32, &Device::Cpu))
+            .transpose()?;
+        Ok(Self {
+            delta,
+            zeros: Tensor::zeros((vocab_size - new_tokens, hidden), DType::F32, &Device::Cpu)?,
+        })
+    }
+
+    /// `(vocab, hidden)`: zeros, then the delta.
+    fn table(&self) -> Result<Option<Tensor>> {
+        Ok(match &self.delta {
+            None => None,
+            Some(delta) => Some(Tensor::cat(&[&self.zeros, delta.as_tensor()], 0)?),
+        })
+    }
+
+    /// `embedded` (one row per id of `ids`) plus each id's delta.
+    fn add_to(&self, embedded: Tensor, ids: &Tensor) -> Result<Tensor> {
+        Ok(match self.table()? {
+            None => embedded,
+            Some(table) => (embedded + table.index_select(ids, 0)?)?,
+        })
+    }
+
+    /// A whole `(vocab, hidden)` embedding table plus the delta.
+    fn add_to_table(&self, table: Tensor) -> Result<Tensor> {
+        Ok(match self.table()? {
+            None => table,
+            Some(delta) => (table + delta)?,
+        })
+    }
 }
 
 /// Warm-up from zero to the peak learning rate, then linear decay to zero.

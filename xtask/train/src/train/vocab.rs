@@ -1,9 +1,11 @@
 //! The student's vocabulary and initial embeddings, taken from all-MiniLM-L6-v2: only the
 //! WordPiece tokens the training prompts use (plus every single character, so no word becomes
 //! `[UNK]` for lack of pieces), with MiniLM's 384-wide embeddings projected onto their top
-//! principal directions.
+//! principal directions; then the characters MiniLM lacks (Chinese, Korean, Thai, … : most of a
+//! Chinese prompt is `[UNK]` to MiniLM) that the prompts use most, as new tokens that start as
+//! `[UNK]` and learn their own embeddings.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -20,23 +22,42 @@ pub(crate) struct StudentVocab {
     pub(crate) tokenizer_json: String,
     /// `(vocab, hidden)` initial token embeddings: `minilm_rows` times `projection`.
     pub(crate) word_embeddings: Tensor,
-    /// `(vocab, 384)` MiniLM's embeddings of the kept tokens.
+    /// `(vocab, 384)` MiniLM's embeddings of the kept tokens (`[UNK]`'s for new tokens).
     pub(crate) minilm_rows: Tensor,
+    /// How many tokens, at the end of the vocabulary, are new (not MiniLM's).
+    pub(crate) new_tokens: usize,
     /// `(384, hidden)` projection onto the top principal directions of `minilm_rows`.
     pub(crate) projection: Tensor,
     /// `(max_tokens, hidden)` initial position embeddings (token type 0 folded in).
     pub(crate) position_embeddings: Tensor,
 }
 
+/// What the vocabulary is built from and how large it may grow.
+pub(crate) struct VocabInputs<'a> {
+    /// The all-MiniLM-L6-v2 directory.
+    pub(crate) minilm: &'a Path,
+    /// The labelled training prompts: MiniLM tokens they use this often are kept.
+    pub(crate) texts: &'a [&'a str],
+    /// Every prompt trained on, unlabelled ones included: where new characters are counted.
+    pub(crate) all_texts: &'a [&'a str],
+    pub(crate) min_count: usize,
+    /// At most this many new characters, the most used first.
+    pub(crate) new_token_limit: usize,
+    pub(crate) hidden: usize,
+    pub(crate) max_tokens: usize,
+}
+
 /// Builds the compact vocabulary from MiniLM's tokenizer and the training texts, and projects
 /// MiniLM's embeddings to `hidden` dimensions.
-pub(crate) fn build(
-    minilm: &Path,
-    texts: &[&str],
-    min_count: usize,
-    hidden: usize,
-    max_tokens: usize,
-) -> Result<StudentVocab> {
+pub(crate) fn build(inputs: &VocabInputs<'_>) -> Result<StudentVocab> {
+    let VocabInputs {
+        minilm,
+        texts,
+        min_count,
+        hidden,
+        max_tokens,
+        ..
+    } = *inputs;
     let tokenizer_path = minilm.join("tokenizer.json");
     let tokenizer_text = std::fs::read_to_string(&tokenizer_path).with_context(|| {
         format!(
@@ -80,6 +101,12 @@ pub(crate) fn build(
             .map(|id| (by_id[*id as usize].1.clone(), Some(*id))),
     );
 
+    let added = unknown_characters(&tokenizer, inputs.all_texts, inputs.new_token_limit)?;
+    let added_count = added.len();
+    let unk = original_vocab.get("[UNK]").copied();
+    new_tokens.extend(added.into_iter().map(|token| (token, unk)));
+    eprintln!("vocabulary: {added_count} new characters MiniLM has no token for");
+
     let tokenizer_json = compact_tokenizer_json(&tokenizer_text, &new_tokens)?;
 
     let weights = candle_core::safetensors::load(minilm.join("model.safetensors"), &Device::Cpu)
@@ -106,9 +133,66 @@ pub(crate) fn build(
         tokenizer_json,
         word_embeddings,
         minilm_rows: kept_words,
+        new_tokens: added_count,
         projection,
         position_embeddings,
     })
+}
+
+/// The characters of words MiniLM's tokenizer turns into `[UNK]`, as WordPiece tokens (`c` at a
+/// word's start, `##c` inside it), used at least twice in `texts`: the `limit` most used, most
+/// used first (ties in character order).
+fn unknown_characters(tokenizer: &Tokenizer, texts: &[&str], limit: usize) -> Result<Vec<String>> {
+    let unk = tokenizer
+        .token_to_id("[UNK]")
+        .context("MiniLM has no [UNK]")?;
+    let normalizer = tokenizer.get_normalizer();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for text in texts {
+        // `encode` (not `encode_fast`) tracks the byte offsets of each token.
+        let encoding = tokenizer
+            .encode(*text, false)
+            .map_err(|error| anyhow::anyhow!("tokenizing with MiniLM: {error}"))?;
+        for (id, (start, end)) in encoding.get_ids().iter().zip(encoding.get_offsets()) {
+            if *id != unk {
+                continue;
+            }
+            let Some(word) = text.get(*start..*end) else {
+                continue;
+            };
+            let word = match normalizer {
+                Some(normalizer) => {
+                    use tokenizers::{NormalizedString, Normalizer};
+                    let mut normalized = NormalizedString::from(word);
+                    normalizer
+                        .normalize(&mut normalized)
+                        .map_err(|error| anyhow::anyhow!("normalizing: {error}"))?;
+                    normalized.get().to_owned()
+                }
+                None => word.to_owned(),
+            };
+            // The normalizer pads Chinese characters with spaces: each piece is a word.
+            for piece in word.split_whitespace() {
+                for (index, character) in piece.chars().enumerate() {
+                    let token = if index == 0 {
+                        character.to_string()
+                    } else {
+                        format!("##{character}")
+                    };
+                    if tokenizer.token_to_id(&token).is_none() {
+                        *counts.entry(token).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+    let mut counted: Vec<(String, usize)> = counts
+        .into_iter()
+        .filter(|(_, count)| *count >= 2)
+        .collect();
+    counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counted.truncate(limit);
+    Ok(counted.into_iter().map(|(token, _)| token).collect())
 }
 
 /// MiniLM's `tokenizer.json` with the compact vocabulary: new ids for every kept token and for
