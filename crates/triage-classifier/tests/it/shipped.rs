@@ -6,7 +6,8 @@ use triage_types::{RouteClass, TextClassifier};
 
 use crate::robustness::check_odd_prompts;
 
-/// Prompts of every class, a long one with its request at the end, and a non-English one.
+/// Prompts of every class, a long one with its request at the end, high-stakes ones (medical,
+/// legal) and a Chinese one.
 const PROMPTS: &[&str] = &[
     "Extract all the dates and person names from this paragraph and return them as JSON: On 3 May 2021 Alice met Bob in Paris.",
     "What is the capital of Australia?",
@@ -15,6 +16,9 @@ const PROMPTS: &[&str] = &[
     "A train leaves at 3pm going 60 mph and another at 4pm going 80 mph on the same track. When does the second catch up? Show each step.",
     "Write a short poem about autumn rain in the style of Emily Dickinson.",
     "I have chest pain spreading to my left arm and I feel dizzy. Should I wait until tomorrow to see a doctor?",
+    "I take warfarin every day. Can I take ibuprofen for my back pain?",
+    "Review this merger agreement and tell me whether we should sign it.",
+    "我最近总是头痛，吃了布洛芬也不管用，需要去医院检查吗？",
     "Summarize the text below in two sentences. The quarterly report shows revenue up 12 percent, driven by strong sales in Europe, while costs rose only 3 percent thanks to the new logistics contract.",
 ];
 

@@ -19,8 +19,9 @@ pub(crate) struct NgramArgs {
     /// Rows of the hashed n-gram table (0: no n-gram head).
     #[arg(long, default_value_t = 1 << 18)]
     pub(crate) ngram_buckets: usize,
-    /// Passes of the n-gram head over the training data.
-    #[arg(long, default_value_t = 10)]
+    /// Passes of the n-gram head over the training data (the shipped model: 2, over teacher-labelled
+    /// unlabelled prompts too).
+    #[arg(long, default_value_t = 2)]
     pub(crate) ngram_epochs: usize,
     /// The n-gram head's peak learning rate (Adam, linear decay).
     #[arg(long, default_value_t = 0.02)]
