@@ -98,6 +98,16 @@ pub enum CatalogError {
         /// The discount written.
         value: Decimal,
     },
+    /// A model that is not a reasoning model names how its reasoning is steered.
+    #[error(
+        "{location}: model `{model}` sets reasoning_control but lacks the \"reasoning\" capability; add it to capabilities or remove reasoning_control"
+    )]
+    ReasoningControlWithoutReasoning {
+        /// Where the model is defined.
+        location: Box<Location>,
+        /// The model's id.
+        model: String,
+    },
     /// A tier is outside 1..=5.
     #[error(
         "{location}: model `{model}` has tier {tier}; tiers run from 1 (cheapest) to 5 (frontier)"

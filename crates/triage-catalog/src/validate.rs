@@ -289,6 +289,16 @@ fn model(raw: RawModel, source: &Source<'_>) -> Result<Model, CatalogError> {
             RawCapability::Reasoning => capabilities.reasoning = true,
         }
     }
+    let steered = !matches!(
+        raw.reasoning_control,
+        None | Some(RawReasoningControl::None)
+    );
+    if steered && !capabilities.reasoning {
+        return Err(CatalogError::ReasoningControlWithoutReasoning {
+            location: Box::new(defined_at),
+            model: id,
+        });
+    }
     // Unset, it follows the provider's protocol once the providers are known (`build`).
     capabilities.reasoning_control = match raw.reasoning_control {
         None | Some(RawReasoningControl::None) => None,

@@ -118,6 +118,19 @@ fn validation_errors() {
             model("x", "pricing.cache_write = \"cheap\""),
         ),
         (
+            "reasoning control without the reasoning capability",
+            false,
+            model("x", "reasoning_control = \"effort\""),
+        ),
+        (
+            "reasoning control with the reasoning capability",
+            false,
+            model(
+                "x",
+                "capabilities = [\"reasoning\"]\nreasoning_control = \"thinking_budget\"",
+            ),
+        ),
+        (
             "tier out of range",
             false,
             model("x", "").replace("tier = 2", "tier = 7"),
