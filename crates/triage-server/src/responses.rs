@@ -349,10 +349,22 @@ fn add_item(messages: &mut Vec<Message>, index: usize, mut item: Value) -> Resul
         WireItem::FunctionCallOutput { call_id, output } => {
             let text = match output {
                 WireOutput::Text(text) => text,
+                // Only text reaches every provider as a tool result: other parts are refused,
+                // not dropped.
                 WireOutput::Parts(parts) => parts
                     .iter()
-                    .filter_map(|part| part.get("text").and_then(Value::as_str))
-                    .collect::<Vec<_>>()
+                    .enumerate()
+                    .map(|(part_index, part)| {
+                        let kind = part.get("type").and_then(Value::as_str).unwrap_or_default();
+                        match (kind, part.get("text").and_then(Value::as_str)) {
+                            ("input_text" | "output_text", Some(text)) => Ok(text),
+                            _ => Err(invalid(&format!(
+                                "`input[{index}].output[{part_index}]` of type `{kind}` is not \
+                                 supported in a function_call_output (expected input_text)"
+                            ))),
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
                     .join("\n"),
             };
             messages.push(Message {
@@ -948,6 +960,10 @@ mod tests {
             (
                 r#"{"model": "auto", "input": "hi", "text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": 5}}}}"#,
                 "text.format.schema",
+            ),
+            (
+                r#"{"model": "auto", "input": [{"type": "function_call_output", "call_id": "c", "output": [{"type": "input_text", "text": "ok"}, {"type": "input_image", "image_url": "https://x/y.png"}]}]}"#,
+                "`input[0].output[1]` of type `input_image`",
             ),
         ] {
             let error = parse_request(body.as_bytes()).unwrap_err();
