@@ -284,7 +284,12 @@ fn if_any_reasons<'a>(
 /// Prices `plan`'s estimate on `model`, its primary: its input tokens as counted, the answer
 /// tokens assumed and the reasoning prior under the plan's effort.
 fn price(plan: &mut RoutePlan, model: &Model) {
-    plan.estimated_reasoning_tokens = expected_reasoning_tokens(model, plan.reasoning.as_ref());
+    plan.estimated_reasoning_tokens = expected_reasoning_tokens(
+        model,
+        plan.reasoning.as_ref(),
+        plan.estimated_output_tokens,
+        plan.requirements.max_output_tokens,
+    );
     let usage = Usage {
         input_tokens: plan.estimated_input_tokens,
         output_tokens: plan.estimated_output_tokens + plan.estimated_reasoning_tokens,
@@ -294,11 +299,18 @@ fn price(plan: &mut RoutePlan, model: &Model) {
 }
 
 /// The hidden reasoning tokens `model` is assumed to spend under `reasoning` (none set: its
-/// provider's default).
-fn expected_reasoning_tokens(model: &Model, reasoning: Option<&ReasoningPlan>) -> u64 {
-    model.capabilities.reasoning_control.map_or(0, |control| {
+/// provider's default), beside `output_tokens` of answer: no more than a client's `cap` on
+/// output leaves, since the providers count reasoning against it.
+fn expected_reasoning_tokens(
+    model: &Model,
+    reasoning: Option<&ReasoningPlan>,
+    output_tokens: u64,
+    cap: Option<u64>,
+) -> u64 {
+    let prior = model.capabilities.reasoning_control.map_or(0, |control| {
         control.expected_reasoning_tokens(reasoning.map(|reasoning| reasoning.effort))
-    })
+    });
+    cap.map_or(prior, |cap| prior.min(cap.saturating_sub(output_tokens)))
 }
 
 impl PlannedModel {
@@ -1082,7 +1094,12 @@ impl<'a> Planner<'a> {
             self.accepted.iter(),
         );
         let reasoning_tokens = catalog.find(&primary.id).map_or(0, |model| {
-            expected_reasoning_tokens(model, reasoning.as_ref())
+            expected_reasoning_tokens(
+                model,
+                reasoning.as_ref(),
+                output_tokens,
+                self.requirements.max_output_tokens,
+            )
         });
         let usage = Usage {
             input_tokens,

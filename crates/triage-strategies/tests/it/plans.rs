@@ -478,3 +478,34 @@ fn each_control_is_sent_the_effort_it_takes() {
         None
     );
 }
+
+/// The reasoning prior never takes the estimate past a client's output cap: the providers count
+/// reasoning tokens against it.
+#[test]
+fn reasoning_estimate_stays_within_the_output_cap() {
+    let catalog = catalog();
+    let policy = Policy::from_catalog(&catalog);
+    let plan_with = |cap: Option<u32>| {
+        let mut request = ChatRequest::from_prompt("Plan the schedule step by step.");
+        request.max_output_tokens = cap;
+        policy
+            .plan(&catalog, RouteClass::Reason, &request, TODAY)
+            .unwrap()
+    };
+    let uncapped = plan_with(None);
+    assert_eq!(uncapped.primary.id, "reasoner");
+    assert!(uncapped.estimated_reasoning_tokens > 0, "{uncapped:?}");
+    for cap in [50, 600, 1_000, 100_000] {
+        let plan = plan_with(Some(cap));
+        assert!(
+            plan.estimated_output_tokens + plan.estimated_reasoning_tokens <= u64::from(cap),
+            "cap {cap}: {} answer + {} reasoning",
+            plan.estimated_output_tokens,
+            plan.estimated_reasoning_tokens
+        );
+    }
+    assert_eq!(
+        plan_with(Some(100_000)).estimated_reasoning_tokens,
+        uncapped.estimated_reasoning_tokens
+    );
+}
