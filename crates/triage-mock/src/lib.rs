@@ -346,7 +346,10 @@ async fn handle_request(
         .next_scenario()
         .or_else(|| marker(&String::from_utf8_lossy(body)))
         .unwrap_or_else(Scenario::echo);
-    if let Some(usage) = handle.cached_usage(&call, &json, scenario.usage.output) {
+    // A request the upstream refuses is not processed, so it neither reads nor warms the cache.
+    if !matches!(scenario.reply, Reply::Error { .. })
+        && let Some(usage) = handle.cached_usage(&call, &json, scenario.usage.output)
+    {
         scenario.usage = usage;
     }
     tokio::time::sleep(scenario.delay_before_headers).await;
@@ -406,4 +409,44 @@ fn plain(status: StatusCode, text: String) -> Response<Body> {
     let mut response = Response::new(Body::from(text));
     *response.status_mut() = status;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A refused request neither reads nor warms the simulated prompt cache: the request after
+    /// it is the first the cache sees.
+    #[tokio::test]
+    async fn a_failed_request_does_not_warm_the_prompt_cache() {
+        let mock = MockUpstream::start().await.unwrap();
+        mock.handle().simulate_prompt_cache();
+        mock.push(Scenario::status(500));
+        let body = json!({"model": "gpt-4o-mini", "messages": [
+            {"role": "system", "content": "policy ".repeat(1_000)},
+            {"role": "user", "content": "first question"}
+        ]});
+        let client = reqwest::Client::new();
+        let cached = || async {
+            let response = client
+                .post(format!("{}/chat/completions", mock.openai_base_url()))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let value: Value = response.json().await.unwrap_or(Value::Null);
+            (
+                status,
+                value["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64(),
+            )
+        };
+        assert_eq!(cached().await.0, 500);
+        assert_eq!(cached().await, (200, Some(0)));
+        let (status, hit) = cached().await;
+        assert_eq!(status, 200);
+        assert!(hit.is_some_and(|tokens| tokens >= 1_024), "{hit:?}");
+    }
 }
