@@ -259,12 +259,8 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
     if let Some(max) = request.max_output_tokens {
         generation.insert("maxOutputTokens".into(), json!(max));
     }
-    // Gemini's thinking models always think; the budget bounds how much.
-    if let Some(effort) = request.reasoning_effort {
-        generation.insert(
-            "thinkingConfig".into(),
-            json!({"thinkingBudget": effort.thinking_budget()}),
-        );
+    if let Some(budget) = thinking_budget(request) {
+        generation.insert("thinkingConfig".into(), json!({"thinkingBudget": budget}));
     }
     if !request.stop.is_empty() {
         generation.insert("stopSequences".into(), json!(request.stop));
@@ -584,6 +580,26 @@ fn map_error_object(
         retry_after,
     }
     .by_status(message)
+}
+
+/// The most thinking every Gemini 2.5 model accepts (Flash and Flash-Lite: 24,576; Pro: 32,768).
+const MAX_THINKING_BUDGET: u32 = 24_576;
+/// The least budget every model that takes one accepts (Flash-Lite: 512; Pro: 128).
+const MIN_THINKING_BUDGET: u32 = 512;
+
+/// The `thinkingBudget` for the request's effort, within the range every thinking model takes.
+/// Gemini counts thinking against `maxOutputTokens`, so under a client's cap the budget takes
+/// at most half of it; when that leaves less than the least budget, none is sent (the model's
+/// own default applies).
+fn thinking_budget(request: &ChatRequest) -> Option<u32> {
+    let mut budget = request
+        .reasoning_effort?
+        .thinking_budget()
+        .min(MAX_THINKING_BUDGET);
+    if let Some(cap) = request.max_output_tokens {
+        budget = budget.min(cap / 2);
+    }
+    (budget >= MIN_THINKING_BUDGET).then_some(budget)
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ async fn each_wire_format_carries_the_effort_its_own_way() {
         (
             "anthropic cap too small for the budget",
             Protocol::Anthropic,
-            capped,
+            capped.clone(),
             "/thinking",
             Value::Null,
         ),
@@ -121,6 +121,30 @@ async fn each_wire_format_carries_the_effort_its_own_way() {
             at(ReasoningEffort::Low),
             "/generationConfig/thinkingConfig",
             json!({"thinkingBudget": 1024}),
+        ),
+        (
+            "gemini xhigh, clamped to the range every model takes",
+            Protocol::Gemini,
+            at(ReasoningEffort::Xhigh),
+            "/generationConfig/thinkingConfig",
+            json!({"thinkingBudget": 24_576}),
+        ),
+        (
+            "gemini under a cap: at most half of it",
+            Protocol::Gemini,
+            capped,
+            "/generationConfig/thinkingConfig",
+            json!({"thinkingBudget": 1_000}),
+        ),
+        (
+            "gemini under a cap too small for a budget",
+            Protocol::Gemini,
+            ChatRequest {
+                max_output_tokens: Some(600),
+                ..at(ReasoningEffort::High)
+            },
+            "/generationConfig/thinkingConfig",
+            Value::Null,
         ),
         (
             "gemini unset",
