@@ -288,7 +288,8 @@ pub(crate) fn request_body(
 /// no `thinking` of its own): from `medium` effort up, the effort's budget.
 /// Left off where the API would refuse it or the answer would lose by it: a temperature (which
 /// thinking does not allow), a forced tool choice, an assistant tool call without its thinking
-/// block (a tool-use turn begun without thinking must go on without it), a prefilled answer,
+/// block in the current tool loop (a tool-use turn begun without thinking must go on without
+/// it), a prefilled answer,
 /// or a cap on the answer too small to hold the budget and an answer.
 fn extended_thinking_budget(request: &ChatRequest) -> Option<u32> {
     let effort = request.reasoning_effort?;
@@ -300,7 +301,14 @@ fn extended_thinking_budget(request: &ChatRequest) -> Option<u32> {
         request.tool_choice,
         Some(ToolChoice::Required | ToolChoice::Tool(_))
     );
-    let unthought_tool_turn = request.messages.iter().any(|message| {
+    // Only the current tool loop counts: the turns after the last user message (tool results
+    // travel as tool messages); an earlier loop without thinking is over.
+    let loop_start = request
+        .messages
+        .iter()
+        .rposition(|message| message.role == Role::User)
+        .map_or(0, |index| index + 1);
+    let unthought_tool_turn = request.messages[loop_start..].iter().any(|message| {
         message.role == Role::Assistant
             && !message.tool_calls.is_empty()
             && !message

@@ -37,6 +37,30 @@ async fn each_wire_format_carries_the_effort_its_own_way() {
         }],
         ..Message::default()
     });
+    // The same tool turn, answered, then a new question: that loop is over.
+    let mut after_tool_loop = mid_tool_turn.clone();
+    after_tool_loop.messages.push(Message {
+        role: Role::Tool,
+        content: vec![triage_types::ContentPart::Text {
+            text: "found".into(),
+        }],
+        tool_call_id: Some("toolu_1".into()),
+        ..Message::default()
+    });
+    after_tool_loop.messages.push(Message {
+        role: Role::Assistant,
+        content: vec![triage_types::ContentPart::Text {
+            text: "Here it is.".into(),
+        }],
+        ..Message::default()
+    });
+    after_tool_loop.messages.push(Message {
+        role: Role::User,
+        content: vec![triage_types::ContentPart::Text {
+            text: "And the day after?".into(),
+        }],
+        ..Message::default()
+    });
     let cases: Vec<(&str, Protocol, ChatRequest, &str, Value)> = vec![
         (
             "openai low",
@@ -114,6 +138,13 @@ async fn each_wire_format_carries_the_effort_its_own_way() {
             mid_tool_turn,
             "/thinking",
             Value::Null,
+        ),
+        (
+            "anthropic new question after a tool loop without thinking",
+            Protocol::Anthropic,
+            after_tool_loop,
+            "/thinking/budget_tokens",
+            json!(16_384),
         ),
         (
             "gemini low",
