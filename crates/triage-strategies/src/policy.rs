@@ -570,8 +570,12 @@ impl Policy {
             let floor = quality
                 .high_stakes
                 .floor(models.iter().map(|(model, _)| model.tier));
-            let mut kept = models.iter().map(|(model, _)| model.tier >= floor);
-            weighed.retain(|_| kept.next().unwrap_or(false));
+            // `weighed` and `models` are parallel (one entry per model id): drop from both.
+            weighed.retain(|w| {
+                models
+                    .iter()
+                    .any(|(model, _)| model.id == w.model && model.tier >= floor)
+            });
             models.retain(|(model, _)| model.tier >= floor);
             floor
         });

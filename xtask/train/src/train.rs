@@ -222,20 +222,12 @@ pub(crate) fn run(args: Args) -> Result<()> {
     eprintln!("vocabulary: {} tokens", config.vocab_size);
     let prompt_tokenizer =
         PromptTokenizer::new(tokenizer.clone(), &config).map_err(|message| anyhow!("{message}"))?;
-    let encoded = train
+    // The training prompts, then the unlabelled ones (the order of the teacher's outputs).
+    let encoded = all_texts
         .iter()
-        .map(|example| prompt_tokenizer.encode(&example.text))
+        .map(|text| prompt_tokenizer.encode(text))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|message| anyhow!("tokenizing: {message}"))?;
-
-    let mut encoded = encoded;
-    for text in &unlabelled_texts {
-        encoded.push(
-            prompt_tokenizer
-                .encode(text)
-                .map_err(|message| anyhow!("tokenizing: {message}"))?,
-        );
-    }
 
     let label_weights = LabelWeights {
         unsure: args.unsure_weight,
