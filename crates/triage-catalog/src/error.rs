@@ -100,13 +100,52 @@ pub enum CatalogError {
     },
     /// A model that is not a reasoning model names how its reasoning is steered.
     #[error(
-        "{location}: model `{model}` sets reasoning_control but lacks the \"reasoning\" capability; add it to capabilities or remove reasoning_control"
+        "{location}: model `{model}` sets {field} but lacks the \"reasoning\" capability; add it to capabilities or remove {field}"
     )]
     ReasoningControlWithoutReasoning {
-        /// Where the model is defined.
+        /// Where the field is written (or the model defined).
         location: Box<Location>,
         /// The model's id.
         model: String,
+        /// The field (`reasoning_control`, `reasoning_efforts`, `default_reasoning_effort`).
+        field: &'static str,
+    },
+    /// A model that takes no reasoning control lists efforts.
+    #[error(
+        "{location}: model `{model}` sets {field} but takes no reasoning control (its reasoning_control is \"none\", or its provider is OpenAI-compatible); set reasoning_control or remove {field}"
+    )]
+    ReasoningEffortWithoutControl {
+        /// Where the field is written.
+        location: Box<Location>,
+        /// The model's id.
+        model: String,
+        /// The field (`reasoning_efforts`, `default_reasoning_effort`).
+        field: &'static str,
+    },
+    /// A model's `reasoning_efforts` names no effort it can take.
+    #[error(
+        "{location}: model `{model}` has an empty reasoning_efforts (under a thinking budget, an effort counts only where its budget leaves {min} tokens of max_output_tokens for the answer)",
+        min = crate::MIN_ANSWER_TOKENS
+    )]
+    NoReasoningEfforts {
+        /// Where the list is written.
+        location: Box<Location>,
+        /// The model's id.
+        model: String,
+    },
+    /// A model's default effort is not one it accepts.
+    #[error(
+        "{location}: model `{model}` has default_reasoning_effort \"{default_effort}\", which is not in its reasoning_efforts ({efforts}); add it or change the default"
+    )]
+    DefaultEffortNotAccepted {
+        /// Where the default (or the list) is written.
+        location: Box<Location>,
+        /// The model's id.
+        model: String,
+        /// The default.
+        default_effort: &'static str,
+        /// The efforts it accepts, comma-separated.
+        efforts: String,
     },
     /// A tier is outside 1..=5.
     #[error(

@@ -46,10 +46,13 @@ pub use import::{ImportError, Imported, ImportedPrice, import_litellm};
 pub use lifecycle::{LifecycleWarning, Resolved};
 pub use location::{Location, Source};
 pub use model::{
-    Capabilities, Lifecycle, Model, ModelStatus, Pricing, ProviderInfo, ReasoningControl, Tier,
+    Capabilities, Lifecycle, MIN_ANSWER_TOKENS, Model, ModelStatus, Pricing, ProviderInfo,
+    ReasoningSpec, Tier,
 };
 pub use routes::RouteTable;
-pub use triage_types::{MaxTokensField, OpenAiQuirks, Protocol};
+pub use triage_types::{
+    EffortSet, MaxTokensField, OpenAiQuirks, Protocol, ReasoningControl, ReasoningEffort,
+};
 
 /// The text of the embedded default catalog.
 pub const EMBEDDED_TOML: &str = include_str!("../catalog.toml");

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use time::Date;
 
-use triage_types::{OpenAiQuirks, Protocol, ReasoningEffort};
+use triage_types::{EffortSet, OpenAiQuirks, Protocol, ReasoningControl, ReasoningEffort};
 
 use crate::location::Location;
 
@@ -90,84 +90,136 @@ pub struct Capabilities {
     pub json_mode: bool,
     /// Hidden reasoning ("thinking") before the answer.
     pub reasoning: bool,
-    /// How its reasoning is steered on its provider's API; `None` when it cannot be (not a
-    /// reasoning model, or one whose provider takes no control). Set in the catalog with
-    /// `reasoning_control`, else from the provider's protocol: OpenAI `effort`, Anthropic
-    /// `extended_thinking`, Gemini `thinking_budget`, OpenAI-compatible none.
-    pub reasoning_control: Option<ReasoningControl>,
+    /// How its reasoning is steered on its provider's API, and which efforts it takes; `None`
+    /// when it cannot be (not a reasoning model, or one whose provider takes no control). Set
+    /// in the catalog with `reasoning_control`, `reasoning_efforts` and
+    /// `default_reasoning_effort`, else from the provider's protocol
+    /// ([`ReasoningSpec::of_protocol`]).
+    pub reasoning_spec: Option<ReasoningSpec>,
 }
 
-/// How a reasoning model's thinking is steered on its provider's API.
+/// How a reasoning model takes a reasoning control: the form its API steers thinking in, the
+/// efforts it accepts, and what it does when a request sets none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReasoningControl {
-    /// OpenAI's `reasoning_effort` (`low`, `medium`, `high`, …).
-    Effort,
-    /// A thinking budget on a model that always thinks (Gemini's
-    /// `thinkingConfig.thinkingBudget`).
-    ThinkingBudget,
-    /// Thinking that is off unless enabled with a budget (Anthropic's extended thinking,
-    /// `thinking.budget_tokens`; Gemini 2.5 Flash-Lite's `thinkingBudget`): on from `medium`
-    /// effort up, and below it nothing is sent.
-    ExtendedThinking,
+pub struct ReasoningSpec {
+    /// The form.
+    pub control: ReasoningControl,
+    /// The efforts it accepts; never empty. An effort it does not take is sent as the nearest
+    /// one it does ([`ReasoningSpec::effort_sent`]).
+    pub efforts: EffortSet,
+    /// What it does when sent no effort (`none`: it does not think), one of `efforts`.
+    pub default_effort: ReasoningEffort,
 }
 
-impl ReasoningControl {
-    /// The default for a reasoning model on a provider of `protocol`.
-    pub fn of_protocol(protocol: Protocol) -> Option<ReasoningControl> {
-        match protocol {
-            Protocol::OpenAi => Some(ReasoningControl::Effort),
-            Protocol::Anthropic => Some(ReasoningControl::ExtendedThinking),
-            Protocol::Gemini => Some(ReasoningControl::ThinkingBudget),
-            Protocol::OpenAiCompatible => None,
-        }
-    }
+/// The least room for an answer beside a thinking budget: an effort whose budget leaves less of
+/// a model's `max_output_tokens` is not one it takes.
+pub const MIN_ANSWER_TOKENS: u64 = 1_024;
 
-    /// The name in the catalog and in output.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ReasoningControl::Effort => "effort",
-            ReasoningControl::ThinkingBudget => "thinking_budget",
-            ReasoningControl::ExtendedThinking => "extended_thinking",
-        }
-    }
-
-    /// What a request at `effort` sends, in words (`reasoning_effort "high"`, `a thinking
-    /// budget of 4096 tokens`, `no thinking`).
-    pub fn sends(self, effort: ReasoningEffort) -> String {
-        match self {
-            ReasoningControl::Effort => format!("reasoning_effort \"{}\"", effort.as_str()),
-            ReasoningControl::ExtendedThinking if !effort.enables_extended_thinking() => {
-                "no thinking".to_owned()
-            }
-            ReasoningControl::ExtendedThinking | ReasoningControl::ThinkingBudget => {
-                format!("a thinking budget of {} tokens", effort.thinking_budget())
-            }
-        }
-    }
-
-    /// The hidden reasoning tokens a request at `effort` is assumed to spend, for estimates
-    /// (billed as output): a quarter of the budget the effort stands for
-    /// ([`ReasoningEffort::thinking_budget`]: 128 at `minimal`, 256 at `low`, 1,024 at
-    /// `medium`, 4,096 at `high`), for effort and budget controls alike; nothing at `none` or
-    /// where extended thinking stays off; with no effort set, the provider's default (as
-    /// `medium`, or nothing for Anthropic). A prior, not a measurement: models stop thinking
-    /// well short of their budgets on most prompts, and no provider publishes figures.
-    pub fn expected_reasoning_tokens(self, effort: Option<ReasoningEffort>) -> u64 {
-        let Some(effort) = effort else {
-            // The provider's default: OpenAI's `medium` and Gemini's dynamic thinking, about
-            // a medium budget; Anthropic's thinking off.
-            return match self {
-                ReasoningControl::ExtendedThinking => 0,
-                ReasoningControl::Effort | ReasoningControl::ThinkingBudget => {
-                    self.expected_reasoning_tokens(Some(ReasoningEffort::Medium))
-                }
-            };
+impl ReasoningSpec {
+    /// The usual spec of a reasoning model on a provider of `protocol`, whose answers hold at
+    /// most `max_output_tokens`: OpenAI's effort (`low`, `medium`, `high`; `medium` by
+    /// default, as the o-series and GPT-5 models), Anthropic's extended thinking and Gemini's
+    /// thinking budget ([`ReasoningSpec::of_control`]); none for OpenAI-compatible servers.
+    pub fn of_protocol(protocol: Protocol, max_output_tokens: u64) -> Option<ReasoningSpec> {
+        let control = match protocol {
+            Protocol::OpenAi => ReasoningControl::Effort,
+            Protocol::Anthropic => ReasoningControl::ExtendedThinking,
+            Protocol::Gemini => ReasoningControl::ThinkingBudget,
+            Protocol::OpenAiCompatible => return None,
         };
-        match (self, effort) {
-            (ReasoningControl::Effort, ReasoningEffort::None) => 0,
-            (ReasoningControl::ExtendedThinking, _) if !effort.enables_extended_thinking() => 0,
-            _ => u64::from(effort.thinking_budget() / 4),
+        Some(ReasoningSpec::of_control(control, max_output_tokens))
+    }
+
+    /// The usual efforts and default of `control`, on a model whose answers hold at most
+    /// `max_output_tokens`: efforts `low` to `high`, default `medium` (OpenAI effort); every
+    /// effort from `minimal`, default `medium` (Gemini's dynamic thinking); every effort,
+    /// default off (extended thinking); every effort but `minimal`, default off (adaptive
+    /// thinking). A budget control drops the efforts whose budget leaves no room for an answer.
+    pub fn of_control(control: ReasoningControl, max_output_tokens: u64) -> ReasoningSpec {
+        use ReasoningEffort::{High, Low, Medium, Minimal, None};
+        let (efforts, default_effort) = match control {
+            ReasoningControl::Effort => (EffortSet::of(&[Low, Medium, High]), Medium),
+            ReasoningControl::ThinkingBudget => (EffortSet::ALL.without(None), Medium),
+            ReasoningControl::ExtendedThinking => (EffortSet::ALL, None),
+            ReasoningControl::AdaptiveThinking => (EffortSet::ALL.without(Minimal), None),
+        };
+        ReasoningSpec {
+            control,
+            efforts: ReasoningSpec::fitting(control, efforts, max_output_tokens),
+            default_effort,
+        }
+    }
+
+    /// `efforts` without those whose thinking budget (under a budget control) leaves less than
+    /// [`MIN_ANSWER_TOKENS`] of `max_output_tokens`.
+    pub fn fitting(
+        control: ReasoningControl,
+        efforts: EffortSet,
+        max_output_tokens: u64,
+    ) -> EffortSet {
+        match control {
+            ReasoningControl::ThinkingBudget | ReasoningControl::ExtendedThinking => efforts
+                .iter()
+                .filter(|effort| {
+                    !control.thinks_at(*effort)
+                        || u64::from(effort.thinking_budget()) + MIN_ANSWER_TOKENS
+                            <= max_output_tokens
+                })
+                .collect(),
+            ReasoningControl::Effort | ReasoningControl::AdaptiveThinking => efforts,
+        }
+    }
+
+    /// The effort a request asking for `wanted` sends this model: the nearest it accepts;
+    /// `None` when that sends nothing (extended thinking below `medium`, adaptive thinking at
+    /// `none`: the model does not think).
+    pub fn effort_sent(self, wanted: ReasoningEffort) -> Option<ReasoningEffort> {
+        let effort = self.efforts.nearest(wanted)?;
+        match self.control {
+            ReasoningControl::ExtendedThinking | ReasoningControl::AdaptiveThinking
+                if !self.control.thinks_at(effort) =>
+            {
+                None
+            }
+            _ => Some(effort),
+        }
+    }
+
+    /// What a request asking for `wanted` (none: the model's default) sends, in words.
+    pub fn sends(self, wanted: Option<ReasoningEffort>) -> String {
+        match wanted.and_then(|wanted| self.effort_sent(wanted)) {
+            Some(effort) if Some(effort) != wanted => {
+                format!(
+                    "{} (the nearest effort it takes)",
+                    self.control.sends(effort)
+                )
+            }
+            Some(effort) => self.control.sends(effort),
+            None if wanted.is_some() => "no thinking".to_owned(),
+            None => format!(
+                "nothing (the model's default: {})",
+                self.control.sends(self.default_effort)
+            ),
+        }
+    }
+
+    /// The hidden reasoning tokens a request asking for `wanted` (none: the model's default)
+    /// is assumed to spend, for estimates (billed as output): a quarter of the budget the
+    /// effort sent stands for ([`ReasoningEffort::thinking_budget`]: 128 at `minimal`, 256 at
+    /// `low`, 1,024 at `medium`, 4,096 at `high`, 8,192 at `xhigh`), for every control;
+    /// nothing where the model does not think. A prior, not a measurement: models stop
+    /// thinking well short of their budgets on most prompts, and no provider publishes
+    /// figures.
+    pub fn expected_reasoning_tokens(self, wanted: Option<ReasoningEffort>) -> u64 {
+        let effort = match wanted {
+            Some(wanted) => self.effort_sent(wanted),
+            None => Some(self.default_effort),
+        };
+        match effort {
+            Some(effort) if self.control.thinks_at(effort) => {
+                u64::from(effort.thinking_budget() / 4)
+            }
+            _ => 0,
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::de::{self, Visitor};
 use toml::Spanned;
 use toml::value::Datetime;
 
-use triage_types::{MaxTokensField, Protocol};
+use triage_types::{MaxTokensField, Protocol, ReasoningEffort};
 
 /// A whole catalog file. Every table is optional so that a user file can add one model.
 #[derive(Debug, Deserialize)]
@@ -85,6 +85,12 @@ pub(crate) struct RawModel {
     /// How its reasoning is steered; unset: from the provider's protocol.
     #[serde(default)]
     pub(crate) reasoning_control: Option<RawReasoningControl>,
+    /// The efforts it accepts; unset: the control's usual ones.
+    #[serde(default)]
+    pub(crate) reasoning_efforts: Option<Spanned<Vec<ReasoningEffort>>>,
+    /// What it does when sent no effort; unset: the control's usual default.
+    #[serde(default)]
+    pub(crate) default_reasoning_effort: Option<Spanned<ReasoningEffort>>,
     #[serde(default)]
     pub(crate) released: Option<Datetime>,
     #[serde(default)]
@@ -113,6 +119,7 @@ pub(crate) enum RawReasoningControl {
     Effort,
     ThinkingBudget,
     ExtendedThinking,
+    AdaptiveThinking,
     None,
 }
 

@@ -15,8 +15,8 @@ use crate::error::{CatalogError, ProviderFieldProblem};
 use crate::location::{Location, Source};
 use crate::raw::{RawCapability, RawCatalog, RawModel, RawPrice, RawProvider, RawReasoningControl};
 use crate::{
-    Capabilities, Catalog, Lifecycle, Model, PriceKind, Pricing, ProviderInfo, ReasoningControl,
-    Tier,
+    Capabilities, Catalog, EffortSet, Lifecycle, Model, PriceKind, Pricing, Protocol, ProviderInfo,
+    ReasoningControl, ReasoningEffort, ReasoningSpec, Tier,
 };
 
 /// Whether the text is a complete catalog or an overlay on one.
@@ -47,11 +47,16 @@ pub(crate) fn build(
     base.providers.sort_by(|a, b| a.id.cmp(&b.id));
 
     let mut first_seen: HashMap<String, Location> = HashMap::new();
-    let mut control_unset = Vec::new();
-    for raw_model in raw.models {
-        if raw_model.reasoning_control.is_none() {
-            control_unset.push(raw_model.id.get_ref().clone());
-        }
+    let mut reasoning_written = Vec::new();
+    for mut raw_model in raw.models {
+        reasoning_written.push((
+            raw_model.id.get_ref().clone(),
+            WrittenReasoning {
+                control: raw_model.reasoning_control,
+                efforts: raw_model.reasoning_efforts.take(),
+                default_effort: raw_model.default_reasoning_effort.take(),
+            },
+        ));
         let model = model(raw_model, &source)?;
         if let Some(first) = first_seen.get(&model.id) {
             return Err(CatalogError::DuplicateModel {
@@ -71,15 +76,15 @@ pub(crate) fn build(
     }
 
     check_models(&base, origin)?;
-    for id in control_unset {
+    // A model's reasoning spec may follow its provider's protocol, known only now.
+    for (id, written) in reasoning_written {
         if let Some(&position) = base.index.get(&id) {
+            let model = &base.models[position];
             let protocol = base
-                .provider(&base.models[position].provider)
+                .provider(&model.provider)
                 .map(|provider| provider.protocol);
-            let capabilities = &mut base.models[position].capabilities;
-            capabilities.reasoning_control = protocol
-                .filter(|_| capabilities.reasoning)
-                .and_then(ReasoningControl::of_protocol);
+            let spec = reasoning_spec(model, written, protocol, &source)?;
+            base.models[position].capabilities.reasoning_spec = spec;
         }
     }
 
@@ -289,24 +294,6 @@ fn model(raw: RawModel, source: &Source<'_>) -> Result<Model, CatalogError> {
             RawCapability::Reasoning => capabilities.reasoning = true,
         }
     }
-    let steered = !matches!(
-        raw.reasoning_control,
-        None | Some(RawReasoningControl::None)
-    );
-    if steered && !capabilities.reasoning {
-        return Err(CatalogError::ReasoningControlWithoutReasoning {
-            location: Box::new(defined_at),
-            model: id,
-        });
-    }
-    // Unset, it follows the provider's protocol once the providers are known (`build`).
-    capabilities.reasoning_control = match raw.reasoning_control {
-        None | Some(RawReasoningControl::None) => None,
-        Some(RawReasoningControl::Effort) => Some(ReasoningControl::Effort),
-        Some(RawReasoningControl::ThinkingBudget) => Some(ReasoningControl::ThinkingBudget),
-        Some(RawReasoningControl::ExtendedThinking) => Some(ReasoningControl::ExtendedThinking),
-    };
-
     Ok(Model {
         api_name: raw.api_name.unwrap_or_else(|| id.clone()),
         id,
@@ -427,4 +414,117 @@ pub(crate) fn closest<'a>(
         .take(limit)
         .map(|(_, candidate)| candidate.to_owned())
         .collect()
+}
+
+/// A model's reasoning fields as written, resolved once its provider's protocol is known.
+struct WrittenReasoning {
+    control: Option<RawReasoningControl>,
+    efforts: Option<Spanned<Vec<ReasoningEffort>>>,
+    default_effort: Option<Spanned<ReasoningEffort>>,
+}
+
+/// `model`'s reasoning spec from its written fields, the unset ones following `protocol`
+/// ([`ReasoningSpec::of_protocol`], [`ReasoningSpec::of_control`]). Fields that steer
+/// reasoning need the `reasoning` capability and a control; the default effort must be one
+/// the model accepts.
+fn reasoning_spec(
+    model: &Model,
+    written: WrittenReasoning,
+    protocol: Option<Protocol>,
+    source: &Source,
+) -> Result<Option<ReasoningSpec>, CatalogError> {
+    let at = |span: Option<std::ops::Range<usize>>| {
+        Box::new(span.map_or_else(|| model.defined_at.clone(), |span| source.at(span.start)))
+    };
+    let written_field = [
+        (
+            matches!(
+                written.control,
+                Some(control) if control != RawReasoningControl::None
+            ),
+            "reasoning_control",
+            None,
+        ),
+        (
+            written.efforts.is_some(),
+            "reasoning_efforts",
+            written.efforts.as_ref().map(Spanned::span),
+        ),
+        (
+            written.default_effort.is_some(),
+            "default_reasoning_effort",
+            written.default_effort.as_ref().map(Spanned::span),
+        ),
+    ]
+    .into_iter()
+    .find(|(set, ..)| *set);
+    if let Some((_, field, span)) = written_field.clone()
+        && !model.capabilities.reasoning
+    {
+        return Err(CatalogError::ReasoningControlWithoutReasoning {
+            location: at(span),
+            model: model.id.clone(),
+            field,
+        });
+    }
+    let control = match written.control {
+        Some(RawReasoningControl::None) => None,
+        Some(RawReasoningControl::Effort) => Some(ReasoningControl::Effort),
+        Some(RawReasoningControl::ThinkingBudget) => Some(ReasoningControl::ThinkingBudget),
+        Some(RawReasoningControl::ExtendedThinking) => Some(ReasoningControl::ExtendedThinking),
+        Some(RawReasoningControl::AdaptiveThinking) => Some(ReasoningControl::AdaptiveThinking),
+        None => None,
+    };
+    let spec = match (written.control, control) {
+        (_, Some(control)) => Some(ReasoningSpec::of_control(control, model.max_output_tokens)),
+        (None, None) => protocol
+            .filter(|_| model.capabilities.reasoning)
+            .and_then(|protocol| ReasoningSpec::of_protocol(protocol, model.max_output_tokens)),
+        (Some(_), None) => None,
+    };
+    let Some(mut spec) = spec else {
+        return match written_field {
+            Some((_, field, span)) => Err(CatalogError::ReasoningEffortWithoutControl {
+                location: at(span),
+                model: model.id.clone(),
+                field,
+            }),
+            None => Ok(None),
+        };
+    };
+    if let Some(efforts) = &written.efforts {
+        spec.efforts = ReasoningSpec::fitting(
+            spec.control,
+            EffortSet::of(efforts.get_ref()),
+            model.max_output_tokens,
+        );
+        if spec.efforts.is_empty() {
+            return Err(CatalogError::NoReasoningEfforts {
+                location: at(Some(efforts.span())),
+                model: model.id.clone(),
+            });
+        }
+    }
+    if let Some(default_effort) = &written.default_effort {
+        spec.default_effort = *default_effort.get_ref();
+    }
+    if !spec.efforts.contains(spec.default_effort) {
+        let span = written
+            .default_effort
+            .as_ref()
+            .map(Spanned::span)
+            .or_else(|| written.efforts.as_ref().map(Spanned::span));
+        return Err(CatalogError::DefaultEffortNotAccepted {
+            location: at(span),
+            model: model.id.clone(),
+            default_effort: spec.default_effort.as_str(),
+            efforts: spec
+                .efforts
+                .iter()
+                .map(ReasoningEffort::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(Some(spec))
 }

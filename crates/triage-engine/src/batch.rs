@@ -375,12 +375,14 @@ impl Engine {
                     else {
                         return None;
                     };
-                    let api_name = self.inner.catalog.get(model).ok()?.api_name.clone();
+                    let model = self.inner.catalog.get(model).ok()?;
                     let mut request = line.request.clone();
                     request.reasoning_effort = *reasoning_effort;
+                    request.reasoning_control =
+                        model.capabilities.reasoning_spec.map(|spec| spec.control);
                     Some(BatchItem {
                         custom_id: custom_id.clone(),
-                        model: api_name,
+                        model: model.api_name.clone(),
                         request,
                     })
                 })

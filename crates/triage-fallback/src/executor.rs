@@ -409,15 +409,19 @@ pub(crate) struct Candidate {
 }
 
 impl Candidate {
-    /// `request` as this step is sent it: with the plan's reasoning effort for a model that
-    /// takes a control, and with none for one that does not (a client's `reasoning_effort`
-    /// would be refused by a model that does not reason). Borrowed when nothing changes.
+    /// `request` as this step is sent it: with the plan's reasoning effort as this model takes
+    /// it, and the form its API takes it in, for a model that takes a control; with none for
+    /// one that does not (a client's `reasoning_effort` would be refused by a model that does
+    /// not reason). Borrowed when nothing changes.
     pub(crate) fn request<'r>(&self, request: &'r ChatRequest) -> Cow<'r, ChatRequest> {
-        if request.reasoning_effort == self.reasoning_effort {
+        let control = self.step.reasoning.map(|spec| spec.control);
+        if request.reasoning_effort == self.reasoning_effort && request.reasoning_control == control
+        {
             return Cow::Borrowed(request);
         }
         let mut sent = request.clone();
         sent.reasoning_effort = self.reasoning_effort;
+        sent.reasoning_control = control;
         Cow::Owned(sent)
     }
 }

@@ -71,48 +71,110 @@ pub(crate) fn thinking_signature(thinking: &str) -> String {
 }
 
 /// The 400 body the real API would answer for a request it refuses, as the mock checks it: an
-/// Anthropic thinking block whose signature does not match, Anthropic extended thinking with
-/// a temperature or a budget that does not fit `max_tokens`, and OpenAI's `reasoning_effort` on
-/// a model that does not reason (GPT-4 and GPT-3.5 models).
+/// Anthropic thinking block whose signature does not match; Anthropic thinking in a form the
+/// model does not take, with a temperature, or with a budget that does not fit `max_tokens`;
+/// OpenAI's `reasoning_effort` on a model that does not reason (GPT-4 and GPT-3.5 models) or at
+/// an effort the model does not take.
 pub(crate) fn refusal(wire: Wire, model: &str, body: &Value) -> Option<Value> {
     match wire {
         Wire::Anthropic => {
             let message = check_thinking_blocks(body)
                 .err()
-                .or_else(|| check_thinking_settings(body))?;
+                .or_else(|| check_thinking_settings(model, body))?;
             Some(anthropic_invalid_request(&message))
         }
         Wire::OpenAi => {
-            let reasons = !(model.starts_with("gpt-4") || model.starts_with("gpt-3"));
-            (body.get("reasoning_effort").is_some() && !reasons).then(|| {
-                json!({"error": {
+            let effort = body.get("reasoning_effort")?;
+            let Some(accepted) = openai_efforts(model) else {
+                return Some(json!({"error": {
                     "message": "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
                     "type": "invalid_request_error",
                     "param": "reasoning_effort",
                     "code": "unsupported_parameter",
-                }})
-            })
+                }}));
+            };
+            let effort = effort.as_str().unwrap_or_default();
+            if accepted.contains(&effort) {
+                return None;
+            }
+            let quoted: Vec<String> = accepted.iter().map(|name| format!("'{name}'")).collect();
+            let (last, rest) = quoted.split_last()?;
+            Some(json!({"error": {
+                "message": format!(
+                    "Unsupported value: '{effort}' is not supported with the '{model}' model. Supported values are: {}, and {last}.",
+                    rest.join(", ")
+                ),
+                "type": "invalid_request_error",
+                "param": "reasoning_effort",
+                "code": "unsupported_value",
+            }}))
         }
         Wire::Gemini => None,
     }
 }
 
-/// Anthropic's checks of an extended-thinking request's settings.
-fn check_thinking_settings(body: &Value) -> Option<String> {
-    if body["thinking"]["type"] != "enabled" {
-        return None;
+/// The `reasoning_effort` values an OpenAI model takes, by its name as OpenAI's reasoning guide
+/// lists them; `None` for a model that does not reason.
+fn openai_efforts(model: &str) -> Option<&'static [&'static str]> {
+    if model.starts_with("gpt-4") || model.starts_with("gpt-3") {
+        None
+    } else if model.starts_with("gpt-5.1") {
+        Some(&["none", "low", "medium", "high"])
+    } else if model.starts_with("gpt-5.") {
+        Some(&["none", "low", "medium", "high", "xhigh"])
+    } else if model.starts_with("gpt-5") {
+        Some(&["minimal", "low", "medium", "high"])
+    } else {
+        Some(&["low", "medium", "high"])
     }
-    let budget = body["thinking"]["budget_tokens"]
-        .as_u64()
-        .unwrap_or_default();
-    if budget < 1024 {
-        return Some(
-            "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
-                .to_owned(),
-        );
-    }
-    if body["max_tokens"].as_u64().unwrap_or_default() <= budget {
-        return Some("`max_tokens` must be greater than `thinking.budget_tokens`".to_owned());
+}
+
+/// Anthropic's checks of a thinking request's settings on `model`: adaptive thinking only on
+/// Claude 4.6 and later, budget thinking (`enabled`, `disabled`) not on Claude Opus 4.7, an
+/// adaptive effort Anthropic knows, a budget of at least 1,024 below `max_tokens`, and no
+/// temperature but 1 while thinking.
+fn check_thinking_settings(model: &str, body: &Value) -> Option<String> {
+    let kind = body["thinking"]["type"].as_str()?;
+    let adaptive_model = model.contains("-4-6") || model.contains("-4-7");
+    let adaptive_only = model.contains("opus-4-7");
+    match kind {
+        "adaptive" if !adaptive_model => {
+            return Some(format!(
+                "thinking.type: adaptive thinking is not supported on {model}; use thinking.type.enabled with budget_tokens"
+            ));
+        }
+        "enabled" | "disabled" if adaptive_only => {
+            return Some(format!(
+                "thinking.type.{kind} is not supported for {model}. Use thinking.type.adaptive and output_config.effort to control thinking behavior."
+            ));
+        }
+        "adaptive" => {
+            let effort = &body["output_config"]["effort"];
+            if !effort.is_null()
+                && !["low", "medium", "high", "max"].contains(&effort.as_str().unwrap_or_default())
+            {
+                return Some(format!(
+                    "output_config.effort: Input should be 'low', 'medium', 'high' or 'max', not {effort}"
+                ));
+            }
+        }
+        "enabled" => {
+            let budget = body["thinking"]["budget_tokens"]
+                .as_u64()
+                .unwrap_or_default();
+            if budget < 1024 {
+                return Some(
+                    "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+                        .to_owned(),
+                );
+            }
+            if body["max_tokens"].as_u64().unwrap_or_default() <= budget {
+                return Some(
+                    "`max_tokens` must be greater than `thinking.budget_tokens`".to_owned(),
+                );
+            }
+        }
+        _ => return None,
     }
     if body["temperature"].as_f64().is_some_and(|t| t != 1.0) {
         return Some(

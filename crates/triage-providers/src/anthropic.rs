@@ -1,6 +1,6 @@
 //! Anthropic Messages (`POST {base}/v1/messages`, base the host root), with prompt caching
-//! through `cache_control`, extended thinking (signed blocks kept intact both ways) and JSON
-//! mode emulated by a system-prompt instruction (the API has no JSON switch).
+//! through `cache_control`, extended and adaptive thinking (signed blocks kept intact both
+//! ways) and JSON mode emulated by a system-prompt instruction (the API has no JSON switch).
 
 use std::collections::BTreeMap;
 
@@ -8,8 +8,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use triage_types::{
-    ChatRequest, ChatResponse, ContentPart, FinishReason, ResponseFormat, Role, StreamEvent,
-    ThinkingBlock, ToolCall, ToolChoice, Usage,
+    ChatRequest, ChatResponse, ContentPart, FinishReason, ReasoningControl, ReasoningEffort,
+    ResponseFormat, Role, StreamEvent, ThinkingBlock, ToolCall, ToolChoice, Usage,
 };
 
 use crate::error::{HttpFailure, body_message};
@@ -174,16 +174,18 @@ pub(crate) fn request_body(
 ) -> Value {
     let mut body = serde_json::Map::new();
     body.insert("model".into(), json!(model));
-    let planned_budget = if request.thinking.is_none() {
-        extended_thinking_budget(request)
+    let client_thinking = client_thinking(request);
+    let planned = if client_thinking.is_none() {
+        planned_thinking(request)
     } else {
         None
     };
-    // With thinking on, `max_tokens` holds the budget and the answer: a request that set no
-    // cap gets the budget on top of the usual allowance.
+    // With thinking on, `max_tokens` holds the thinking and the answer: a request that set no
+    // cap gets the budget (or, thinking adaptively, the effort's nominal budget) on top of the
+    // usual allowance.
     let max_tokens = request.max_output_tokens.unwrap_or_else(|| {
-        planned_budget.map_or(default_max_tokens, |budget| {
-            budget.saturating_add(default_max_tokens)
+        planned.map_or(default_max_tokens, |thinking| {
+            thinking.budget().saturating_add(default_max_tokens)
         })
     });
     body.insert("max_tokens".into(), json!(max_tokens));
@@ -270,13 +272,34 @@ pub(crate) fn request_body(
     if !request.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(request.stop));
     }
-    if let Some(thinking) = &request.thinking {
+    if let Some(thinking) = client_thinking {
         body.insert("thinking".into(), thinking.clone());
-    } else if let Some(budget) = planned_budget {
-        body.insert(
-            "thinking".into(),
-            json!({"type": "enabled", "budget_tokens": budget}),
-        );
+        // A client's adaptive thinking keeps its effort (read into `reasoning_effort`).
+        if let (Some("adaptive"), Some(effort)) =
+            (thinking_type(thinking), request.reasoning_effort)
+        {
+            body.insert(
+                "output_config".into(),
+                json!({"effort": ReasoningControl::adaptive_effort(effort)}),
+            );
+        }
+    } else {
+        match planned {
+            Some(PlannedThinking::Budget(budget)) => {
+                body.insert(
+                    "thinking".into(),
+                    json!({"type": "enabled", "budget_tokens": budget}),
+                );
+            }
+            Some(PlannedThinking::Adaptive(effort)) => {
+                body.insert("thinking".into(), json!({"type": "adaptive"}));
+                body.insert(
+                    "output_config".into(),
+                    json!({"effort": ReasoningControl::adaptive_effort(effort)}),
+                );
+            }
+            None => {}
+        }
     }
     if stream {
         body.insert("stream".into(), json!(true));
@@ -284,19 +307,63 @@ pub(crate) fn request_body(
     Value::Object(body)
 }
 
-/// The extended-thinking budget for the request's reasoning effort (used when the caller sent
-/// no `thinking` of its own): from `medium` effort up, the effort's budget.
-/// Left off where the API would refuse it or the answer would lose by it: a temperature (which
-/// thinking does not allow), a forced tool choice, an assistant tool call without its thinking
-/// block in the current tool loop (a tool-use turn begun without thinking must go on without
-/// it), a prefilled answer,
-/// or a cap on the answer too small to hold the budget and an answer.
-fn extended_thinking_budget(request: &ChatRequest) -> Option<u32> {
-    let effort = request.reasoning_effort?;
-    if !effort.enables_extended_thinking() {
-        return None;
+/// The `type` of a `thinking` value (`enabled`, `disabled`, `adaptive`).
+fn thinking_type(thinking: &Value) -> Option<&str> {
+    thinking.get("type").and_then(Value::as_str)
+}
+
+/// The client's own `thinking`, sent as it came where the model takes that form: adaptive
+/// thinking only to a model that thinks adaptively, budget thinking (`enabled`, `disabled`)
+/// only to one that does not (Claude 4.7 refuses both). Elsewhere it is left out, and the
+/// effort read from it (`reasoning_effort`) is sent in the model's own form instead. With no
+/// control known (a request not planned by the executor) it is always sent.
+fn client_thinking(request: &ChatRequest) -> Option<&Value> {
+    let thinking = request.thinking.as_ref()?;
+    let adaptive = thinking_type(thinking) == Some("adaptive");
+    match request.reasoning_control {
+        Some(ReasoningControl::AdaptiveThinking) => adaptive.then_some(thinking),
+        Some(ReasoningControl::ExtendedThinking) => (!adaptive).then_some(thinking),
+        _ => Some(thinking),
     }
-    let budget = effort.thinking_budget();
+}
+
+/// Thinking the request's reasoning effort turns on.
+#[derive(Debug, Clone, Copy)]
+enum PlannedThinking {
+    /// Extended thinking with this budget.
+    Budget(u32),
+    /// Adaptive thinking at this effort.
+    Adaptive(ReasoningEffort),
+}
+
+impl PlannedThinking {
+    /// The thinking budget, or adaptive thinking's nominal one for its effort.
+    fn budget(self) -> u32 {
+        match self {
+            PlannedThinking::Budget(budget) => budget,
+            PlannedThinking::Adaptive(effort) => effort.thinking_budget(),
+        }
+    }
+}
+
+/// The thinking for the request's reasoning effort (used when the caller sent no `thinking`
+/// the model takes): in the model's form (`reasoning_control`; unknown: extended thinking),
+/// extended thinking from `medium` effort up with the effort's budget, adaptive thinking above
+/// `none`. Left off where the API would refuse it or the answer would lose by it: a temperature
+/// (which thinking does not allow), a forced tool choice, an assistant tool call without its
+/// thinking block in the current tool loop (a tool-use turn begun without thinking must go on
+/// without it), a prefilled answer, or a cap on the answer too small to hold the (nominal)
+/// budget and an answer.
+fn planned_thinking(request: &ChatRequest) -> Option<PlannedThinking> {
+    let effort = request.reasoning_effort?;
+    let planned = match request.reasoning_control {
+        Some(ReasoningControl::AdaptiveThinking) => {
+            (effort != ReasoningEffort::None).then_some(PlannedThinking::Adaptive(effort))?
+        }
+        _ => effort
+            .enables_extended_thinking()
+            .then(|| PlannedThinking::Budget(effort.thinking_budget()))?,
+    };
     let forced_tool = matches!(
         request.tool_choice,
         Some(ToolChoice::Required | ToolChoice::Tool(_))
@@ -318,7 +385,7 @@ fn extended_thinking_budget(request: &ChatRequest) -> Option<u32> {
     });
     let cap_too_small = request
         .max_output_tokens
-        .is_some_and(|max| max < budget.saturating_add(MIN_ANSWER_TOKENS));
+        .is_some_and(|max| max < planned.budget().saturating_add(MIN_ANSWER_TOKENS));
     // A prefilled answer (the conversation ends on the assistant) is refused with thinking on.
     let prefilled = request
         .messages
@@ -332,7 +399,7 @@ fn extended_thinking_budget(request: &ChatRequest) -> Option<u32> {
     {
         return None;
     }
-    Some(budget)
+    Some(planned)
 }
 
 /// The least room for the answer beside a thinking budget under a caller's cap.

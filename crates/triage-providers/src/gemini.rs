@@ -7,8 +7,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use triage_types::{
-    ChatRequest, ChatResponse, ContentPart, FinishReason, ResponseFormat, Role, StreamEvent,
-    ToolCall, ToolChoice, Usage,
+    ChatRequest, ChatResponse, ContentPart, FinishReason, ReasoningEffort, ResponseFormat, Role,
+    StreamEvent, ToolCall, ToolChoice, Usage,
 };
 
 use crate::anthropic::parse_data_url;
@@ -587,15 +587,17 @@ const MAX_THINKING_BUDGET: u32 = 24_576;
 /// The least budget every model that takes one accepts (Flash-Lite: 512; Pro: 128).
 const MIN_THINKING_BUDGET: u32 = 512;
 
-/// The `thinkingBudget` for the request's effort, within the range every thinking model takes.
-/// Gemini counts thinking against `maxOutputTokens`, so under a client's cap the budget takes
-/// at most half of it; when that leaves less than the least budget, none is sent (the model's
-/// own default applies).
+/// The `thinkingBudget` for the request's effort, within the range every thinking model takes:
+/// 0 (no thinking) at `none`, which the executor sends only to a model that takes it. Gemini
+/// counts thinking against `maxOutputTokens`, so under a client's cap the budget takes at most
+/// half of it; when that leaves less than the least budget, none is sent (the model's own
+/// default applies).
 fn thinking_budget(request: &ChatRequest) -> Option<u32> {
-    let mut budget = request
-        .reasoning_effort?
-        .thinking_budget()
-        .min(MAX_THINKING_BUDGET);
+    let effort = request.reasoning_effort?;
+    if effort == ReasoningEffort::None {
+        return Some(0);
+    }
+    let mut budget = effort.thinking_budget().min(MAX_THINKING_BUDGET);
     if let Some(cap) = request.max_output_tokens {
         budget = budget.min(cap / 2);
     }

@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 use triage_types::{
-    ChatRequest, ChatResponse, ContentPart, FinishReason, Message, Role, ThinkingBlock, ToolCall,
-    ToolChoice, ToolDefinition, Usage,
+    ChatRequest, ChatResponse, ContentPart, FinishReason, Message, ReasoningEffort, Role,
+    ThinkingBlock, ToolCall, ToolChoice, ToolDefinition, Usage,
 };
 
 use crate::ServerError;
@@ -39,9 +39,13 @@ struct WireRequest {
     tools: Option<Vec<WireTool>>,
     #[serde(default)]
     tool_choice: Option<WireToolChoice>,
-    /// Extended thinking (`{"type": "enabled", "budget_tokens": N}`), passed on as sent.
+    /// Extended or adaptive thinking (`{"type": "enabled", "budget_tokens": N}`,
+    /// `{"type": "adaptive"}`), passed on as sent to models that take that form.
     #[serde(default)]
     thinking: Option<Value>,
+    /// Output settings; its `effort` steers adaptive thinking.
+    #[serde(default)]
+    output_config: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,10 +216,46 @@ fn parse(body: &[u8]) -> Result<AnthropicRequest, ServerError> {
             response_format: None,
             cache_prefix,
             anthropic_beta: Vec::new(),
+            reasoning_effort: thinking_effort(wire.thinking.as_ref(), wire.output_config.as_ref()),
+            reasoning_control: None,
             thinking: wire.thinking.filter(|thinking| !thinking.is_null()),
-            reasoning_effort: None,
         },
     })
+}
+
+/// The client's reasoning effort, read from its `thinking` (and, thinking adaptively,
+/// `output_config.effort`), so models of other providers think about as much: `none` when
+/// disabled; an extended-thinking budget as the effort whose budget is nearest on a log scale
+/// (under 2,048 `low`, under 8,192 `medium`, under 23,170 `high`, else `xhigh`); adaptive
+/// thinking at its effort (`max` as `xhigh`; none given, Anthropic's default `high`).
+fn thinking_effort(
+    thinking: Option<&Value>,
+    output_config: Option<&Value>,
+) -> Option<ReasoningEffort> {
+    let thinking = thinking?;
+    match thinking.get("type")?.as_str()? {
+        "disabled" => Some(ReasoningEffort::None),
+        "enabled" => {
+            let budget = thinking.get("budget_tokens")?.as_u64()?;
+            Some(match budget {
+                0..2_048 => ReasoningEffort::Low,
+                2_048..8_192 => ReasoningEffort::Medium,
+                8_192..23_170 => ReasoningEffort::High,
+                _ => ReasoningEffort::Xhigh,
+            })
+        }
+        "adaptive" => {
+            let effort = output_config
+                .and_then(|config| config.get("effort"))
+                .and_then(Value::as_str);
+            match effort {
+                None => Some(ReasoningEffort::High),
+                Some("max") => Some(ReasoningEffort::Xhigh),
+                Some(name) => ReasoningEffort::parse(name),
+            }
+        }
+        _ => None,
+    }
 }
 
 /// Appends one Anthropic message: its text, images and tool calls as one message, and each
@@ -390,6 +430,57 @@ pub(crate) fn message_start(id: &str, model: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client's `thinking` (and adaptive `output_config.effort`) read as the effort other
+    /// providers' models are sent.
+    #[test]
+    fn a_clients_thinking_is_its_effort() {
+        use ReasoningEffort::{High, Low, Medium, None as Off, Xhigh};
+        let cases = [
+            (json!({"type": "disabled"}), None, Some(Off)),
+            (
+                json!({"type": "enabled", "budget_tokens": 1024}),
+                None,
+                Some(Low),
+            ),
+            (
+                json!({"type": "enabled", "budget_tokens": 4096}),
+                None,
+                Some(Medium),
+            ),
+            (
+                json!({"type": "enabled", "budget_tokens": 10_000}),
+                None,
+                Some(High),
+            ),
+            (
+                json!({"type": "enabled", "budget_tokens": 32_000}),
+                None,
+                Some(Xhigh),
+            ),
+            (json!({"type": "enabled"}), None, Option::None),
+            (json!({"type": "adaptive"}), None, Some(High)),
+            (
+                json!({"type": "adaptive"}),
+                Some(json!({"effort": "low"})),
+                Some(Low),
+            ),
+            (
+                json!({"type": "adaptive"}),
+                Some(json!({"effort": "max"})),
+                Some(Xhigh),
+            ),
+            (json!({"type": "something-new"}), None, Option::None),
+        ];
+        for (thinking, output_config, expected) in cases {
+            assert_eq!(
+                thinking_effort(Some(&thinking), output_config.as_ref()),
+                expected,
+                "{thinking} {output_config:?}"
+            );
+        }
+        assert_eq!(thinking_effort(None, Some(&json!({"effort": "low"}))), None);
+    }
 
     #[test]
     fn parses_system_blocks_tools_and_tool_results() {

@@ -225,6 +225,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<OpenAiRequest, ServerError> {
                 .as_deref()
                 .map(|name| reasoning_effort(name, "reasoning_effort"))
                 .transpose()?,
+            reasoning_control: None,
         },
     })
 }

@@ -276,6 +276,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ResponsesRequest, ServerError
             anthropic_beta: Vec::new(),
             thinking: None,
             reasoning_effort: effort,
+            reasoning_control: None,
         },
     })
 }

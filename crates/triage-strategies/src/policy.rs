@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use time::Date;
-use triage_catalog::{Catalog, CostOptions, Model, ReasoningControl};
+use triage_catalog::{Catalog, CostOptions, Model, ReasoningSpec};
 use triage_types::{ChatRequest, ReasoningEffort, RouteClass, Usage};
 
 use crate::StrategyError;
@@ -151,10 +151,11 @@ pub struct PlannedModel {
     pub tier: u8,
     /// Which route the model came from.
     pub from_class: RouteClass,
-    /// How its reasoning is steered, when it is a reasoning model that takes a control: the
-    /// plan's [`ReasoningPlan::effort`] goes to it in these terms.
+    /// How its reasoning is steered and which efforts it takes, when it is a reasoning model
+    /// that takes a control: the plan's [`ReasoningPlan::effort`] goes to it in these terms
+    /// ([`ReasoningPlan::effort_for`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reasoning_control: Option<ReasoningControl>,
+    pub reasoning: Option<ReasoningSpec>,
 }
 
 /// The reasoning effort a plan asks of its reasoning models, and why.
@@ -216,15 +217,16 @@ impl std::str::FromStr for ReasoningSetting {
 }
 
 /// The reasoning effort for a request of `class` at `difficulty` (unknown: as for a medium
-/// one): `low` for extraction, FAQ and rewriting, and for analysis short of hard (`medium`);
-/// reasoning `low`, `medium` or `high` by difficulty; critical work `medium`, or `high` when
-/// hard. Below the providers' default (`medium`) where a class needs little thought, so easy
-/// prompts on reasoning models cost less; above it only for hard prompts where mistakes cost
-/// most.
+/// one): `none` for extraction, FAQ and rewriting (sent as the least each model takes: `none`
+/// on GPT-5.1 and later, `minimal` on GPT-5, `low` on the o-series; no thinking where it is
+/// off unless enabled); `low` for analysis short of hard, `medium` when hard; reasoning `low`,
+/// `medium` or `high` by difficulty; critical work `medium`, or `high` when hard. So prompts
+/// that need little thought get as little as each model allows, and only hard prompts, where
+/// mistakes cost most, get more than the older models' default (`medium`).
 pub fn planned_effort(class: RouteClass, difficulty: Option<Bucket>) -> ReasoningEffort {
     match (class, difficulty) {
-        (RouteClass::Extract | RouteClass::Faq | RouteClass::Transform, _)
-        | (RouteClass::Analyze, None | Some(Bucket::Easy | Bucket::Medium))
+        (RouteClass::Extract | RouteClass::Faq | RouteClass::Transform, _) => ReasoningEffort::None,
+        (RouteClass::Analyze, None | Some(Bucket::Easy | Bucket::Medium))
         | (RouteClass::Reason, Some(Bucket::Easy)) => ReasoningEffort::Low,
         (RouteClass::Analyze, Some(Bucket::Hard))
         | (RouteClass::Reason | RouteClass::Critical, None | Some(Bucket::Medium))
@@ -257,18 +259,14 @@ impl ReasoningPlan {
         })
     }
 
-    /// The effort `step` is sent: the plan's for a model that takes a control, none otherwise,
-    /// and none below `medium` for a model whose thinking is off unless enabled.
+    /// The effort `step` is sent: for a model that takes a control, the accepted effort
+    /// nearest the plan's ([`ReasoningSpec::effort_sent`]; none where that leaves thinking
+    /// off); none for a model that takes no control.
     pub fn effort_for(
         plan: Option<&ReasoningPlan>,
         step: &PlannedModel,
     ) -> Option<ReasoningEffort> {
-        let effort = plan?.effort;
-        match step.reasoning_control? {
-            // Thinking that is off by default stays off below `medium`: no field is sent.
-            ReasoningControl::ExtendedThinking if !effort.enables_extended_thinking() => None,
-            _ => Some(effort),
-        }
+        step.reasoning?.effort_sent(plan?.effort)
     }
 }
 
@@ -278,7 +276,7 @@ fn if_any_reasons<'a>(
     reasoning: Option<ReasoningPlan>,
     mut steps: impl Iterator<Item = &'a PlannedModel>,
 ) -> Option<ReasoningPlan> {
-    reasoning.filter(|_| steps.any(|step| step.reasoning_control.is_some()))
+    reasoning.filter(|_| steps.any(|step| step.reasoning.is_some()))
 }
 
 /// Prices `plan`'s estimate on `model`, its primary: its input tokens as counted, the answer
@@ -307,8 +305,8 @@ fn expected_reasoning_tokens(
     output_tokens: u64,
     cap: Option<u64>,
 ) -> u64 {
-    let prior = model.capabilities.reasoning_control.map_or(0, |control| {
-        control.expected_reasoning_tokens(reasoning.map(|reasoning| reasoning.effort))
+    let prior = model.capabilities.reasoning_spec.map_or(0, |spec| {
+        spec.expected_reasoning_tokens(reasoning.map(|reasoning| reasoning.effort))
     });
     cap.map_or(prior, |cap| prior.min(cap.saturating_sub(output_tokens)))
 }
@@ -324,7 +322,7 @@ impl PlannedModel {
             requested,
             tier: model.tier,
             from_class,
-            reasoning_control: model.capabilities.reasoning_control,
+            reasoning: model.capabilities.reasoning_spec,
         }
     }
 }
@@ -362,7 +360,7 @@ pub struct RoutePlan {
     /// Answer tokens assumed for the estimate.
     pub estimated_output_tokens: u64,
     /// Hidden reasoning tokens assumed on the primary (billed as output, priced in the
-    /// estimate): see [`ReasoningControl::expected_reasoning_tokens`].
+    /// estimate): see [`ReasoningSpec::expected_reasoning_tokens`].
     pub estimated_reasoning_tokens: u64,
     /// The estimated cost on the primary model, in US dollars; `None` when a needed price is
     /// unknown.

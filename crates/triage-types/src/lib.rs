@@ -4,6 +4,7 @@
 
 mod class;
 mod protocol;
+mod reasoning;
 mod request;
 mod response;
 mod scorer;
@@ -11,9 +12,10 @@ pub mod url;
 
 pub use class::{ParseClassError, RouteClass};
 pub use protocol::{MaxTokensField, OpenAiQuirks, ParseProtocolError, Protocol};
+pub use reasoning::{EffortSet, ReasoningControl, ReasoningEffort};
 pub use request::{
-    ChatRequest, ContentPart, Message, ReasoningEffort, ResponseFormat, Role, ThinkingBlock,
-    ToolCall, ToolChoice, ToolDefinition,
+    ChatRequest, ContentPart, Message, ResponseFormat, Role, ThinkingBlock, ToolCall, ToolChoice,
+    ToolDefinition,
 };
 pub use response::{ChatResponse, FinishReason, StreamEvent, Usage};
 pub use scorer::{ClassScores, TextClassifier};

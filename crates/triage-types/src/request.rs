@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::reasoning::{ReasoningControl, ReasoningEffort};
+
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -219,75 +221,11 @@ pub struct ChatRequest {
     /// budgets); the executor clears it for models that take no such control.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_effort: Option<ReasoningEffort>,
-}
-
-/// How hard a reasoning model thinks before it answers, in OpenAI's `reasoning_effort` terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReasoningEffort {
-    /// No reasoning (GPT-5.1 and later).
-    None,
-    /// As little as possible (GPT-5).
-    Minimal,
-    /// A little.
-    Low,
-    /// The providers' usual default.
-    Medium,
-    /// A lot.
-    High,
-    /// As much as the model allows (GPT-5.2 and later).
-    Xhigh,
-}
-
-impl ReasoningEffort {
-    /// Every effort, least first.
-    pub const ALL: [ReasoningEffort; 6] = [
-        ReasoningEffort::None,
-        ReasoningEffort::Minimal,
-        ReasoningEffort::Low,
-        ReasoningEffort::Medium,
-        ReasoningEffort::High,
-        ReasoningEffort::Xhigh,
-    ];
-
-    /// The wire name (`low`, `medium`, …).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ReasoningEffort::None => "none",
-            ReasoningEffort::Minimal => "minimal",
-            ReasoningEffort::Low => "low",
-            ReasoningEffort::Medium => "medium",
-            ReasoningEffort::High => "high",
-            ReasoningEffort::Xhigh => "xhigh",
-        }
-    }
-
-    /// The effort named `name`, if any.
-    pub fn parse(name: &str) -> Option<ReasoningEffort> {
-        ReasoningEffort::ALL
-            .into_iter()
-            .find(|effort| effort.as_str() == name)
-    }
-
-    /// The thinking budget in tokens this effort stands for, on APIs steered by a budget
-    /// (Anthropic's `thinking.budget_tokens`, Gemini's `thinkingConfig.thinkingBudget`): 512
-    /// for the least (the smallest budget every Gemini thinking model accepts), 1,024 for
-    /// `low` (Anthropic's minimum), then 4,096, 16,384 and 32,768.
-    pub const fn thinking_budget(self) -> u32 {
-        match self {
-            ReasoningEffort::None | ReasoningEffort::Minimal => 512,
-            ReasoningEffort::Low => 1_024,
-            ReasoningEffort::Medium => 4_096,
-            ReasoningEffort::High => 16_384,
-            ReasoningEffort::Xhigh => 32_768,
-        }
-    }
-
-    /// Whether this effort turns on thinking that is off unless asked for (Anthropic's
-    /// extended thinking): from `medium` up; below it the model answers without thinking.
-    pub fn enables_extended_thinking(self) -> bool {
-        self >= ReasoningEffort::Medium
-    }
+    /// How the model this request goes to takes `reasoning_effort`: set for each plan step by
+    /// the executor from the catalog, so a provider that has more than one form (Anthropic's
+    /// extended and adaptive thinking) sends the right one. `None`: the protocol's usual form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_control: Option<ReasoningControl>,
 }
 
 impl ChatRequest {

@@ -162,3 +162,25 @@ fn classic_example_costs_225_dollars_a_month_on_gpt_4o() {
         .unwrap();
     assert_eq!(per_request * dec!(1000) * dec!(30), dec!(225));
 }
+
+/// How each reasoning model of the embedded catalog takes reasoning: the form, the efforts it
+/// accepts and its default (GPT-5.1 and later do not reason unless asked; Claude 4.6 and later
+/// think adaptively).
+#[test]
+fn reasoning_models_with_their_efforts() {
+    let lines: Vec<String> = Catalog::embedded()
+        .models()
+        .filter_map(|model| {
+            let spec = model.capabilities.reasoning_spec?;
+            let efforts: Vec<&str> = spec.efforts.iter().map(|effort| effort.as_str()).collect();
+            Some(format!(
+                "{:<24} {:<18} default {:<7} {}",
+                model.id,
+                spec.control.as_str(),
+                spec.default_effort.as_str(),
+                efforts.join(" ")
+            ))
+        })
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"));
+}

@@ -131,6 +131,51 @@ fn validation_errors() {
             ),
         ),
         (
+            "reasoning efforts without the reasoning capability",
+            false,
+            model("x", "reasoning_efforts = [\"low\"]"),
+        ),
+        (
+            "reasoning efforts on a model that takes no control",
+            false,
+            model(
+                "x",
+                "capabilities = [\"reasoning\"]\nreasoning_control = \"none\"\nreasoning_efforts = [\"low\"]",
+            ),
+        ),
+        (
+            "empty reasoning efforts",
+            false,
+            model(
+                "x",
+                "capabilities = [\"reasoning\"]\nreasoning_control = \"effort\"\nreasoning_efforts = []",
+            ),
+        ),
+        (
+            "default effort the model does not take",
+            false,
+            model(
+                "x",
+                "capabilities = [\"reasoning\"]\nreasoning_control = \"effort\"\nreasoning_efforts = [\"none\", \"high\"]\ndefault_reasoning_effort = \"medium\"",
+            ),
+        ),
+        (
+            "unknown effort",
+            false,
+            model(
+                "x",
+                "capabilities = [\"reasoning\"]\nreasoning_efforts = [\"extreme\"]",
+            ),
+        ),
+        (
+            "adaptive thinking with its efforts and default",
+            false,
+            model(
+                "x",
+                "capabilities = [\"reasoning\"]\nreasoning_control = \"adaptive_thinking\"\nreasoning_efforts = [\"none\", \"low\", \"high\"]\ndefault_reasoning_effort = \"none\"",
+            ),
+        ),
+        (
             "tier out of range",
             false,
             model("x", "").replace("tier = 2", "tier = 7"),

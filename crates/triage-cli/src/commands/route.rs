@@ -158,7 +158,7 @@ pub(crate) fn route_json(planned: &Planned, context: &Context) -> Value {
             "effort": reasoning.effort.as_str(),
             "source": reasoning.source,
             "difficulty": reasoning.difficulty,
-            "sends": plan.primary.reasoning_control.map(|control| control.sends(reasoning.effort)),
+            "sends": plan.primary.reasoning.map(|spec| spec.sends(Some(reasoning.effort))),
         })),
         "scores": scores,
         "reasons": decision.iter().flat_map(|decision| &decision.reasons).chain(&plan.reasons).collect::<Vec<_>>(),
@@ -178,11 +178,11 @@ fn reasoning_text(plan: &RoutePlan) -> Option<String> {
         }
         (ReasoningSource::Planned, None) => format!("for {}", plan.class),
     };
-    let sends = match plan.primary.reasoning_control {
-        Some(control) => format!(
+    let sends = match plan.primary.reasoning {
+        Some(spec) => format!(
             "{} sends {}",
             plan.primary.id,
-            control.sends(reasoning.effort)
+            spec.sends(Some(reasoning.effort))
         ),
         None => format!(
             "{} takes none; sent to the reasoning models behind it",

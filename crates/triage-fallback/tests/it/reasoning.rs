@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use serde_json::Value;
-use triage_catalog::{Catalog, ReasoningControl};
+use triage_catalog::{Catalog, ReasoningControl, ReasoningSpec};
 use triage_fallback::{Executor, FallbackConfig, FallbackSettings};
 use triage_mock::MockUpstream;
 use triage_providers::{
@@ -45,8 +45,8 @@ async fn the_effort_goes_to_reasoning_steps_only() {
         &["mid-openai", "cheap-openai"],
     )
     .unwrap();
-    plan.primary.reasoning_control = Some(ReasoningControl::Effort);
-    plan.fallbacks[0].reasoning_control = None;
+    plan.primary.reasoning = Some(ReasoningSpec::of_control(ReasoningControl::Effort, 100_000));
+    plan.fallbacks[0].reasoning = None;
     let client_set = ChatRequest {
         reasoning_effort: Some(ReasoningEffort::Low),
         ..ChatRequest::from_prompt("[mock:status=500] think hard")

@@ -1,10 +1,12 @@
 //! A request's reasoning effort in each API's own terms: OpenAI's `reasoning_effort`,
-//! Anthropic's extended thinking (from `medium` up, and only where the API allows it), Gemini's
-//! `thinkingConfig.thinkingBudget`.
+//! Anthropic's extended thinking (from `medium` up, and only where the API allows it) or
+//! adaptive thinking (Claude 4.6 and later), Gemini's `thinkingConfig.thinkingBudget`.
 
 use serde_json::{Value, json};
 use triage_providers::Protocol;
-use triage_types::{ChatRequest, Message, ReasoningEffort, Role, ToolCall, ToolChoice};
+use triage_types::{
+    ChatRequest, Message, ReasoningControl, ReasoningEffort, Role, ToolCall, ToolChoice,
+};
 
 use crate::support::harness;
 
@@ -12,6 +14,27 @@ fn at(effort: ReasoningEffort) -> ChatRequest {
     ChatRequest {
         reasoning_effort: Some(effort),
         ..ChatRequest::from_prompt("Plan a three-day trip.")
+    }
+}
+
+/// `at(effort)` for a model that thinks adaptively.
+fn adaptive(effort: ReasoningEffort) -> ChatRequest {
+    ChatRequest {
+        reasoning_control: Some(ReasoningControl::AdaptiveThinking),
+        ..at(effort)
+    }
+}
+
+/// A client's own `thinking` at `effort` (as read from it), to a model of `control`.
+fn client_thinking(
+    thinking: Value,
+    effort: ReasoningEffort,
+    control: ReasoningControl,
+) -> ChatRequest {
+    ChatRequest {
+        thinking: Some(thinking),
+        reasoning_control: Some(control),
+        ..at(effort)
     }
 }
 
@@ -147,6 +170,95 @@ async fn each_wire_format_carries_the_effort_its_own_way() {
             json!(16_384),
         ),
         (
+            "anthropic adaptive medium",
+            Protocol::Anthropic,
+            adaptive(ReasoningEffort::Medium),
+            "",
+            json!({"type": "adaptive"}),
+        ),
+        (
+            "anthropic adaptive xhigh: effort max",
+            Protocol::Anthropic,
+            adaptive(ReasoningEffort::Xhigh),
+            "/output_config",
+            json!({"effort": "max"}),
+        ),
+        (
+            "anthropic adaptive high: max_tokens holds the nominal budget and answer",
+            Protocol::Anthropic,
+            adaptive(ReasoningEffort::High),
+            "/max_tokens",
+            json!(16_384 + 4096),
+        ),
+        (
+            "anthropic adaptive none: no thinking",
+            Protocol::Anthropic,
+            adaptive(ReasoningEffort::None),
+            "/thinking",
+            Value::Null,
+        ),
+        (
+            "anthropic adaptive with a temperature: no thinking",
+            Protocol::Anthropic,
+            ChatRequest {
+                temperature: Some(0.5),
+                ..adaptive(ReasoningEffort::High)
+            },
+            "/output_config",
+            Value::Null,
+        ),
+        (
+            "a client's adaptive thinking to an adaptive model: as sent, with its effort",
+            Protocol::Anthropic,
+            client_thinking(
+                json!({"type": "adaptive"}),
+                ReasoningEffort::Low,
+                ReasoningControl::AdaptiveThinking,
+            ),
+            "/output_config",
+            json!({"effort": "low"}),
+        ),
+        (
+            "a client's adaptive thinking to a budget model: a budget for its effort",
+            Protocol::Anthropic,
+            client_thinking(
+                json!({"type": "adaptive"}),
+                ReasoningEffort::High,
+                ReasoningControl::ExtendedThinking,
+            ),
+            "/thinking",
+            json!({"type": "enabled", "budget_tokens": 16_384}),
+        ),
+        (
+            "a client's budget thinking to an adaptive model: adaptive at its effort",
+            Protocol::Anthropic,
+            client_thinking(
+                json!({"type": "enabled", "budget_tokens": 5000}),
+                ReasoningEffort::Medium,
+                ReasoningControl::AdaptiveThinking,
+            ),
+            "",
+            json!({"type": "adaptive"}),
+        ),
+        (
+            "a client's budget thinking, control unknown: as sent",
+            Protocol::Anthropic,
+            ChatRequest {
+                thinking: Some(json!({"type": "enabled", "budget_tokens": 5000})),
+                max_output_tokens: Some(8_000),
+                ..at(ReasoningEffort::Medium)
+            },
+            "/thinking",
+            json!({"type": "enabled", "budget_tokens": 5000}),
+        ),
+        (
+            "gemini none: a budget of 0",
+            Protocol::Gemini,
+            at(ReasoningEffort::None),
+            "/generationConfig/thinkingConfig",
+            json!({"thinkingBudget": 0}),
+        ),
+        (
             "gemini low",
             Protocol::Gemini,
             at(ReasoningEffort::Low),
@@ -191,13 +303,26 @@ async fn each_wire_format_carries_the_effort_its_own_way() {
             Protocol::Gemini => "google",
             _ => "openai",
         };
+        // An Anthropic model that takes both forms of thinking, so the mock refuses neither.
+        let model = match protocol {
+            Protocol::Anthropic => "claude-opus-4-6",
+            _ => "model-x",
+        };
         let h = harness(protocol, id).await;
-        h.provider.complete("model-x", &request).await.unwrap();
+        h.provider.complete(model, &request).await.unwrap();
         let body = &h.mock.requests()[0].body;
-        assert_eq!(
-            body.pointer(pointer).cloned().unwrap_or(Value::Null),
-            expected,
-            "{name}: {body}"
-        );
+        // An empty pointer looks at `thinking` and `output_config` together.
+        let found = if pointer.is_empty() {
+            body["thinking"].clone()
+        } else {
+            body.pointer(pointer).cloned().unwrap_or(Value::Null)
+        };
+        assert_eq!(found, expected, "{name}: {body}");
+        if pointer.is_empty() {
+            assert!(
+                body["output_config"]["effort"].is_string(),
+                "{name}: {body}"
+            );
+        }
     }
 }

@@ -66,6 +66,7 @@ fn rich_request() -> ChatRequest {
         anthropic_beta: Vec::new(),
         thinking: None,
         reasoning_effort: None,
+        reasoning_control: None,
     }
 }
 

@@ -872,3 +872,74 @@ async fn reasoning_effort_goes_where_it_is_planned_or_asked() {
         );
     }
 }
+
+/// Each model is sent reasoning in the form and at an effort it takes (the mock refuses the
+/// rest, as the real APIs do, so one attempt means it was accepted): the nearest effort a model
+/// accepts for one it does not (`minimal` on GPT-5.4 mini), adaptive thinking for Claude 4.7
+/// (which refuses budget thinking), and an Anthropic client's `thinking` read as its effort for
+/// an OpenAI model.
+#[tokio::test]
+async fn reasoning_goes_in_each_models_own_form() {
+    let mock = MockUpstream::start().await.unwrap();
+    let (app, _) = app(
+        gateway_with(Some(&mock), None, ""),
+        ServerOptions::default(),
+    );
+    let chat = |model: &str, effort: &str| {
+        json!({"model": model, "reasoning_effort": effort,
+               "messages": [{"role": "user", "content": "Is 17 prime?"}]})
+    };
+    let cases = [
+        (
+            "/v1/chat/completions",
+            chat("gpt-5.4-mini", "minimal"),
+            "/reasoning_effort",
+            json!("low"),
+        ),
+        (
+            "/v1/chat/completions",
+            chat("claude-opus-4-7", "high"),
+            "/thinking",
+            json!({"type": "adaptive"}),
+        ),
+        (
+            "/v1/chat/completions",
+            chat("claude-opus-4-7", "xhigh"),
+            "/output_config",
+            json!({"effort": "max"}),
+        ),
+        (
+            "/v1/chat/completions",
+            chat("claude-sonnet-4-5", "high"),
+            "/thinking",
+            json!({"type": "enabled", "budget_tokens": 16_384}),
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "gpt-5.4-mini", "max_tokens": 9000,
+                   "thinking": {"type": "enabled", "budget_tokens": 4096},
+                   "messages": [{"role": "user", "content": "Is 17 prime?"}]}),
+            "/reasoning_effort",
+            json!("medium"),
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "claude-opus-4-7", "max_tokens": 9000,
+                   "thinking": {"type": "enabled", "budget_tokens": 4096},
+                   "messages": [{"role": "user", "content": "Is 17 prime?"}]}),
+            "/thinking",
+            json!({"type": "adaptive"}),
+        ),
+    ];
+    for (index, (path, body, pointer, sent)) in cases.into_iter().enumerate() {
+        let (status, headers, answer) = read(send(&app, post(path, &body)).await).await;
+        assert_eq!(status, 200, "{body}: {answer}");
+        assert_eq!(headers["x-triage-attempts"], "1", "{body}");
+        let upstream = &mock.requests()[index].body;
+        assert_eq!(
+            upstream.pointer(pointer).cloned().unwrap_or(Value::Null),
+            sent,
+            "{body}: {upstream}"
+        );
+    }
+}

@@ -410,7 +410,7 @@ fn plans_carry_the_effort_and_price_its_reasoning() {
         (reasoning.effort, reasoning.source),
         (ReasoningEffort::Medium, ReasoningSource::Planned)
     );
-    if plan.primary.reasoning_control.is_some() {
+    if plan.primary.reasoning.is_some() {
         assert!(plan.estimated_reasoning_tokens > 0, "{plan:?}");
     }
 
@@ -426,17 +426,18 @@ fn plans_carry_the_effort_and_price_its_reasoning() {
     );
 }
 
-/// What each kind of control is sent at each effort: an effort model the effort itself, a
-/// budget model always, thinking that is off by default only from `medium` up.
+/// What each kind of control is sent at each effort: the nearest effort the model accepts
+/// (an effort model, a budget model), thinking that is off by default only from `medium` up
+/// (extended) or above `none` (adaptive), nothing to a model that takes no control.
 #[test]
 fn each_control_is_sent_the_effort_it_takes() {
-    use triage_catalog::ReasoningControl;
+    use triage_catalog::{EffortSet, ReasoningControl, ReasoningSpec};
     use triage_strategies::{PlannedModel, ReasoningPlan, ReasoningSource};
-    use triage_types::ReasoningEffort;
+    use triage_types::ReasoningEffort::{self, High, Low, Medium, Minimal, None as Off, Xhigh};
     let catalog = catalog();
     let model = catalog.get("reasoner").unwrap();
-    let step = |control: Option<ReasoningControl>| PlannedModel {
-        reasoning_control: control,
+    let step = |spec: Option<ReasoningSpec>| PlannedModel {
+        reasoning: spec,
         ..PlannedModel::new(model, RouteClass::Reason, None)
     };
     let at = |effort| ReasoningPlan {
@@ -444,39 +445,58 @@ fn each_control_is_sent_the_effort_it_takes() {
         source: ReasoningSource::Planned,
         difficulty: None,
     };
-    for (control, effort, sent) in [
+    let usual = |control| Some(ReasoningSpec::of_control(control, 64_000));
+    let gpt_5_1 = Some(ReasoningSpec {
+        control: ReasoningControl::Effort,
+        efforts: EffortSet::of(&[Off, Low, Medium, High]),
+        default_effort: Off,
+    });
+    let cases: [(
+        Option<ReasoningSpec>,
+        ReasoningEffort,
+        Option<ReasoningEffort>,
+    ); 14] = [
+        (usual(ReasoningControl::Effort), Low, Some(Low)),
+        (usual(ReasoningControl::Effort), Off, Some(Low)),
+        (usual(ReasoningControl::Effort), Xhigh, Some(High)),
+        (gpt_5_1, Off, Some(Off)),
+        (gpt_5_1, Minimal, Some(Low)),
+        (gpt_5_1, Xhigh, Some(High)),
+        (usual(ReasoningControl::ThinkingBudget), Low, Some(Low)),
+        (usual(ReasoningControl::ThinkingBudget), Off, Some(Minimal)),
+        (usual(ReasoningControl::ExtendedThinking), Low, None),
         (
-            Some(ReasoningControl::Effort),
-            ReasoningEffort::Low,
-            Some(ReasoningEffort::Low),
+            usual(ReasoningControl::ExtendedThinking),
+            Medium,
+            Some(Medium),
+        ),
+        (usual(ReasoningControl::AdaptiveThinking), Off, None),
+        (
+            usual(ReasoningControl::AdaptiveThinking),
+            Minimal,
+            Some(Low),
         ),
         (
-            Some(ReasoningControl::ThinkingBudget),
-            ReasoningEffort::Low,
-            Some(ReasoningEffort::Low),
+            usual(ReasoningControl::AdaptiveThinking),
+            Xhigh,
+            Some(Xhigh),
         ),
-        (
-            Some(ReasoningControl::ExtendedThinking),
-            ReasoningEffort::Low,
-            None,
-        ),
-        (
-            Some(ReasoningControl::ExtendedThinking),
-            ReasoningEffort::Medium,
-            Some(ReasoningEffort::Medium),
-        ),
-        (None, ReasoningEffort::High, None),
-    ] {
+        (None, High, None),
+    ];
+    for (spec, effort, sent) in cases {
         assert_eq!(
-            ReasoningPlan::effort_for(Some(&at(effort)), &step(control)),
+            ReasoningPlan::effort_for(Some(&at(effort)), &step(spec)),
             sent,
-            "{control:?} at {effort:?}"
+            "{spec:?} at {effort:?}"
         );
     }
     assert_eq!(
-        ReasoningPlan::effort_for(None, &step(Some(ReasoningControl::Effort))),
+        ReasoningPlan::effort_for(None, &step(usual(ReasoningControl::Effort))),
         None
     );
+    // A budget that leaves no room for an answer is not an effort the model takes.
+    let small = ReasoningSpec::of_control(ReasoningControl::ExtendedThinking, 32_000);
+    assert_eq!(small.effort_sent(Xhigh), Some(High));
 }
 
 /// The reasoning prior never takes the estimate past a client's output cap: the providers count
