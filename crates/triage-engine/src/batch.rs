@@ -7,9 +7,14 @@
 //! expired or was left out, the live path's answer with fallback, or its error. Nothing is
 //! dropped.
 //!
+//! [`Engine::batch_cancel`] cancels the provider batches that have not ended. A cancelled job
+//! sends nothing to the live path: lines its batches answered keep their answers, and every
+//! other line is reported [`BATCH_CANCELLED`].
+//!
 //! A [`BatchJob`] is plain, serializable data: the caller keeps it between
-//! [`Engine::batch_submit`], [`Engine::batch_poll`] and [`Engine::batch_collect`] (the CLI writes
-//! it to a file), so a job outlives the process that submitted it.
+//! [`Engine::batch_submit`], [`Engine::batch_poll`], [`Engine::batch_cancel`] and
+//! [`Engine::batch_collect`] (the CLI writes it to a file), so a job outlives the process that
+//! submitted it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -31,6 +36,8 @@ use crate::{EngineError, Failed};
 pub const BATCH_ENTRY: &str = "batch";
 /// The ledger's `protocol` for a line of a batch answered through the live path.
 pub const BATCH_LIVE_ENTRY: &str = "batch-live";
+/// The [`LineOutcome::Failed`] kind of a line left unanswered because its job was cancelled.
+pub const BATCH_CANCELLED: &str = "batch_cancelled";
 
 /// One input line, parsed by the edge.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +66,10 @@ pub struct BatchJob {
     /// collecting again returns these).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<LineResult>>,
+    /// When [`Engine::batch_cancel`] first cancelled a provider batch of the job, Unix seconds:
+    /// collection then sends nothing to the live path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_unix: Option<i64>,
 }
 
 /// One input line and its route.
@@ -137,6 +148,12 @@ pub struct JobGroup {
     /// Why the last status read failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_error: Option<String>,
+    /// When its batch was asked to cancel, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested_unix: Option<i64>,
+    /// Why the last cancel request failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_error: Option<String>,
 }
 
 impl JobGroup {
@@ -154,6 +171,11 @@ impl BatchJob {
     /// Whether every provider batch has finished, so the job can be collected.
     pub fn is_finished(&self) -> bool {
         self.groups.iter().all(JobGroup::is_finished)
+    }
+
+    /// Whether the job was cancelled ([`Engine::batch_cancel`]).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled_unix.is_some()
     }
 
     /// How many lines went into provider batches, and how many to the live path.
@@ -199,7 +221,8 @@ pub enum LineOutcome {
         via: Via,
     },
     /// No answer: the batch failed it and the live path could not answer either (or the line
-    /// could not be planned).
+    /// could not be planned), or its job was cancelled (kind [`BATCH_CANCELLED`]; `via` is then
+    /// the batch it was in, or the live path it was not sent to).
     Failed {
         /// The error's kind (`no_provider`, `invalid_request`, …).
         kind: String,
@@ -232,6 +255,73 @@ pub enum Via {
     Live {
         /// Why: no batch API, the batch failed or expired the line, its answer failed a check.
         reason: String,
+    },
+}
+
+/// What [`Engine::batch_cancel`] did, one entry per provider batch of the job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CancelReport {
+    /// Each group's outcome, in [`BatchJob::groups`] order.
+    pub groups: Vec<GroupCancel>,
+}
+
+impl CancelReport {
+    /// Whether there was nothing to cancel: every provider batch had ended or was never
+    /// submitted (the job is then left as it was).
+    pub fn had_finished(&self) -> bool {
+        self.groups.iter().all(|group| {
+            matches!(
+                group.outcome,
+                CancelOutcome::Ended | CancelOutcome::NotSubmitted
+            )
+        })
+    }
+
+    /// How many batches were asked to cancel by this call.
+    pub fn requested(&self) -> usize {
+        self.count(|outcome| matches!(outcome, CancelOutcome::Requested))
+    }
+
+    /// How many cancel requests failed.
+    pub fn failed(&self) -> usize {
+        self.count(|outcome| matches!(outcome, CancelOutcome::Failed { .. }))
+    }
+
+    fn count(&self, which: impl Fn(&CancelOutcome) -> bool) -> usize {
+        self.groups
+            .iter()
+            .filter(|group| which(&group.outcome))
+            .count()
+    }
+}
+
+/// What became of one provider batch at a cancel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupCancel {
+    /// The index of the group in [`BatchJob::groups`].
+    pub group: usize,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: CancelOutcome,
+}
+
+/// What a cancel did to one provider batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum CancelOutcome {
+    /// The provider was asked to cancel it now; its state since is in [`JobGroup::status`].
+    Requested,
+    /// An earlier cancel asked already.
+    AlreadyRequested,
+    /// It had ended before the cancel: its answers are kept.
+    Ended,
+    /// It was never submitted: nothing to cancel.
+    NotSubmitted,
+    /// The provider refused or failed the cancel (kept in [`JobGroup::cancel_error`]; cancelling
+    /// again retries it).
+    Failed {
+        /// The provider's error.
+        message: String,
     },
 }
 
@@ -289,6 +379,7 @@ impl Engine {
             lines: Vec::with_capacity(lines.len()),
             groups: Vec::new(),
             results: None,
+            cancelled_unix: None,
         };
         let mut groups: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
         for (index, line) in lines.into_iter().enumerate() {
@@ -339,6 +430,8 @@ impl Engine {
                                     submit_error: None,
                                     status: None,
                                     poll_error: None,
+                                    cancel_requested_unix: None,
+                                    cancel_error: None,
                                 });
                                 job.groups.len() - 1
                             });
@@ -477,9 +570,84 @@ impl Engine {
         }
     }
 
+    /// Cancels every provider batch of the job that has not ended, after reading where each
+    /// stands. Once one is cancelled the job is marked cancelled ([`BatchJob::cancelled_unix`]):
+    /// [`Engine::batch_collect`] keeps the answers its batches give and reports every other
+    /// line [`BATCH_CANCELLED`], sending nothing to the live path. A job whose batches have all
+    /// ended (or were never submitted) is left as it was ([`CancelReport::had_finished`]).
+    /// Cancelling again retries the cancels that failed.
+    pub async fn batch_cancel(&self, job: &mut BatchJob) -> CancelReport {
+        if job.results.is_none() {
+            self.batch_poll(job).await;
+        }
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut groups = Vec::with_capacity(job.groups.len());
+        for (number, group) in job.groups.iter_mut().enumerate() {
+            let outcome = self.cancel_group(group, now).await;
+            groups.push(GroupCancel {
+                group: number,
+                outcome,
+            });
+        }
+        let cancelling = job
+            .groups
+            .iter()
+            .any(|group| group.cancel_requested_unix.is_some());
+        if cancelling && job.cancelled_unix.is_none() {
+            job.cancelled_unix = Some(now);
+        }
+        CancelReport { groups }
+    }
+
+    async fn cancel_group(&self, group: &mut JobGroup, now: i64) -> CancelOutcome {
+        let Some(batch_id) = group.batch_id.clone() else {
+            return CancelOutcome::NotSubmitted;
+        };
+        if group.cancel_requested_unix.is_some() {
+            return CancelOutcome::AlreadyRequested;
+        }
+        if group.is_finished() {
+            return CancelOutcome::Ended;
+        }
+        let Some(client) = self.inner.batch_clients.get(&group.provider) else {
+            let message = format!(
+                "{} has no batch client now (is its key set?)",
+                group.provider
+            );
+            group.cancel_error = Some(message.clone());
+            return CancelOutcome::Failed { message };
+        };
+        match client.cancel(&batch_id).await {
+            Ok(status) => {
+                tracing::info!(provider = %group.provider, %batch_id, status = %status.provider_status, "batch cancel requested");
+                group.status = Some(status);
+                group.cancel_requested_unix = Some(now);
+                group.cancel_error = None;
+                CancelOutcome::Requested
+            }
+            Err(error) => {
+                // A batch that ended since the poll cannot be cancelled any more: that is no
+                // failure, its answers are there.
+                if let Ok(status) = client.status(&batch_id).await
+                    && status.state.is_finished()
+                {
+                    group.status = Some(status);
+                    group.cancel_error = None;
+                    return CancelOutcome::Ended;
+                }
+                tracing::warn!(provider = %group.provider, %batch_id, %error, "batch cancel failed");
+                group.cancel_error = Some(error.to_string());
+                CancelOutcome::Failed {
+                    message: error.to_string(),
+                }
+            }
+        }
+    }
+
     /// Every line's result, in input order, once every provider batch has finished: batch
     /// answers are checked and recorded at the batch price; every other line is answered
-    /// through the live path (recorded there). The results are kept in the job, so collecting
+    /// through the live path (recorded there), or, in a cancelled job, reported
+    /// [`BATCH_CANCELLED`] and not recorded. The results are kept in the job, so collecting
     /// again records nothing twice.
     pub async fn batch_collect(&self, job: &mut BatchJob) -> Result<Vec<LineResult>, BatchError> {
         if let Some(results) = &job.results {
@@ -536,24 +704,26 @@ impl Engine {
         let mut results = Vec::with_capacity(job.lines.len());
         for line in &job.lines {
             let result = match &line.route {
-                LineRoute::Live { reason } => {
-                    self.answer_live(line, format!("answered live: {reason}"))
-                        .await
-                }
+                LineRoute::Live { reason } => self.answer_unbatched(job, line, None, reason).await,
                 LineRoute::Batch { group, .. } => {
                     let api = &job.groups[*group].api;
                     if let Some(why) = whole_failures.get(group) {
-                        self.answer_live(line, format!("answered live: {why}"))
-                            .await
+                        self.answer_unbatched(job, line, Some(api), why).await
                     } else {
                         match outcomes.remove(&line.index) {
                             Some(BatchOutcome::Succeeded(response)) => {
                                 self.accept_batch_answer(job, line, api, response).await
                             }
+                            Some(BatchOutcome::Cancelled) if job.is_cancelled() => cancelled(
+                                line,
+                                Some(api),
+                                format!(
+                                    "the job was cancelled before the {api} processed this line"
+                                ),
+                            ),
                             other => {
                                 let why = why_not_answered(api, other.as_ref());
-                                self.answer_live(line, format!("answered live: {why}"))
-                                    .await
+                                self.answer_unbatched(job, line, Some(api), &why).await
                             }
                         }
                     }
@@ -581,7 +751,9 @@ impl Engine {
             ..
         } = &line.route
         else {
-            return self.answer_live(line, "answered live".to_owned()).await;
+            return self
+                .answer_unbatched(job, line, None, "it was not batched")
+                .await;
         };
         let alias = self
             .inner
@@ -592,12 +764,8 @@ impl Engine {
             .then_some(line.model.as_str());
         let checks = self.inner.fallback.checks(line.class, alias).clone();
         if let Err(failure) = checks.check(&line.request, line.class, &response) {
-            return self
-                .answer_live(
-                    line,
-                    format!("answered live: the {api} answer failed a check ({failure})"),
-                )
-                .await;
+            let why = format!("the {api} answer failed a check ({failure})");
+            return self.answer_unbatched(job, line, Some(api), &why).await;
         }
         let usage = response.usage;
         let (cost_usd, cost_error) = match self.inner.catalog.get(model) {
@@ -660,6 +828,24 @@ impl Engine {
         }
     }
 
+    /// A line its batch did not answer (`api` the batch's, `None` for a line meant for the live
+    /// path), `why`: through the live path, or, in a cancelled job, reported cancelled.
+    async fn answer_unbatched(
+        &self,
+        job: &BatchJob,
+        line: &JobLine,
+        api: Option<&str>,
+        why: &str,
+    ) -> LineResult {
+        if job.is_cancelled() {
+            let message =
+                format!("the job was cancelled, so this line was not answered live ({why})");
+            return cancelled(line, api, message);
+        }
+        self.answer_live(line, format!("answered live: {why}"))
+            .await
+    }
+
     /// A line through the live path, as `triage ask` would send it, recorded with `reason`.
     async fn answer_live(&self, line: &JobLine, reason: String) -> LineResult {
         let caller = Caller::new(BATCH_LIVE_ENTRY, false);
@@ -699,6 +885,29 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// A line left unanswered by a cancelled job: nothing was called, nothing is recorded.
+fn cancelled(line: &JobLine, api: Option<&str>, message: String) -> LineResult {
+    let via = match api {
+        Some(api) => Via::Batch {
+            api: api.to_owned(),
+        },
+        None => Via::Live {
+            reason: message.clone(),
+        },
+    };
+    LineResult {
+        index: line.index,
+        custom_id: line.custom_id.clone(),
+        outcome: LineOutcome::Failed {
+            kind: BATCH_CANCELLED.to_owned(),
+            message,
+            via,
+        },
+        request_id: None,
+        cost_usd: None,
     }
 }
 

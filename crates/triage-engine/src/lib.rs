@@ -35,8 +35,8 @@ mod run;
 
 pub use account::{Accounted, Caller};
 pub use batch::{
-    BATCH_ENTRY, BATCH_LIVE_ENTRY, BatchError, BatchJob, BatchLine, JobGroup, JobLine, LineOutcome,
-    LineResult, LineRoute, Via,
+    BATCH_CANCELLED, BATCH_ENTRY, BATCH_LIVE_ENTRY, BatchError, BatchJob, BatchLine, CancelOutcome,
+    CancelReport, GroupCancel, JobGroup, JobLine, LineOutcome, LineResult, LineRoute, Via,
 };
 pub use engine::{Engine, EngineOptions, Planned, Target};
 pub use error::{BuildError, EngineError};

@@ -5,9 +5,18 @@
 //! Every line is answered when the batch is created, by the same per-line logic as a live
 //! request (a `[mock:NAME]` marker, else an echo; the scripted queue is left for live calls),
 //! rendered as the provider's non-streaming answer. A batch is in progress at its first poll and
-//! ends at the second. Two markers exist only here: `[mock:batch-error]` makes the line fail
-//! inside the batch (HTTP 500 in the provider's error shape) while a live call echoes, and
-//! `[mock:expired]` leaves the line unprocessed and makes the whole batch expire.
+//! ends at the second. Three markers exist only here: `[mock:batch-error]` makes the line fail
+//! inside the batch (HTTP 500 in the provider's error shape) while a live call echoes,
+//! `[mock:expired]` leaves the line unprocessed and makes the whole batch expire, and
+//! `[mock:batch-pending]` answers the line only when the batch ends (an echo), so a cancel
+//! before then cancels it.
+//!
+//! The three cancel endpoints (`POST /v1/batches/{id}/cancel`,
+//! `POST /v1/messages/batches/{id}/cancel`, `POST /v1beta/batches/{id}:cancel`) work as the
+//! providers document: lines already answered keep their answers, the rest are cancelled; the
+//! cancel's own answer reads `cancelling` (OpenAI) or `canceling` (Anthropic; Gemini answers
+//! `{}`), and the next poll finds the batch ended (`cancelled`, `ended`,
+//! `BATCH_STATE_CANCELLED`). A batch that has ended or failed cannot be cancelled (HTTP 400).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,6 +64,8 @@ struct Batch {
     id: String,
     /// Status reads so far.
     polls: u32,
+    /// The status reads done when a cancel arrived: the batch ends at the next one.
+    cancelled_at: Option<u32>,
     lines: Vec<Line>,
     /// OpenAI: the input file, and the result files once ended.
     input_file_id: String,
@@ -69,30 +80,90 @@ struct Batch {
 #[derive(Debug, Clone)]
 struct Line {
     custom_id: String,
-    /// `None`: left unprocessed (the batch expires).
-    answer: Option<(u16, Value)>,
+    fate: Fate,
+}
+
+/// What becomes of a line.
+#[derive(Debug, Clone)]
+enum Fate {
+    /// Answered (HTTP status and body) when the batch was created.
+    Answered(u16, Value),
+    /// Answered when the batch ends, unless it is cancelled first (`[mock:batch-pending]`).
+    Pending(u16, Value),
+    /// Left unprocessed: the batch expires (`[mock:expired]`).
+    Unprocessed,
+    /// Not processed because the batch was cancelled.
+    Cancelled,
+}
+
+/// How many lines of an ended batch came to what.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    succeeded: u64,
+    errored: u64,
+    expired: u64,
+    cancelled: u64,
+}
+
+impl Line {
+    /// The line's answer once the batch has ended, if it has one.
+    fn answer(&self) -> Option<(u16, &Value)> {
+        match &self.fate {
+            Fate::Answered(status, body) | Fate::Pending(status, body) => Some((*status, body)),
+            Fate::Unprocessed | Fate::Cancelled => None,
+        }
+    }
 }
 
 impl Batch {
     fn ended(&self) -> bool {
-        self.invalid.is_none() && self.polls > POLLS_IN_PROGRESS
+        self.invalid.is_none()
+            && (self.polls > POLLS_IN_PROGRESS
+                || self.cancelled_at.is_some_and(|at| self.polls > at))
+    }
+
+    /// A cancel arrived and no poll has seen the batch since.
+    fn cancelling(&self) -> bool {
+        !self.ended() && self.cancelled_at.is_some()
     }
 
     fn expired(&self) -> bool {
-        self.lines.iter().any(|line| line.answer.is_none())
+        self.cancelled_at.is_none()
+            && self
+                .lines
+                .iter()
+                .any(|line| matches!(line.fate, Fate::Unprocessed))
     }
 
-    /// Succeeded, errored and unprocessed lines, once ended.
-    fn tally(&self) -> (u64, u64, u64) {
-        let mut tally = (0, 0, 0);
+    /// What the lines came to, once ended.
+    fn tally(&self) -> Tally {
+        let mut tally = Tally::default();
         for line in &self.lines {
-            match &line.answer {
-                Some((200, _)) => tally.0 += 1,
-                Some(_) => tally.1 += 1,
-                None => tally.2 += 1,
+            match &line.fate {
+                Fate::Answered(200, _) | Fate::Pending(200, _) => tally.succeeded += 1,
+                Fate::Answered(..) | Fate::Pending(..) => tally.errored += 1,
+                Fate::Unprocessed => tally.expired += 1,
+                Fate::Cancelled => tally.cancelled += 1,
             }
         }
         tally
+    }
+
+    /// Cancels what has not been processed, or says why the batch cannot be cancelled (the
+    /// provider's word for its state).
+    fn cancel(&mut self, status: &str) -> Result<(), String> {
+        if self.invalid.is_some() || self.ended() {
+            return Err(status.to_owned());
+        }
+        if self.cancelled_at.is_none() {
+            self.cancelled_at = Some(self.polls);
+            for line in &mut self.lines {
+                if matches!(line.fate, Fate::Pending(..) | Fate::Unprocessed) {
+                    line.fate = Fate::Cancelled;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -128,6 +199,24 @@ pub(crate) fn handle(
             None => openai_error(404, "No such File object"),
         },
         ["v1", "batches"] if post => openai_create(store, body),
+        ["v1", "batches", id, "cancel"] if post => match store.batches.get_mut(*id) {
+            Some(batch) if batch.wire == Wire::OpenAi => {
+                let mut batch = batch.clone();
+                let status = openai_batch(store, &batch)["status"].clone();
+                match batch.cancel(status.as_str().unwrap_or_default()) {
+                    Ok(()) => {
+                        let value = openai_batch(store, &batch);
+                        store.batches.insert(batch.id.clone(), batch);
+                        json_response(200, &value)
+                    }
+                    Err(status) => openai_error(
+                        400,
+                        &format!("Cannot cancel a batch with status '{status}'."),
+                    ),
+                }
+            }
+            _ => openai_error(404, "No batch found"),
+        },
         ["v1", "batches", id] => match store.batches.get_mut(*id) {
             Some(batch) if batch.wire == Wire::OpenAi => {
                 batch.polls += 1;
@@ -137,6 +226,17 @@ pub(crate) fn handle(
             _ => openai_error(404, "No batch found"),
         },
         ["v1", "messages", "batches"] if post => anthropic_create(store, body),
+        ["v1", "messages", "batches", id, "cancel"] if post => match store.batches.get_mut(*id) {
+            Some(batch) if batch.wire == Wire::Anthropic => match batch.cancel("ended") {
+                Ok(()) => json_response(200, &anthropic_batch(batch, &host)),
+                Err(_) => anthropic_error(
+                    400,
+                    "invalid_request_error",
+                    "the message batch has ended and cannot be canceled",
+                ),
+            },
+            _ => anthropic_error(404, "not_found_error", "no such message batch"),
+        },
         ["v1", "messages", "batches", id] => match store.batches.get_mut(*id) {
             Some(batch) if batch.wire == Wire::Anthropic => {
                 batch.polls += 1;
@@ -162,6 +262,23 @@ pub(crate) fn handle(
             }
             gemini_create(store, model, body)
         }
+        ["v1beta", "batches", id_action] if post && id_action.ends_with(":cancel") => {
+            let id = id_action.trim_end_matches(":cancel");
+            match store.batches.get_mut(&format!("batches/{id}")) {
+                Some(batch) if batch.wire == Wire::Gemini => {
+                    let state = gemini_operation(batch)["metadata"]["state"].clone();
+                    match batch.cancel(state.as_str().unwrap_or_default()) {
+                        Ok(()) => json_response(200, &json!({})),
+                        Err(state) => gemini_error(
+                            400,
+                            "FAILED_PRECONDITION",
+                            &format!("batch is in state {state} and cannot be cancelled"),
+                        ),
+                    }
+                }
+                _ => gemini_error(404, "NOT_FOUND", "batch not found"),
+            }
+        }
         ["v1beta", "batches", id] => match store.batches.get_mut(&format!("batches/{id}")) {
             Some(batch) if batch.wire == Wire::Gemini => {
                 batch.polls += 1;
@@ -174,11 +291,16 @@ pub(crate) fn handle(
 }
 
 /// What the mock answers one line, as a live non-streaming call of `wire` would be answered.
-fn answer_line(wire: Wire, model: &str, request: &Value) -> Option<(u16, Value)> {
+fn answer_line(wire: Wire, model: &str, request: &Value) -> Fate {
     let text = request.to_string();
+    let mut pending = false;
     let scenario = match crate::marker_name(&text) {
-        Some("expired") => return None,
+        Some("expired") => return Fate::Unprocessed,
         Some("batch-error") => Scenario::status(500),
+        Some("batch-pending") => {
+            pending = true;
+            Scenario::echo()
+        }
         Some(name) => Scenario::from_marker(name).unwrap_or_else(Scenario::echo),
         None => Scenario::echo(),
     };
@@ -192,11 +314,16 @@ fn answer_line(wire: Wire, model: &str, request: &Value) -> Option<(u16, Value)>
     };
     let rendered = wire::render(&call, &scenario);
     let body = rendered.chunks.concat();
-    Some(match serde_json::from_str::<Value>(&body) {
+    let (status, body) = match serde_json::from_str::<Value>(&body) {
         Ok(value) => (rendered.status, value),
         // A cut or malformed answer has no JSON to put in a result: a server error.
         Err(_) => (500, wire_error_body(wire)),
-    })
+    };
+    if pending {
+        Fate::Pending(status, body)
+    } else {
+        Fate::Answered(status, body)
+    }
 }
 
 fn wire_error_body(wire: Wire) -> Value {
@@ -364,7 +491,7 @@ fn openai_create(store: &mut Store, body: &Bytes) -> Response<Body> {
         models.insert(model.clone());
         lines.push(Line {
             custom_id,
-            answer: answer_line(Wire::OpenAi, &model, &line["body"]),
+            fate: answer_line(Wire::OpenAi, &model, &line["body"]),
         });
     }
     if models.len() > 1 {
@@ -375,6 +502,7 @@ fn openai_create(store: &mut Store, body: &Bytes) -> Response<Body> {
         wire: Wire::OpenAi,
         id: id.clone(),
         polls: 0,
+        cancelled_at: None,
         lines,
         input_file_id: input_file_id.to_owned(),
         output_file_id: None,
@@ -395,24 +523,34 @@ fn openai_batch(store: &mut Store, batch: &Batch) -> Value {
     let status = if let Some(message) = &batch.invalid {
         errors = json!({"object": "list", "data": [{"code": "invalid_request", "message": message, "param": null, "line": null}]});
         "failed"
+    } else if batch.cancelling() {
+        "cancelling"
     } else if batch.polls == 0 {
         "validating"
     } else if !batch.ended() {
         "in_progress"
     } else {
         files = openai_files(store, batch);
-        if batch.expired() {
+        if batch.cancelled_at.is_some() {
+            "cancelled"
+        } else if batch.expired() {
             "expired"
         } else {
             "completed"
         }
     };
-    let (succeeded, errored, _) = batch.tally();
+    let tally = batch.tally();
+    // Cancelled and expired requests count as neither completed nor failed.
     let counts = if batch.ended() {
-        json!({"total": total, "completed": succeeded, "failed": errored})
+        json!({"total": total, "completed": tally.succeeded, "failed": tally.errored})
     } else {
         json!({"total": total, "completed": 0, "failed": 0})
     };
+    let cancelling_at = batch.cancelled_at.map(|_| CREATED_AT + 60);
+    let cancelled_at = batch
+        .cancelled_at
+        .filter(|_| batch.ended())
+        .map(|_| CREATED_AT + 120);
     json!({
         "id": batch.id,
         "object": "batch",
@@ -431,8 +569,8 @@ fn openai_batch(store: &mut Store, batch: &Batch) -> Value {
         "completed_at": null,
         "failed_at": null,
         "expired_at": null,
-        "cancelling_at": null,
-        "cancelled_at": null,
+        "cancelling_at": cancelling_at,
+        "cancelled_at": cancelled_at,
         "request_counts": counts,
         "metadata": null,
     })
@@ -450,8 +588,16 @@ fn openai_files(store: &mut Store, batch: &Batch) -> (Option<String>, Option<Str
     let mut errors = String::new();
     for (index, line) in batch.lines.iter().enumerate() {
         let request_id = format!("batch_req_mock_{}", index + 1);
-        let (target, value) = match &line.answer {
-            Some((status, body)) => (
+        let unprocessed = |code: &str, message: &str| {
+            json!({
+                "id": request_id,
+                "custom_id": line.custom_id,
+                "response": null,
+                "error": {"code": code, "message": message},
+            })
+        };
+        let (target, value) = match &line.fate {
+            Fate::Answered(status, body) | Fate::Pending(status, body) => (
                 if *status == 200 {
                     &mut output
                 } else {
@@ -464,14 +610,19 @@ fn openai_files(store: &mut Store, batch: &Batch) -> (Option<String>, Option<Str
                     "error": null,
                 }),
             ),
-            None => (
+            Fate::Unprocessed => (
                 &mut errors,
-                json!({
-                    "id": request_id,
-                    "custom_id": line.custom_id,
-                    "response": null,
-                    "error": {"code": "batch_expired", "message": "This request could not be executed before the completion window expired."},
-                }),
+                unprocessed(
+                    "batch_expired",
+                    "This request could not be executed before the completion window expired.",
+                ),
+            ),
+            Fate::Cancelled => (
+                &mut errors,
+                unprocessed(
+                    "batch_cancelled",
+                    "This request was not executed because the batch was cancelled.",
+                ),
             ),
         };
         target.push_str(&value.to_string());
@@ -534,7 +685,7 @@ fn anthropic_create(store: &mut Store, body: &Bytes) -> Response<Body> {
         let model = params["model"].as_str().unwrap_or_default();
         lines.push(Line {
             custom_id: custom_id.to_owned(),
-            answer: answer_line(Wire::Anthropic, model, params),
+            fate: answer_line(Wire::Anthropic, model, params),
         });
     }
     let id = store.id("msgbatch_mock_");
@@ -542,6 +693,7 @@ fn anthropic_create(store: &mut Store, body: &Bytes) -> Response<Body> {
         wire: Wire::Anthropic,
         id: id.clone(),
         polls: 0,
+        cancelled_at: None,
         lines,
         input_file_id: String::new(),
         output_file_id: None,
@@ -556,22 +708,29 @@ fn anthropic_create(store: &mut Store, body: &Bytes) -> Response<Body> {
 
 fn anthropic_batch(batch: &Batch, host: &str) -> Value {
     let ended = batch.ended();
-    let (succeeded, errored, expired) = batch.tally();
+    let tally = batch.tally();
     let counts = if ended {
-        json!({"processing": 0, "succeeded": succeeded, "errored": errored, "canceled": 0, "expired": expired})
+        json!({"processing": 0, "succeeded": tally.succeeded, "errored": tally.errored, "canceled": tally.cancelled, "expired": tally.expired})
     } else {
         json!({"processing": batch.lines.len(), "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0})
+    };
+    let status = if ended {
+        "ended"
+    } else if batch.cancelling() {
+        "canceling"
+    } else {
+        "in_progress"
     };
     json!({
         "id": batch.id,
         "type": "message_batch",
-        "processing_status": if ended { "ended" } else { "in_progress" },
+        "processing_status": status,
         "request_counts": counts,
         "ended_at": if ended { json!("2023-11-14T22:13:20Z") } else { Value::Null },
         "created_at": "2023-11-14T22:13:20Z",
         "expires_at": "2023-11-15T22:13:20Z",
         "archived_at": null,
-        "cancel_initiated_at": null,
+        "cancel_initiated_at": batch.cancelled_at.map(|_| "2023-11-14T22:14:20Z"),
         "results_url": if ended {
             json!(format!("http://{host}/v1/messages/batches/{}/results", batch.id))
         } else {
@@ -583,10 +742,15 @@ fn anthropic_batch(batch: &Batch, host: &str) -> Value {
 fn anthropic_results(batch: &Batch) -> String {
     let mut out = String::new();
     for line in &batch.lines {
-        let result = match &line.answer {
-            Some((200, message)) => json!({"type": "succeeded", "message": message}),
-            Some((_, error)) => json!({"type": "errored", "error": error}),
-            None => json!({"type": "expired"}),
+        let result = match &line.fate {
+            Fate::Answered(200, message) | Fate::Pending(200, message) => {
+                json!({"type": "succeeded", "message": message})
+            }
+            Fate::Answered(_, error) | Fate::Pending(_, error) => {
+                json!({"type": "errored", "error": error})
+            }
+            Fate::Unprocessed => json!({"type": "expired"}),
+            Fate::Cancelled => json!({"type": "canceled"}),
         };
         out.push_str(&json!({"custom_id": line.custom_id, "result": result}).to_string());
         out.push('\n');
@@ -621,7 +785,7 @@ fn gemini_create(store: &mut Store, model: &str, body: &Bytes) -> Response<Body>
             custom_id: item["metadata"]["key"]
                 .as_str()
                 .map_or_else(|| format!("{}", index + 1), str::to_owned),
-            answer: answer_line(Wire::Gemini, model, &item["request"]),
+            fate: answer_line(Wire::Gemini, model, &item["request"]),
         })
         .collect();
     let id = store.id("batches/mock-");
@@ -629,6 +793,7 @@ fn gemini_create(store: &mut Store, model: &str, body: &Bytes) -> Response<Body>
         wire: Wire::Gemini,
         id: id.clone(),
         polls: 0,
+        cancelled_at: None,
         lines,
         input_file_id: String::new(),
         output_file_id: None,
@@ -643,20 +808,22 @@ fn gemini_create(store: &mut Store, model: &str, body: &Bytes) -> Response<Body>
 
 fn gemini_operation(batch: &Batch) -> Value {
     let ended = batch.ended();
-    let (succeeded, errored, expired) = batch.tally();
+    let tally = batch.tally();
     let total = batch.lines.len();
+    // Gemini has no cancelling state: a batch being cancelled still runs.
     let state = match (batch.polls, ended) {
-        (0, _) => "BATCH_STATE_PENDING",
+        (_, true) if batch.cancelled_at.is_some() => "BATCH_STATE_CANCELLED",
+        (_, true) if tally.expired > 0 => "BATCH_STATE_EXPIRED",
+        (_, true) => "BATCH_STATE_SUCCEEDED",
+        (0, false) if batch.cancelled_at.is_none() => "BATCH_STATE_PENDING",
         (_, false) => "BATCH_STATE_RUNNING",
-        _ if expired > 0 => "BATCH_STATE_EXPIRED",
-        _ => "BATCH_STATE_SUCCEEDED",
     };
     let stats = if ended {
         json!({
             "requestCount": total.to_string(),
-            "successfulRequestCount": succeeded.to_string(),
-            "failedRequestCount": errored.to_string(),
-            "pendingRequestCount": expired.to_string(),
+            "successfulRequestCount": tally.succeeded.to_string(),
+            "failedRequestCount": tally.errored.to_string(),
+            "pendingRequestCount": (tally.expired + tally.cancelled).to_string(),
         })
     } else {
         json!({"requestCount": total.to_string(), "pendingRequestCount": total.to_string()})
@@ -679,9 +846,9 @@ fn gemini_operation(batch: &Batch) -> Value {
             .lines
             .iter()
             .filter_map(|line| {
-                let (status, body) = line.answer.as_ref()?;
+                let (status, body) = line.answer()?;
                 let metadata = json!({"key": line.custom_id});
-                Some(if *status == 200 {
+                Some(if status == 200 {
                     json!({"response": body, "metadata": metadata})
                 } else {
                     json!({"error": body["error"], "metadata": metadata})

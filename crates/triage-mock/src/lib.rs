@@ -5,7 +5,7 @@
 //! request (see [`Scenario::from_marker`]), else by echoing the last user message; and it
 //! records every request it receives. It also serves the three providers' batch APIs in memory
 //! (OpenAI Files + Batches, Anthropic Message Batches, Gemini batch mode), each line answered by
-//! the same logic, with partial failure and expiry (see the `batch` module).
+//! the same logic, with partial failure, expiry and cancellation (see the `batch` module).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {

@@ -783,12 +783,37 @@ impl StreamEncoder {
         });
     }
 
+    /// The open item as an output item with `status`, at the next output index.
+    fn open_item(&self, open: &OpenItem, status: &str) -> Value {
+        let output_index = self.finished.len();
+        match open {
+            OpenItem::Message { text } => {
+                message_item(&self.id.item_id("msg", output_index), text, status)
+            }
+            OpenItem::Call {
+                call_id,
+                name,
+                arguments,
+                ..
+            } => call_item(
+                &self.id.item_id("fc", output_index),
+                call_id,
+                name,
+                arguments,
+                status,
+            ),
+        }
+    }
+
     /// Closes the open item with its `.done` events.
     fn close(&mut self, out: &mut String) {
         let output_index = self.finished.len();
-        let item = match self.open.take() {
-            None => return,
-            Some(OpenItem::Message { text }) => {
+        let Some(open) = self.open.take() else {
+            return;
+        };
+        let item = self.open_item(&open, "completed");
+        match &open {
+            OpenItem::Message { text } => {
                 let item_id = self.id.item_id("msg", output_index);
                 self.emit(
                     out,
@@ -803,17 +828,13 @@ impl StreamEncoder {
                     "response.content_part.done",
                     json!({
                         "item_id": item_id, "output_index": output_index, "content_index": 0,
-                        "part": text_part(&text),
+                        "part": text_part(text),
                     }),
                 );
-                message_item(&item_id, &text, "completed")
             }
-            Some(OpenItem::Call {
-                call_id,
-                name,
-                arguments,
-                ..
-            }) => {
+            OpenItem::Call {
+                name, arguments, ..
+            } => {
                 let item_id = self.id.item_id("fc", output_index);
                 self.emit(
                     out,
@@ -823,9 +844,8 @@ impl StreamEncoder {
                         "name": name, "arguments": arguments,
                     }),
                 );
-                call_item(&item_id, &call_id, &name, &arguments, "completed")
             }
-        };
+        }
         self.emit(
             out,
             "response.output_item.done",
@@ -856,7 +876,9 @@ impl StreamEncoder {
         out
     }
 
-    /// An `error` event, then `response.failed`.
+    /// An `error` event, then `response.failed`, whose `output` holds every item the stream
+    /// added: those it finished, and the one it was writing with what was streamed of it,
+    /// `incomplete` (as OpenAI's failed responses do; no `.done` event closes it).
     pub(crate) fn error(&mut self, error: &ServerError) -> String {
         let mut out = String::new();
         let body = error.body(Dialect::Responses);
@@ -869,6 +891,10 @@ impl StreamEncoder {
                 "param": null,
             }),
         );
+        if let Some(open) = self.open.take() {
+            let item = self.open_item(&open, "incomplete");
+            self.finished.push(item);
+        }
         let mut object = self
             .id
             .object("failed", std::mem::take(&mut self.finished), None);
@@ -1052,6 +1078,99 @@ mod tests {
         assert_eq!(last["response"]["output"][0]["content"][0]["text"], "Hi");
         assert_eq!(last["response"]["id"], "resp_r1");
         assert_eq!(last["response"][STREAM_FIELD]["cost_usd"], "0.1");
+    }
+
+    /// A stream that fails part-way: `response.failed` holds every item the stream added (the
+    /// ids of its `output_item.added` events, in order), the one being written `incomplete`
+    /// with the text or arguments streamed so far.
+    #[test]
+    fn a_failed_stream_keeps_the_items_it_added() {
+        let text = |text: &str| StreamEvent::TextDelta {
+            text: text.to_owned(),
+        };
+        let call = |index: u32, id: Option<&str>, name: Option<&str>, arguments: &str| {
+            StreamEvent::ToolCallDelta {
+                index,
+                id: id.map(str::to_owned),
+                name: name.map(str::to_owned),
+                arguments: arguments.to_owned(),
+            }
+        };
+        let check = |deltas: &[StreamEvent]| -> String {
+            let mut encoder = StreamEncoder::new(id());
+            let mut out = encoder.start("gpt-4o-mini");
+            for delta in deltas {
+                out.push_str(&encoder.delta(delta));
+            }
+            out.push_str(&encoder.error(&ServerError::NoProvider { attempts: 1 }));
+            let events: Vec<Value> = out
+                .split("\n\n")
+                .filter_map(|frame| frame.lines().find_map(|line| line.strip_prefix("data: ")))
+                .map(|data| serde_json::from_str(data).unwrap())
+                .collect();
+            let failed = events.last().unwrap();
+            assert_eq!(failed["type"], "response.failed");
+            assert_eq!(events[events.len() - 2]["type"], "error");
+            let added: Vec<&Value> = events
+                .iter()
+                .filter(|event| event["type"] == "response.output_item.added")
+                .map(|event| &event["item"]["id"])
+                .collect();
+            let output = failed["response"]["output"].as_array().unwrap();
+            let ids: Vec<&Value> = output.iter().map(|item| &item["id"]).collect();
+            assert_eq!(ids, added, "{out}");
+            let items: Vec<String> = output
+                .iter()
+                .map(|item| match item["type"].as_str().unwrap() {
+                    "message" => format!(
+                        "{} {}: {:?}",
+                        item["id"].as_str().unwrap(),
+                        item["status"].as_str().unwrap(),
+                        item["content"][0]["text"].as_str().unwrap()
+                    ),
+                    _ => format!(
+                        "{} {}: {}({}) call {}",
+                        item["id"].as_str().unwrap(),
+                        item["status"].as_str().unwrap(),
+                        item["name"].as_str().unwrap(),
+                        item["arguments"].as_str().unwrap(),
+                        item["call_id"].as_str().unwrap()
+                    ),
+                })
+                .collect();
+            format!(
+                "{} item(s) [{}]",
+                items.len(),
+                failed["response"]["status"].as_str().unwrap()
+            ) + &items
+                .iter()
+                .map(|item| format!("\n  {item}"))
+                .collect::<String>()
+        };
+        let cases: Vec<Vec<StreamEvent>> = vec![
+            vec![],
+            vec![text("Once "), text("upon")],
+            vec![
+                text("Let me look."),
+                call(0, Some("call_9"), Some("look"), "{\"city\""),
+            ],
+            vec![
+                call(0, Some("call_1"), Some("look"), "{}"),
+                call(1, Some("call_2"), Some("find"), ""),
+            ],
+        ];
+        let out: Vec<String> = cases.iter().map(|deltas| check(deltas)).collect();
+        insta::assert_snapshot!(out.join("\n"), @r#"
+        0 item(s) [failed]
+        1 item(s) [failed]
+          msg_r1_0 incomplete: "Once upon"
+        2 item(s) [failed]
+          msg_r1_0 completed: "Let me look."
+          fc_r1_1 incomplete: look({"city") call call_9
+        2 item(s) [failed]
+          fc_r1_0 completed: look({}) call call_1
+          fc_r1_1 incomplete: find() call call_2
+        "#);
     }
 
     #[test]

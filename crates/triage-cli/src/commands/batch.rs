@@ -1,5 +1,5 @@
-//! `triage batch submit|status|results`: many requests through the providers' batch APIs at
-//! their batch price. The engine plans, groups, submits, polls and collects
+//! `triage batch submit|status|cancel|results`: many requests through the providers' batch APIs
+//! at their batch price. The engine plans, groups, submits, polls, cancels and collects
 //! (`triage_engine::BatchJob`); this command reads the JSONL input, keeps the job in a JSON file
 //! between runs and writes one result line per input line.
 
@@ -12,7 +12,10 @@ use anyhow::Context as _;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use triage_engine::{BatchJob, BatchLine, Engine, LineOutcome, LineResult, LineRoute, Via};
+use triage_engine::{
+    BATCH_CANCELLED, BatchJob, BatchLine, CancelOutcome, CancelReport, Engine, LineOutcome,
+    LineResult, LineRoute, Via,
+};
 use triage_strategies::StrategyKind;
 
 use crate::commands::context::{Context as RoutingContext, LedgerArgs, RoutingArgs};
@@ -24,15 +27,16 @@ use crate::commands::{EXIT_FAILURE, EXIT_USAGE};
 /// `submit` routes every line of a JSON Lines file exactly as the gateway would route it, groups
 /// the lines by the chosen model's provider and submits each group through that provider's batch
 /// API (OpenAI Files + Batches, Anthropic Message Batches, Gemini batch mode). `status` shows
-/// where each provider batch stands. `results` writes one JSON line per input line, in input
-/// order; a line the batch failed, expired or left out is answered through the normal live path
-/// (with fallback) or reported, never dropped.
+/// where each provider batch stands; `cancel` cancels those that have not ended. `results`
+/// writes one JSON line per input line, in input order; a line the batch failed, expired or left
+/// out is answered through the normal live path (with fallback) or reported, never dropped.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   triage batch submit prompts.jsonl
   triage batch status batch_1929f4e0c3a7b1d2
   triage batch results batch_1929f4e0c3a7b1d2 --wait --out answers.jsonl
+  triage batch cancel batch_1929f4e0c3a7b1d2      # then `results --wait` for what was answered
 
 Input: one OpenAI Chat Completions request body per line, `model` being `auto`, a route alias
 or a catalog id, e.g.
@@ -52,6 +56,12 @@ Results: one line per input line, in the shape of an OpenAI batch output line:
 or, for a line nothing could answer, \"response\": null and \"error\": {\"code\", \"message\"}.
 Every line is recorded once in the ledger: batch answers at the catalog's batch discount
 (`protocol` batch), live ones as usual (`protocol` batch-live); `triage report` counts both.
+
+Cancel: `cancel` asks each provider batch that has not ended to stop (a job whose batches have
+all ended is left as it was). Lines a batch answered before it stopped are kept; `results` then
+writes every other line with \"error\": {\"code\": \"batch_cancelled\", \"message\"}, lines meant
+for the live path included: a cancelled job calls nothing live and records only its answers.
+
 Jobs are kept as JSON files in --dir (default: <data dir>/triage/batches).")]
 pub(crate) struct Args {
     #[command(subcommand)]
@@ -64,6 +74,8 @@ enum BatchCommand {
     Submit(SubmitArgs),
     /// Show each provider batch of a job: its state and request counts.
     Status(StatusArgs),
+    /// Cancel every provider batch of a job that has not ended; answered lines are kept.
+    Cancel(CancelArgs),
     /// Write one result per input line, in input order, once every provider batch has ended.
     Results(ResultsArgs),
 }
@@ -106,6 +118,19 @@ struct StatusArgs {
     id: String,
 
     /// Print the job's provider batches as one JSON object.
+    #[arg(long)]
+    json: bool,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, clap::Args)]
+struct CancelArgs {
+    /// The job id `submit` printed.
+    id: String,
+
+    /// Print what was done as one JSON object.
     #[arg(long)]
     json: bool,
 
@@ -160,6 +185,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         BatchCommand::Submit(args) => submit(args),
         BatchCommand::Status(args) => status(args),
+        BatchCommand::Cancel(args) => cancel(args),
         BatchCommand::Results(args) => results(args),
     }
 }
@@ -393,8 +419,13 @@ fn print_groups(file: &JobFile) {
             .poll_error
             .as_ref()
             .map_or_else(String::new, |error| format!(" [last poll failed: {error}]"));
+        let cancel = match (&group.cancel_requested_unix, &group.cancel_error) {
+            (Some(_), _) => " [cancel requested]".to_owned(),
+            (None, Some(error)) => format!(" [cancel failed: {error}]"),
+            (None, None) => String::new(),
+        };
         eprintln!(
-            "  {}{model}: {} line(s) via {}, {state}{poll}",
+            "  {}{model}: {} line(s) via {}, {state}{poll}{cancel}",
             group.provider,
             group.lines.len(),
             group.api
@@ -429,6 +460,7 @@ fn job_json(file: &JobFile) -> Value {
         "batched": batched,
         "live": live,
         "finished": job.is_finished(),
+        "cancelled": job.is_cancelled(),
         "collected": job.results.is_some(),
         "groups": job.groups,
         "live_lines": live_lines,
@@ -450,17 +482,136 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&job_json(&file))?;
     } else {
-        let state = if job.results.is_some() {
-            "collected"
-        } else if job.is_finished() {
-            "ended: run `triage batch results` to collect"
-        } else {
-            "in progress"
+        let state = match (job.results.is_some(), job.is_cancelled(), job.is_finished()) {
+            (true, _, _) => "collected",
+            (false, true, true) => {
+                "cancelled: run `triage batch results` to collect what was answered"
+            }
+            (false, true, false) => "cancelling",
+            (false, false, true) => "ended: run `triage batch results` to collect",
+            (false, false, false) => "in progress",
         };
         println!("{}: {} line(s), {state}", job.id, job.lines.len());
         print_groups(&file);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
+    let (path, mut file) = match load_job(&args.common, &args.id) {
+        Ok(found) => found,
+        Err(error) => return Ok(usage_error(&error)),
+    };
+    let (engine, _) = match engine(&args.common, Some(file.strategy)) {
+        Ok(built) => built,
+        Err(error) => return Ok(usage_error(&error)),
+    };
+    let collected = file.job.results.is_some();
+    let report = runtime()?.block_on(engine.batch_cancel(&mut file.job));
+    save_job(&path, &file)?;
+    if let Some(ledger) = engine.ledger() {
+        ledger.close();
+    }
+    let job = &file.job;
+    if args.json {
+        print_json(&cancel_json(&file, &report))?;
+    } else {
+        let headline = if collected {
+            "its results were collected already; nothing to cancel".to_owned()
+        } else if report.had_finished() {
+            "every provider batch had already ended; nothing to cancel".to_owned()
+        } else {
+            let mut headline = match (report.requested(), report.failed()) {
+                (0, 0) => "cancelled already; nothing more to cancel".to_owned(),
+                (0, _) => "no cancel was sent".to_owned(),
+                (requested, _) => format!("asked {requested} provider batch(es) to cancel"),
+            };
+            if report.failed() > 0 {
+                headline.push_str(&format!(", {} cancel(s) failed", report.failed()));
+            }
+            headline
+        };
+        println!("{}: {headline}", job.id);
+        for cancelled in &report.groups {
+            println!(
+                "  {}",
+                cancel_line(&file, cancelled.group, &cancelled.outcome)
+            );
+        }
+        if job.is_cancelled() {
+            eprintln!(
+                "next: triage batch results {} --wait (answered lines are kept; the rest are reported as {BATCH_CANCELLED})",
+                job.id
+            );
+        } else if !collected && report.had_finished() {
+            eprintln!("next: triage batch results {}", job.id);
+        }
+    }
+    if report.failed() > 0 {
+        eprintln!(
+            "error: {} cancel request(s) failed; `triage batch cancel {}` retries them",
+            report.failed(),
+            job.id
+        );
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One provider batch's line of `cancel`'s output: what it is and what was done.
+fn cancel_line(file: &JobFile, group: usize, outcome: &CancelOutcome) -> String {
+    let Some(group) = file.job.groups.get(group) else {
+        return String::new();
+    };
+    let model = group
+        .model
+        .as_ref()
+        .map_or_else(String::new, |model| format!(" {model}"));
+    let batch_id = group.batch_id.as_deref().unwrap_or("-");
+    let status = group
+        .status
+        .as_ref()
+        .map_or("not polled", |status| status.provider_status.as_str());
+    let what = match outcome {
+        CancelOutcome::Requested => format!("cancel requested, now {status}"),
+        CancelOutcome::AlreadyRequested => format!("cancel requested earlier, now {status}"),
+        CancelOutcome::Ended => format!("had ended ({status}); its answers are kept"),
+        CancelOutcome::NotSubmitted => "never submitted; nothing to cancel".to_owned(),
+        CancelOutcome::Failed { message } => format!("cancel failed: {message}"),
+    };
+    format!("{}{model} {batch_id}: {what}", group.provider)
+}
+
+fn cancel_json(file: &JobFile, report: &CancelReport) -> Value {
+    let job = &file.job;
+    let groups: Vec<Value> = report
+        .groups
+        .iter()
+        .map(|cancelled| {
+            let group = job.groups.get(cancelled.group);
+            let mut value = json!({
+                "provider": group.map(|group| &group.provider),
+                "model": group.and_then(|group| group.model.as_ref()),
+                "batch_id": group.and_then(|group| group.batch_id.as_ref()),
+                "status": group.and_then(|group| group.status.as_ref()),
+            });
+            if let (Value::Object(fields), Ok(Value::Object(outcome))) =
+                (&mut value, serde_json::to_value(&cancelled.outcome))
+            {
+                fields.extend(outcome);
+            }
+            value
+        })
+        .collect();
+    json!({
+        "id": job.id,
+        "cancelled": job.is_cancelled(),
+        "already_finished": report.had_finished(),
+        "collected": job.results.is_some(),
+        "requested": report.requested(),
+        "failed": report.failed(),
+        "groups": groups,
+    })
 }
 
 fn results(args: ResultsArgs) -> anyhow::Result<ExitCode> {
@@ -540,9 +691,10 @@ fn result_json(result: &LineResult, line: usize, created: i64) -> Value {
         .custom_id
         .clone()
         .unwrap_or_else(|| format!("line-{line}"));
-    let (via, reason) = match result.outcome.via() {
-        Via::Batch { api } => ("batch", format!("answered through the {api}")),
-        Via::Live { reason } => ("live", reason.clone()),
+    let (via, reason) = match (&result.outcome, result.outcome.via()) {
+        (LineOutcome::Failed { message, .. }, Via::Batch { .. }) => ("batch", message.clone()),
+        (_, Via::Batch { api }) => ("batch", format!("answered through the {api}")),
+        (_, Via::Live { reason }) => ("live", reason.clone()),
     };
     let mut x_triage = json!({
         "via": via,
@@ -584,6 +736,7 @@ fn summarise(results: &[LineResult]) {
     let mut batch = 0;
     let mut live = 0;
     let mut failed = 0;
+    let mut cancelled = 0;
     let mut cost = Decimal::ZERO;
     for result in results {
         match &result.outcome {
@@ -592,12 +745,18 @@ fn summarise(results: &[LineResult]) {
                 ..
             } => batch += 1,
             LineOutcome::Answered { .. } => live += 1,
+            LineOutcome::Failed { kind, .. } if kind == BATCH_CANCELLED => cancelled += 1,
             LineOutcome::Failed { .. } => failed += 1,
         }
         cost += result.cost_usd.unwrap_or(Decimal::ZERO);
     }
+    let cancelled = if cancelled > 0 {
+        format!(", {cancelled} cancelled")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{} line(s): {batch} answered through batch APIs, {live} live, {failed} failed; ${} in all",
+        "{} line(s): {batch} answered through batch APIs, {live} live, {failed} failed{cancelled}; ${} in all",
         results.len(),
         format_dollars(cost)
     );

@@ -21,7 +21,13 @@ base URLs), POST /v1/messages (Anthropic), POST /v1beta/models/MODEL:generateCon
 
 By default it echoes the last user message. A marker in the prompt picks another answer:
   [mock:empty] [mock:json] [mock:tool] [mock:length] [mock:cut] [mock:malformed] [mock:slow]
-  [mock:drip] (200 words, one every 20 ms) [mock:status=429] (any status; 429/503/529 come with Retry-After: 1) [mock:text=WORDS]")]
+  [mock:drip] (200 words, one every 20 ms) [mock:status=429] (any status; 429/503/529 come with Retry-After: 1) [mock:text=WORDS]
+
+Batch APIs (in memory; a batch ends at its second poll): OpenAI /v1/files and /v1/batches,
+Anthropic /v1/messages/batches, Gemini MODEL:batchGenerateContent and /v1beta/batches/ID, each
+with its cancel endpoint. Markers for batch lines only: [mock:batch-error] (the line fails in
+the batch) [mock:expired] (unprocessed; the batch expires) [mock:batch-pending] (answered when
+the batch ends, so a cancel before then cancels it).")]
 pub(crate) struct Args {
     /// Port to listen on; 0 picks a free one (the first line of output says which).
     #[arg(long, default_value_t = 8089)]

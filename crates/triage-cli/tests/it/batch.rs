@@ -2,8 +2,8 @@
 //! free loopback port). submit → status → results in input order, with an expired line and a
 //! line the batch failed answered live, a line of a provider without a batch API answered
 //! live, the batch discount in the ledger that `triage report` reads; bad input refused with
-//! its line number; and the mock's batch APIs checked with the official Python SDKs
-//! (`tests/e2e/sdk_batches.py`).
+//! its line number; cancel keeping the answered lines and reporting the rest; and the mock's
+//! batch APIs checked with the official Python SDKs (`tests/e2e/sdk_batches.py`).
 #![expect(clippy::unwrap_used, reason = "test helpers panic on setup failures")]
 
 use std::path::Path;
@@ -198,6 +198,167 @@ fn submit_status_results_in_order_with_the_discount_in_the_ledger() {
     assert_eq!(recorded.round_dp(12), batch_cost.round_dp(12));
 }
 
+const CANCEL_INPUT: &str = r#"{"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "Name the capital of France, in a few words please."}]}
+{"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "Name the capital of Peru [mock:batch-pending]"}]}
+{"custom_id": "mine-3", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "Name the capital of Spain, in a few words please."}]}}
+{"model": "deepseek-chat", "messages": [{"role": "user", "content": "Name the capital of Japan, in a few words please."}]}
+{"model": "gemini-2.5-flash-lite", "messages": [{"role": "user", "content": "Name the capital of Italy [mock:batch-pending]"}]}
+"#;
+
+/// submit → cancel → status → results: the lines the batches answered before the cancel are
+/// written as usual, every other line (pending in its batch, or meant for the live path) as a
+/// `batch_cancelled` error, in input order; only the answers are recorded. Cancelling again,
+/// or after collection, says there is nothing to do; an unknown job is a usage error.
+#[test]
+fn cancel_keeps_the_answered_lines_and_reports_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_mock, mock_url) = start(
+        &["mock-upstream", "--port", "0"],
+        &[],
+        "mock upstream listening on ",
+    );
+    let input = dir.path().join("input.jsonl");
+    std::fs::write(&input, CANCEL_INPUT).unwrap();
+    let jobs = dir.path().join("jobs");
+    let ledger = dir.path().join("ledger.sqlite3");
+    let common = [
+        "--dir",
+        jobs.to_str().unwrap(),
+        "--ledger",
+        ledger.to_str().unwrap(),
+        "--as-of",
+        "2026-11-29",
+    ];
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(common);
+        batch(&mock_url, &all)
+    };
+
+    let submitted = run(&["submit", input.to_str().unwrap(), "--strategy", "keyword"]);
+    assert!(submitted.status.success(), "{}", text(&submitted.stderr));
+    let id = text(&submitted.stdout).trim().to_owned();
+
+    let cancelled = run(&["cancel", &id]);
+    assert!(cancelled.status.success(), "{}", text(&cancelled.stderr));
+    insta::assert_snapshot!(text(&cancelled.stdout).replace(&id, "JOB"), @r"
+    JOB: asked 3 provider batch(es) to cancel
+      openai gpt-5.4-mini batch_mock_2: cancel requested, now cancelling
+      anthropic msgbatch_mock_3: cancel requested, now canceling
+      google gemini-2.5-flash-lite batches/mock-4: cancel requested, now BATCH_STATE_CANCELLED
+    ");
+    assert!(
+        text(&cancelled.stderr).contains("reported as batch_cancelled"),
+        "{}",
+        text(&cancelled.stderr)
+    );
+
+    let again = run(&["cancel", &id, "--json"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["cancelled"], true, "{again:#}");
+    assert_eq!(again["requested"], 0, "{again:#}");
+    let actions: Vec<&str> = again["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|group| group["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["already_requested"; 3]);
+
+    let status = run(&["status", &id, "--json"]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        (&status["cancelled"], &status["finished"]),
+        (&Value::Bool(true), &Value::Bool(true))
+    );
+    let states: Vec<String> = status["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|group| {
+            format!(
+                "{} cancelled {}",
+                group["status"]["provider_status"].as_str().unwrap(),
+                group["status"]["counts"]["cancelled"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "cancelled cancelled 1",
+            "ended cancelled 0",
+            "BATCH_STATE_CANCELLED cancelled 1"
+        ]
+    );
+    let status_text = run(&["status", &id]);
+    let stdout = text(&status_text.stdout);
+    assert!(
+        stdout.contains("cancelled: run `triage batch results`"),
+        "{stdout}"
+    );
+    assert!(text(&status_text.stderr).contains("[cancel requested]"));
+
+    let out = dir.path().join("results.jsonl");
+    let results = run(&["results", &id, "--out", out.to_str().unwrap()]);
+    let stderr = text(&results.stderr);
+    assert!(results.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("5 line(s): 2 answered through batch APIs, 0 live, 0 failed, 3 cancelled"),
+        "{stderr}"
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let summary: Vec<String> = lines
+        .iter()
+        .map(|line| {
+            let what = match line["error"]["code"].as_str() {
+                Some(code) => format!("{code}: {}", line["error"]["message"].as_str().unwrap()),
+                None => line["response"]["body"]["choices"][0]["message"]["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            };
+            format!(
+                "{} {} {}: {what}",
+                line["line"],
+                line["custom_id"].as_str().unwrap(),
+                line["x_triage"]["via"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(summary.join("\n"), @r"
+    1 line-1 batch: echo: Name the capital of France, in a few words please.
+    2 line-2 batch: batch_cancelled: the job was cancelled before the OpenAI Batch API processed this line
+    3 mine-3 batch: echo: Name the capital of Spain, in a few words please.
+    4 line-4 live: batch_cancelled: the job was cancelled, so this line was not answered live (deepseek has no batch API)
+    5 line-5 batch: batch_cancelled: the job was cancelled before the Gemini batch mode processed this line
+    ");
+    for line in lines.iter().filter(|line| !line["error"].is_null()) {
+        assert!(line["response"].is_null(), "{line}");
+        assert!(line["x_triage"]["request_id"].is_null(), "{line}");
+    }
+
+    let report = report_json(&[ledger.to_str().unwrap()]);
+    assert_eq!(report["requests"], 2, "only the answered lines: {report:#}");
+
+    let late = run(&["cancel", &id]);
+    assert!(late.status.success(), "{}", text(&late.stderr));
+    assert!(
+        text(&late.stdout).contains("its results were collected already; nothing to cancel"),
+        "{}",
+        text(&late.stdout)
+    );
+    let unknown = run(&["cancel", "batch_0"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("no batch job batch_0"));
+}
+
 #[test]
 fn bad_lines_are_named_and_nothing_is_submitted() {
     let dir = tempfile::tempdir().unwrap();
@@ -254,8 +415,8 @@ fn python_sdks_importable() -> bool {
 }
 
 /// The official OpenAI and Anthropic SDKs drive the mock's batch APIs (files, batches,
-/// message batches, results), so the mock the clients are tested against is one the SDKs
-/// accept. Without the SDKs the test says so and passes, but fails under `CI=true`.
+/// message batches, results, cancel), so the mock the clients are tested against is one the
+/// SDKs accept. Without the SDKs the test says so and passes, but fails under `CI=true`.
 #[test]
 fn official_sdks_accept_the_mock_batch_apis() {
     if !python_sdks_importable() {

@@ -1,13 +1,17 @@
 //! Batch jobs end to end against the mock's batch APIs: lines planned like live requests and
 //! grouped by provider, polled to their end, collected in input order; an expired line and a
 //! line the batch failed are answered live, a line no path can answer is reported; every line
-//! is recorded once, batch answers at the batch discount.
+//! is recorded once, batch answers at the batch discount. A cancelled job keeps what its
+//! batches answered and reports the rest `batch_cancelled`, calling nothing live.
 
 use std::time::Duration;
 
 use rust_decimal::Decimal;
 use triage_catalog::CostOptions;
-use triage_engine::{BATCH_ENTRY, BATCH_LIVE_ENTRY, BatchError, BatchLine, LineOutcome, Via};
+use triage_engine::{
+    BATCH_CANCELLED, BATCH_ENTRY, BATCH_LIVE_ENTRY, BatchError, BatchLine, CancelOutcome,
+    LineOutcome, LineResult, Via,
+};
 use triage_mock::MockUpstream;
 use triage_types::ChatRequest;
 
@@ -223,4 +227,201 @@ async fn lines_of_a_keyless_provider_go_live() {
             reason: "answered live: openai has no API key (OPENAI_API_KEY)".to_owned()
         }
     );
+}
+
+/// One line per result: its number, how it ended and by which path.
+fn summarise(results: &[LineResult]) -> String {
+    let lines: Vec<String> = results
+        .iter()
+        .map(|result| {
+            let path = |via: &Via| match via {
+                Via::Batch { api } => format!("batch ({api})"),
+                Via::Live { reason } => format!("live ({reason})"),
+            };
+            match &result.outcome {
+                LineOutcome::Answered {
+                    model,
+                    response,
+                    via,
+                    ..
+                } => format!(
+                    "{}: {model}: {} [{}]",
+                    result.index + 1,
+                    response.text,
+                    path(via)
+                ),
+                LineOutcome::Failed {
+                    kind, message, via, ..
+                } => format!(
+                    "{}: failed {kind}: {message} [{}]",
+                    result.index + 1,
+                    path(via)
+                ),
+            }
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// Cancel before the batches end: the lines they had answered keep their answers (recorded at
+/// the batch price), the lines still pending are reported `batch_cancelled`, and so are the
+/// lines that would have gone live (no batch API, a line the batch failed): nothing is called
+/// live, every line has a result, in input order. Cancelling again asks nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_job_keeps_answered_lines_and_reports_the_rest() {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite3");
+    let engine = Setup {
+        ledger: Some(&ledger),
+        ..Setup::new(&mock)
+    }
+    .engine();
+    let lines = vec![
+        line("gpt-5.4-mini", "Name the capital of France, please."),
+        line(
+            "gpt-5.4-mini",
+            "Name the capital of Peru [mock:batch-pending]",
+        ),
+        line("claude-haiku-4-5", "Name the capital of Spain, please."),
+        line(
+            "claude-haiku-4-5",
+            "Name the capital of Chile [mock:batch-pending]",
+        ),
+        line(
+            "gemini-2.5-flash-lite",
+            "Name the capital of Italy [mock:batch-pending]",
+        ),
+        line("deepseek-chat", "Name the capital of Japan, please."),
+        line(
+            "claude-haiku-4-5",
+            "Name the capital of Cuba [mock:batch-error]",
+        ),
+        line("gemini-2.5-flash-lite", "Name the capital of Mali, please."),
+    ];
+    let mut job = engine.batch_submit(lines).await.unwrap();
+    assert_eq!(job.groups.len(), 3);
+
+    let report = engine.batch_cancel(&mut job).await;
+    assert!(!report.had_finished());
+    assert_eq!((report.requested(), report.failed()), (3, 0), "{report:?}");
+    assert!(job.is_cancelled());
+    let states: Vec<String> = job
+        .groups
+        .iter()
+        .map(|group| {
+            let status = group.status.as_ref().unwrap();
+            format!(
+                "{} {:?} {}",
+                group.provider, status.state, status.provider_status
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(states.join("\n"), @r"
+    openai InProgress cancelling
+    anthropic InProgress canceling
+    google Ended BATCH_STATE_CANCELLED
+    ");
+    let cancels = |mock: &MockUpstream| {
+        mock.requests()
+            .iter()
+            .filter(|request| request.path.ends_with("cancel"))
+            .count()
+    };
+    assert_eq!(cancels(&mock), 3);
+    let again = engine.batch_cancel(&mut job).await;
+    assert!(
+        again
+            .groups
+            .iter()
+            .all(|group| group.outcome == CancelOutcome::AlreadyRequested),
+        "{again:?}"
+    );
+    assert_eq!(cancels(&mock), 3, "nothing is cancelled twice");
+
+    engine
+        .batch_wait(&mut job, Duration::ZERO, Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let live_before = mock.requests().len();
+    let results = engine.batch_collect(&mut job).await.unwrap();
+    insta::assert_snapshot!(summarise(&results), @r"
+    1: gpt-5.4-mini: echo: Name the capital of France, please. [batch (OpenAI Batch API)]
+    2: failed batch_cancelled: the job was cancelled before the OpenAI Batch API processed this line [batch (OpenAI Batch API)]
+    3: claude-haiku-4-5: echo: Name the capital of Spain, please. [batch (Anthropic Message Batches)]
+    4: failed batch_cancelled: the job was cancelled before the Anthropic Message Batches processed this line [batch (Anthropic Message Batches)]
+    5: failed batch_cancelled: the job was cancelled before the Gemini batch mode processed this line [batch (Gemini batch mode)]
+    6: failed batch_cancelled: the job was cancelled, so this line was not answered live (deepseek has no batch API) [live (the job was cancelled, so this line was not answered live (deepseek has no batch API))]
+    7: failed batch_cancelled: the job was cancelled, so this line was not answered live (the Anthropic Message Batches failed it: anthropic: server error (HTTP 500): Internal server error) [batch (Anthropic Message Batches)]
+    8: gemini-2.5-flash-lite: echo: Name the capital of Mali, please. [batch (Gemini batch mode)]
+    ");
+    let live_calls: Vec<String> = mock.requests()[live_before..]
+        .iter()
+        .filter(|request| request.method == "POST")
+        .map(|request| request.path.clone())
+        .collect();
+    assert!(live_calls.is_empty(), "{live_calls:?}");
+    for result in &results {
+        if let LineOutcome::Failed { kind, .. } = &result.outcome {
+            assert_eq!(kind, BATCH_CANCELLED);
+            assert_eq!((&result.request_id, result.cost_usd), (&None, None));
+        }
+    }
+    engine.ledger().unwrap().close();
+
+    let records = recorded(&ledger);
+    let protocols: Vec<&str> = records
+        .iter()
+        .map(|record| record.protocol.as_str())
+        .collect();
+    assert_eq!(
+        protocols, [BATCH_ENTRY; 3],
+        "only the answered lines are recorded"
+    );
+}
+
+/// Cancelling a job whose batches have all ended changes nothing: the job is collected as
+/// usual, live lines included. A cancel the provider fails is reported and leaves the job
+/// uncancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_finished_job_is_a_no_op_and_provider_errors_are_reported() {
+    let mock = MockUpstream::start().await.unwrap();
+    let engine = Setup::new(&mock).engine();
+    let mut job = engine
+        .batch_submit(vec![
+            line("gpt-5.4-mini", "Name the capital of France, please."),
+            line("deepseek-chat", "Name the capital of Japan, please."),
+        ])
+        .await
+        .unwrap();
+    engine
+        .batch_wait(&mut job, Duration::ZERO, Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let report = engine.batch_cancel(&mut job).await;
+    assert!(report.had_finished(), "{report:?}");
+    assert_eq!(report.groups[0].outcome, CancelOutcome::Ended);
+    assert!(!job.is_cancelled());
+    let results = engine.batch_collect(&mut job).await.unwrap();
+    insta::assert_snapshot!(summarise(&results), @r"
+    1: gpt-5.4-mini: echo: Name the capital of France, please. [batch (OpenAI Batch API)]
+    2: deepseek-v4-flash: echo: Name the capital of Japan, please. [live (answered live: deepseek has no batch API)]
+    ");
+
+    let mut job = engine
+        .batch_submit(vec![line("gpt-5.4-mini", "Name the capital of Peru.")])
+        .await
+        .unwrap();
+    job.groups[0].batch_id = Some("batch_unknown".to_owned());
+    let report = engine.batch_cancel(&mut job).await;
+    let CancelOutcome::Failed { message } = &report.groups[0].outcome else {
+        panic!("{report:?}");
+    };
+    assert_eq!(message, "openai: not found: No batch found");
+    assert_eq!(
+        job.groups[0].cancel_error.as_deref(),
+        Some(message.as_str())
+    );
+    assert!(!report.had_finished());
+    assert!(!job.is_cancelled());
 }

@@ -1,7 +1,8 @@
 //! Anthropic's Message Batches: `POST {base}/v1/messages/batches` with
 //! `requests: [{custom_id, params}]` (`params` the Messages body), polled with
 //! `GET {base}/v1/messages/batches/{id}` (`processing_status`, `request_counts`,
-//! `results_url`), results read from `results_url` as JSONL lines
+//! `results_url`), cancelled with `POST {base}/v1/messages/batches/{id}/cancel` (`canceling`,
+//! then `ended`), results read from `results_url` as JSONL lines
 //! `{custom_id, result: {type: succeeded | errored | canceled | expired, message | error}}`.
 
 use std::collections::BTreeMap;
@@ -133,6 +134,19 @@ impl BatchProvider for AnthropicBatches {
 
     async fn status(&self, batch_id: &str) -> Result<BatchStatus, ProviderError> {
         Ok(self.batch(batch_id).await?.status())
+    }
+
+    async fn cancel(&self, batch_id: &str) -> Result<BatchStatus, ProviderError> {
+        let url = self.url(&format!("/{batch_id}/cancel"));
+        let request = self
+            .transport
+            .client
+            .post(&url)
+            .headers(self.headers()?)
+            .body(Vec::new());
+        let bytes = self.transport.fetch(&url, request).await?;
+        let batch: WireBatch = parse_body(self.id(), &bytes)?;
+        Ok(batch.status())
     }
 
     async fn results(

@@ -1,7 +1,9 @@
 //! Gemini batch mode with inlined requests: `POST {base}/v1beta/models/{model}:batchGenerateContent`
 //! with `batch: {display_name, input_config: {requests: {requests: [{request, metadata: {key}}]}}}`
 //! answers a long-running operation named `batches/{id}`, polled with `GET {base}/v1beta/{name}`
-//! (`metadata.state` `BATCH_STATE_*`, `metadata.batchStats`); once done, its
+//! (`metadata.state` `BATCH_STATE_*`, `metadata.batchStats`) and cancelled with
+//! `POST {base}/v1beta/{name}:cancel` (an empty answer; the batch then reads
+//! `BATCH_STATE_CANCELLED`); once done, its
 //! `response.inlinedResponses.inlinedResponses[]` hold a `response` or an `error` per request,
 //! in input order.
 
@@ -201,6 +203,18 @@ impl BatchProvider for GeminiBatches {
             provider_status: word,
             counts,
         })
+    }
+
+    async fn cancel(&self, batch_id: &str) -> Result<BatchStatus, ProviderError> {
+        let url = format!(
+            "{}/v1beta/{batch_id}:cancel",
+            self.transport.settings.base()
+        );
+        self.transport
+            .post_json(&url, self.headers()?, &json!({}))
+            .await?;
+        // The answer is empty (`google.protobuf.Empty`): the state is read after it.
+        self.status(batch_id).await
     }
 
     async fn results(

@@ -2,7 +2,9 @@
 //! Anthropic Message Batches and Gemini batch mode. Each line is the very request body the live
 //! client sends (the wire modules' `request_body`), and each result is read by the live client's
 //! response parser, so a batch answer is what the live path would have returned, at the
-//! provider's batch price. OpenAI-compatible servers have no batch API here
+//! provider's batch price. A batch not yet ended can be cancelled ([`BatchProvider::cancel`]):
+//! requests already answered keep their answers, the rest come back
+//! [`BatchOutcome::Cancelled`]. OpenAI-compatible servers have no batch API here
 //! ([`build_batch_provider`] says so with `None`).
 
 mod anthropic;
@@ -130,6 +132,13 @@ pub trait BatchProvider: Send + Sync + fmt::Debug {
 
     /// Where the batch stands.
     async fn status(&self, batch_id: &str) -> Result<BatchStatus, ProviderError>;
+
+    /// Asks the provider to cancel a batch that has not ended, and returns where it stands
+    /// then: usually still in progress (OpenAI `cancelling`, Anthropic `canceling`) until the
+    /// requests being processed finish; it then ends, requests already answered keeping their
+    /// answers and the rest [`BatchOutcome::Cancelled`]. A provider refuses to cancel a batch
+    /// that has ended (an error, often [`ProviderError::BadRequest`]).
+    async fn cancel(&self, batch_id: &str) -> Result<BatchStatus, ProviderError>;
 
     /// The outcome of each of `custom_ids` (the batch's requests, in submission order), in that
     /// order. Call once [`BatchStatus::state`] is finished.

@@ -1,8 +1,10 @@
 //! OpenAI's Batch API: the requests as a JSONL file uploaded with `POST {base}/files`
 //! (multipart, `purpose=batch`; one line `{custom_id, method, url, body}` each), the batch
 //! created with `POST {base}/batches` (`input_file_id`, `endpoint`, `completion_window`),
-//! polled with `GET {base}/batches/{id}`, and its output and error files read with
-//! `GET {base}/files/{id}/content`.
+//! polled with `GET {base}/batches/{id}`, cancelled with `POST {base}/batches/{id}/cancel`
+//! (`cancelling`, then `cancelled`), and its output and error files read with
+//! `GET {base}/files/{id}/content` (a cancelled batch's output file holds the requests that
+//! finished; the error file the rest, `batch_cancelled`).
 
 use std::collections::BTreeMap;
 
@@ -199,6 +201,19 @@ impl BatchProvider for OpenAiBatches {
 
     async fn status(&self, batch_id: &str) -> Result<BatchStatus, ProviderError> {
         Ok(self.batch(batch_id).await?.status())
+    }
+
+    async fn cancel(&self, batch_id: &str) -> Result<BatchStatus, ProviderError> {
+        let url = self.url(&format!("batches/{batch_id}/cancel"));
+        let request = self
+            .transport
+            .client
+            .post(&url)
+            .headers(self.headers()?)
+            .body(Vec::new());
+        let bytes = self.transport.fetch(&url, request).await?;
+        let batch: WireBatch = parse_body(self.id(), &bytes)?;
+        Ok(batch.status())
     }
 
     async fn results(

@@ -1,6 +1,6 @@
 //! The three batch APIs against the mock: each line is the live request body exactly, the
-//! requests' wire shapes (snapshotted), the status life cycle, and per-line outcomes with
-//! partial failure and expiry.
+//! requests' wire shapes (snapshotted), the status life cycle, per-line outcomes with
+//! partial failure and expiry, and cancellation (answered lines kept, the rest cancelled).
 
 use serde_json::Value;
 use triage_mock::{MockUpstream, RecordedRequest};
@@ -109,8 +109,20 @@ async fn each_line_is_the_live_request_body() {
 /// Every request a batch's life makes, as the mock received it: method, path, the headers
 /// that matter and the JSON body (or, for OpenAI's upload, the file), with the key redacted.
 fn transcript(mock: &MockUpstream) -> String {
+    let mut out = requests_transcript(&mock.requests());
+    for file in mock.handle().uploaded_files() {
+        out.push_str("uploaded file:\n");
+        for line in file.lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
+}
+
+/// The requests' method, path, the headers that matter and JSON body, the key redacted.
+fn requests_transcript(requests: &[RecordedRequest]) -> String {
     let mut out = String::new();
-    for request in mock.requests() {
+    for request in requests {
         out.push_str(&format!("{} {}\n", request.method, request.path));
         for name in [
             "authorization",
@@ -134,12 +146,6 @@ fn transcript(mock: &MockUpstream) -> String {
                     .unwrap()
                     .replace('\n', "\n  ")
             ));
-        }
-    }
-    for file in mock.handle().uploaded_files() {
-        out.push_str("uploaded file:\n");
-        for line in file.lines() {
-            out.push_str(&format!("  {line}\n"));
         }
     }
     out
@@ -226,6 +232,71 @@ async fn an_expired_batch_marks_its_unprocessed_lines() {
     }
 }
 
+/// A line still pending when its batch is cancelled is cancelled; the line already answered
+/// keeps its answer. The cancel's answer, the state after it and the cancel request itself
+/// are snapshotted per protocol; an ended batch cannot be cancelled; without a cancel the
+/// pending line is answered when the batch ends.
+#[tokio::test]
+async fn a_cancelled_batch_keeps_its_answered_lines() {
+    for (protocol, provider, model) in PROTOCOLS {
+        let clients = connect(protocol, provider).await;
+        let batch = &clients.batch;
+        let prompts = ["answered", "still waiting [mock:batch-pending]"];
+        let custom_ids = ["line-1".to_owned(), "line-2".to_owned()];
+
+        let id = batch.submit(&items(model, &prompts)).await.unwrap();
+        let running = batch.status(&id).await.unwrap();
+        assert_eq!(running.state, BatchState::InProgress, "{provider}");
+        let before = clients.mock.requests().len();
+        let cancelling = batch.cancel(&id).await.unwrap();
+        let cancel_requests = clients.mock.requests()[before..].to_vec();
+        let ended = batch.status(&id).await.unwrap();
+        assert_eq!(ended.state, BatchState::Ended, "{provider}: {ended:?}");
+        assert_eq!(
+            (
+                ended.counts.total,
+                ended.counts.succeeded,
+                ended.counts.cancelled,
+                ended.counts.processing
+            ),
+            (2, 1, 1, 0),
+            "{provider}: {ended:?}"
+        );
+        let kinds: Vec<&str> = batch
+            .results(&id, &custom_ids)
+            .await
+            .unwrap()
+            .iter()
+            .map(BatchOutcome::kind)
+            .collect();
+        assert_eq!(kinds, ["succeeded", "cancelled"], "{provider}");
+        let refused = batch.cancel(&id).await.unwrap_err();
+        assert_eq!(refused.kind(), "bad_request", "{provider}: {refused}");
+        let cancel = format!(
+            "cancel answered: {:?} ({})\nnext poll: {:?} ({})\nrefused again: {refused}\n{}",
+            cancelling.state,
+            cancelling.provider_status,
+            ended.state,
+            ended.provider_status,
+            requests_transcript(&cancel_requests)
+        );
+        insta::assert_snapshot!(format!("batch_cancel_{provider}"), cancel);
+
+        // Left alone, the pending line is answered when the batch ends.
+        let id = batch.submit(&items(model, &prompts)).await.unwrap();
+        batch.status(&id).await.unwrap();
+        batch.status(&id).await.unwrap();
+        let kinds: Vec<&str> = batch
+            .results(&id, &custom_ids)
+            .await
+            .unwrap()
+            .iter()
+            .map(BatchOutcome::kind)
+            .collect();
+        assert_eq!(kinds, ["succeeded", "succeeded"], "{provider}");
+    }
+}
+
 /// What the batch APIs refuse, and what has no batch API.
 #[tokio::test]
 async fn refusals_and_servers_without_a_batch_api() {
@@ -261,6 +332,8 @@ async fn refusals_and_servers_without_a_batch_api() {
     for (protocol, provider, _) in PROTOCOLS {
         let clients = connect(protocol, provider).await;
         let error = clients.batch.status("batches_missing").await.unwrap_err();
+        assert_eq!(error.kind(), "not_found", "{provider}: {error}");
+        let error = clients.batch.cancel("batches_missing").await.unwrap_err();
         assert_eq!(error.kind(), "not_found", "{provider}: {error}");
     }
 }

@@ -834,6 +834,58 @@ async fn responses_api_answers_streams_and_calls_functions() {
     assert_eq!(sent[2]["content"], "sunny");
 }
 
+/// A Responses stream whose upstream breaks after some text reached the client: an `error`
+/// event, then `response.failed` whose output is the message item the stream added,
+/// `incomplete`, holding the text streamed before the break.
+#[tokio::test]
+async fn a_responses_stream_that_breaks_fails_with_the_item_it_was_writing() {
+    let mock = MockUpstream::start().await.unwrap();
+    // The first sentence releases the held-back head to the client, so the break cannot be
+    // hidden by a fallback.
+    mock.push(Scenario::cut_stream(
+        "Once upon a time. A fox walked through the old forest looking for a way home again",
+    ));
+    let (app, _) = app(gateway(Some(&mock), None), ServerOptions::default());
+    let request = post(
+        "/v1/responses",
+        &json!({"model": "gpt-4o-mini", "stream": true, "input": "Tell me a story"}),
+    );
+    let (status, _, body) = read(send(&app, request).await).await;
+    assert_eq!(status, 200, "{body}");
+    let events: Vec<Value> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|event| event["type"].as_str().unwrap())
+        .collect();
+    let streamed: String = events
+        .iter()
+        .filter(|event| event["type"] == "response.output_text.delta")
+        .map(|event| event["delta"].as_str().unwrap())
+        .collect();
+    assert!(!streamed.is_empty(), "{kinds:?}");
+    assert_eq!(
+        kinds[kinds.len() - 2..],
+        ["error", "response.failed"],
+        "{kinds:?}"
+    );
+    let added = events
+        .iter()
+        .find(|event| event["type"] == "response.output_item.added")
+        .unwrap();
+    let failed = &events.last().unwrap()["response"];
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["output"].as_array().unwrap().len(), 1, "{failed:#}");
+    let item = &failed["output"][0];
+    assert_eq!(item["id"], added["item"]["id"]);
+    assert_eq!(item["type"], "message");
+    assert_eq!(item["status"], "incomplete");
+    assert_eq!(item["content"][0]["text"], streamed.as_str());
+}
+
 /// Reasoning effort through the gateway: a routed request's reasoning model gets the plan's
 /// effort (here a rule's `reason` class: `medium`), a named model only the client's, and a
 /// model that takes no control none at all (the mock refuses `reasoning_effort` on GPT-4
