@@ -153,6 +153,17 @@ impl Transport {
         Err(error)
     }
 
+    /// POSTs an empty body to `url` (an action on a resource, such as cancelling a batch) and
+    /// reads the whole answer.
+    pub(crate) async fn post_empty(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+    ) -> Result<Bytes, ProviderError> {
+        let request = self.client.post(url).headers(headers).body(Vec::new());
+        self.fetch(url, request).await
+    }
+
     /// POSTs `body` and returns the whole success body.
     pub(crate) async fn post_json(
         &self,

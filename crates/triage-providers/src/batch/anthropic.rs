@@ -138,13 +138,7 @@ impl BatchProvider for AnthropicBatches {
 
     async fn cancel(&self, batch_id: &str) -> Result<BatchStatus, ProviderError> {
         let url = self.url(&format!("/{batch_id}/cancel"));
-        let request = self
-            .transport
-            .client
-            .post(&url)
-            .headers(self.headers()?)
-            .body(Vec::new());
-        let bytes = self.transport.fetch(&url, request).await?;
+        let bytes = self.transport.post_empty(&url, self.headers()?).await?;
         let batch: WireBatch = parse_body(self.id(), &bytes)?;
         Ok(batch.status())
     }
