@@ -15,6 +15,7 @@ mod error;
 mod model;
 pub mod ngrams;
 pub mod params;
+pub mod prune;
 mod tokenize;
 pub mod training;
 
@@ -247,6 +248,34 @@ impl Classifier {
         // Candle's CPU kernels run in its own thread pool: entering it once per prompt avoids a
         // hop to a pool thread and back for every fused operation.
         Ok(Device::Cpu.with_context(|| self.encoder.forward(ids))?)
+    }
+
+    /// How much each feed-forward unit contributes on `prompts`, one row per layer: its mean
+    /// ReLU output over every token read, times the length of its output weights. What
+    /// [`prune::prune_ffn`] keeps the largest of.
+    pub fn ffn_importance<'a>(
+        &self,
+        prompts: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<Vec<f32>>, ClassifierError> {
+        let mut sums = vec![vec![0.0f32; self.config.intermediate_size]; self.config.num_layers];
+        let mut tokens = 0usize;
+        for prompt in prompts {
+            let ids = self.encode(prompt)?;
+            tokens +=
+                Device::Cpu.with_context(|| self.encoder.add_ffn_activations(&ids, &mut sums))?;
+        }
+        let norms = self.encoder.ffn_output_norms()?;
+        let tokens = tokens.max(1) as f32;
+        Ok(sums
+            .into_iter()
+            .zip(norms)
+            .map(|(sums, norms)| {
+                sums.into_iter()
+                    .zip(norms)
+                    .map(|(sum, norm)| sum / tokens * norm)
+                    .collect()
+            })
+            .collect())
     }
 
     /// The model's configuration.

@@ -188,8 +188,46 @@ impl Encoder {
         Ok(logits)
     }
 
+    /// Adds to `sums` (one row per layer, one value per feed-forward unit) each unit's ReLU
+    /// output summed over the tokens of `ids`; returns the number of tokens.
+    pub(crate) fn add_ffn_activations(
+        &self,
+        ids: &[u32],
+        sums: &mut [Vec<f32>],
+    ) -> candle_core::Result<usize> {
+        self.encode(ids, &mut |layer, activations| {
+            let totals = activations.sum(0)?.to_vec1::<f32>()?;
+            for (sum, total) in sums[layer].iter_mut().zip(totals) {
+                *sum += total;
+            }
+            Ok(())
+        })?;
+        Ok(ids.len())
+    }
+
+    /// The length of each feed-forward unit's output weights (one row per layer): how much a
+    /// unit's activation moves the hidden state.
+    pub(crate) fn ffn_output_norms(&self) -> candle_core::Result<Vec<Vec<f32>>> {
+        self.layers
+            .iter()
+            .map(|layer| layer.down.weight_t.sqr()?.sum(1)?.sqrt()?.to_vec1::<f32>())
+            .collect()
+    }
+
     /// The mean of the last layer's hidden states.
     fn pooled(&self, ids: &[u32]) -> candle_core::Result<Vec<f32>> {
+        self.encode(ids, &mut |_, _| Ok(()))?
+            .mean(0)?
+            .to_vec1::<f32>()
+    }
+
+    /// The last layer's hidden states, `(tokens, hidden)`; `observe` sees each layer's
+    /// feed-forward activations (after the ReLU).
+    fn encode(
+        &self,
+        ids: &[u32],
+        observe: &mut dyn FnMut(usize, &Tensor) -> candle_core::Result<()>,
+    ) -> candle_core::Result<Tensor> {
         let tokens = ids.len();
         let hidden = self.config.hidden_size;
         let heads = self.config.num_heads;
@@ -198,7 +236,7 @@ impl Encoder {
         let xs = self.word.index_select(&ids, 0)?;
         let xs = (xs + self.position.narrow(0, 0, tokens)?)?;
         let mut xs = self.embeddings_norm.forward(&xs)?;
-        for layer in &self.layers {
+        for (index, layer) in self.layers.iter().enumerate() {
             // (tokens, 3 * hidden) -> (3 * heads, tokens, head_size): one copy for q, k and v.
             let qkv = layer
                 .qkv
@@ -217,10 +255,12 @@ impl Encoder {
                 .reshape((tokens, hidden))?;
             let attention = layer.output.forward(&context)?;
             xs = layer.attention_norm.forward(&(attention + xs)?)?;
-            let ffn = layer.down.forward(&layer.up.forward(&xs)?.relu()?)?;
+            let activations = layer.up.forward(&xs)?.relu()?;
+            observe(index, &activations)?;
+            let ffn = layer.down.forward(&activations)?;
             xs = layer.ffn_norm.forward(&(ffn + xs)?)?;
         }
-        xs.mean(0)?.to_vec1::<f32>()
+        Ok(xs)
     }
 
     /// The linear head's logits for the pooled state.

@@ -132,6 +132,14 @@ pub(crate) struct Args {
     /// Loss weight of a teacher-labelled prompt (an annotated `sure` one weighs 1).
     #[arg(long, default_value_t = 0.5)]
     unlabelled_weight: f32,
+    /// Feed-forward units kept per layer once trained: the most important on the training
+    /// prompts (mean ReLU output times output-weight length); the rest are dropped, which
+    /// speeds up the forward pass (0 or --ffn: keep all).
+    #[arg(long, default_value_t = 128)]
+    ffn_keep: usize,
+    /// Only prune the model already in --out to --ffn-keep units (no training).
+    #[arg(long)]
+    prune_only: bool,
     #[command(flatten)]
     teacher: teacher::TeacherArgs,
     #[command(flatten)]
@@ -173,6 +181,15 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let train = read_examples(&data_dir.join("train.jsonl"))?;
     let dev = read_examples(&data_dir.join("dev.jsonl"))?;
     eprintln!("{} training and {} dev examples", train.len(), dev.len());
+    if args.prune_only {
+        return prune_model(
+            &out_dir,
+            args.ffn_keep,
+            &train,
+            &dev,
+            &resolve(&args.unlabelled),
+        );
+    }
 
     let texts: Vec<&str> = train.iter().map(|example| example.text.as_str()).collect();
     let unlabelled = if args.unlabelled_per_source > 0 && args.teacher.distill > 0.0 {
@@ -485,7 +502,77 @@ pub(crate) fn run(args: Args) -> Result<()> {
     if let Some((which, metrics)) = kept {
         eprintln!("kept: {which}; dev {metrics}");
     }
+    if args.ffn_keep > 0 && args.ffn_keep < args.ffn {
+        prune_model(
+            &out_dir,
+            args.ffn_keep,
+            &train,
+            &dev,
+            &resolve(&args.unlabelled),
+        )?;
+    }
     eprintln!("trained in {:.0}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Prompts the pruning step looks at: about this many, evenly spread over a list.
+const PRUNE_PROMPTS: usize = 3000;
+
+/// Every `len / PRUNE_PROMPTS`-th of `texts`.
+fn spread<'a>(texts: impl ExactSizeIterator<Item = &'a str>) -> Vec<&'a str> {
+    let step = texts.len().div_ceil(PRUNE_PROMPTS).max(1);
+    texts.step_by(step).collect()
+}
+
+/// Prunes the model in `dir` to `keep` feed-forward units per layer, the most important on the
+/// training prompts, and writes it back; reports how often the pruned model agrees with the
+/// unpruned one on unlabelled prompts, and both on dev.
+fn prune_model(
+    dir: &Path,
+    keep: usize,
+    train: &[Example],
+    dev: &[Example],
+    unlabelled: &Path,
+) -> Result<()> {
+    let full = Classifier::load(dir)?;
+    let config = full.config().clone();
+    if keep == 0 || keep >= config.intermediate_size {
+        eprintln!(
+            "pruning: keeping all {} feed-forward units",
+            config.intermediate_size
+        );
+        return Ok(());
+    }
+    let importance = full.ffn_importance(spread(train.iter().map(|e| e.text.as_str())))?;
+    let weights =
+        candle_core::safetensors::load(dir.join(triage_classifier::WEIGHTS_FILE), &Device::Cpu)?;
+    let (pruned_config, pruned) =
+        triage_classifier::prune::prune_ffn(&config, weights, &importance, keep)
+            .map_err(|message| anyhow!("pruning: {message}"))?;
+    let tokenizer_path = dir.join(triage_classifier::TOKENIZER_FILE);
+    let tokenizer_json = std::fs::read_to_string(&tokenizer_path)
+        .with_context(|| format!("reading {}", tokenizer_path.display()))?;
+    let tokenizer =
+        Tokenizer::from_bytes(tokenizer_json.as_bytes()).map_err(|error| anyhow!("{error}"))?;
+    let small = classifier_from(&pruned_config, pruned.clone(), &tokenizer)?;
+
+    let known: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let pool = data::read_unlabelled(unlabelled, usize::MAX, &known)?;
+    let sample = spread(pool.iter().map(String::as_str));
+    let mut agree = 0;
+    for text in &sample {
+        agree += usize::from(full.classify(text)?.best().0 == small.classify(text)?.best().0);
+    }
+    eprintln!(
+        "pruned {} to {keep} feed-forward units per layer: agrees with the unpruned model on {:.2}% of {} unlabelled prompts; dev {} (unpruned {})",
+        config.intermediate_size,
+        100.0 * agree as f64 / sample.len().max(1) as f64,
+        sample.len(),
+        evaluate(&small, dev)?,
+        evaluate(&full, dev)?,
+    );
+    write_model(dir, &pruned_config, pruned, &tokenizer_json)?;
+    eprintln!("pruning: wrote {}", dir.display());
     Ok(())
 }
 

@@ -243,3 +243,85 @@ fn a_config_with_an_ngram_head_needs_its_table() {
         "{error}"
     );
 }
+
+/// Pruning the feed-forward layers keeps the units that fire: a unit that never fires (its bias
+/// pushed far below zero) has no importance, and dropping every such unit leaves the
+/// probabilities as they were; keeping fewer changes them, and the new width is in the config.
+#[test]
+fn pruning_drops_the_units_that_never_fire() {
+    use std::collections::HashMap;
+
+    use candle_core::{Device, Tensor};
+    use triage_classifier::params::layer_prefix;
+    use triage_classifier::prune::prune_ffn;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (varmap, _) = write_tiny_model(dir.path());
+    let config = tiny_config();
+    let width = config.intermediate_size;
+    // Silence every odd unit of each layer.
+    let mut tensors: HashMap<String, Tensor> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(name, var)| (name.clone(), var.as_tensor().copy().unwrap()))
+        .collect();
+    let silenced: Vec<f32> = (0..width)
+        .map(|unit| if unit % 2 == 1 { -1e6 } else { 0.0 })
+        .collect();
+    let silenced = Tensor::from_vec(silenced, width, &Device::Cpu).unwrap();
+    for layer in 0..config.num_layers {
+        let name = layer_prefix(layer, "ffn.up.bias");
+        let bias = (&tensors[&name] + &silenced).unwrap();
+        tensors.insert(name, bias);
+    }
+    let build = |config: &triage_classifier::ModelConfig, tensors: HashMap<String, Tensor>| {
+        Classifier::from_parts(
+            "tiny",
+            config.clone(),
+            tensors,
+            crate::tiny_tokenizer(),
+            TINY_LABELS.to_vec(),
+        )
+        .unwrap()
+    };
+    let full = build(&config, tensors.clone());
+    let prompts = [
+        "summarize this text!",
+        "what is the capital of france?",
+        "write a poem about cats, plan a trip, code",
+    ];
+    let importance = full.ffn_importance(prompts).unwrap();
+    for row in &importance {
+        assert_eq!(row.len(), width);
+        assert!(
+            row.iter().skip(1).step_by(2).all(|value| *value == 0.0),
+            "{row:?}"
+        );
+    }
+
+    let (half, pruned) = prune_ffn(&config, tensors.clone(), &importance, width / 2).unwrap();
+    assert_eq!(half.intermediate_size, width / 2);
+    let half = build(&half, pruned);
+    let (quarter, pruned) = prune_ffn(&config, tensors.clone(), &importance, width / 4).unwrap();
+    let quarter = build(&quarter, pruned);
+    let mut changed = false;
+    for text in prompts {
+        let before = full.classify(text).unwrap();
+        let after = half.classify(text).unwrap();
+        for (before, after) in before.0.iter().zip(after.0) {
+            assert!(
+                (before - after).abs() < 1e-5,
+                "{text:?}: {before} vs {after}"
+            );
+        }
+        changed |= quarter.classify(text).unwrap() != before;
+    }
+    assert!(changed, "dropping units that fire changes the answers");
+
+    for keep in [0, width + 1] {
+        let error = prune_ffn(&config, tensors.clone(), &importance, keep).unwrap_err();
+        assert!(error.contains("cannot keep"), "{error}");
+    }
+}
