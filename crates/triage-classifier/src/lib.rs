@@ -52,7 +52,7 @@ pub fn default_model_dir() -> PathBuf {
 /// (`tests/it/shipped.rs`) recomputes it from `models/default`, so retraining cannot leave it
 /// stale.
 #[cfg(feature = "embedded-model")]
-pub const EMBEDDED_MODEL_ID: &str = "default-af2057d976ca";
+pub const EMBEDDED_MODEL_ID: &str = "default-0e1e482ec06b";
 
 /// The contents of a model directory's four files.
 #[derive(Debug, Clone, Copy)]

@@ -202,20 +202,22 @@ pub(crate) fn run(context: &Context, request: &Request<'_>) -> anyhow::Result<St
             random.map_or("-".to_owned(), |q| format!("{q:.3}"))
         );
         let curve: Vec<Point> = sweep.points.iter().map(as_point).collect();
+        let margins: Vec<f64> = sweep
+            .points
+            .iter()
+            .filter_map(|p| random_at_cost(&singles, p.cost).map(|q| p.quality - q))
+            .collect();
         let _ = writeln!(
             out,
-            "PGR at the default {:.1}% (weak {}, strong {}); CPT(50%) {}, CPT(80%) {}; beats random at equal cost at {} of {} knob values",
+            "PGR at the default {:.1}% (weak {}, strong {}); CPT(50%) {}, CPT(80%) {}; beats random at equal cost (by {BEATS_MARGIN} or more) at {} of {} knob values, ties it (within {BEATS_MARGIN}) at {}",
             pgr(p.quality, weak, strong) * 100.0,
             weak.name.trim_start_matches("always "),
             strong.name.trim_start_matches("always "),
             share_text(cpt(&curve, weak, strong, 0.5)),
             share_text(cpt(&curve, weak, strong, 0.8)),
-            sweep
-                .points
-                .iter()
-                .filter(|p| random_at_cost(&singles, p.cost).is_none_or(|q| p.quality > q))
-                .count(),
-            sweep.points.len()
+            margins.iter().filter(|m| **m >= BEATS_MARGIN).count(),
+            sweep.points.len(),
+            margins.iter().filter(|m| m.abs() < BEATS_MARGIN).count(),
         );
     }
     if let Some(path) = request.plot {
@@ -223,6 +225,10 @@ pub(crate) fn run(context: &Context, request: &Request<'_>) -> anyhow::Result<St
     }
     Ok(out)
 }
+
+/// The quality margin over random routing at equal cost that counts as beating it: less is a
+/// tie (a knob value that sends every prompt to one model can only tie).
+const BEATS_MARGIN: f64 = 0.001;
 
 fn as_point(point: &KnobPoint) -> Point {
     Point {

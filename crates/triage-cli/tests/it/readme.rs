@@ -112,5 +112,5 @@ fn version_names_the_release_the_model_and_the_price_date() {
         "0.0.0",
         "give the project a version"
     );
-    insta::assert_snapshot!(stdout, @"triage 0.3.0 (model default-af2057d976ca, catalog prices of 2026-11-29)");
+    insta::assert_snapshot!(stdout, @"triage 0.3.0 (model default-0e1e482ec06b, catalog prices of 2026-11-29)");
 }
