@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::project_root;
 
 mod scale_out;
+mod throughput;
 
 /// Measure the gateway's added latency against the mock upstream at a fixed request rate.
 #[derive(Debug, clap::Args)]
@@ -25,6 +26,7 @@ Example:
   cargo xtask bench-gateway                     500 req/s, 10 s per scenario
   cargo xtask bench-gateway --rate 200 --seconds 5 --strategy keyword --json
   cargo xtask bench-gateway --scale-out --strategy keyword   1 replica (SQLite) vs 2 (PostgreSQL + Redis)
+  cargo xtask bench-gateway --throughput --concurrency 25   saturated: fixed model vs auto
 
 Scenarios, each after a one-second warm-up at the same rate: `direct` (the mock itself),
 `fixed` (the gateway with model gpt-4o-mini: no classification) and `auto` (the gateway with
@@ -65,7 +67,13 @@ pub(crate) struct Args {
     #[arg(long)]
     scale_out: bool,
 
-    /// Clients sending back-to-back requests, for --scale-out.
+    /// Instead of the latency scenarios: requests per second, closed-loop, through one replica
+    /// (SQLite ledger, in-process limits) with a concrete model and then with `model: "auto"`,
+    /// and their ratio: what classification costs a saturated gateway.
+    #[arg(long, conflicts_with = "scale_out")]
+    throughput: bool,
+
+    /// Clients sending back-to-back requests, for --scale-out and --throughput.
     #[arg(long, value_name = "N", default_value_t = 64)]
     concurrency: usize,
 
@@ -104,6 +112,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&work)?;
     let result = if args.scale_out {
         scale_out::run(&args, &binary, &strategy, &work)
+    } else if args.throughput {
+        throughput::run(&args, &binary, &strategy, &work)
     } else {
         bench(&args, &binary, &strategy, &work)
     };

@@ -245,9 +245,7 @@ impl Classifier {
 
     /// The model's output probabilities, in `labels.json` order, for already encoded ids.
     pub fn probabilities(&self, ids: &[u32]) -> Result<Vec<f32>, ClassifierError> {
-        // Candle's CPU kernels run in its own thread pool: entering it once per prompt avoids a
-        // hop to a pool thread and back for every fused operation.
-        Ok(Device::Cpu.with_context(|| self.encoder.forward(ids))?)
+        Ok(on_this_thread(|| self.encoder.forward(ids))?)
     }
 
     /// How much each feed-forward unit contributes on `prompts`, one row per layer: its mean
@@ -305,6 +303,32 @@ impl TextClassifier for Classifier {
     ) -> Result<ClassScores, Box<dyn std::error::Error + Send + Sync>> {
         Ok(self.classify(text)?)
     }
+}
+
+thread_local! {
+    /// A one-thread rayon pool made of the current thread, for [`on_this_thread`].
+    static THIS_THREAD_POOL: Option<rayon::ThreadPool> = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .use_current_thread()
+        .build()
+        .ok();
+}
+
+/// Runs one forward pass. Candle's fused operations (layer norm, softmax) run in the current
+/// rayon pool, and `Device::with_context` enters candle's shared pool: with one thread
+/// configured (`RAYON_NUM_THREADS=1`, how `triage` serves), that puts every concurrent
+/// classification in a queue for one pool thread while the calling threads wait, which halved
+/// the gateway's throughput. So with one thread the pass runs in a pool made of the calling
+/// thread itself (no hand-off, and concurrent requests classify on their own threads); with
+/// more, in candle's pool, which splits each product across them.
+fn on_this_thread<R: Send>(pass: impl FnOnce() -> R + Send) -> R {
+    if candle_core::utils::get_num_threads() > 1 {
+        return Device::Cpu.with_context(pass);
+    }
+    THIS_THREAD_POOL.with(|pool| match pool {
+        Some(pool) => pool.install(pass),
+        None => pass(),
+    })
 }
 
 /// Which of the in-memory parts was wrong.

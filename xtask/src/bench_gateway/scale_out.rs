@@ -17,7 +17,7 @@ use super::{
 
 /// The client key every request carries: limits high enough never to refuse, so the figures
 /// measure the bookkeeping, not refusals.
-const KEYS: &str = r#"
+pub(super) const KEYS: &str = r#"
 [[server.keys]]
 name = "bench"
 key = "sk-bench"
@@ -26,14 +26,14 @@ requests_per_minute = 100000000
 "#;
 
 #[derive(Debug, Clone, serde::Serialize)]
-struct Figures {
-    setup: &'static str,
-    replicas: usize,
-    requests: usize,
-    errors: usize,
-    throughput_rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub(super) struct Figures {
+    pub(super) setup: &'static str,
+    pub(super) replicas: usize,
+    pub(super) requests: usize,
+    pub(super) errors: usize,
+    pub(super) throughput_rps: f64,
+    pub(super) p50_ms: f64,
+    pub(super) p99_ms: f64,
 }
 
 /// A database of its own for the run, dropped at the end.
@@ -221,7 +221,7 @@ pub(super) fn run(args: &Args, binary: &Path, strategy: &str, work: &Path) -> an
     Ok(())
 }
 
-fn summarise(
+pub(super) fn summarise(
     setup: &'static str,
     replicas: usize,
     requests: usize,
@@ -245,9 +245,20 @@ fn summarise(
 /// `clients` loops, each sending its next request as soon as the last one is answered, to the
 /// replicas in turn, for `duration`: (requests, errors, latencies of the answered in ms,
 /// seconds elapsed).
-async fn load(
+pub(super) async fn load(
     client: &reqwest::Client,
     urls: &[String],
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<(usize, usize, Vec<f64>, f64)> {
+    load_model(client, urls, "auto", clients, duration).await
+}
+
+/// [`load`] with requests for `model`.
+pub(super) async fn load_model(
+    client: &reqwest::Client,
+    urls: &[String],
+    model: &str,
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<(usize, usize, Vec<f64>, f64)> {
@@ -258,7 +269,7 @@ async fn load(
         PROMPTS
             .iter()
             .map(|prompt| {
-                json!({"model": "auto", "messages": [{"role": "user", "content": prompt}]})
+                json!({"model": model, "messages": [{"role": "user", "content": prompt}]})
                     .to_string()
             })
             .collect(),
