@@ -4,7 +4,7 @@
 //! soon as the last is answered), every request with a client key that has a budget and a rate
 //! limit, so each one is admitted, settled and recorded.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use super::{
 
 /// The client key every request carries: limits high enough never to refuse, so the figures
 /// measure the bookkeeping, not refusals.
-pub(super) const KEYS: &str = r#"
+const KEYS: &str = r#"
 [[server.keys]]
 name = "bench"
 key = "sk-bench"
@@ -88,14 +88,7 @@ pub(super) fn run(args: &Args, binary: &Path, strategy: &str, work: &Path) -> an
     let database = Database::create(&args.postgres)?;
     let prefix = format!("triage-bench-{}", std::process::id());
 
-    let single_config = work.join("single.toml");
-    std::fs::write(
-        &single_config,
-        format!(
-            "[providers]\ndisabled = [\"deepseek\"]\n\n[ledger]\npath = \"{}\"\n{KEYS}",
-            work.join("ledger.sqlite3").display()
-        ),
-    )?;
+    let single_config = single_replica_config(work, "single.toml")?;
     let mut replica_configs = Vec::new();
     for name in ["a", "b"] {
         let path = work.join(format!("replica-{name}.toml"));
@@ -115,22 +108,7 @@ pub(super) fn run(args: &Args, binary: &Path, strategy: &str, work: &Path) -> an
         .enable_all()
         .build()?;
     let client = load_client()?;
-    let serve = |config: &Path| -> anyhow::Result<(Process, String)> {
-        spawn(
-            binary,
-            &[
-                "serve",
-                "--config",
-                path_str(config)?,
-                "--listen",
-                "127.0.0.1:0",
-                "--strategy",
-                strategy,
-            ],
-            &envs,
-            "triage gateway listening on ",
-        )
-    };
+    let serve = |config: &Path| serve(binary, config, strategy, &envs);
 
     // One setup: warm up for a second, measure, and say how many requests were sent.
     let measure = |setup: &'static str, urls: &[String]| -> anyhow::Result<(Figures, usize)> {
@@ -219,6 +197,44 @@ pub(super) fn run(args: &Args, binary: &Path, strategy: &str, work: &Path) -> an
         figures[2].throughput_rps / figures[0].throughput_rps.max(1e-9)
     );
     Ok(())
+}
+
+/// Writes `work/name`: one replica's config, with the SQLite ledger in `work`, in-process limits
+/// and the bench client key.
+pub(super) fn single_replica_config(work: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let path = work.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "[providers]\ndisabled = [\"deepseek\"]\n\n[ledger]\npath = \"{}\"\n{KEYS}",
+            work.join("ledger.sqlite3").display()
+        ),
+    )?;
+    Ok(path)
+}
+
+/// Starts `binary serve` on a free loopback port with `config` and `strategy`: the process and
+/// its base URL.
+pub(super) fn serve(
+    binary: &Path,
+    config: &Path,
+    strategy: &str,
+    envs: &[(&'static str, String)],
+) -> anyhow::Result<(Process, String)> {
+    spawn(
+        binary,
+        &[
+            "serve",
+            "--config",
+            path_str(config)?,
+            "--listen",
+            "127.0.0.1:0",
+            "--strategy",
+            strategy,
+        ],
+        envs,
+        "triage gateway listening on ",
+    )
 }
 
 pub(super) fn summarise(

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::scale_out::{Figures, KEYS, load_model, summarise};
-use super::{Args, load_client, path_str, round3, spawn, start_mock};
+use super::scale_out::{Figures, load_model, serve, single_replica_config, summarise};
+use super::{Args, load_client, round3, start_mock};
 
 /// The concrete model of the `fixed` scenario, as in the latency scenarios.
 const FIXED_MODEL: &str = "gpt-4o-mini";
@@ -17,28 +17,8 @@ const FIXED_MODEL: &str = "gpt-4o-mini";
 pub(super) fn run(args: &Args, binary: &Path, strategy: &str, work: &Path) -> anyhow::Result<()> {
     let mock_url = start_mock()?;
     let envs = super::mock_envs(&mock_url, args.classifier_threads);
-    let config = work.join("throughput.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[providers]\ndisabled = [\"deepseek\"]\n\n[ledger]\npath = \"{}\"\n{KEYS}",
-            work.join("ledger.sqlite3").display()
-        ),
-    )?;
-    let (gateway, url) = spawn(
-        binary,
-        &[
-            "serve",
-            "--config",
-            path_str(&config)?,
-            "--listen",
-            "127.0.0.1:0",
-            "--strategy",
-            strategy,
-        ],
-        &envs,
-        "triage gateway listening on ",
-    )?;
+    let config = single_replica_config(work, "throughput.toml")?;
+    let (gateway, url) = serve(binary, &config, strategy, &envs)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

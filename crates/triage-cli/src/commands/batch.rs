@@ -235,6 +235,13 @@ fn job_path(dir: &Path, id: &str) -> anyhow::Result<PathBuf> {
     Ok(dir.join(format!("{id}.json")))
 }
 
+/// The job `id` and an engine built for its strategy.
+fn open_job(common: &Common, id: &str) -> anyhow::Result<(PathBuf, JobFile, Engine)> {
+    let (path, file) = load_job(common, id)?;
+    let (engine, _) = engine(common, Some(file.strategy))?;
+    Ok((path, file, engine))
+}
+
 fn load_job(common: &Common, id: &str) -> anyhow::Result<(PathBuf, JobFile)> {
     let path = job_path(&jobs_dir(common)?, id)?;
     let text = std::fs::read_to_string(&path).with_context(|| {
@@ -468,12 +475,8 @@ fn job_json(file: &JobFile) -> Value {
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let (path, mut file) = match load_job(&args.common, &args.id) {
-        Ok(found) => found,
-        Err(error) => return Ok(usage_error(&error)),
-    };
-    let (engine, _) = match engine(&args.common, Some(file.strategy)) {
-        Ok(built) => built,
+    let (path, mut file, engine) = match open_job(&args.common, &args.id) {
+        Ok(opened) => opened,
         Err(error) => return Ok(usage_error(&error)),
     };
     runtime()?.block_on(engine.batch_poll(&mut file.job));
@@ -498,12 +501,8 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
-    let (path, mut file) = match load_job(&args.common, &args.id) {
-        Ok(found) => found,
-        Err(error) => return Ok(usage_error(&error)),
-    };
-    let (engine, _) = match engine(&args.common, Some(file.strategy)) {
-        Ok(built) => built,
+    let (path, mut file, engine) = match open_job(&args.common, &args.id) {
+        Ok(opened) => opened,
         Err(error) => return Ok(usage_error(&error)),
     };
     let collected = file.job.results.is_some();
