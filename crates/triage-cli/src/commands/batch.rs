@@ -126,6 +126,16 @@ struct StatusArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  triage batch cancel batch_1929f4e0c3a7b1d2
+  triage batch cancel batch_1929f4e0c3a7b1d2 --json
+  triage batch results batch_1929f4e0c3a7b1d2 --wait   # then collect what was answered
+
+OpenAI's and Anthropic's batches go through `cancelling` before they end; `results --wait` waits
+for that. Lines answered before the stop are kept at the batch price; every other line is
+written as a `batch_cancelled` error and nothing is sent live. Exit 1 when a provider refused a
+cancel (run it again to retry), 2 for an unknown job.")]
 struct CancelArgs {
     /// The job id `submit` printed.
     id: String,
