@@ -25,6 +25,9 @@ pub struct Prediction {
     /// The model the plan sent it to (under the cost-quality knob it need not be the
     /// predicted class's primary); `None`: the predicted class's primary.
     pub routed: Option<PricedModel>,
+    /// The hidden reasoning tokens the plan asks of the routed model (its estimate's prior,
+    /// billed as output), priced apart in [`EvalReport::reasoning_cost_usd`].
+    pub reasoning_tokens: u64,
     /// Where the prompt came from (the data's `source` field), when known.
     pub source: Option<String>,
     /// The prompt's writing system ([`script_of`]).
@@ -173,6 +176,10 @@ pub struct EvalReport {
     pub over_routing_rate: f64,
     /// Cost of sending each prompt to the model its plan chose, in dollars.
     pub cost_usd: Decimal,
+    /// What the reasoning the plans ask of the routed models adds to `cost_usd` by the
+    /// estimate's prior, in dollars. Apart because `cost_usd` prices answers only, as the
+    /// cost-quality knob does.
+    pub reasoning_cost_usd: Decimal,
     /// Cost of sending everything to the baseline model, in dollars.
     pub baseline_cost_usd: Decimal,
     /// The baseline model's id.
@@ -199,6 +206,7 @@ pub fn evaluate(predictions: &[Prediction], prices: &PriceTable) -> EvalReport {
     let mut under = 0_u64;
     let mut over = 0_u64;
     let mut cost = Decimal::ZERO;
+    let mut reasoning_cost = Decimal::ZERO;
     let mut baseline_cost = Decimal::ZERO;
     let mut oracle_cost = Decimal::ZERO;
     let mut by_source: BTreeMap<String, GroupCounts> = BTreeMap::new();
@@ -241,6 +249,7 @@ pub fn evaluate(predictions: &[Prediction], prices: &PriceTable) -> EvalReport {
         }
         let output = ASSUMED_OUTPUT_TOKENS[label];
         cost += routed.cost(prediction.input_tokens, output);
+        reasoning_cost += routed.cost(0, prediction.reasoning_tokens);
         oracle_cost += prices.classes[label].cost(prediction.input_tokens, output);
         baseline_cost += prices.baseline.cost(prediction.input_tokens, output);
     }
@@ -290,6 +299,7 @@ pub fn evaluate(predictions: &[Prediction], prices: &PriceTable) -> EvalReport {
         under_routing_rate: ratio(under, count),
         over_routing_rate: ratio(over, count),
         cost_usd: cost.normalize(),
+        reasoning_cost_usd: reasoning_cost.normalize(),
         baseline_cost_usd: baseline_cost.normalize(),
         baseline_model: prices.baseline.id.clone(),
         oracle_cost_usd: oracle_cost.normalize(),
@@ -384,9 +394,29 @@ mod tests {
             latency_ns: latency_us * 1000,
             input_tokens: 1000,
             routed: None,
+            reasoning_tokens: 0,
             source: None,
             script: "latin",
         }
+    }
+
+    /// The reasoning a plan asks of its routed model is priced apart, at that model's output
+    /// price, and left out of the answer-only cost.
+    #[test]
+    fn reasoning_is_priced_apart() {
+        let prices = prices();
+        let routed = prices.classes[RouteClass::Reason.index()].clone();
+        let prediction = |reasoning_tokens| Prediction {
+            routed: Some(routed.clone()),
+            reasoning_tokens,
+            ..p(RouteClass::Reason, RouteClass::Reason, 1)
+        };
+        let without = evaluate(&[prediction(0)], &prices);
+        let with = evaluate(&[prediction(2_000)], &prices);
+        assert_eq!(without.reasoning_cost_usd, Decimal::ZERO);
+        assert_eq!(with.cost_usd, without.cost_usd);
+        assert_eq!(with.reasoning_cost_usd, routed.cost(0, 2_000));
+        assert!(with.reasoning_cost_usd > Decimal::ZERO);
     }
 
     /// Per source and per script: accuracy, under-routing, and the high-stakes share on the

@@ -179,6 +179,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     output: routed.pricing.output,
                     tier: routed.tier,
                 }),
+                reasoning_tokens: planned.plan.estimated_reasoning_tokens,
                 source: row.source.clone(),
                 script: script_of(&row.text),
             });
@@ -286,6 +287,10 @@ fn reports_json(reports: &BTreeMap<StrategyKind, EvalReport>) -> Value {
         if let Value::Object(object) = &mut value {
             object.insert("cost_usd".into(), json_number(report.cost_usd));
             object.insert(
+                "reasoning_cost_usd".into(),
+                json_number(report.reasoning_cost_usd),
+            );
+            object.insert(
                 "baseline_cost_usd".into(),
                 json_number(report.baseline_cost_usd),
             );
@@ -332,22 +337,33 @@ fn reports_text(
             percent(report.under_routing_rate),
             percent(report.over_routing_rate)
         ));
-        let saving = if report.baseline_cost_usd.is_zero() {
-            String::new()
-        } else {
-            let share = (report.cost_usd / report.baseline_cost_usd)
+        let share_of_baseline = |cost: rust_decimal::Decimal| {
+            if report.baseline_cost_usd.is_zero() {
+                return String::new();
+            }
+            let share = (cost / report.baseline_cost_usd)
                 .to_string()
                 .parse::<f64>()
                 .unwrap_or(0.0);
             format!(" ({} of the baseline)", percent(share))
         };
         out.push_str(&format!(
-            "cost ${} routed vs ${} all on {}{saving}; perfect routing ${}\n",
+            "cost ${} routed vs ${} all on {}{}; perfect routing ${}\n",
             format_dollars(report.cost_usd.round_dp(4)),
             format_dollars(report.baseline_cost_usd.round_dp(4)),
             report.baseline_model,
+            share_of_baseline(report.cost_usd),
             format_dollars(report.oracle_cost_usd.round_dp(4)),
         ));
+        if !report.reasoning_cost_usd.is_zero() {
+            let with_reasoning = report.cost_usd + report.reasoning_cost_usd;
+            out.push_str(&format!(
+                "  answers only, as the knob prices them; the reasoning the plans ask of the routed models adds ${} by the estimate's prior: ${}{}\n",
+                format_dollars(report.reasoning_cost_usd.round_dp(4)),
+                format_dollars(with_reasoning.round_dp(4)),
+                share_of_baseline(with_reasoning),
+            ));
+        }
         out.push_str(&format!(
             "latency p50 {:.1} µs  p99 {:.1} µs  mean {:.1} µs\n\n",
             report.latency_p50_us, report.latency_p99_us, report.latency_mean_us
