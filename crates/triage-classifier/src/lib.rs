@@ -259,8 +259,7 @@ impl Classifier {
         let mut tokens = 0usize;
         for prompt in prompts {
             let ids = self.encode(prompt)?;
-            tokens +=
-                Device::Cpu.with_context(|| self.encoder.add_ffn_activations(&ids, &mut sums))?;
+            tokens += on_this_thread(|| self.encoder.add_ffn_activations(&ids, &mut sums))?;
         }
         let norms = self.encoder.ffn_output_norms()?;
         let tokens = tokens.max(1) as f32;
