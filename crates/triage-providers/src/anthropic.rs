@@ -272,34 +272,33 @@ pub(crate) fn request_body(
     if !request.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(request.stop));
     }
-    if let Some(thinking) = client_thinking {
-        body.insert("thinking".into(), thinking.clone());
-        // A client's adaptive thinking keeps its effort (read into `reasoning_effort`).
-        if let (Some("adaptive"), Some(effort)) =
-            (thinking_type(thinking), request.reasoning_effort)
-        {
-            body.insert(
-                "output_config".into(),
-                json!({"effort": ReasoningControl::adaptive_effort(effort)}),
-            );
+    // The thinking sent, and the effort of adaptive thinking: a client's own (its adaptive
+    // effort read into `reasoning_effort`), else the planned one.
+    let (thinking, adaptive_effort) = match (client_thinking, planned) {
+        (Some(thinking), _) => {
+            let adaptive = thinking_type(thinking) == Some("adaptive");
+            (
+                Some(thinking.clone()),
+                request.reasoning_effort.filter(|_| adaptive),
+            )
         }
-    } else {
-        match planned {
-            Some(PlannedThinking::Budget(budget)) => {
-                body.insert(
-                    "thinking".into(),
-                    json!({"type": "enabled", "budget_tokens": budget}),
-                );
-            }
-            Some(PlannedThinking::Adaptive(effort)) => {
-                body.insert("thinking".into(), json!({"type": "adaptive"}));
-                body.insert(
-                    "output_config".into(),
-                    json!({"effort": ReasoningControl::adaptive_effort(effort)}),
-                );
-            }
-            None => {}
+        (None, Some(PlannedThinking::Budget(budget))) => (
+            Some(json!({"type": "enabled", "budget_tokens": budget})),
+            None,
+        ),
+        (None, Some(PlannedThinking::Adaptive(effort))) => {
+            (Some(json!({"type": "adaptive"})), Some(effort))
         }
+        (None, None) => (None, None),
+    };
+    if let Some(thinking) = thinking {
+        body.insert("thinking".into(), thinking);
+    }
+    if let Some(effort) = adaptive_effort {
+        body.insert(
+            "output_config".into(),
+            json!({"effort": ReasoningControl::adaptive_effort(effort)}),
+        );
     }
     if stream {
         body.insert("stream".into(), json!(true));

@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 use triage_types::{
-    ChatRequest, ChatResponse, ContentPart, FinishReason, Message, ReasoningEffort, Role,
-    ThinkingBlock, ToolCall, ToolChoice, ToolDefinition, Usage,
+    ChatRequest, ChatResponse, ContentPart, FinishReason, Message, ReasoningControl,
+    ReasoningEffort, Role, ThinkingBlock, ToolCall, ToolChoice, ToolDefinition, Usage,
 };
 
 use crate::ServerError;
@@ -226,8 +226,9 @@ fn parse(body: &[u8]) -> Result<AnthropicRequest, ServerError> {
 /// The client's reasoning effort, read from its `thinking` (and, thinking adaptively,
 /// `output_config.effort`), so models of other providers think about as much: `none` when
 /// disabled; an extended-thinking budget as the effort whose budget is nearest on a log scale
-/// (under 2,048 `low`, under 8,192 `medium`, under 23,170 `high`, else `xhigh`); adaptive
-/// thinking at its effort (`max` as `xhigh`; none given, Anthropic's default `high`).
+/// ([`ReasoningEffort::nearest_to_budget`]: under 2,048 `low`, under 8,192 `medium`, up to
+/// about 23,170 `high`, else `xhigh`); adaptive thinking at its effort (`max` as `xhigh`; none
+/// given, Anthropic's default `high`).
 fn thinking_effort(
     thinking: Option<&Value>,
     output_config: Option<&Value>,
@@ -235,23 +236,16 @@ fn thinking_effort(
     let thinking = thinking?;
     match thinking.get("type")?.as_str()? {
         "disabled" => Some(ReasoningEffort::None),
-        "enabled" => {
-            let budget = thinking.get("budget_tokens")?.as_u64()?;
-            Some(match budget {
-                0..2_048 => ReasoningEffort::Low,
-                2_048..8_192 => ReasoningEffort::Medium,
-                8_192..23_170 => ReasoningEffort::High,
-                _ => ReasoningEffort::Xhigh,
-            })
-        }
+        "enabled" => Some(ReasoningEffort::nearest_to_budget(
+            thinking.get("budget_tokens")?.as_u64()?,
+        )),
         "adaptive" => {
             let effort = output_config
                 .and_then(|config| config.get("effort"))
                 .and_then(Value::as_str);
             match effort {
                 None => Some(ReasoningEffort::High),
-                Some("max") => Some(ReasoningEffort::Xhigh),
-                Some(name) => ReasoningEffort::parse(name),
+                Some(name) => ReasoningControl::effort_of_adaptive(name),
             }
         }
         _ => None,

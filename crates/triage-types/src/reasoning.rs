@@ -74,6 +74,31 @@ impl ReasoningEffort {
     pub fn enables_extended_thinking(self) -> bool {
         self >= ReasoningEffort::Medium
     }
+
+    /// The effort, `low` to `xhigh`, whose [`thinking_budget`](Self::thinking_budget) is
+    /// nearest `budget` on a log scale (the greater on a tie): what a client's own thinking
+    /// budget asks for in effort terms.
+    pub fn nearest_to_budget(budget: u64) -> ReasoningEffort {
+        // The larger of the two over the smaller: the log distance, exponentiated.
+        let distance = |effort: ReasoningEffort| {
+            let own = u64::from(effort.thinking_budget());
+            let (high, low) = if own > budget {
+                (own, budget)
+            } else {
+                (budget, own)
+            };
+            high as f64 / low.max(1) as f64
+        };
+        [
+            ReasoningEffort::Low,
+            ReasoningEffort::Medium,
+            ReasoningEffort::High,
+            ReasoningEffort::Xhigh,
+        ]
+        .into_iter()
+        .min_by(|a, b| distance(*a).total_cmp(&distance(*b)).then(b.cmp(a)))
+        .unwrap_or(ReasoningEffort::Medium)
+    }
 }
 
 /// How a reasoning model's thinking is steered on its provider's API.
@@ -126,6 +151,16 @@ impl ReasoningControl {
             ReasoningEffort::Medium => "medium",
             ReasoningEffort::High => "high",
             ReasoningEffort::Xhigh => "max",
+        }
+    }
+
+    /// The effort an adaptive-thinking `output_config.effort` stands for, the inverse of
+    /// [`adaptive_effort`](Self::adaptive_effort): `max` as `xhigh`, an effort name as itself,
+    /// `None` for any other name.
+    pub fn effort_of_adaptive(name: &str) -> Option<ReasoningEffort> {
+        match name {
+            "max" => Some(ReasoningEffort::Xhigh),
+            _ => ReasoningEffort::parse(name),
         }
     }
 
@@ -247,6 +282,34 @@ mod tests {
         for (set, wanted, expected) in cases {
             assert_eq!(set.nearest(wanted), expected, "{set:?} for {wanted:?}");
         }
+    }
+
+    #[test]
+    fn a_budget_reads_as_the_effort_nearest_on_a_log_scale() {
+        let cases = [
+            (0, Low),
+            (1_024, Low),
+            (2_047, Low),
+            (2_048, Medium),
+            (8_191, Medium),
+            (8_192, High),
+            (23_170, High),
+            (23_171, Xhigh),
+            (1_000_000, Xhigh),
+        ];
+        for (budget, effort) in cases {
+            assert_eq!(
+                ReasoningEffort::nearest_to_budget(budget),
+                effort,
+                "{budget}"
+            );
+        }
+        assert_eq!(ReasoningControl::effort_of_adaptive("max"), Some(Xhigh));
+        assert_eq!(ReasoningControl::effort_of_adaptive("low"), Some(Low));
+        assert_eq!(
+            ReasoningControl::effort_of_adaptive("extreme"),
+            Option::None
+        );
     }
 
     #[test]
