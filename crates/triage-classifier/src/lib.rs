@@ -10,8 +10,10 @@
 //! Pure inference: no threads of its own, no I/O beyond [`Classifier::load`], no downloads.
 #![deny(missing_docs)]
 
+mod attention;
 mod config;
 mod error;
+mod linear;
 mod model;
 pub mod ngrams;
 pub mod params;

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use candle_core::{Device, Tensor};
 
 use crate::ModelConfig;
+use crate::attention::Attention;
+use crate::linear::PackedLinear;
 use crate::ngrams::NgramHead;
 use crate::params::{
     CLASSIFIER, EMBEDDINGS_NORM, LAYER_NORMS, NGRAM_WEIGHTS, POSITION_EMBEDDINGS, WORD_EMBEDDINGS,
@@ -26,16 +28,41 @@ impl Norm {
     }
 }
 
-/// A linear layer with its weight stored `(in, out)`, so `xs.matmul` needs no transpose.
+/// A linear layer (optionally followed by a ReLU) with its weight stored `(in, out)`, so
+/// `xs.matmul` needs no transpose, and packed for the SIMD kernel where the CPU has one.
 #[derive(Debug, Clone)]
 struct Linear {
     weight_t: Tensor,
     bias: Tensor,
+    relu: bool,
+    packed: Option<PackedLinear>,
 }
 
 impl Linear {
+    /// `weight_t` and `bias` packed for this CPU's kernel, if it has one.
+    fn new(weight_t: Tensor, bias: Tensor, relu: bool) -> candle_core::Result<Self> {
+        let (input, output) = weight_t.dims2()?;
+        let packed = PackedLinear::new(
+            &weight_t.flatten_all()?.to_vec1::<f32>()?,
+            &bias.to_vec1::<f32>()?,
+            input,
+            output,
+            relu,
+        );
+        Ok(Self {
+            weight_t,
+            bias,
+            relu,
+            packed,
+        })
+    }
+
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        xs.matmul(&self.weight_t)?.broadcast_add(&self.bias)
+        if let Some(packed) = &self.packed {
+            return xs.contiguous()?.apply_op1_no_bwd(packed);
+        }
+        let ys = xs.matmul(&self.weight_t)?.broadcast_add(&self.bias)?;
+        if self.relu { ys.relu() } else { Ok(ys) }
     }
 }
 
@@ -59,6 +86,8 @@ pub(crate) struct Encoder {
     position: Tensor,
     embeddings_norm: Norm,
     layers: Vec<Layer>,
+    /// The attention kernel, where the CPU has one (else candle's operations).
+    attention: Option<Attention>,
     /// The head's weight, `(num_labels, hidden)` row-major, applied in plain Rust.
     head_weight: Vec<f32>,
     head_bias: Vec<f32>,
@@ -88,14 +117,27 @@ impl Tensors {
             .map_err(|error| format!("tensor `{name}`: {error}"))
     }
 
-    fn linear(&mut self, prefix: &str, out: usize, input: usize) -> Result<Linear, String> {
+    /// The weight `(out, input)` transposed, and the bias; `scale` multiplies both per output.
+    fn linear(
+        &mut self,
+        prefix: &str,
+        out: usize,
+        input: usize,
+        scale: Option<&Tensor>,
+        relu: bool,
+    ) -> Result<Linear, String> {
         let weight = self.take(&format!("{prefix}.weight"), &[out, input])?;
         let bias = self.take(&format!("{prefix}.bias"), &[out])?;
-        let weight_t = weight
-            .t()
-            .and_then(|weight| weight.contiguous())
-            .map_err(|error| error.to_string())?;
-        Ok(Linear { weight_t, bias })
+        let scaled = || -> candle_core::Result<Linear> {
+            let mut weight_t = weight.t()?.contiguous()?;
+            let mut bias = bias;
+            if let Some(scale) = scale {
+                weight_t = weight_t.broadcast_mul(scale)?;
+                bias = (&bias * scale)?;
+            }
+            Linear::new(weight_t, bias, relu)
+        };
+        scaled().map_err(|error| format!("tensor `{prefix}`: {error}"))
     }
 
     fn norm(&mut self, prefix: &str, hidden: usize, eps: f64) -> Result<Norm, String> {
@@ -127,29 +169,27 @@ impl Encoder {
         for layer in 0..config.num_layers {
             let prefix = |part: &str| layer_prefix(layer, part);
             let [qkv, output, up, down] = crate::params::layer_linears(config);
-            let mut qkv_linear = tensors.linear(&prefix(qkv.0), qkv.1, qkv.2)?;
-            qkv_linear.weight_t = qkv_linear
-                .weight_t
-                .broadcast_mul(&scale)
-                .map_err(|e| e.to_string())?;
-            qkv_linear.bias = (&qkv_linear.bias * &scale).map_err(|e| e.to_string())?;
             layers.push(Layer {
-                qkv: qkv_linear,
-                output: tensors.linear(&prefix(output.0), output.1, output.2)?,
+                qkv: tensors.linear(&prefix(qkv.0), qkv.1, qkv.2, Some(&scale), false)?,
+                output: tensors.linear(&prefix(output.0), output.1, output.2, None, false)?,
                 attention_norm: tensors.norm(&prefix(LAYER_NORMS[0]), hidden, eps)?,
-                up: tensors.linear(&prefix(up.0), up.1, up.2)?,
-                down: tensors.linear(&prefix(down.0), down.1, down.2)?,
+                up: tensors.linear(&prefix(up.0), up.1, up.2, None, true)?,
+                down: tensors.linear(&prefix(down.0), down.1, down.2, None, false)?,
                 ffn_norm: tensors.norm(&prefix(LAYER_NORMS[1]), hidden, eps)?,
             });
         }
-        let head = tensors.linear(CLASSIFIER, config.num_labels, hidden)?;
-        let head_weight = head
-            .weight_t
-            .t()
-            .and_then(|weight| weight.flatten_all())
+        let head_weight = tensors
+            .take(
+                &format!("{CLASSIFIER}.weight"),
+                &[config.num_labels, hidden],
+            )?
+            .flatten_all()
             .and_then(|weight| weight.to_vec1::<f32>())
             .map_err(|e| e.to_string())?;
-        let head_bias = head.bias.to_vec1::<f32>().map_err(|e| e.to_string())?;
+        let head_bias = tensors
+            .take(&format!("{CLASSIFIER}.bias"), &[config.num_labels])?
+            .to_vec1::<f32>()
+            .map_err(|e| e.to_string())?;
         let ngrams = match config.ngram_buckets {
             0 => None,
             buckets => {
@@ -170,6 +210,7 @@ impl Encoder {
             position,
             embeddings_norm,
             layers,
+            attention: Attention::new(config.num_heads, config.head_size()),
             head_weight,
             head_bias,
             ngrams,
@@ -237,25 +278,30 @@ impl Encoder {
         let xs = (xs + self.position.narrow(0, 0, tokens)?)?;
         let mut xs = self.embeddings_norm.forward(&xs)?;
         for (index, layer) in self.layers.iter().enumerate() {
-            // (tokens, 3 * hidden) -> (3 * heads, tokens, head_size): one copy for q, k and v.
-            let qkv = layer
-                .qkv
-                .forward(&xs)?
-                .reshape((tokens, 3 * heads, head_size))?
-                .transpose(0, 1)?
-                .contiguous()?;
-            let query = qkv.narrow(0, 0, heads)?;
-            let key = qkv.narrow(0, heads, heads)?;
-            let value = qkv.narrow(0, 2 * heads, heads)?;
-            let scores = query.matmul(&key.t()?)?;
-            let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
-            let context = probabilities
-                .matmul(&value)?
-                .transpose(0, 1)?
-                .reshape((tokens, hidden))?;
+            let qkv = layer.qkv.forward(&xs)?;
+            let context = match &self.attention {
+                Some(attention) => qkv.apply_op1_no_bwd(attention)?,
+                None => {
+                    // (tokens, 3 * hidden) -> (3 * heads, tokens, head_size): one copy for q, k
+                    // and v.
+                    let qkv = qkv
+                        .reshape((tokens, 3 * heads, head_size))?
+                        .transpose(0, 1)?
+                        .contiguous()?;
+                    let query = qkv.narrow(0, 0, heads)?;
+                    let key = qkv.narrow(0, heads, heads)?;
+                    let value = qkv.narrow(0, 2 * heads, heads)?;
+                    let scores = query.matmul(&key.t()?)?;
+                    let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
+                    probabilities
+                        .matmul(&value)?
+                        .transpose(0, 1)?
+                        .reshape((tokens, hidden))?
+                }
+            };
             let attention = layer.output.forward(&context)?;
             xs = layer.attention_norm.forward(&(attention + xs)?)?;
-            let activations = layer.up.forward(&xs)?.relu()?;
+            let activations = layer.up.forward(&xs)?;
             observe(index, &activations)?;
             let ffn = layer.down.forward(&activations)?;
             xs = layer.ffn_norm.forward(&(ffn + xs)?)?;
