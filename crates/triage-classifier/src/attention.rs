@@ -1,13 +1,11 @@
-//! Single-sequence self-attention on x86-64 as a candle custom op: each head's scores and
-//! context are two products of [`PackedLinear`]'s kernel (the keys and values packed per call,
-//! a few kilobytes), the softmax between them vectorised with a polynomial `exp`. candle's path
-//! (a transposed copy of the projections, batched matrix products, a softmax calling libm's
-//! `expf` one value at a time, a second copy back) costs more than the encoder's linear layers
-//! at 64 tokens and above. Where the CPU has no kernel, [`Attention::new`] gives `None` and the
-//! caller keeps candle's path.
+//! Single-sequence self-attention for the packed encoder stack: each head's scores and context
+//! are two products of [`PackedLinear`]'s kernel (the keys and values packed per call, a few
+//! kilobytes), the softmax between them vectorised with a polynomial `exp`. candle's path (a
+//! transposed copy of the projections, batched matrix products, a softmax calling libm's `expf`
+//! one value at a time, a second copy back) cost more than the encoder's linear layers at 64
+//! tokens and above.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
-
+use crate::lanes;
 use crate::linear::{Kernel, PackedLinear};
 
 /// Scaled dot-product attention over one sequence, from the fused query, key and value
@@ -21,12 +19,7 @@ pub(crate) struct Attention {
 }
 
 impl Attention {
-    /// Attention with this CPU's kernel, if it has one.
-    pub(crate) fn new(heads: usize, head_size: usize) -> Option<Self> {
-        Kernel::detect().map(|kernel| Self::with_kernel(kernel, heads, head_size))
-    }
-
-    /// [`Attention::new`] with a kernel this CPU runs.
+    /// Attention with `kernel`, which this CPU must run (see [`Kernel::available`]).
     pub(crate) fn with_kernel(kernel: Kernel, heads: usize, head_size: usize) -> Self {
         Self {
             kernel,
@@ -59,33 +52,6 @@ impl Attention {
                 });
             values.forward_strided(&scores, tokens, tokens, &mut out[query..], hidden);
         }
-    }
-}
-
-impl CustomOp1 for Attention {
-    fn name(&self) -> &'static str {
-        "single-sequence-attention"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(values) = storage else {
-            candle_core::bail!("attention takes f32 input");
-        };
-        let hidden = self.heads * self.head_size;
-        let (tokens, width) = layout.shape().dims2()?;
-        if width != 3 * hidden {
-            candle_core::bail!("attention expects {} columns, got {width}", 3 * hidden);
-        }
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("attention takes a contiguous input");
-        };
-        let mut out = vec![0.0; tokens * hidden];
-        self.forward_into(&values[start..end], tokens, &mut out);
-        Ok((CpuStorage::F32(out), Shape::from((tokens, hidden))))
     }
 }
 
@@ -125,35 +91,20 @@ mod x86 {
     }
 }
 
-/// The softmax in plain Rust written so the compiler vectorises it: 16 independent lanes for the
-/// maximum and the sum, and a branch-free `exp`.
+/// The softmax in plain Rust written so the compiler vectorises it: lane-wise maximum and sum
+/// ([`crate::lanes`]) and a branch-free `exp`.
 #[inline(always)]
 fn softmax_rows_portable(values: &mut [f32], width: usize) {
     for row in values.chunks_exact_mut(width) {
-        let max = lanes(row, f32::NEG_INFINITY, f32::max);
+        let max = lanes::max(row);
         for value in row.iter_mut() {
             *value = exp(*value - max);
         }
-        let inverse = 1.0 / lanes(row, 0.0, |sum, value| sum + value);
+        let inverse = 1.0 / lanes::sum(row, |value| value);
         for value in row.iter_mut() {
             *value *= inverse;
         }
     }
-}
-
-/// `values` folded with `op` in 16 lanes, then the lanes and the remainder folded in order.
-#[inline(always)]
-fn lanes(values: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [init; 16];
-    let chunks = values.chunks_exact(16);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (acc, &value) in acc.iter_mut().zip(chunk) {
-            *acc = op(*acc, value);
-        }
-    }
-    let folded = acc.iter().fold(init, |folded, &lane| op(folded, lane));
-    rest.iter().fold(folded, |folded, &value| op(folded, value))
 }
 
 /// `e^x` within a few ulp over the range a softmax meets (inputs at most 0; below −87 it gives

@@ -13,11 +13,13 @@
 mod attention;
 mod config;
 mod error;
+mod lanes;
 mod linear;
 mod model;
 pub mod ngrams;
 pub mod params;
 pub mod prune;
+mod stack;
 mod tokenize;
 pub mod training;
 

@@ -1,11 +1,8 @@
-//! The encoder's linear layers on x86-64: weights packed once at load time into 32-column
-//! panels and multiplied by an AVX-512 (or AVX2 and FMA) kernel written for the few rows of one
-//! prompt, run as a candle custom op. candle's general matrix product repacks the whole weight
-//! matrix on every call and uses at most AVX2; with a prompt's 16-128 rows that repacking and
-//! the narrower vectors cost as much as the arithmetic. Where neither instruction set is
-//! available [`PackedLinear::new`] gives `None` and the caller keeps candle's matrix product.
-
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
+//! The x86-64 matrix kernel of the packed encoder stack: weights packed once at load time into
+//! 32-column panels and multiplied by an AVX-512 (or AVX2 and FMA) kernel written for the few
+//! rows of one prompt. candle's general matrix product repacks the whole weight matrix on every
+//! call and uses at most AVX2; with a prompt's 16-128 rows that repacking and the narrower
+//! vectors cost as much as the arithmetic. [`Kernel::detect`] says whether the CPU has either.
 
 /// Columns in one packed panel: two AVX-512 vectors, four AVX2 ones.
 const PANEL: usize = 32;
@@ -57,21 +54,8 @@ pub(crate) struct PackedLinear {
 }
 
 impl PackedLinear {
-    /// Packs `weight_t`, `(input, output)` row-major, and `bias` (`output` values) for the best
-    /// kernel of this CPU; `None` where there is none.
-    pub(crate) fn new(
-        weight_t: &[f32],
-        bias: &[f32],
-        input: usize,
-        output: usize,
-        relu: bool,
-    ) -> Option<Self> {
-        Kernel::detect()
-            .map(|kernel| Self::with_kernel(kernel, weight_t, bias, input, output, relu))
-    }
-
-    /// [`PackedLinear::new`] with a given kernel, which the CPU must run (see
-    /// [`Kernel::available`]).
+    /// Packs `weight_t`, `(input, output)` row-major, and `bias` (`output` values) for
+    /// `kernel`, which this CPU must run (see [`Kernel::available`]).
     pub(crate) fn with_kernel(
         kernel: Kernel,
         weight_t: &[f32],
@@ -173,32 +157,6 @@ impl PackedLinear {
 struct Strides {
     x: usize,
     out: usize,
-}
-
-impl CustomOp1 for PackedLinear {
-    fn name(&self) -> &'static str {
-        "packed-linear"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(values) = storage else {
-            candle_core::bail!("packed-linear takes f32 input");
-        };
-        let (rows, input) = layout.shape().dims2()?;
-        if input != self.input {
-            candle_core::bail!("packed-linear expects {} inputs, got {input}", self.input);
-        }
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("packed-linear takes a contiguous input");
-        };
-        let mut out = vec![0.0; rows * self.output];
-        self.forward_into(&values[start..end], rows, &mut out);
-        Ok((CpuStorage::F32(out), Shape::from((rows, self.output))))
-    }
 }
 
 /// The kernels. Each computes a block of up to `ROWS` rows by one panel with the accumulators in

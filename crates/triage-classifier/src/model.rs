@@ -7,12 +7,13 @@ use candle_core::{Device, Tensor};
 
 use crate::ModelConfig;
 use crate::attention::Attention;
-use crate::linear::PackedLinear;
+use crate::linear::{Kernel, PackedLinear};
 use crate::ngrams::NgramHead;
 use crate::params::{
     CLASSIFIER, EMBEDDINGS_NORM, LAYER_NORMS, NGRAM_WEIGHTS, POSITION_EMBEDDINGS, WORD_EMBEDDINGS,
     layer_prefix,
 };
+use crate::stack::{RowNorm, Stack, StackLayer};
 
 /// A layer norm's scale and shift.
 #[derive(Debug, Clone)]
@@ -26,43 +27,42 @@ impl Norm {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         candle_nn::ops::layer_norm(xs, &self.scale, &self.shift, self.eps)
     }
+
+    fn row_norm(&self) -> candle_core::Result<RowNorm> {
+        Ok(RowNorm {
+            scale: self.scale.to_vec1()?,
+            shift: self.shift.to_vec1()?,
+            eps: self.eps,
+        })
+    }
 }
 
 /// A linear layer (optionally followed by a ReLU) with its weight stored `(in, out)`, so
-/// `xs.matmul` needs no transpose, and packed for the SIMD kernel where the CPU has one.
+/// `xs.matmul` needs no transpose.
 #[derive(Debug, Clone)]
 struct Linear {
     weight_t: Tensor,
     bias: Tensor,
     relu: bool,
-    packed: Option<PackedLinear>,
 }
 
 impl Linear {
-    /// `weight_t` and `bias` packed for this CPU's kernel, if it has one.
-    fn new(weight_t: Tensor, bias: Tensor, relu: bool) -> candle_core::Result<Self> {
-        let (input, output) = weight_t.dims2()?;
-        let packed = PackedLinear::new(
-            &weight_t.flatten_all()?.to_vec1::<f32>()?,
-            &bias.to_vec1::<f32>()?,
-            input,
-            output,
-            relu,
-        );
-        Ok(Self {
-            weight_t,
-            bias,
-            relu,
-            packed,
-        })
-    }
-
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        if let Some(packed) = &self.packed {
-            return xs.contiguous()?.apply_op1_no_bwd(packed);
-        }
         let ys = xs.matmul(&self.weight_t)?.broadcast_add(&self.bias)?;
         if self.relu { ys.relu() } else { Ok(ys) }
+    }
+
+    /// The same layer packed for `kernel`.
+    fn packed(&self, kernel: Kernel) -> candle_core::Result<PackedLinear> {
+        let (input, output) = self.weight_t.dims2()?;
+        Ok(PackedLinear::with_kernel(
+            kernel,
+            &self.weight_t.flatten_all()?.to_vec1::<f32>()?,
+            &self.bias.to_vec1::<f32>()?,
+            input,
+            output,
+            self.relu,
+        ))
     }
 }
 
@@ -86,8 +86,9 @@ pub(crate) struct Encoder {
     position: Tensor,
     embeddings_norm: Norm,
     layers: Vec<Layer>,
-    /// The attention kernel, where the CPU has one (else candle's operations).
-    attention: Option<Attention>,
+    /// The layers packed for this CPU's SIMD kernels, where it has them; else candle's
+    /// operations run every pass.
+    stack: Option<Stack>,
     /// The head's weight, `(num_labels, hidden)` row-major, applied in plain Rust.
     head_weight: Vec<f32>,
     head_bias: Vec<f32>,
@@ -135,7 +136,11 @@ impl Tensors {
                 weight_t = weight_t.broadcast_mul(scale)?;
                 bias = (&bias * scale)?;
             }
-            Linear::new(weight_t, bias, relu)
+            Ok(Linear {
+                weight_t,
+                bias,
+                relu,
+            })
         };
         scaled().map_err(|error| format!("tensor `{prefix}`: {error}"))
     }
@@ -204,13 +209,17 @@ impl Encoder {
         if let Some(name) = tensors.tensors.keys().next() {
             return Err(format!("unexpected tensor `{name}`"));
         }
+        let stack = match Kernel::detect() {
+            Some(kernel) => Some(pack(kernel, config, &layers).map_err(|e| e.to_string())?),
+            None => None,
+        };
         Ok(Self {
             config: config.clone(),
             word,
             position,
             embeddings_norm,
             layers,
-            attention: Attention::new(config.num_heads, config.head_size()),
+            stack,
             head_weight,
             head_bias,
             ngrams,
@@ -255,11 +264,28 @@ impl Encoder {
             .collect()
     }
 
-    /// The mean of the last layer's hidden states.
+    /// The mean of the last layer's hidden states: by the packed stack where the CPU has its
+    /// kernels, else by candle's operations.
     fn pooled(&self, ids: &[u32]) -> candle_core::Result<Vec<f32>> {
+        match &self.stack {
+            Some(stack) => self.embeddings(ids)?.apply_op1_no_bwd(stack)?.to_vec1(),
+            None => self.pooled_reference(ids),
+        }
+    }
+
+    /// [`Encoder::pooled`] by candle's operations alone.
+    pub(crate) fn pooled_reference(&self, ids: &[u32]) -> candle_core::Result<Vec<f32>> {
         self.encode(ids, &mut |_, _| Ok(()))?
             .mean(0)?
             .to_vec1::<f32>()
+    }
+
+    /// The normalised sum of the token and position embeddings, `(tokens, hidden)`.
+    fn embeddings(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        let ids = Tensor::from_slice(ids, ids.len(), &Device::Cpu)?;
+        let xs = self.word.index_select(&ids, 0)?;
+        let xs = (xs + self.position.narrow(0, 0, ids.dims1()?)?)?;
+        self.embeddings_norm.forward(&xs)
     }
 
     /// The last layer's hidden states, `(tokens, hidden)`; `observe` sees each layer's
@@ -273,32 +299,24 @@ impl Encoder {
         let hidden = self.config.hidden_size;
         let heads = self.config.num_heads;
         let head_size = self.config.head_size();
-        let ids = Tensor::from_slice(ids, tokens, &Device::Cpu)?;
-        let xs = self.word.index_select(&ids, 0)?;
-        let xs = (xs + self.position.narrow(0, 0, tokens)?)?;
-        let mut xs = self.embeddings_norm.forward(&xs)?;
+        let mut xs = self.embeddings(ids)?;
         for (index, layer) in self.layers.iter().enumerate() {
-            let qkv = layer.qkv.forward(&xs)?;
-            let context = match &self.attention {
-                Some(attention) => qkv.apply_op1_no_bwd(attention)?,
-                None => {
-                    // (tokens, 3 * hidden) -> (3 * heads, tokens, head_size): one copy for q, k
-                    // and v.
-                    let qkv = qkv
-                        .reshape((tokens, 3 * heads, head_size))?
-                        .transpose(0, 1)?
-                        .contiguous()?;
-                    let query = qkv.narrow(0, 0, heads)?;
-                    let key = qkv.narrow(0, heads, heads)?;
-                    let value = qkv.narrow(0, 2 * heads, heads)?;
-                    let scores = query.matmul(&key.t()?)?;
-                    let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
-                    probabilities
-                        .matmul(&value)?
-                        .transpose(0, 1)?
-                        .reshape((tokens, hidden))?
-                }
-            };
+            // (tokens, 3 * hidden) -> (3 * heads, tokens, head_size): one copy for q, k and v.
+            let qkv = layer
+                .qkv
+                .forward(&xs)?
+                .reshape((tokens, 3 * heads, head_size))?
+                .transpose(0, 1)?
+                .contiguous()?;
+            let query = qkv.narrow(0, 0, heads)?;
+            let key = qkv.narrow(0, heads, heads)?;
+            let value = qkv.narrow(0, 2 * heads, heads)?;
+            let scores = query.matmul(&key.t()?)?;
+            let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
+            let context = probabilities
+                .matmul(&value)?
+                .transpose(0, 1)?
+                .reshape((tokens, hidden))?;
             let attention = layer.output.forward(&context)?;
             xs = layer.attention_norm.forward(&(attention + xs)?)?;
             let activations = layer.up.forward(&xs)?;
@@ -323,6 +341,30 @@ impl Encoder {
     }
 }
 
+/// `layers` packed for `kernel`.
+fn pack(kernel: Kernel, config: &ModelConfig, layers: &[Layer]) -> candle_core::Result<Stack> {
+    let layers = layers
+        .iter()
+        .map(|layer| {
+            Ok(StackLayer {
+                qkv: layer.qkv.packed(kernel)?,
+                output: layer.output.packed(kernel)?,
+                attention_norm: layer.attention_norm.row_norm()?,
+                up: layer.up.packed(kernel)?,
+                down: layer.down.packed(kernel)?,
+                ffn_norm: layer.ffn_norm.row_norm()?,
+            })
+        })
+        .collect::<candle_core::Result<_>>()?;
+    Ok(Stack {
+        kernel,
+        hidden: config.hidden_size,
+        intermediate: config.intermediate_size,
+        layers,
+        attention: Attention::with_kernel(kernel, config.num_heads, config.head_size()),
+    })
+}
+
 /// Numerically stable softmax of a short slice.
 pub(crate) fn softmax_in_place(values: &mut [f32]) {
     let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -333,5 +375,62 @@ pub(crate) fn softmax_in_place(values: &mut [f32]) {
     }
     for value in values.iter_mut() {
         *value /= sum;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use candle_core::{Device, Tensor};
+
+    use super::Encoder;
+    use crate::ModelConfig;
+    use crate::params::param_specs;
+
+    /// The packed stack and candle's operations agree on a random model with more than one
+    /// layer and head, widths off the kernels' panel size, and a prompt of every length.
+    #[test]
+    fn the_packed_stack_matches_candle() {
+        let config = ModelConfig {
+            vocab_size: 50,
+            hidden_size: 48,
+            num_layers: 2,
+            num_heads: 3,
+            intermediate_size: 40,
+            max_tokens: 20,
+            head_tokens: 4,
+            layer_norm_eps: 1e-12,
+            num_labels: 6,
+            ngram_buckets: 0,
+        };
+        let tensors: HashMap<String, Tensor> = param_specs(&config)
+            .into_iter()
+            .enumerate()
+            .map(|(seed, spec)| {
+                let len: usize = spec.shape.iter().product();
+                let values: Vec<f32> = (0..len)
+                    .map(|i| (((i * 7919 + seed * 104_729) % 2001) as f32 / 1000.0 - 1.0) * 0.5)
+                    .collect();
+                let tensor = Tensor::from_vec(values, spec.shape, &Device::Cpu).unwrap();
+                (spec.name, tensor)
+            })
+            .collect();
+        let encoder = Encoder::new(&config, tensors).unwrap();
+        if encoder.stack.is_none() {
+            eprintln!("no SIMD kernel on this CPU: candle's path is the only one");
+            return;
+        }
+        for tokens in 1..=config.max_tokens {
+            let ids: Vec<u32> = (0..tokens as u32).map(|i| (i * 13) % 50).collect();
+            let packed = encoder.pooled(&ids).unwrap();
+            let reference = encoder.pooled_reference(&ids).unwrap();
+            for (packed, reference) in packed.iter().zip(&reference) {
+                assert!(
+                    (packed - reference).abs() < 1e-5,
+                    "{tokens} tokens: {packed} vs {reference}"
+                );
+            }
+        }
     }
 }
