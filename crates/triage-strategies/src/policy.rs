@@ -12,7 +12,7 @@ use triage_types::{ChatRequest, ReasoningEffort, RouteClass, Usage};
 
 use crate::StrategyError;
 use crate::quality::{Bucket, HighStakes, QualityChoice, QualityTable, Weighed, choose};
-use crate::tokens::TokenCounter;
+use crate::tokens::{Encoding, TokenCounter};
 
 /// Output tokens assumed per class when estimating a plan's cost (unless the request caps
 /// output lower): short answers for `extract` and `faq`, a rewritten text for `transform`,
@@ -493,11 +493,12 @@ impl Policy {
         request: &ChatRequest,
         today: Date,
     ) -> Result<RoutePlan, StrategyError> {
-        let mut plan = self.plan(catalog, class, request, today)?;
+        let token_counts = TokenCounts::default();
+        let mut plan = self.plan_counted(catalog, class, request, today, &token_counts)?;
         let Some(quality) = &self.quality else {
             return Ok(plan);
         };
-        let mut planner = Planner::new(self, catalog, request, today);
+        let mut planner = Planner::new(self, catalog, request, today, &token_counts);
         let output_tokens = plan.estimated_output_tokens;
         let text = request.all_text();
         let p_cheap_right = quality.table.difficulty.p_cheap_right(&text);
@@ -663,7 +664,8 @@ impl Policy {
         request: &ChatRequest,
         today: Date,
     ) -> Option<String> {
-        let mut planner = Planner::new(self, catalog, request, today);
+        let token_counts = TokenCounts::default();
+        let mut planner = Planner::new(self, catalog, request, today, &token_counts);
         let first_tier = plan.primary.tier;
         let output_tokens = plan.estimated_output_tokens;
         let mut best: Option<(&Model, Decimal, String)> = None;
@@ -743,7 +745,8 @@ impl Policy {
         let first = plan.fallbacks.remove(position);
         let previous = std::mem::replace(&mut plan.primary, first);
         plan.fallbacks.insert(0, previous);
-        Planner::new(self, catalog, request, today).estimate_on(plan, model);
+        Planner::new(self, catalog, request, today, &TokenCounts::default())
+            .estimate_on(plan, model);
         plan.reasons.push(reason);
         true
     }
@@ -823,7 +826,19 @@ impl Policy {
         request: &ChatRequest,
         today: Date,
     ) -> Result<RoutePlan, StrategyError> {
-        let mut planner = Planner::new(self, catalog, request, today);
+        self.plan_counted(catalog, class, request, today, &TokenCounts::default())
+    }
+
+    /// [`Policy::plan`] with the request's token counts so far.
+    fn plan_counted(
+        &self,
+        catalog: &Catalog,
+        class: RouteClass,
+        request: &ChatRequest,
+        today: Date,
+        token_counts: &TokenCounts,
+    ) -> Result<RoutePlan, StrategyError> {
+        let mut planner = Planner::new(self, catalog, request, today, token_counts);
         for id in self.route(class) {
             planner.consider(id, class);
         }
@@ -898,7 +913,8 @@ impl Policy {
         request: &ChatRequest,
         today: Date,
     ) -> Result<RoutePlan, StrategyError> {
-        let mut planner = Planner::new(self, catalog, request, today);
+        let token_counts = TokenCounts::default();
+        let mut planner = Planner::new(self, catalog, request, today, &token_counts);
         let resolved = catalog.resolve(model, today)?;
         if let Some(warning) = resolved.warning {
             planner.warnings.push(warning.to_string());
@@ -950,13 +966,54 @@ pub fn blended_price(model: &Model) -> Decimal {
 /// The estimated input tokens of a request for one token counter: all message text, tool
 /// definitions as JSON, and [`TOKENS_PER_MESSAGE`] per message.
 pub fn estimate_input_tokens(request: &ChatRequest, counter: TokenCounter) -> u64 {
-    let mut tokens = counter.count(&request.all_text());
-    tokens += TOKENS_PER_MESSAGE * request.messages.len() as u64;
-    for tool in &request.tools {
-        let json = tool_text(tool);
-        tokens += counter.count(&json);
+    input_tokens_from(
+        request,
+        counter,
+        &encoded_counts(request, counter.encoding()),
+    )
+}
+
+/// The request's message text, then each tool definition, counted under `encoding`.
+fn encoded_counts(request: &ChatRequest, encoding: Encoding) -> Vec<u64> {
+    std::iter::once(encoding.count(&request.all_text()))
+        .chain(
+            request
+                .tools
+                .iter()
+                .map(|tool| encoding.count(&tool_text(tool))),
+        )
+        .collect()
+}
+
+/// [`estimate_input_tokens`] from the counts [`encoded_counts`] gives for the counter's
+/// encoding.
+fn input_tokens_from(request: &ChatRequest, counter: TokenCounter, counts: &[u64]) -> u64 {
+    let messages = TOKENS_PER_MESSAGE * request.messages.len() as u64;
+    messages
+        + counts
+            .iter()
+            .map(|count| counter.scale(*count))
+            .sum::<u64>()
+}
+
+/// One request's [`encoded_counts`] for each encoding, each counted at most once however many
+/// models, plans and planners ask (the count is most of a plan's cost for a short prompt).
+#[derive(Debug, Default)]
+struct TokenCounts {
+    counts: std::cell::RefCell<HashMap<Encoding, Arc<[u64]>>>,
+}
+
+impl TokenCounts {
+    fn input_tokens(&self, request: &ChatRequest, counter: TokenCounter) -> u64 {
+        let encoding = counter.encoding();
+        let counts = self
+            .counts
+            .borrow_mut()
+            .entry(encoding)
+            .or_insert_with(|| encoded_counts(request, encoding).into())
+            .clone();
+        input_tokens_from(request, counter, &counts)
     }
-    tokens
 }
 
 /// A tool definition's name, description and parameter schema as text, for counting.
@@ -976,7 +1033,7 @@ struct Planner<'a> {
     request: &'a ChatRequest,
     today: Date,
     requirements: Requirements,
-    token_cache: HashMap<TokenCounter, u64>,
+    token_counts: &'a TokenCounts,
     seen: BTreeSet<String>,
     accepted: Vec<PlannedModel>,
     rejected: Vec<Rejection>,
@@ -990,6 +1047,7 @@ impl<'a> Planner<'a> {
         catalog: &'a Catalog,
         request: &'a ChatRequest,
         today: Date,
+        token_counts: &'a TokenCounts,
     ) -> Self {
         Planner {
             policy,
@@ -997,7 +1055,7 @@ impl<'a> Planner<'a> {
             request,
             today,
             requirements: Requirements::of(request),
-            token_cache: HashMap::new(),
+            token_counts,
             seen: BTreeSet::new(),
             accepted: Vec::new(),
             rejected: Vec::new(),
@@ -1015,11 +1073,7 @@ impl<'a> Planner<'a> {
 
     fn input_tokens(&mut self, model: &Model) -> u64 {
         let counter = TokenCounter::for_model(&model.provider, &model.api_name);
-        let request = self.request;
-        *self
-            .token_cache
-            .entry(counter)
-            .or_insert_with(|| estimate_input_tokens(request, counter))
+        self.token_counts.input_tokens(self.request, counter)
     }
 
     /// Resolves and filters one candidate; accepted ones join the plan in order.

@@ -80,13 +80,41 @@ impl TokenCounter {
 
     /// The estimated token count of `text`.
     pub fn count(self, text: &str) -> u64 {
+        self.scale(self.encoding().count(text))
+    }
+
+    /// The tiktoken encoding it counts with.
+    pub fn encoding(self) -> Encoding {
         match self {
-            TokenCounter::O200k => count_with(O200K.as_ref(), text),
-            TokenCounter::Cl100k => count_with(CL100K.as_ref(), text),
-            TokenCounter::Scaled { percent } => {
-                let base = count_with(O200K.as_ref(), text);
-                (base * u64::from(percent)).div_ceil(100)
-            }
+            TokenCounter::Cl100k => Encoding::Cl100k,
+            TokenCounter::O200k | TokenCounter::Scaled { .. } => Encoding::O200k,
+        }
+    }
+
+    /// Its count for a text that [`TokenCounter::encoding`] counts as `tokens`.
+    pub fn scale(self, tokens: u64) -> u64 {
+        match self {
+            TokenCounter::O200k | TokenCounter::Cl100k => tokens,
+            TokenCounter::Scaled { percent } => (tokens * u64::from(percent)).div_ceil(100),
+        }
+    }
+}
+
+/// A tiktoken encoding, which several [`TokenCounter`]s may share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// `o200k_base`.
+    O200k,
+    /// `cl100k_base`.
+    Cl100k,
+}
+
+impl Encoding {
+    /// Tokens of `text` under this encoding.
+    pub fn count(self, text: &str) -> u64 {
+        match self {
+            Encoding::O200k => count_with(O200K.as_ref(), text),
+            Encoding::Cl100k => count_with(CL100K.as_ref(), text),
         }
     }
 }
