@@ -194,29 +194,19 @@ mod x86 {
         out: &mut [f32],
         strides: Strides,
     ) {
-        const ROWS: usize = 8;
-        for panel in 0..linear.output.div_ceil(PANEL) {
-            let column = panel * PANEL;
-            let width = (linear.output - column).min(PANEL);
-            let mut row = 0;
-            while row < rows {
-                let block = (rows - row).min(ROWS);
-                let tile = Tile {
-                    x: &x[row * strides.x..],
-                    input: linear.input,
-                    panel: linear.panel(panel),
-                    bias: &linear.bias[column..column + PANEL],
-                    strides,
-                    width,
-                    relu: linear.relu,
-                };
-                let out = &mut out[row * strides.out + column..];
-                // SAFETY: as this function's; `out` holds `block` rows from this panel's
-                // column, of which `width` are written.
-                unsafe { dispatch_rows!(tile_avx512, block, &tile, out; 1 2 3 4 5 6 7 8) }
-                row += block;
-            }
-        }
+        for_each_tile(
+            linear,
+            x,
+            rows,
+            out,
+            strides,
+            8,
+            PANEL,
+            |tile, block, out| {
+                // SAFETY: as this function's; `out` holds `block` rows from the tile's column.
+                unsafe { dispatch_rows!(tile_avx512, block, tile, out; 1 2 3 4 5 6 7 8) }
+            },
+        );
     }
 
     /// # Safety
@@ -229,38 +219,57 @@ mod x86 {
         out: &mut [f32],
         strides: Strides,
     ) {
-        const ROWS: usize = 6;
-        const HALF: usize = PANEL / 2;
-        for panel in 0..linear.output.div_ceil(PANEL) {
-            for half in 0..2 {
-                let column = panel * PANEL + half * HALF;
-                if column >= linear.output {
-                    break;
-                }
-                let width = (linear.output - column).min(HALF);
-                let mut row = 0;
-                while row < rows {
-                    let block = (rows - row).min(ROWS);
-                    let tile = Tile {
-                        x: &x[row * strides.x..],
-                        input: linear.input,
-                        panel: &linear.panel(panel)[half * HALF..],
-                        bias: &linear.bias[column..column + HALF],
-                        strides,
-                        width,
-                        relu: linear.relu,
-                    };
-                    let out = &mut out[row * strides.out + column..];
-                    // SAFETY: as this function's; `out` holds `block` rows from this column.
-                    unsafe { dispatch_rows!(tile_avx2, block, &tile, out; 1 2 3 4 5 6) }
-                    row += block;
-                }
+        for_each_tile(
+            linear,
+            x,
+            rows,
+            out,
+            strides,
+            6,
+            PANEL / 2,
+            |tile, block, out| {
+                // SAFETY: as this function's; `out` holds `block` rows from the tile's column.
+                unsafe { dispatch_rows!(tile_avx2, block, tile, out; 1 2 3 4 5 6) }
+            },
+        );
+    }
+
+    /// Calls `tile` on every block of up to `block_rows` rows of every `columns`-wide slice of
+    /// the panels (a whole panel or half of one), with that slice of `out`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn for_each_tile(
+        linear: &PackedLinear,
+        x: &[f32],
+        rows: usize,
+        out: &mut [f32],
+        strides: Strides,
+        block_rows: usize,
+        columns: usize,
+        mut tile: impl FnMut(&Tile<'_>, usize, &mut [f32]),
+    ) {
+        for column in (0..linear.output).step_by(columns) {
+            let (panel, lane) = (column / PANEL, column % PANEL);
+            let mut row = 0;
+            while row < rows {
+                let block = (rows - row).min(block_rows);
+                let operands = Tile {
+                    x: &x[row * strides.x..],
+                    input: linear.input,
+                    panel: &linear.panel(panel)[lane..],
+                    bias: &linear.bias[column..column + columns],
+                    strides,
+                    width: (linear.output - column).min(columns),
+                    relu: linear.relu,
+                };
+                tile(&operands, block, &mut out[row * strides.out + column..]);
+                row += block;
             }
         }
     }
 
-    /// One block's operands: `x` from the block's first row, the panel from its first row (and,
-    /// for AVX2, from the half being computed), the bias from the first column.
+    /// One block's operands: `x` from the block's first row, the panel from its first row and
+    /// the tile's first column (for AVX2, the half being computed), the bias from that column.
     struct Tile<'a> {
         x: &'a [f32],
         input: usize,
