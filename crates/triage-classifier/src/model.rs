@@ -384,8 +384,9 @@ mod tests {
 
     use candle_core::{Device, Tensor};
 
-    use super::Encoder;
+    use super::{Encoder, pack};
     use crate::ModelConfig;
+    use crate::linear::Kernel;
     use crate::params::param_specs;
 
     /// The packed stack and candle's operations agree on a random model with more than one
@@ -421,15 +422,22 @@ mod tests {
             eprintln!("no SIMD kernel on this CPU: candle's path is the only one");
             return;
         }
-        for tokens in 1..=config.max_tokens {
-            let ids: Vec<u32> = (0..tokens as u32).map(|i| (i * 13) % 50).collect();
-            let packed = encoder.pooled(&ids).unwrap();
-            let reference = encoder.pooled_reference(&ids).unwrap();
-            for (packed, reference) in packed.iter().zip(&reference) {
-                assert!(
-                    (packed - reference).abs() < 1e-5,
-                    "{tokens} tokens: {packed} vs {reference}"
-                );
+        // The stack the encoder chose, then one packed for every kernel this CPU runs.
+        for kernel in Kernel::available() {
+            let stack = pack(kernel, &config, &encoder.layers).unwrap();
+            for tokens in 1..=config.max_tokens {
+                let ids: Vec<u32> = (0..tokens as u32).map(|i| (i * 13) % 50).collect();
+                let reference = encoder.pooled_reference(&ids).unwrap();
+                let chosen = encoder.pooled(&ids).unwrap();
+                let embeddings = encoder.embeddings(&ids).unwrap();
+                let embeddings = embeddings.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let packed = stack.pooled(&embeddings, tokens);
+                for ((chosen, packed), reference) in chosen.iter().zip(&packed).zip(&reference) {
+                    assert!(
+                        (chosen - reference).abs() < 1e-5 && (packed - reference).abs() < 1e-5,
+                        "{kernel:?}, {tokens} tokens: {chosen} / {packed} vs {reference}"
+                    );
+                }
             }
         }
     }
