@@ -92,14 +92,20 @@ mod x86 {
 }
 
 /// The softmax in plain Rust written so the compiler vectorises it: lane-wise maximum and sum
-/// ([`crate::lanes`]) and a branch-free `exp`.
+/// ([`crate::lanes`]) per row, and a branch-free `exp` over the whole matrix at once (a
+/// short prompt's rows are too short to fill the vectors one by one).
 #[inline(always)]
 fn softmax_rows_portable(values: &mut [f32], width: usize) {
     for row in values.chunks_exact_mut(width) {
         let max = lanes::max(row);
         for value in row.iter_mut() {
-            *value = exp(*value - max);
+            *value -= max;
         }
+    }
+    for value in values.iter_mut() {
+        *value = exp(*value);
+    }
+    for row in values.chunks_exact_mut(width) {
         let inverse = 1.0 / lanes::sum(row, |value| value);
         for value in row.iter_mut() {
             *value *= inverse;
