@@ -185,7 +185,7 @@ mod x86 {
     }
 
     /// # Safety
-    /// The CPU has AVX-512F; the shapes are as [`PackedLinear::forward_into`] checks.
+    /// The CPU has AVX-512F; the shapes are as [`PackedLinear::forward_strided`] checks.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn forward_avx512(
         linear: &PackedLinear,
@@ -210,7 +210,7 @@ mod x86 {
     }
 
     /// # Safety
-    /// The CPU has AVX2 and FMA; the shapes are as [`PackedLinear::forward_into`] checks.
+    /// The CPU has AVX2 and FMA; the shapes are as [`PackedLinear::forward_strided`] checks.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn forward_avx2(
         linear: &PackedLinear,
