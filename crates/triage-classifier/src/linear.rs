@@ -84,7 +84,8 @@ impl PackedLinear {
     ) -> Self {
         let panel_count = output.div_ceil(PANEL);
         let mut panels = vec![0.0; panel_count * input * PANEL];
-        for (panel, values) in panels.chunks_exact_mut(input * PANEL).enumerate() {
+        // (`max(1)`: with no inputs there are no panel rows to fill, and chunks must not be empty.)
+        for (panel, values) in panels.chunks_exact_mut(input.max(1) * PANEL).enumerate() {
             let columns = panel * PANEL..((panel + 1) * PANEL).min(output);
             for (row, values) in values.chunks_exact_mut(PANEL).enumerate() {
                 for (value, column) in values.iter_mut().zip(columns.clone()) {
@@ -110,6 +111,8 @@ impl PackedLinear {
 
     /// [`PackedLinear::forward_into`] with rows `x_stride` values apart in `x` and
     /// `out_stride` apart in `out` (the first `input` and `output` of each are read and written).
+    // Elsewhere than on x86-64 no kernel exists, so nothing calls this.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     pub(crate) fn forward_strided(
         &self,
         x: &[f32],
