@@ -177,7 +177,7 @@ mod x86 {
 
     use super::{PANEL, PackedLinear, Strides};
 
-    /// Calls `$tile::<N>` for the `$rows` left, at most `$max`.
+    /// Calls `$tile::<N>` for the `$rows` left (one of the listed `N`).
     macro_rules! dispatch_rows {
         ($tile:ident, $rows:expr, $block:expr, $out:expr; $($n:literal)+) => {
             match $rows {

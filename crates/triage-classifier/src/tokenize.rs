@@ -100,7 +100,7 @@ impl PromptTokenizer {
     /// allowed) without `[`, by the same steps minus their bookkeeping: lower-case, split at
     /// whitespace, every punctuation character a word of its own, then the library's WordPiece
     /// model on each word. `None` for other text. The library's normalizer and pre-tokenizer
-    /// track every character's alignment, which made tokenizing a fifth of a short prompt's
+    /// track every character's alignment, which made tokenizing a quarter of a short prompt's
     /// classification; a test checks both ways agree.
     fn plain_ascii_tokens(&self, text: &str) -> Option<Result<Vec<u32>, String>> {
         let plain = text
