@@ -223,6 +223,12 @@ pub struct CalibrationItem {
     pub class: RouteClass,
     /// Each model's score, keyed by catalog id.
     pub scores: BTreeMap<String, f64>,
+    /// The strategy's probability of every class, as the policy weighs them.
+    pub class_scores: BTreeMap<RouteClass, f32>,
+    /// What each model the knob may choose costs on this item relative to the baseline (models
+    /// dearer than the baseline left out, as the knob below 1 leaves them out); empty: the
+    /// fit keeps the base table's price weights.
+    pub relative_prices: BTreeMap<String, f64>,
 }
 
 /// Options for [`fit_table`].
@@ -368,7 +374,12 @@ pub fn fit_table(
             }
             table.set(class, model, triple);
         }
-        let base_priors = *base.class_priors.get(&class).unwrap_or(&base.priors);
+        // A class the base table already measures has fitted priors; starting from those
+        // would make every refit drift from the last one, so it starts from the default.
+        let base_priors = match base.classes.get(&class) {
+            Some(measured) if !measured.is_empty() => base.priors,
+            _ => *base.class_priors.get(&class).unwrap_or(&base.priors),
+        };
         if let Some(fitted) = table.classes.get(&class) {
             let priors = fit_tier_priors(&base_priors, fitted, tiers);
             table.class_priors.insert(class, priors);
@@ -385,6 +396,24 @@ pub fn fit_table(
             ),
         );
     }
+    let mut breaks = Vec::new();
+    for item in items {
+        let candidates: Vec<(f64, f64)> = item
+            .relative_prices
+            .iter()
+            .map(|(model, price)| {
+                let tier = tiers.get(model).copied().unwrap_or(3);
+                let p = table.difficulty.p_cheap_right(&item.prompt);
+                let bucket = table.difficulty.bucket(p);
+                let quality = table.expected_quality(&item.class_scores, bucket, model, tier);
+                (quality, *price)
+            })
+            .collect();
+        breaks.extend(breakpoints(&candidates));
+    }
+    if let Some(weights) = fit_price_weights(&breaks) {
+        table.price_weights = Some(weights);
+    }
     Some(Fit {
         table,
         notes,
@@ -392,6 +421,86 @@ pub fn fit_table(
         held_out_log_loss,
         items: usable.len(),
     })
+}
+
+/// Where the knob's choice for one item changes as the price weight falls: `candidates` are
+/// (expected quality, relative price) pairs; at a very high weight the cheapest (ties: the
+/// better) wins, and each breakpoint is the weight below which the next dearer candidate on
+/// the upper convex hull takes over, with the expected quality that switch adds. Highest
+/// weight first.
+pub fn breakpoints(candidates: &[(f64, f64)]) -> Vec<Breakpoint> {
+    let Some(mut current) = candidates
+        .iter()
+        .copied()
+        .min_by(|a, b| a.1.total_cmp(&b.1).then(b.0.total_cmp(&a.0)))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    loop {
+        // The steepest gain per unit of price among the dearer, better candidates.
+        let next = candidates
+            .iter()
+            .filter(|(q, r)| *r > current.1 && *q > current.0)
+            .map(|&(q, r)| ((q - current.0) / (r - current.1), (q, r)))
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.1.total_cmp(&a.1.1)));
+        let Some((weight, candidate)) = next else {
+            return out;
+        };
+        out.push(Breakpoint {
+            weight,
+            gain: candidate.0 - current.0,
+        });
+        current = candidate;
+    }
+}
+
+/// One change of the knob's choice for one item ([`breakpoints`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Breakpoint {
+    /// The price weight below which the dearer candidate wins.
+    pub weight: f64,
+    /// The expected quality it adds.
+    pub gain: f64,
+}
+
+/// The share of the breakpoints knob 0 already passes: "the cheapest adequate model" still
+/// makes the steepest trade-offs, where a dearer model buys far more quality than it costs.
+pub const KNOB_ZERO_SHARE: f64 = 0.05;
+
+/// A price-weight schedule (knob 0, 0.1, …, 1) from the breakpoints of calibration items: the
+/// weight at knob k passes a share 0.05 + 0.95·k of them (a quantile of the weights on a log
+/// scale), so each step of the knob moves about as many choices to a dearer model, wherever
+/// the table's trade-offs lie. `None` when there are no breakpoints.
+pub fn fit_price_weights(breakpoints: &[Breakpoint]) -> Option<Vec<f64>> {
+    let mut logs: Vec<f64> = breakpoints
+        .iter()
+        .filter(|b| b.weight.is_finite() && b.weight > 0.0)
+        .map(|b| b.weight.max(1e-6).ln())
+        .collect();
+    if logs.is_empty() {
+        return None;
+    }
+    logs.sort_by(f64::total_cmp);
+    let quantile = |q: f64| {
+        let position = q.clamp(0.0, 1.0) * (logs.len() - 1) as f64;
+        let low = position.floor() as usize;
+        let high = (low + 1).min(logs.len() - 1);
+        let t = position - low as f64;
+        (logs[low] * (1.0 - t) + logs[high] * t).exp()
+    };
+    let steps = crate::quality::PRICE_WEIGHT_STEPS;
+    Some(
+        (0..steps)
+            .map(|step| {
+                let knob = step as f64 / (steps - 1) as f64;
+                let weight = quantile(1.0 - KNOB_ZERO_SHARE - (1.0 - KNOB_ZERO_SHARE) * knob);
+                // Six significant digits, so the written file reads back as it was fitted.
+                let scale = 10f64.powi(5 - weight.log10().floor() as i32);
+                (weight * scale).round() / scale
+            })
+            .collect(),
+    )
 }
 
 fn predict(intercept: f64, weights: &[f64; FEATURES], x: &[f64; FEATURES]) -> f64 {
@@ -515,6 +624,32 @@ mod tests {
     }
 
     #[test]
+    fn breakpoints_follow_the_upper_hull() {
+        // (quality, relative price): mid is the steepest step from cheap (0.2 for 0.2), the
+        // dominated model never wins, best follows mid (0.1 for 0.7).
+        let candidates = [(0.6, 0.1), (0.8, 0.3), (0.7, 0.5), (0.9, 1.0)];
+        let found = breakpoints(&candidates);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!((found[0].weight - 1.0).abs() < 1e-12 && (found[0].gain - 0.2).abs() < 1e-12);
+        assert!((found[1].weight - 1.0 / 7.0).abs() < 1e-12);
+        assert!(breakpoints(&[(0.9, 0.1), (0.8, 0.5)]).is_empty());
+    }
+
+    #[test]
+    fn price_weights_are_log_quantiles_of_the_breakpoints() {
+        let at = |weight| Breakpoint { weight, gain: 0.1 };
+        let schedule = fit_price_weights(&[at(100.0), at(1.0), at(10.0)]).unwrap();
+        assert_eq!(schedule.len(), crate::quality::PRICE_WEIGHT_STEPS);
+        // Knob 0 passes 5%: the 95% quantile of log10 weights {0, 1, 2} is 1.9.
+        assert_eq!(schedule[0], 79.4328);
+        // Knob 0.5 passes 52.5%: quantile 0.475, log10 0.95.
+        assert_eq!(schedule[5], 8.91251);
+        assert_eq!(schedule[10], 1.0);
+        assert!(schedule.windows(2).all(|pair| pair[1] <= pair[0]));
+        assert_eq!(fit_price_weights(&[]), None);
+    }
+
+    #[test]
     fn logistic_regression_recovers_a_separating_direction() {
         let x: Vec<[f64; FEATURES]> = (0..200)
             .map(|i| {
@@ -534,8 +669,8 @@ mod tests {
 }
 
 /// The knob values an outcome evaluation and a calibration sweep.
-pub const KNOB_SWEEP: [f64; 14] = [
-    0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0,
+pub const KNOB_SWEEP: [f64; 16] = [
+    0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9, 0.95, 1.0,
 ];
 
 /// One knob value's outcome over a set of items, against the baseline model on the same

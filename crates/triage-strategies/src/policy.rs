@@ -578,7 +578,8 @@ impl Policy {
             models.retain(|(model, _)| model.tier >= floor);
             floor
         });
-        let Some(index) = choose(quality.knob, &weighed) else {
+        let weight = quality.table.price_weight(quality.knob);
+        let Some(index) = choose(weight, &weighed) else {
             plan.reasons
                 .push("quality: no candidate fits; the class's plan stands".to_owned());
             plan.reasoning = if_any_reasons(reasoning, plan.models());
@@ -590,22 +591,16 @@ impl Policy {
         let (model, requested) = models[index].clone();
         let chosen = weighed[index].clone();
         let mut order: Vec<usize> = (0..weighed.len()).collect();
-        let weight = crate::quality::price_weight(quality.knob);
-        let score = |w: &Weighed| {
-            if weight.is_infinite() {
-                -w.relative_price
-            } else {
-                w.expected_quality - weight * w.relative_price
-            }
-        };
+        let score = |w: &Weighed| crate::quality::score(weight, w);
         order.sort_by(|a, b| score(&weighed[*b]).total_cmp(&score(&weighed[*a])));
         let runner_up = order
             .iter()
             .map(|i| &weighed[*i])
             .find(|w| w.model != chosen.model);
         let mut reason = format!(
-            "quality {:.2}: {} has expected quality {:.3} at {:.3}× the baseline's price; difficulty {} (p(cheap model right) {:.2})",
+            "quality {:.2} (price weight {:.3}): {} has expected quality {:.3} at {:.3}× the baseline's price; difficulty {} (p(cheap model right) {:.2})",
             quality.knob,
+            weight,
             chosen.model,
             chosen.expected_quality,
             chosen.relative_price,

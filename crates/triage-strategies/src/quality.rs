@@ -35,8 +35,16 @@ pub const PRIORS_PROVENANCE: &str = "\
 /// "Cost-quality routing").
 pub const DEFAULT_QUALITY_KNOB: f64 = 0.5;
 
-/// The price weight at knob 0.5: expected quality given up per baseline-price of cost saved.
-pub const PRICE_WEIGHT_AT_HALF: f64 = 0.1;
+/// The price weight at knob 0 (expected quality given up per baseline-price of cost saved):
+/// a dearer model is worth it only when it buys this much quality per baseline-price.
+pub const PRICE_WEIGHT_AT_ZERO: f64 = 4.0;
+
+/// The price weight just below knob 1; the knob moves it geometrically from
+/// [`PRICE_WEIGHT_AT_ZERO`], and at 1 it is 0.
+pub const PRICE_WEIGHT_NEAR_ONE: f64 = 0.01;
+
+/// How many steps a fitted price-weight schedule has: knob 0, 0.1, …, 1.
+pub const PRICE_WEIGHT_STEPS: usize = 11;
 
 /// The names of the difficulty features, in weight order.
 pub const FEATURE_NAMES: [&str; FEATURES] = [
@@ -214,6 +222,11 @@ pub struct QualityTable {
     /// The knob value calibration recommends for this table (the default of `[routing]
     /// quality`): the largest saving without a measurable quality loss on held-out folds.
     pub recommended_knob: Option<f64>,
+    /// The price weight at knob 0, 0.1, …, 1 ([`PRICE_WEIGHT_STEPS`] values, non-increasing),
+    /// fitted so that each step takes an equal share of the trade-offs the table sees on its
+    /// calibration data ([`crate::outcomes::fit_price_weights`]); `None`: the fixed
+    /// [`default_price_weight`]. At knob 1 the weight is 0 whatever this says.
+    pub price_weights: Option<Vec<f64>>,
     /// The difficulty signal.
     pub difficulty: DifficultyModel,
     /// Expected quality `[easy, medium, hard]` of a model of tier 1..=5 (index 0..=4) that the
@@ -231,6 +244,8 @@ pub struct QualityTable {
 struct RawTable {
     #[serde(default)]
     recommended_knob: Option<f64>,
+    #[serde(default)]
+    price_weights: Option<Vec<f64>>,
     difficulty: RawDifficulty,
     /// `default` and optionally one entry per class.
     priors: BTreeMap<String, RawPriors>,
@@ -273,6 +288,21 @@ impl QualityTable {
     /// The shipped table.
     pub fn embedded() -> Result<QualityTable, StrategyError> {
         QualityTable::parse(EMBEDDED_QUALITY, EMBEDDED_QUALITY_ORIGIN)
+    }
+
+    /// The price weight at `knob`: 0 at 1 (quality whatever it costs); below, the fitted
+    /// schedule interpolated geometrically between its steps, else [`default_price_weight`].
+    pub fn price_weight(&self, knob: f64) -> f64 {
+        if knob >= 1.0 {
+            return 0.0;
+        }
+        let Some(weights) = &self.price_weights else {
+            return default_price_weight(knob);
+        };
+        let position = knob.max(0.0) * (PRICE_WEIGHT_STEPS - 1) as f64;
+        let low = (position.floor() as usize).min(PRICE_WEIGHT_STEPS - 2);
+        let t = position - low as f64;
+        weights[low].powf(1.0 - t) * weights[low + 1].powf(t)
     }
 
     /// The knob to use when `[routing] quality` is unset: the table's recommendation, else
@@ -361,8 +391,24 @@ impl QualityTable {
                 "recommended_knob: {knob} is not between 0 and 1"
             )));
         }
+        if let Some(weights) = &raw.price_weights {
+            if weights.len() != PRICE_WEIGHT_STEPS {
+                return Err(bad(format!(
+                    "price_weights: expected {PRICE_WEIGHT_STEPS} values (knob 0, 0.1, …, 1), got {}",
+                    weights.len()
+                )));
+            }
+            if weights.iter().any(|w| !w.is_finite() || *w <= 0.0)
+                || weights.windows(2).any(|pair| pair[1] > pair[0])
+            {
+                return Err(bad(format!(
+                    "price_weights: need positive values that do not grow with the knob, got {weights:?}"
+                )));
+            }
+        }
         Ok(QualityTable {
             recommended_knob: raw.recommended_knob,
+            price_weights: raw.price_weights,
             difficulty: DifficultyModel {
                 reference: raw.difficulty.reference,
                 intercept: raw.difficulty.intercept,
@@ -428,6 +474,14 @@ impl QualityTable {
         if let Some(knob) = self.recommended_knob {
             let _ = writeln!(out, "\nrecommended_knob = {knob:?}");
         }
+        if let Some(weights) = &self.price_weights {
+            let values: Vec<String> = weights.iter().map(|w| format!("{w:?}")).collect();
+            let _ = writeln!(
+                out,
+                "# The price weight at knob 0, 0.1, …, 1: knob k passes 5% + 95%·k of the points where\n# the choice for a calibration prompt changes (fitted by `triage calibrate`)."
+            );
+            let _ = writeln!(out, "price_weights = [{}]", values.join(", "));
+        }
         let d = &self.difficulty;
         let _ = writeln!(out, "\n[difficulty]");
         let _ = writeln!(out, "reference = {:?}", d.reference);
@@ -472,16 +526,16 @@ fn triple_text(triple: &[f64; 3]) -> String {
     format!("[{:?}, {:?}, {:?}]", triple[0], triple[1], triple[2])
 }
 
-/// The price weight for a knob value: 0 at 1 (quality whatever it costs), growing without
-/// bound towards 0 (the cheapest adequate model); [`PRICE_WEIGHT_AT_HALF`] at 0.5.
-pub fn price_weight(knob: f64) -> f64 {
+/// The price weight for a knob value in a table without a fitted schedule:
+/// [`PRICE_WEIGHT_AT_ZERO`] at 0 (the cheapest adequate model: a dearer one only where it buys
+/// a lot), falling geometrically towards [`PRICE_WEIGHT_NEAR_ONE`], and 0 at 1 (quality
+/// whatever it costs).
+pub fn default_price_weight(knob: f64) -> f64 {
     if knob >= 1.0 {
         return 0.0;
     }
-    if knob <= 0.0 {
-        return f64::INFINITY;
-    }
-    PRICE_WEIGHT_AT_HALF * (1.0 - knob) / knob
+    let knob = knob.max(0.0);
+    PRICE_WEIGHT_AT_ZERO.powf(1.0 - knob) * PRICE_WEIGHT_NEAR_ONE.powf(knob)
 }
 
 /// The floor under high-stakes requests (medical, legal, financial advice: the `critical`
@@ -563,18 +617,16 @@ pub struct QualityChoice {
     pub high_stakes_floor: Option<u8>,
 }
 
-/// Picks the candidate maximising expected quality − price weight × relative price; at knob
-/// 0 the cheapest (ties: the better), at knob 1 the best (ties: the cheaper). `None` when
-/// there is no candidate.
-pub fn choose(knob: f64, weighed: &[Weighed]) -> Option<usize> {
-    let weight = price_weight(knob);
+/// The knob's score of a candidate: expected quality − price weight × relative price.
+pub fn score(price_weight: f64, weighed: &Weighed) -> f64 {
+    weighed.expected_quality - price_weight * weighed.relative_price
+}
+
+/// Picks the candidate with the best [`score`] at `price_weight` (ties, within 1e-12: the
+/// cheaper); `None` when there is no candidate.
+pub fn choose(price_weight: f64, weighed: &[Weighed]) -> Option<usize> {
     let better = |a: &Weighed, b: &Weighed| -> bool {
-        if weight.is_infinite() {
-            return (a.relative_price, -a.expected_quality)
-                < (b.relative_price, -b.expected_quality);
-        }
-        let score = |w: &Weighed| w.expected_quality - weight * w.relative_price;
-        let (sa, sb) = (score(a), score(b));
+        let (sa, sb) = (score(price_weight, a), score(price_weight, b));
         if (sa - sb).abs() > 1e-12 {
             return sa > sb;
         }
@@ -611,6 +663,54 @@ mod tests {
     }
 
     #[test]
+    fn fitted_schedule_interpolates_geometrically_and_is_validated() {
+        let mut table = QualityTable::embedded().unwrap();
+        table.price_weights = Some(vec![
+            10.0, 5.0, 2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.001,
+        ]);
+        let cases = [
+            (0.0, 10.0),
+            (0.1, 5.0),
+            (0.05, 50f64.sqrt()),
+            (0.95, 1e-5f64.sqrt()),
+            (1.0, 0.0),
+            (-1.0, 10.0),
+        ];
+        for (knob, want) in cases {
+            let got = table.price_weight(knob);
+            assert!((got - want).abs() < 1e-12, "knob {knob}: {got} != {want}");
+        }
+        let text = table.to_toml("", &BTreeMap::new());
+        assert_eq!(QualityTable::parse(&text, "written").unwrap(), table);
+        for (bad, key) in [
+            ("price_weights = [1.0, 0.5]", "expected 11 values"),
+            (
+                "price_weights = [1.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]",
+                "do not grow",
+            ),
+        ] {
+            let text: String = EMBEDDED_QUALITY
+                .lines()
+                .map(|line| {
+                    if line.starts_with("price_weights") {
+                        bad
+                    } else {
+                        line
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let error = QualityTable::parse(&text, "q.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("price_weights") && error.contains(key),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn knob_ends() {
         let weighed = vec![
             Weighed {
@@ -629,7 +729,11 @@ mod tests {
                 relative_price: 1.0,
             },
         ];
-        let pick = |knob| weighed[choose(knob, &weighed).unwrap()].model.clone();
+        let pick = |knob| {
+            weighed[choose(default_price_weight(knob), &weighed).unwrap()]
+                .model
+                .clone()
+        };
         insta::assert_snapshot!(
             [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0]
                 .map(|knob| format!("{knob} → {}", pick(knob)))
@@ -637,7 +741,7 @@ mod tests {
             @r"
         0 → cheap
         0.1 → cheap
-        0.3 → mid
+        0.3 → cheap
         0.5 → mid
         0.7 → best
         0.9 → best

@@ -10,13 +10,14 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
+use rust_decimal::prelude::ToPrimitive as _;
 use serde_json::json;
 use triage_strategies::outcomes::{
     CalibrationItem, FitOptions, KNOB_SWEEP, KnobPoint, OutcomeItem, common_models, fit_table,
     knob_point, recommended_knob,
 };
 use triage_strategies::{QualityTable, Strategy, StrategyKind};
-use triage_types::ChatRequest;
+use triage_types::{ChatRequest, RouteClass};
 
 use crate::commands::context::{Context, RoutingArgs};
 use crate::commands::outcome_data::{
@@ -135,7 +136,7 @@ fn calibrate(context: &Context, args: &Args) -> anyhow::Result<String> {
         .strategy
         .unwrap_or_else(|| context.strategy_kind(Some(StrategyKind::Model)));
     let strategy: Arc<dyn Strategy> = Arc::new(ClassifyOnce::new(context.strategy(kind)?));
-    let calibration = classify(&strategy, &items)?;
+    let calibration = classify(&strategy, &items, &models, &baseline)?;
     let base = context.config.quality_table()?;
     let tiers = tiers(&context.catalog, &items);
     let options = FitOptions {
@@ -285,18 +286,36 @@ pub(crate) fn knob_table(points: &[KnobPoint]) -> String {
 }
 
 /// Classifies every item once.
+/// Classifies every item, and prices each of `models` on it relative to `baseline` (models
+/// dearer than the baseline left out, as the knob leaves them out below 1).
 fn classify(
     strategy: &Arc<dyn Strategy>,
     items: &[OutcomeItem],
+    models: &[String],
+    baseline: &str,
 ) -> anyhow::Result<Vec<CalibrationItem>> {
     let progress = bar(items.len() as u64, "classify");
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let verdict = strategy.classify(&ChatRequest::from_prompt(item.prompt.clone()))?;
+        let dollars = |model: &str| item.costs.get(model).and_then(|cost| cost.to_f64());
+        let relative_prices = match dollars(baseline).filter(|cost| *cost > 0.0) {
+            Some(base) => models
+                .iter()
+                .filter_map(|model| Some((model.clone(), dollars(model)? / base)))
+                .filter(|(_, price)| *price <= 1.0 + 1e-9)
+                .collect(),
+            None => BTreeMap::new(),
+        };
         out.push(CalibrationItem {
             prompt: item.prompt.clone(),
             class: verdict.class,
             scores: item.scores.clone(),
+            class_scores: RouteClass::ALL
+                .into_iter()
+                .map(|class| (class, verdict.scores.get(class)))
+                .collect(),
+            relative_prices,
         });
         progress.inc(1);
     }

@@ -121,11 +121,37 @@ fn calibrate_writes_a_table_that_route_reads_back() {
     assert!(stdout.contains("recommended knob"), "{stdout}");
     let written = std::fs::read_to_string(&out).unwrap();
     assert!(
-        written.contains("[difficulty]") && written.contains("recommended_knob"),
+        written.contains("[difficulty]")
+            && written.contains("recommended_knob")
+            && written.contains("price_weights = ["),
         "{written}"
     );
     let config = dir.path().join("triage.toml");
     std::fs::write(&config, "[quality]\nfile = \"quality.toml\"\n").unwrap();
+    // Refitting on the same data with the fitted table as the base gives the same table: the
+    // fit does not drift from one run to the next.
+    let again = dir.path().join("again.toml");
+    let (code, _, stderr) = triage(&[
+        "calibrate",
+        "--config",
+        config.to_str().unwrap(),
+        "--outcomes",
+        &outcomes,
+        "--map",
+        &map,
+        "--out",
+        again.to_str().unwrap(),
+        "--folds",
+        "2",
+        "--strategy",
+        "keyword",
+        "--baseline",
+        "gpt-4o",
+        "--as-of",
+        "2026-12-01",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), written);
     let (code, stdout, stderr) = triage(&[
         "route",
         "--explain",
