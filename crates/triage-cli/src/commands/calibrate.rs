@@ -13,8 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rust_decimal::prelude::ToPrimitive as _;
 use serde_json::json;
 use triage_strategies::outcomes::{
-    CalibrationItem, FitOptions, KNOB_SWEEP, KnobPoint, OutcomeItem, common_models, fit_table,
-    knob_point, recommended_knob,
+    CalibrationItem, FitOptions, KNOB_SWEEP, KnobPoint, OutcomeItem, Point, always, common_models,
+    fit_table, knob_point, random_at_cost, recommended_knob,
 };
 use triage_strategies::{QualityTable, Strategy, StrategyKind};
 use triage_types::{ChatRequest, RouteClass};
@@ -184,6 +184,7 @@ fn calibrate(context: &Context, args: &Args) -> anyhow::Result<String> {
         })
         .collect();
     let recommended = recommended_knob(&points);
+    let singles: Vec<Point> = models.iter().map(|model| always(&items, model)).collect();
 
     let fit = fit_table(&base, &calibration, &tiers, &options)
         .context("no item scores the reference model")?;
@@ -210,6 +211,10 @@ fn calibrate(context: &Context, args: &Args) -> anyhow::Result<String> {
             "l2": fit.l2,
             "recommended_knob": recommended,
             "held_out": points,
+            "held_out_random_at_equal_cost": points
+                .iter()
+                .map(|p| random_at_cost(&singles, p.cost))
+                .collect::<Vec<_>>(),
             "classes": fit.notes.keys().map(|class| class.as_str()).collect::<Vec<_>>(),
         });
         return Ok(format!("{}\n", serde_json::to_string_pretty(&value)?));
@@ -236,7 +241,8 @@ fn calibrate(context: &Context, args: &Args) -> anyhow::Result<String> {
         out,
         "\nheld-out ({folds} folds, strategy {kind}), against always {baseline}:"
     );
-    out.push_str(&knob_table(&points));
+    out.push_str(&knob_table(&points, &singles));
+    let _ = writeln!(out, "{}", versus_random(&points, &singles));
     match recommended {
         Some(knob) => {
             let _ = writeln!(
@@ -252,8 +258,9 @@ fn calibrate(context: &Context, args: &Args) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// The table every outcome command prints: one row per knob value.
-pub(crate) fn knob_table(points: &[KnobPoint]) -> String {
+/// The table every outcome command prints: one row per knob value, with random routing
+/// between the `singles` (always one model) at the same cost beside it.
+pub(crate) fn knob_table(points: &[KnobPoint], singles: &[Point]) -> String {
     let rows: Vec<Vec<String>> = points
         .iter()
         .map(|p| {
@@ -274,18 +281,58 @@ pub(crate) fn knob_table(points: &[KnobPoint]) -> String {
                 format!("{:.1}%", p.quality_share * 100.0),
                 format!("${}", format_dollars(p.cost.round_dp(4))),
                 format!("{:.1}%", p.cost_share * 100.0),
+                random_at_cost(singles, p.cost).map_or("-".to_owned(), |q| format!("{q:.3}")),
                 mix,
             ]
         })
         .collect();
     render_table(
-        &["knob", "quality", "vs base", "cost", "vs base", "mix"],
+        &[
+            "knob", "quality", "vs base", "cost", "vs base", "random", "mix",
+        ],
         &rows,
-        &[1, 2, 3, 4],
+        &[1, 2, 3, 4, 5],
     )
 }
 
-/// Classifies every item once.
+/// The quality margin over random routing at equal cost that counts as beating it: less is a
+/// tie (a knob value that sends every prompt to one model can only tie).
+pub(crate) const BEATS_MARGIN: f64 = 0.001;
+
+/// How a sweep compares with random routing at equal cost, in words: at how many knob values
+/// it beats it, ties it and falls behind, naming the values that do not beat it.
+pub(crate) fn versus_random(points: &[KnobPoint], singles: &[Point]) -> String {
+    let margins: Vec<(f64, f64)> = points
+        .iter()
+        .filter_map(|p| random_at_cost(singles, p.cost).map(|q| (p.knob, p.quality - q)))
+        .collect();
+    let knobs = |keep: &dyn Fn(f64) -> bool| -> Vec<String> {
+        margins
+            .iter()
+            .filter(|(_, margin)| keep(*margin))
+            .map(|(knob, _)| knob.to_string())
+            .collect()
+    };
+    let ties = knobs(&|m| m.abs() < BEATS_MARGIN);
+    let behind = knobs(&|m| m <= -BEATS_MARGIN);
+    let listed = |knobs: &[String]| {
+        if knobs.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", knobs.join(", "))
+        }
+    };
+    format!(
+        "beats random at equal cost (by {BEATS_MARGIN} or more) at {} of {} knob values, ties it (within {BEATS_MARGIN}) at {}{}, behind at {}{}",
+        knobs(&|m| m >= BEATS_MARGIN).len(),
+        points.len(),
+        ties.len(),
+        listed(&ties),
+        behind.len(),
+        listed(&behind),
+    )
+}
+
 /// Classifies every item, and prices each of `models` on it relative to `baseline` (models
 /// dearer than the baseline left out, as the knob leaves them out below 1).
 fn classify(

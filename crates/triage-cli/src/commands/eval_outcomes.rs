@@ -15,7 +15,7 @@ use triage_strategies::outcomes::{
 };
 use triage_strategies::{Strategy, StrategyKind};
 
-use crate::commands::calibrate::{bar, knob_table, pick_baseline};
+use crate::commands::calibrate::{bar, knob_table, pick_baseline, versus_random};
 use crate::commands::context::Context;
 use crate::commands::outcome_data::{
     ClassifyOnce, outcome_router, read_map, read_outcomes, route_items,
@@ -189,7 +189,7 @@ pub(crate) fn run(context: &Context, request: &Request<'_>) -> anyhow::Result<St
     );
     for sweep in &sweeps {
         let _ = writeln!(out, "\n== {} strategy", sweep.kind);
-        out.push_str(&knob_table(&sweep.points));
+        out.push_str(&knob_table(&sweep.points, &singles));
         let p = &sweep.default_point;
         let random = random_at_cost(&singles, p.cost);
         let _ = writeln!(
@@ -202,22 +202,15 @@ pub(crate) fn run(context: &Context, request: &Request<'_>) -> anyhow::Result<St
             random.map_or("-".to_owned(), |q| format!("{q:.3}"))
         );
         let curve: Vec<Point> = sweep.points.iter().map(as_point).collect();
-        let margins: Vec<f64> = sweep
-            .points
-            .iter()
-            .filter_map(|p| random_at_cost(&singles, p.cost).map(|q| p.quality - q))
-            .collect();
         let _ = writeln!(
             out,
-            "PGR at the default {:.1}% (weak {}, strong {}); CPT(50%) {}, CPT(80%) {}; beats random at equal cost (by {BEATS_MARGIN} or more) at {} of {} knob values, ties it (within {BEATS_MARGIN}) at {}",
+            "PGR at the default {:.1}% (weak {}, strong {}); CPT(50%) {}, CPT(80%) {}; {}",
             pgr(p.quality, weak, strong) * 100.0,
             weak.name.trim_start_matches("always "),
             strong.name.trim_start_matches("always "),
             share_text(cpt(&curve, weak, strong, 0.5)),
             share_text(cpt(&curve, weak, strong, 0.8)),
-            margins.iter().filter(|m| **m >= BEATS_MARGIN).count(),
-            sweep.points.len(),
-            margins.iter().filter(|m| m.abs() < BEATS_MARGIN).count(),
+            versus_random(&sweep.points, &singles),
         );
     }
     if let Some(path) = request.plot {
@@ -225,10 +218,6 @@ pub(crate) fn run(context: &Context, request: &Request<'_>) -> anyhow::Result<St
     }
     Ok(out)
 }
-
-/// The quality margin over random routing at equal cost that counts as beating it: less is a
-/// tie (a knob value that sends every prompt to one model can only tie).
-const BEATS_MARGIN: f64 = 0.001;
 
 fn as_point(point: &KnobPoint) -> Point {
     Point {

@@ -119,6 +119,11 @@ fn calibrate_writes_a_table_that_route_reads_back() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("recommended knob"), "{stdout}");
+    // The held-out sweep sits beside random routing at equal cost, and says how it compares.
+    assert!(
+        stdout.contains(" random ") && stdout.contains("of 16 knob values, ties it"),
+        "{stdout}"
+    );
     let written = std::fs::read_to_string(&out).unwrap();
     assert!(
         written.contains("[difficulty]")
