@@ -731,13 +731,19 @@ pub fn knob_point(knob: f64, items: &[OutcomeItem], choice: &[&str], baseline: &
     }
 }
 
+/// Whether a point's quality is not measurably below the baseline's: its paired loss within
+/// one standard error, and at least 98% of the baseline's quality.
+pub fn no_measurable_loss(point: &KnobPoint) -> bool {
+    point.loss_vs_baseline <= point.loss_se && point.quality_share >= 0.98
+}
+
 /// The knob to ship: the cheapest point whose quality is not measurably below the
 /// baseline's (its paired loss within one standard error, and at least 98% of the
 /// baseline's quality); the highest knob when none is.
 pub fn recommended_knob(points: &[KnobPoint]) -> Option<f64> {
     points
         .iter()
-        .filter(|p| p.loss_vs_baseline <= p.loss_se && p.quality_share >= 0.98)
+        .filter(|p| no_measurable_loss(p))
         .min_by(|a, b| a.cost.cmp(&b.cost).then(b.quality.total_cmp(&a.quality)))
         .or_else(|| points.iter().max_by(|a, b| a.knob.total_cmp(&b.knob)))
         .map(|p| p.knob)

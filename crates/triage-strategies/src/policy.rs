@@ -598,7 +598,7 @@ impl Policy {
             .map(|i| &weighed[*i])
             .find(|w| w.model != chosen.model);
         let mut reason = format!(
-            "quality {:.2} (price weight {:.3}): {} has expected quality {:.3} at {:.3}× the baseline's price; difficulty {} (p(cheap model right) {:.2})",
+            "quality {} (price weight {:.3}): {} has expected quality {:.3} at {:.3}× the baseline's price; difficulty {} (p(cheap model right) {:.2})",
             quality.knob,
             weight,
             chosen.model,

@@ -14,7 +14,7 @@ use rust_decimal::prelude::ToPrimitive as _;
 use serde_json::json;
 use triage_strategies::outcomes::{
     CalibrationItem, FitOptions, KNOB_SWEEP, KnobPoint, OutcomeItem, Point, always, common_models,
-    fit_table, knob_point, random_at_cost, recommended_knob,
+    fit_table, knob_point, no_measurable_loss, random_at_cost, recommended_knob,
 };
 use triage_strategies::{QualityTable, Strategy, StrategyKind};
 use triage_types::{ChatRequest, RouteClass};
@@ -150,8 +150,8 @@ fn calibrate(context: &Context, args: &Args) -> anyhow::Result<String> {
 
     // Held-out: fit on all folds but one, route the one left out, at every knob value.
     let folds = usize::from(args.folds);
-    let mut held_out: Vec<Vec<String>> = vec![vec![String::new(); items.len()]; KNOB_SWEEP.len()];
     let progress = bar(folds as u64, "folds");
+    let mut fold_tables = Vec::with_capacity(folds);
     for fold in 0..folds {
         let (train, test): (Vec<usize>, Vec<usize>) =
             (0..items.len()).partition(|i| i % folds != fold);
@@ -159,9 +159,14 @@ fn calibrate(context: &Context, args: &Args) -> anyhow::Result<String> {
             train.iter().map(|i| calibration[*i].clone()).collect();
         let fit = fit_table(&base, &train_items, &tiers, &options)
             .context("no item scores the reference model")?;
-        let table = Arc::new(fit.table);
-        for (k, knob) in KNOB_SWEEP.iter().enumerate() {
-            let router = router_for(Arc::clone(&table), *knob);
+        fold_tables.push((test, Arc::new(fit.table)));
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let held_out_at = |knob: f64| -> anyhow::Result<KnobPoint> {
+        let mut choice = vec![String::new(); items.len()];
+        for (test, table) in &fold_tables {
+            let router = router_for(Arc::clone(table), knob);
             let chosen = route_items(
                 &router,
                 &context.catalog,
@@ -169,21 +174,41 @@ fn calibrate(context: &Context, args: &Args) -> anyhow::Result<String> {
                 context.today,
             )?;
             for (i, model) in test.iter().zip(chosen) {
-                held_out[k][*i] = model;
+                choice[*i] = model;
             }
         }
-        progress.inc(1);
-    }
-    progress.finish_and_clear();
-    let points: Vec<KnobPoint> = KNOB_SWEEP
+        let choice: Vec<&str> = choice.iter().map(String::as_str).collect();
+        Ok(knob_point(knob, &items, &choice, &baseline))
+    };
+    let points = KNOB_SWEEP
         .iter()
-        .zip(&held_out)
-        .map(|(knob, choice)| {
-            let choice: Vec<&str> = choice.iter().map(String::as_str).collect();
-            knob_point(*knob, &items, &choice, &baseline)
-        })
-        .collect();
-    let recommended = recommended_knob(&points);
+        .map(|knob| held_out_at(*knob))
+        .collect::<anyhow::Result<Vec<KnobPoint>>>()?;
+    // The sweep's steps are coarse where the price weight falls fast: between the recommended
+    // value and the sweep value below it, when that one loses quality, bisect for the cheapest
+    // knob that does not.
+    let mut recommended = recommended_knob(&points);
+    let mut refined = Vec::new();
+    if let Some(high) = recommended {
+        let below = points
+            .iter()
+            .filter(|p| p.knob < high)
+            .max_by(|a, b| a.knob.total_cmp(&b.knob));
+        if let Some(low) = below.filter(|p| !no_measurable_loss(p)) {
+            let (mut low, mut high) = (low.knob, high);
+            for _ in 0..REFINE_STEPS {
+                let middle = ((low + high) / 2.0 * 1e4).round() / 1e4;
+                let point = held_out_at(middle)?;
+                if no_measurable_loss(&point) {
+                    high = middle;
+                } else {
+                    low = middle;
+                }
+                refined.push(point);
+            }
+            recommended = Some(high);
+        }
+    }
     let singles: Vec<Point> = models.iter().map(|model| always(&items, model)).collect();
 
     let fit = fit_table(&base, &calibration, &tiers, &options)
@@ -211,6 +236,7 @@ fn calibrate(context: &Context, args: &Args) -> anyhow::Result<String> {
             "l2": fit.l2,
             "recommended_knob": recommended,
             "held_out": points,
+            "refined": refined,
             "held_out_random_at_equal_cost": points
                 .iter()
                 .map(|p| random_at_cost(&singles, p.cost))
@@ -243,6 +269,10 @@ fn calibrate(context: &Context, args: &Args) -> anyhow::Result<String> {
     );
     out.push_str(&knob_table(&points, &singles));
     let _ = writeln!(out, "{}", versus_random(&points, &singles));
+    if !refined.is_empty() {
+        let _ = writeln!(out, "\nrefined between the sweep's values (held out):");
+        out.push_str(&knob_table(&refined, &singles));
+    }
     match recommended {
         Some(knob) => {
             let _ = writeln!(
@@ -257,6 +287,9 @@ fn calibrate(context: &Context, args: &Args) -> anyhow::Result<String> {
     let _ = writeln!(out, "wrote {}", args.out.display());
     Ok(out)
 }
+
+/// How many times `calibrate` halves the interval in which the recommended knob lies.
+const REFINE_STEPS: usize = 3;
 
 /// The table every outcome command prints: one row per knob value, with random routing
 /// between the `singles` (always one model) at the same cost beside it.
@@ -276,7 +309,7 @@ pub(crate) fn knob_table(points: &[KnobPoint], singles: &[Point]) -> String {
                 .collect::<Vec<_>>()
                 .join(", ");
             vec![
-                format!("{:.2}", p.knob),
+                knob_text(p.knob),
                 format!("{:.3}", p.quality),
                 format!("{:.1}%", p.quality_share * 100.0),
                 format!("${}", format_dollars(p.cost.round_dp(4))),
@@ -293,6 +326,16 @@ pub(crate) fn knob_table(points: &[KnobPoint], singles: &[Point]) -> String {
         &rows,
         &[1, 2, 3, 4, 5],
     )
+}
+
+/// A knob value with two decimals, or four where it needs them (a refined value).
+fn knob_text(knob: f64) -> String {
+    let two = format!("{knob:.2}");
+    if (two.parse::<f64>().unwrap_or(knob) - knob).abs() < 1e-9 {
+        two
+    } else {
+        format!("{knob:.4}")
+    }
 }
 
 /// The quality margin over random routing at equal cost that counts as beating it: less is a

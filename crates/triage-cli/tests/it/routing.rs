@@ -103,7 +103,7 @@ fn route_json_is_one_object() {
     assert_eq!(code, 0, "{stderr}");
     let value: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(value["class"], "transform");
-    assert_eq!(value["model"], "test-reasoner");
+    assert_eq!(value["model"], "test-mid");
     assert_eq!(value["strategy"], "keyword");
     for key in [
         "confidence",
