@@ -39,9 +39,13 @@ What it fits: the difficulty signal (a logistic regression on cheap text feature
 whether the --reference model answers correctly; its L2 strength chosen by held-out log loss),
 then per routing class with enough items, each model's mean score in each difficulty bucket
 (shrunk towards the prior), and that class's tier priors from the fitted models. Classes the
-data does not reach keep the base table's entries. The knob is chosen on held-out folds: the
-cheapest value whose quality is not measurably below the baseline's (paired loss within one
-standard error and at least 98% of its quality).
+data does not reach keep the base table's entries. The knob's schedule (`price_weights`, the
+price weight at knob 0, 0.1, ..., 1) comes from the prompts' own trade-offs: knob k passes
+5% + 95%·k of the price weights at which a prompt's choice moves to a dearer model. The knob is
+chosen on held-out folds: the cheapest value whose quality is not measurably below the
+baseline's (paired loss within one standard error and at least 98% of its quality), found on
+the sweep and then refined by halving the interval below it three times. The held-out table
+shows random routing between single models at the same cost beside each value.
 
 Examples:
   triage calibrate --outcomes graded.jsonl --map model-map.json --out quality.toml
