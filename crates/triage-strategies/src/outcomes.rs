@@ -397,15 +397,13 @@ pub fn fit_table(
         );
     }
     let mut breaks = Vec::new();
-    for item in items {
+    for (item, bucket) in items.iter().zip(&buckets) {
         let candidates: Vec<(f64, f64)> = item
             .relative_prices
             .iter()
             .map(|(model, price)| {
                 let tier = tiers.get(model).copied().unwrap_or(3);
-                let p = table.difficulty.p_cheap_right(&item.prompt);
-                let bucket = table.difficulty.bucket(p);
-                let quality = table.expected_quality(&item.class_scores, bucket, model, tier);
+                let quality = table.expected_quality(&item.class_scores, *bucket, model, tier);
                 (quality, *price)
             })
             .collect();

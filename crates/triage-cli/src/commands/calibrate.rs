@@ -344,7 +344,7 @@ fn knob_text(knob: f64) -> String {
 
 /// The quality margin over random routing at equal cost that counts as beating it: less is a
 /// tie (a knob value that sends every prompt to one model can only tie).
-pub(crate) const BEATS_MARGIN: f64 = 0.001;
+const BEATS_MARGIN: f64 = 0.001;
 
 /// How a sweep compares with random routing at equal cost, in words: at how many knob values
 /// it beats it, ties it and falls behind, naming the values that do not beat it.

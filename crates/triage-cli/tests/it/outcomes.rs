@@ -100,23 +100,29 @@ fn calibrate_writes_a_table_that_route_reads_back() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("quality.toml");
     let (outcomes, map) = (fixture("outcomes.jsonl"), fixture("outcomes-map.json"));
-    let (code, stdout, stderr) = triage(&[
-        "calibrate",
-        "--outcomes",
-        &outcomes,
-        "--map",
-        &map,
-        "--out",
-        out.to_str().unwrap(),
-        "--folds",
-        "2",
-        "--strategy",
-        "keyword",
-        "--baseline",
-        "gpt-4o",
-        "--as-of",
-        "2026-12-01",
-    ]);
+    // `calibrate` on the fixture into `out`, with `extra` options first.
+    let calibrate = |extra: &[&str], out: &std::path::Path| {
+        let mut args = vec!["calibrate"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[
+            "--outcomes",
+            &outcomes,
+            "--map",
+            &map,
+            "--out",
+            out.to_str().unwrap(),
+            "--folds",
+            "2",
+            "--strategy",
+            "keyword",
+            "--baseline",
+            "gpt-4o",
+            "--as-of",
+            "2026-12-01",
+        ]);
+        triage(&args)
+    };
+    let (code, stdout, stderr) = calibrate(&[], &out);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("recommended knob"), "{stdout}");
     // The held-out sweep sits beside random routing at equal cost, and says how it compares.
@@ -136,25 +142,7 @@ fn calibrate_writes_a_table_that_route_reads_back() {
     // Refitting on the same data with the fitted table as the base gives the same table: the
     // fit does not drift from one run to the next.
     let again = dir.path().join("again.toml");
-    let (code, _, stderr) = triage(&[
-        "calibrate",
-        "--config",
-        config.to_str().unwrap(),
-        "--outcomes",
-        &outcomes,
-        "--map",
-        &map,
-        "--out",
-        again.to_str().unwrap(),
-        "--folds",
-        "2",
-        "--strategy",
-        "keyword",
-        "--baseline",
-        "gpt-4o",
-        "--as-of",
-        "2026-12-01",
-    ]);
+    let (code, _, stderr) = calibrate(&["--config", config.to_str().unwrap()], &again);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(std::fs::read_to_string(&again).unwrap(), written);
     let (code, stdout, stderr) = triage(&[
