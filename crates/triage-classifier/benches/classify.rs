@@ -1,6 +1,6 @@
 //! Criterion benchmarks of the shipped classifier: `classify` (tokenizing included) on prompts of
-//! 16, 64, 128 and 256 tokens, the forward pass alone, and model load time; then p50 / p99 over
-//! many single calls, which criterion does not report.
+//! 16, 64, 128 and 256 tokens, the forward pass alone (and, where it runs int8, in f32 too), and
+//! model load time; then p50 / p99 over many single calls, which criterion does not report.
 //!
 //! Candle reads the thread count from `RAYON_NUM_THREADS` on every matrix product, so run once
 //! per setting: `RAYON_NUM_THREADS=1 cargo bench -p triage-classifier` (single-threaded) and
@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion};
-use triage_classifier::{Classifier, default_model_dir};
+use triage_classifier::{Classifier, Precision, default_model_dir};
 
 /// Token counts to benchmark; the model reads at most `max_tokens` of them.
 const LENGTHS: [usize; 4] = [16, 64, 128, 256];
@@ -68,16 +68,25 @@ fn benches(c: &mut Criterion, classifier: &Classifier) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group(format!("forward/{threads}"));
-    for tokens in LENGTHS {
-        let ids = classifier
-            .encode(&prompt_of(classifier, tokens))
-            .unwrap_or_default();
-        group.bench_with_input(BenchmarkId::from_parameter(tokens), &ids, |b, ids| {
-            b.iter(|| classifier.probabilities(black_box(ids)));
-        });
+    // The forward pass as the classifier runs it (int8 where the CPU has AVX-512 VNNI), then,
+    // on such a CPU, the same weights in f32 for comparison.
+    let mut passes = vec![(format!("forward/{threads}"), classifier.clone())];
+    if classifier.precision() == Precision::Int8 {
+        let f32 = classifier.clone().with_precision(Precision::F32);
+        passes.extend(f32.ok().map(|f32| (format!("forward-f32/{threads}"), f32)));
     }
-    group.finish();
+    for (name, classifier) in &passes {
+        let mut group = c.benchmark_group(name);
+        for tokens in LENGTHS {
+            let ids = classifier
+                .encode(&prompt_of(classifier, tokens))
+                .unwrap_or_default();
+            group.bench_with_input(BenchmarkId::from_parameter(tokens), &ids, |b, ids| {
+                b.iter(|| classifier.probabilities(black_box(ids)));
+            });
+        }
+        group.finish();
+    }
 
     let mut group = c.benchmark_group("load");
     group.sample_size(20);

@@ -1,5 +1,6 @@
 //! Reductions over a slice in 16 independent lanes, folded in a fixed order at the end, so the
-//! compiler can vectorise them without reordering floating-point sums itself.
+//! compiler can vectorise them without reordering floating-point sums itself; the kernels'
+//! 16-lane masks; and the kernels' test inputs.
 
 /// The largest of `values` (negative infinity for none).
 #[inline(always)]
@@ -30,6 +31,45 @@ pub(crate) fn sum(values: &[f32], map: impl Fn(f32) -> f32) -> f32 {
     }
     acc.iter().sum::<f32>() + rest.iter().map(|&value| map(value)).sum::<f32>()
 }
+
+/// The mask of the first `lanes` of 16 (all of them from 16 up): the kernels' stores and loads
+/// of a partial vector.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) fn mask16(lanes: usize) -> u16 {
+    if lanes >= 16 {
+        u16::MAX
+    } else {
+        (1u16 << lanes) - 1
+    }
+}
+
+/// A deterministic pseudo-random matrix in [-1, 1), for the kernels' tests.
+#[cfg(test)]
+pub(crate) fn test_values(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// `(rows, input, output)` shapes for the kernels' tests: row counts around their block sizes,
+/// outputs below, at and between panels, inputs off the int8 kernel's groups of four.
+#[cfg(test)]
+pub(crate) const TEST_SHAPES: [(usize, usize, usize); 8] = [
+    (1, 128, 384),
+    (5, 128, 128),
+    (6, 37, 40),
+    (7, 128, 6),
+    (8, 128, 384),
+    (13, 63, 33),
+    (64, 128, 128),
+    (130, 128, 384),
+];
 
 #[cfg(test)]
 mod tests {

@@ -38,6 +38,32 @@ impl Kernel {
     }
 }
 
+/// A linear layer's f32 parameters, as the packed kernels (f32 and int8) take them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dense<'a> {
+    /// `W`, `(input, output)` row-major.
+    pub(crate) weight_t: &'a [f32],
+    /// `output` values.
+    pub(crate) bias: &'a [f32],
+    pub(crate) input: usize,
+    pub(crate) output: usize,
+    /// Whether a ReLU follows.
+    pub(crate) relu: bool,
+}
+
+impl Dense<'_> {
+    /// `W` at `(row, column)`, after checking the shapes.
+    pub(crate) fn checked(&self) -> impl Fn(usize, usize) -> f32 + '_ {
+        assert_eq!(
+            self.weight_t.len(),
+            self.input * self.output,
+            "weight shape"
+        );
+        assert_eq!(self.bias.len(), self.output, "bias length");
+        |row, column| self.weight_t[row * self.output + column]
+    }
+}
+
 /// `y = x · W + b` (optionally followed by a ReLU) for a weight `W` of `(input, output)`, packed
 /// for [`Kernel`].
 #[derive(Debug, Clone)]
@@ -54,23 +80,11 @@ pub(crate) struct PackedLinear {
 }
 
 impl PackedLinear {
-    /// Packs `weight_t`, `(input, output)` row-major, and `bias` (`output` values) for
-    /// `kernel`, which this CPU must run (see [`Kernel::available`]).
-    pub(crate) fn with_kernel(
-        kernel: Kernel,
-        weight_t: &[f32],
-        bias: &[f32],
-        input: usize,
-        output: usize,
-        relu: bool,
-    ) -> Self {
-        assert_eq!(weight_t.len(), input * output, "weight shape");
-        assert_eq!(bias.len(), output, "bias length");
-        let mut linear = Self::from_fn(kernel, input, output, |row, column| {
-            weight_t[row * output + column]
-        });
-        linear.bias[..output].copy_from_slice(bias);
-        linear.relu = relu;
+    /// Packs `dense` for `kernel`, which this CPU must run (see [`Kernel::available`]).
+    pub(crate) fn with_kernel(kernel: Kernel, dense: Dense<'_>) -> Self {
+        let mut linear = Self::from_fn(kernel, dense.input, dense.output, dense.checked());
+        linear.bias[..dense.output].copy_from_slice(dense.bias);
+        linear.relu = dense.relu;
         linear
     }
 
@@ -176,6 +190,7 @@ mod x86 {
     };
 
     use super::{PANEL, PackedLinear, Strides};
+    use crate::lanes::mask16;
 
     /// Calls `$tile::<N>` for the `$rows` left (one of the listed `N`).
     macro_rules! dispatch_rows {
@@ -329,15 +344,6 @@ mod x86 {
         }
     }
 
-    /// The mask of the first `lanes` of 16 (all of them from 16 up).
-    fn mask16(lanes: usize) -> u16 {
-        if lanes >= 16 {
-            u16::MAX
-        } else {
-            (1u16 << lanes) - 1
-        }
-    }
-
     /// # Safety
     /// AVX2 and FMA; `tile.x` holds `N` rows and `out` `N` rows of `tile.width` from the column.
     #[target_feature(enable = "avx2,fma")]
@@ -385,20 +391,8 @@ mod x86 {
 
 #[cfg(test)]
 mod tests {
-    use super::{Kernel, PackedLinear};
-
-    /// A deterministic pseudo-random matrix in [-1, 1).
-    fn values(len: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
+    use super::{Dense, Kernel, PackedLinear};
+    use crate::lanes::{TEST_SHAPES, test_values as values};
 
     fn reference(
         x: &[f32],
@@ -430,23 +424,20 @@ mod tests {
             eprintln!("no SIMD kernel on this CPU: candle's matrix product is used instead");
             return;
         }
-        // Row counts around both kernels' block sizes, widths below, at and between panels.
         for kernel in kernels {
-            for (rows, input, output) in [
-                (1, 128, 384),
-                (5, 128, 128),
-                (6, 37, 40),
-                (7, 128, 6),
-                (8, 128, 384),
-                (13, 64, 33),
-                (64, 128, 128),
-                (130, 128, 384),
-            ] {
+            for (rows, input, output) in TEST_SHAPES {
                 for relu in [false, true] {
                     let x = values(rows * input, 1);
                     let w = values(input * output, 2);
                     let b = values(output, 3);
-                    let linear = PackedLinear::with_kernel(kernel, &w, &b, input, output, relu);
+                    let dense = Dense {
+                        weight_t: &w,
+                        bias: &b,
+                        input,
+                        output,
+                        relu,
+                    };
+                    let linear = PackedLinear::with_kernel(kernel, dense);
                     let mut got = vec![f32::NAN; rows * output];
                     linear.forward_into(&x, rows, &mut got);
                     let want = reference(&x, &w, &b, rows, input, relu);

@@ -5,15 +5,16 @@ use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
 
-use crate::ModelConfig;
 use crate::attention::Attention;
-use crate::linear::{Kernel, PackedLinear};
+use crate::linear::{Dense, Kernel, PackedLinear};
 use crate::ngrams::NgramHead;
 use crate::params::{
     CLASSIFIER, EMBEDDINGS_NORM, LAYER_NORMS, NGRAM_WEIGHTS, POSITION_EMBEDDINGS, WORD_EMBEDDINGS,
     layer_prefix,
 };
-use crate::stack::{RowNorm, Stack, StackLayer};
+use crate::quantized::QuantizedLinear;
+use crate::stack::{RowNorm, Stack, StackLayer, StackLinear};
+use crate::{ModelConfig, Precision};
 
 /// A layer norm's scale and shift.
 #[derive(Debug, Clone)]
@@ -52,17 +53,22 @@ impl Linear {
         if self.relu { ys.relu() } else { Ok(ys) }
     }
 
-    /// The same layer packed for `kernel`.
-    fn packed(&self, kernel: Kernel) -> candle_core::Result<PackedLinear> {
+    /// The same layer packed for `kernel` in `precision` (int8 only where the CPU runs it).
+    fn packed(&self, kernel: Kernel, precision: Precision) -> candle_core::Result<StackLinear> {
         let (input, output) = self.weight_t.dims2()?;
-        Ok(PackedLinear::with_kernel(
-            kernel,
-            &self.weight_t.flatten_all()?.to_vec1::<f32>()?,
-            &self.bias.to_vec1::<f32>()?,
+        let weight_t = self.weight_t.flatten_all()?.to_vec1::<f32>()?;
+        let bias = self.bias.to_vec1::<f32>()?;
+        let dense = Dense {
+            weight_t: &weight_t,
+            bias: &bias,
             input,
             output,
-            self.relu,
-        ))
+            relu: self.relu,
+        };
+        Ok(match precision {
+            Precision::Int8 => StackLinear::Int8(QuantizedLinear::new(dense)),
+            Precision::F32 => StackLinear::F32(PackedLinear::with_kernel(kernel, dense)),
+        })
     }
 }
 
@@ -210,7 +216,9 @@ impl Encoder {
             return Err(format!("unexpected tensor `{name}`"));
         }
         let stack = match Kernel::detect() {
-            Some(kernel) => Some(pack(kernel, config, &layers).map_err(|e| e.to_string())?),
+            Some(kernel) => Some(
+                pack(kernel, config, &layers, Precision::fastest()).map_err(|e| e.to_string())?,
+            ),
             None => None,
         };
         Ok(Self {
@@ -224,6 +232,28 @@ impl Encoder {
             head_bias,
             ngrams,
         })
+    }
+
+    /// The arithmetic of the linear layers each pass runs.
+    pub(crate) fn precision(&self) -> Precision {
+        match self.stack.as_ref().map(|stack| &stack.layers[..]) {
+            Some([first, ..]) if matches!(first.qkv, StackLinear::Int8(_)) => Precision::Int8,
+            _ => Precision::F32,
+        }
+    }
+
+    /// Repacks the layers in `precision` (int8 only where the CPU runs it; see
+    /// [`Precision::available`]); a CPU without the packed kernels keeps candle's f32 path.
+    pub(crate) fn set_precision(&mut self, precision: Precision) -> candle_core::Result<()> {
+        if let Some(stack) = &self.stack {
+            let precision = if precision.available() {
+                precision
+            } else {
+                Precision::F32
+            };
+            self.stack = Some(pack(stack.kernel, &self.config, &self.layers, precision)?);
+        }
+        Ok(())
     }
 
     /// Class probabilities, in the model's output order, for one sequence of token ids (at most
@@ -341,17 +371,22 @@ impl Encoder {
     }
 }
 
-/// `layers` packed for `kernel`.
-fn pack(kernel: Kernel, config: &ModelConfig, layers: &[Layer]) -> candle_core::Result<Stack> {
+/// `layers` packed for `kernel`, their linear maps in `precision`.
+fn pack(
+    kernel: Kernel,
+    config: &ModelConfig,
+    layers: &[Layer],
+    precision: Precision,
+) -> candle_core::Result<Stack> {
     let layers = layers
         .iter()
         .map(|layer| {
             Ok(StackLayer {
-                qkv: layer.qkv.packed(kernel)?,
-                output: layer.output.packed(kernel)?,
+                qkv: layer.qkv.packed(kernel, precision)?,
+                output: layer.output.packed(kernel, precision)?,
                 attention_norm: layer.attention_norm.row_norm()?,
-                up: layer.up.packed(kernel)?,
-                down: layer.down.packed(kernel)?,
+                up: layer.up.packed(kernel, precision)?,
+                down: layer.down.packed(kernel, precision)?,
                 ffn_norm: layer.ffn_norm.row_norm()?,
             })
         })
@@ -385,9 +420,10 @@ mod tests {
     use candle_core::{Device, Tensor};
 
     use super::{Encoder, pack};
-    use crate::ModelConfig;
     use crate::linear::Kernel;
     use crate::params::param_specs;
+    use crate::stack::Stack;
+    use crate::{ModelConfig, Precision};
 
     /// The packed stack and candle's operations agree on a random model with more than one
     /// layer and head, widths off the kernels' panel size, and a prompt of every length.
@@ -422,9 +458,25 @@ mod tests {
             eprintln!("no SIMD kernel on this CPU: candle's path is the only one");
             return;
         }
-        // The stack the encoder chose, then one packed for every kernel this CPU runs.
-        for kernel in Kernel::available() {
-            let stack = pack(kernel, &config, &encoder.layers).unwrap();
+        // The stack the encoder chose, then one packed for every kernel (in f32) this CPU
+        // runs, and the int8 one where it runs that. Int8 answers are within its quantization
+        // error (each layer's inputs and weights rounded to 1/127 of their largest value).
+        let mut stacks: Vec<(String, Stack, f32)> = Kernel::available()
+            .into_iter()
+            .map(|kernel| {
+                let stack = pack(kernel, &config, &encoder.layers, Precision::F32).unwrap();
+                (format!("{kernel:?}"), stack, 1e-5)
+            })
+            .collect();
+        if let Some(kernel) = Kernel::detect().filter(|_| Precision::Int8.available()) {
+            let stack = pack(kernel, &config, &encoder.layers, Precision::Int8).unwrap();
+            stacks.push(("int8".to_owned(), stack, 0.05));
+        }
+        let chosen_tolerance = match encoder.precision() {
+            Precision::F32 => 1e-5,
+            Precision::Int8 => 0.05,
+        };
+        for (name, stack, tolerance) in &stacks {
             for tokens in 1..=config.max_tokens {
                 let ids: Vec<u32> = (0..tokens as u32).map(|i| (i * 13) % 50).collect();
                 let reference = encoder.pooled_reference(&ids).unwrap();
@@ -434,8 +486,9 @@ mod tests {
                 let packed = stack.pooled(&embeddings, tokens);
                 for ((chosen, packed), reference) in chosen.iter().zip(&packed).zip(&reference) {
                     assert!(
-                        (chosen - reference).abs() < 1e-5 && (packed - reference).abs() < 1e-5,
-                        "{kernel:?}, {tokens} tokens: {chosen} / {packed} vs {reference}"
+                        (chosen - reference).abs() < chosen_tolerance
+                            && (packed - reference).abs() < *tolerance,
+                        "{name}, {tokens} tokens: {chosen} / {packed} vs {reference}"
                     );
                 }
             }

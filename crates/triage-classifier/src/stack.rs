@@ -10,6 +10,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 use crate::attention::Attention;
 use crate::lanes;
 use crate::linear::{Kernel, PackedLinear};
+use crate::quantized::{QuantizedLinear, QuantizedRows};
 
 /// A layer norm's parameters as plain values.
 #[derive(Debug, Clone)]
@@ -19,16 +20,33 @@ pub(crate) struct RowNorm {
     pub(crate) eps: f32,
 }
 
+/// One of a layer's linear maps, in the arithmetic the stack was packed for.
+#[derive(Debug, Clone)]
+pub(crate) enum StackLinear {
+    F32(PackedLinear),
+    Int8(QuantizedLinear),
+}
+
+impl StackLinear {
+    /// `y` for the `rows` rows of `x` into `out`; int8 maps quantize `x` into `scratch`.
+    fn forward_into(&self, x: &[f32], rows: usize, out: &mut [f32], scratch: &mut QuantizedRows) {
+        match self {
+            Self::F32(linear) => linear.forward_into(x, rows, out),
+            Self::Int8(linear) => linear.forward_into(x, rows, out, scratch),
+        }
+    }
+}
+
 /// One post-norm transformer layer, packed.
 #[derive(Debug, Clone)]
 pub(crate) struct StackLayer {
     /// Query, key and value projections, the query part pre-scaled by `1/sqrt(head_size)`.
-    pub(crate) qkv: PackedLinear,
-    pub(crate) output: PackedLinear,
+    pub(crate) qkv: StackLinear,
+    pub(crate) output: StackLinear,
     pub(crate) attention_norm: RowNorm,
     /// The feed-forward up-projection with its ReLU.
-    pub(crate) up: PackedLinear,
-    pub(crate) down: PackedLinear,
+    pub(crate) up: StackLinear,
+    pub(crate) down: StackLinear,
     pub(crate) ffn_norm: RowNorm,
 }
 
@@ -53,13 +71,20 @@ impl Stack {
         let mut context = vec![0.0; tokens * hidden];
         let mut delta = vec![0.0; tokens * hidden];
         let mut activations = vec![0.0; tokens * self.intermediate];
+        let mut scratch = QuantizedRows::default();
         for layer in &self.layers {
-            layer.qkv.forward_into(&xs, tokens, &mut qkv);
+            layer.qkv.forward_into(&xs, tokens, &mut qkv, &mut scratch);
             self.attention.forward_into(&qkv, tokens, &mut context);
-            layer.output.forward_into(&context, tokens, &mut delta);
+            layer
+                .output
+                .forward_into(&context, tokens, &mut delta, &mut scratch);
             add_and_norm(self.kernel, &mut xs, &delta, &layer.attention_norm);
-            layer.up.forward_into(&xs, tokens, &mut activations);
-            layer.down.forward_into(&activations, tokens, &mut delta);
+            layer
+                .up
+                .forward_into(&xs, tokens, &mut activations, &mut scratch);
+            layer
+                .down
+                .forward_into(&activations, tokens, &mut delta, &mut scratch);
             add_and_norm(self.kernel, &mut xs, &delta, &layer.ffn_norm);
         }
         let mut pooled = vec![0.0; hidden];

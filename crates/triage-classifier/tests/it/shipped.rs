@@ -1,7 +1,9 @@
 //! Golden outputs of the shipped model (embedded from `models/default`): retraining the model
 //! changes these snapshots, which is the point.
 
-use triage_classifier::{Classifier, EMBEDDED_MODEL_ID, WEIGHTS_FILE, default_model_dir};
+use triage_classifier::{
+    Classifier, EMBEDDED_MODEL_ID, Precision, WEIGHTS_FILE, default_model_dir,
+};
 use triage_types::{RouteClass, TextClassifier};
 
 use crate::robustness::check_odd_prompts;
@@ -34,9 +36,18 @@ fn rounded(scores: &triage_types::ClassScores) -> Vec<(RouteClass, f64)> {
         .collect()
 }
 
+/// The shipped model in f32, as trained, whatever this CPU would run.
+fn as_trained() -> Classifier {
+    Classifier::embedded()
+        .and_then(|classifier| classifier.with_precision(Precision::F32))
+        .unwrap()
+}
+
+/// The model as trained (f32), so the snapshot is the same on every CPU; the next test holds
+/// the int8 pass to it.
 #[test]
 fn golden_predictions() {
-    let classifier = Classifier::embedded().unwrap();
+    let classifier = as_trained();
     let report: Vec<String> = PROMPTS
         .iter()
         .map(|prompt| {
@@ -52,6 +63,32 @@ fn golden_predictions() {
         })
         .collect();
     insta::assert_snapshot!(report.join("\n"));
+}
+
+/// Where the CPU runs int8 (what `triage` then runs), it gives the golden prompts the same top
+/// class as f32 and probabilities within 0.01 of its.
+#[test]
+fn the_int8_pass_keeps_the_golden_answers() {
+    let f32 = as_trained();
+    let int8 = f32.clone().with_precision(Precision::Int8).unwrap();
+    if int8.precision() != Precision::Int8 {
+        eprintln!("no AVX-512 VNNI on this CPU: the classifier runs f32");
+        return;
+    }
+    for prompt in PROMPTS {
+        let (want, got) = (
+            f32.classify(prompt).unwrap(),
+            int8.classify(prompt).unwrap(),
+        );
+        assert_eq!(got.best().0, want.best().0, "{prompt}");
+        for class in RouteClass::ALL {
+            let (want, got) = (want.get(class), got.get(class));
+            assert!(
+                (want - got).abs() < 0.01,
+                "{prompt}: {class} {got} vs {want}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! inference forward passes.
 
 use candle_core::{D, Device, Tensor};
-use triage_classifier::Classifier;
+use triage_classifier::{Classifier, Precision};
 
 use crate::{TINY_LABELS, tiny_config, write_tiny_model};
 
@@ -49,7 +49,12 @@ fn training_probabilities(
 fn loads_from_a_directory_and_matches_the_training_forward_pass() {
     let dir = tempfile::tempdir().unwrap();
     let (_varmap, encoder) = write_tiny_model(dir.path());
-    let classifier = Classifier::load(dir.path()).unwrap();
+    // f32 is the training pass's arithmetic; int8 (where the CPU runs it) is checked below.
+    let classifier = Classifier::load(dir.path())
+        .unwrap()
+        .with_precision(Precision::F32)
+        .unwrap();
+    let int8 = classifier.clone().with_precision(Precision::Int8).unwrap();
     assert_eq!(classifier.config(), &tiny_config());
     assert_eq!(classifier.labels(), TINY_LABELS);
 
@@ -64,6 +69,12 @@ fn loads_from_a_directory_and_matches_the_training_forward_pass() {
         let slow = training_probabilities(&encoder, &ids);
         for (fast, slow) in fast.iter().zip(&slow) {
             assert!((fast - slow).abs() < 1e-5, "{text:?}: {fast:?} vs {slow:?}");
+        }
+        for (int8, slow) in int8.probabilities(&ids).unwrap().iter().zip(&slow) {
+            assert!(
+                (int8 - slow).abs() < 0.02,
+                "{text:?}, int8: {int8:?} vs {slow:?}"
+            );
         }
         // Scores are indexed by class, not by output.
         let scores = classifier.classify(text).unwrap();
@@ -201,6 +212,7 @@ fn an_ngram_head_adds_its_logits_to_the_encoders() {
         crate::tiny_tokenizer(),
         TINY_LABELS.to_vec(),
     )
+    .and_then(|classifier| classifier.with_precision(Precision::F32))
     .unwrap();
     let table: Vec<Vec<f32>> = table.to_vec2().unwrap();
     for text in ["summarize this text!", "what is the capital of france?", ""] {
@@ -284,6 +296,7 @@ fn pruning_drops_the_units_that_never_fire() {
             crate::tiny_tokenizer(),
             TINY_LABELS.to_vec(),
         )
+        .and_then(|classifier| classifier.with_precision(Precision::F32))
         .unwrap()
     };
     let full = build(&config, tensors.clone());

@@ -1,0 +1,573 @@
+//! Int8 linear layers for the packed encoder stack on CPUs with AVX-512 VNNI: weights quantized
+//! once at load time (one scale per output column), each call's input rows quantized on the fly
+//! (one scale per row), products summed exactly in 32-bit integers by `vpdpbusd`, which does
+//! four multiply-adds per lane where an f32 FMA does one, from a quarter of the weight bytes.
+//! Under a busy gateway the f32 weights are evicted between requests; the int8 ones are a
+//! quarter of the cache traffic. [`QuantizedLinear::available`] says whether the CPU has VNNI;
+//! without it the stack keeps [`crate::linear::PackedLinear`]'s f32 kernels.
+//!
+//! The scheme: `W ≈ q_w · s_w` per column (`q_w` in −127..=127) and, per row, either
+//! `x ≈ q_x · s_x` with `q_x` in 0..=255 when the row has no negative value (a ReLU's output),
+//! or `x ≈ (q_x − 128) · s_x` with `q_x` in 1..=255 otherwise; then
+//! `y = s_x · s_w · (Σ q_x q_w − offset · Σ q_w) + b`.
+
+use crate::linear::Dense;
+
+/// Output columns in one packed panel: two vectors of 16 accumulators.
+const PANEL: usize = 32;
+/// Inputs one accumulator lane sums per `vpdpbusd`: four byte products.
+const GROUP: usize = 4;
+/// Rows of input a tile keeps accumulators for (16 of the 32 vector registers).
+const BLOCK_ROWS: usize = 8;
+/// What a signed row's bytes carry above the signed value (`q_x = round(x / s_x) + 128`).
+const SIGNED_OFFSET: i32 = 128;
+
+/// `y = x · W + b` (optionally followed by a ReLU) for a weight `W` of `(input, output)`, in
+/// int8 with 32-bit sums.
+#[derive(Debug, Clone)]
+pub(crate) struct QuantizedLinear {
+    input: usize,
+    /// `input` rounded up to a whole number of [`GROUP`]s; the extra rows of `W` are zero.
+    padded: usize,
+    output: usize,
+    /// `q_w` in panels of [`PANEL`] columns: panel `p` holds `padded / GROUP` groups of
+    /// `PANEL * GROUP` bytes, each two halves of 16 lanes, lane `j` of half `h` the `GROUP`
+    /// weights of rows `GROUP * g..` in column `p * PANEL + h * 16 + j` (zero past `output`).
+    panels: Vec<i8>,
+    /// `s_w` per column, zero-padded to whole panels.
+    scales: Vec<f32>,
+    /// `SIGNED_OFFSET · Σ_k q_w[k, column]` per column: what a signed row's offset adds to its
+    /// sums.
+    offset_sums: Vec<i32>,
+    /// The bias, zero-padded to whole panels.
+    bias: Vec<f32>,
+    relu: bool,
+}
+
+/// Rows of input quantized for a [`QuantizedLinear`]; kept between calls so a pass allocates
+/// once.
+#[derive(Debug, Default)]
+pub(crate) struct QuantizedRows {
+    /// `rows * padded` bytes.
+    bytes: Vec<u8>,
+    /// `s_x` per row.
+    scales: Vec<f32>,
+    /// Whether each row was quantized with [`SIGNED_OFFSET`].
+    signed: Vec<bool>,
+    padded: usize,
+}
+
+impl QuantizedRows {
+    /// Quantizes `rows` rows of `input` values of `x`, each `stride` values apart, padded to
+    /// `padded` bytes a row with the row's zero. The CPU must run the int8 kernel.
+    fn quantize(&mut self, x: &[f32], stride: usize, rows: usize, input: usize, padded: usize) {
+        assert!(stride >= input && padded >= input, "strides");
+        assert!(
+            rows == 0 || x.len() >= (rows - 1) * stride + input,
+            "input shape"
+        );
+        self.padded = padded;
+        self.bytes.resize(rows * padded, 0);
+        self.scales.clear();
+        self.signed.clear();
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the int8 kernel's CPU has AVX-512F (see `QuantizedLinear::available`).
+        #[allow(unsafe_code)]
+        unsafe {
+            x86::quantize_rows(self, x, stride, input);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        quantize_rows(self, x, stride, input);
+    }
+
+    fn row(&self, row: usize) -> &[u8] {
+        &self.bytes[row * self.padded..(row + 1) * self.padded]
+    }
+}
+
+/// Fills `rows` (its buffers sized by [`QuantizedRows::quantize`]) from `x`.
+#[cfg(not(target_arch = "x86_64"))]
+fn quantize_rows(rows: &mut QuantizedRows, x: &[f32], stride: usize, input: usize) {
+    for (row, bytes) in rows.bytes.chunks_exact_mut(rows.padded.max(1)).enumerate() {
+        let (scale, signed) = quantize_row(&x[row * stride..row * stride + input], bytes);
+        rows.scales.push(scale);
+        rows.signed.push(signed);
+    }
+}
+
+/// Quantizes one row into `bytes` (its padding included); returns `s_x` and whether the row is
+/// signed. The reference for the kernels' own quantization.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn quantize_row(values: &[f32], bytes: &mut [u8]) -> (f32, bool) {
+    let high = values.iter().copied().fold(0.0, f32::max);
+    let low = values.iter().copied().fold(0.0, f32::min);
+    let (scale, signed, offset) = row_scale(high, low);
+    let inverse = 1.0 / scale;
+    let (bytes, padding) = bytes.split_at_mut(values.len());
+    for (byte, &value) in bytes.iter_mut().zip(values) {
+        // Round to nearest, ties to even; the float-to-int cast saturates.
+        *byte = ((value * inverse).round_ties_even() + offset).clamp(0.0, 255.0) as u8;
+    }
+    padding.fill(offset as u8);
+    (scale, signed)
+}
+
+/// A row's scale, whether it is signed, and the offset its levels carry, from its largest and
+/// smallest values (both counted from zero).
+fn row_scale(high: f32, low: f32) -> (f32, bool, f32) {
+    let signed = low < 0.0;
+    let (levels, offset) = if signed {
+        (127.0, SIGNED_OFFSET as f32)
+    } else {
+        (255.0, 0.0)
+    };
+    let magnitude = high.max(-low);
+    let scale = if magnitude > 0.0 && magnitude.is_finite() {
+        magnitude / levels
+    } else {
+        1.0
+    };
+    (scale, signed, offset)
+}
+
+impl QuantizedLinear {
+    /// Whether this CPU runs the int8 kernel (AVX-512F with VNNI).
+    pub(crate) fn available() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vnni")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Quantizes `dense`.
+    pub(crate) fn new(dense: Dense<'_>) -> Self {
+        let weight_at = dense.checked();
+        let Dense {
+            input,
+            output,
+            bias,
+            relu,
+            ..
+        } = dense;
+        let padded = input.div_ceil(GROUP) * GROUP;
+        let panel_count = output.div_ceil(PANEL);
+        let columns = panel_count * PANEL;
+        let mut scales = vec![0.0; columns];
+        let mut offset_sums = vec![0; columns];
+        let mut levels = vec![0i8; padded * columns];
+        for column in 0..output {
+            let weight = |row: usize| weight_at(row, column);
+            let magnitude = (0..input).map(|row| weight(row).abs()).fold(0.0, f32::max);
+            let scale = if magnitude > 0.0 {
+                magnitude / 127.0
+            } else {
+                1.0
+            };
+            scales[column] = scale;
+            let mut sum = 0;
+            for row in 0..input {
+                let level = (weight(row) / scale).round_ties_even().clamp(-127.0, 127.0) as i8;
+                levels[row * columns + column] = level;
+                sum += i32::from(level);
+            }
+            offset_sums[column] = SIGNED_OFFSET * sum;
+        }
+        let mut panels = Vec::with_capacity(levels.len());
+        for panel in 0..panel_count {
+            for group in 0..padded / GROUP {
+                for half in 0..2 {
+                    for lane in 0..16 {
+                        let column = panel * PANEL + half * 16 + lane;
+                        for row in group * GROUP..(group + 1) * GROUP {
+                            panels.push(levels[row * columns + column]);
+                        }
+                    }
+                }
+            }
+        }
+        let mut padded_bias = vec![0.0; columns];
+        padded_bias[..output].copy_from_slice(bias);
+        Self {
+            input,
+            padded,
+            output,
+            panels,
+            scales,
+            offset_sums,
+            bias: padded_bias,
+            relu,
+        }
+    }
+
+    /// `y` for the `rows` rows of `x` (`rows * input` values, row-major) into `out`
+    /// (`rows * output` values), quantizing `x` into `scratch`. The CPU must run the kernel
+    /// ([`QuantizedLinear::available`]).
+    pub(crate) fn forward_into(
+        &self,
+        x: &[f32],
+        rows: usize,
+        out: &mut [f32],
+        scratch: &mut QuantizedRows,
+    ) {
+        assert!(Self::available(), "the int8 kernel needs AVX-512 VNNI");
+        assert_eq!(x.len(), rows * self.input, "input shape");
+        assert_eq!(out.len(), rows * self.output, "output shape");
+        scratch.quantize(x, self.input, rows, self.input, self.padded);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512F and VNNI (asserted above); `scratch` holds `rows` rows of
+        // `padded` bytes and `out` `rows * output` values (asserted above), the panels, scales,
+        // sums and bias are whole panels (built so in `new`).
+        #[allow(unsafe_code)]
+        unsafe {
+            x86::forward(self, scratch, rows, out);
+        }
+    }
+
+    /// What the kernel computes, in plain Rust: the tests' reference, exact in its sums.
+    #[cfg(test)]
+    fn forward_reference(&self, rows: &QuantizedRows, count: usize) -> Vec<f32> {
+        let columns = self.scales.len();
+        let mut out = vec![0.0; count * self.output];
+        for row in 0..count {
+            let bytes = rows.row(row);
+            for column in 0..self.output {
+                let (panel, within) = (column / PANEL, column % PANEL);
+                let (half, lane) = (within / 16, within % 16);
+                let mut sum: i32 = 0;
+                for (k, &byte) in bytes.iter().enumerate() {
+                    let (group, position) = (k / GROUP, k % GROUP);
+                    let at = ((panel * (self.padded / GROUP) + group) * 2 + half) * 16 * GROUP
+                        + lane * GROUP
+                        + position;
+                    sum += i32::from(byte) * i32::from(self.panels[at]);
+                }
+                if rows.signed[row] {
+                    sum -= self.offset_sums[column];
+                }
+                let scale = self.scales[column] * rows.scales[row];
+                let value = (sum as f32).mul_add(scale, self.bias[column]);
+                out[row * self.output + column] = if self.relu { value.max(0.0) } else { value };
+            }
+        }
+        debug_assert_eq!(columns % PANEL, 0);
+        out
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86 {
+    use std::arch::x86_64::{
+        __m512i, _MM_FROUND_NO_EXC, _MM_FROUND_TO_NEAREST_INT, _mm512_add_ps, _mm512_cvtepi32_ps,
+        _mm512_cvtps_epi32, _mm512_dpbusd_epi32, _mm512_fmadd_ps, _mm512_loadu_epi32,
+        _mm512_loadu_ps, _mm512_mask_cvtepi32_storeu_epi8, _mm512_mask_storeu_ps,
+        _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_reduce_max_ps,
+        _mm512_reduce_min_ps, _mm512_roundscale_ps, _mm512_set1_epi32, _mm512_set1_ps,
+        _mm512_setzero_ps, _mm512_setzero_si512, _mm512_sub_epi32,
+    };
+
+    use super::{BLOCK_ROWS, GROUP, PANEL, QuantizedLinear, QuantizedRows};
+    use crate::lanes::mask16;
+
+    /// [`super::quantize_rows`] in AVX-512 intrinsics (the same bytes and scales: a test checks
+    /// them on random rows).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `rows`' buffers are sized by [`QuantizedRows::quantize`].
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn quantize_rows(
+        rows: &mut QuantizedRows,
+        x: &[f32],
+        stride: usize,
+        input: usize,
+    ) {
+        let padded = rows.padded;
+        for row in 0..rows.bytes.len() / padded.max(1) {
+            let values = &x[row * stride..row * stride + input];
+            let bytes = &mut rows.bytes[row * padded..(row + 1) * padded];
+            // SAFETY: the loads are masked to `values`, the stores to `bytes`.
+            let (scale, signed) = unsafe { quantize_row(values, bytes) };
+            rows.scales.push(scale);
+            rows.signed.push(signed);
+        }
+    }
+
+    /// # Safety
+    /// AVX-512F; `bytes` is at least as long as `values`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn quantize_row(values: &[f32], bytes: &mut [u8]) -> (f32, bool) {
+        let chunks = values.len().div_ceil(16);
+        let mask = |chunk: usize| mask16(values.len() - chunk * 16);
+        // SAFETY: every access is masked to the first `values.len()` values and bytes.
+        unsafe {
+            let (mut high, mut low) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+            for chunk in 0..chunks {
+                let value = _mm512_maskz_loadu_ps(mask(chunk), values.as_ptr().add(chunk * 16));
+                high = _mm512_max_ps(high, value);
+                low = _mm512_min_ps(low, value);
+            }
+            // (The masked-off lanes are zero, which changes neither the magnitude nor the sign.)
+            let (scale, signed, offset) =
+                super::row_scale(_mm512_reduce_max_ps(high), _mm512_reduce_min_ps(low));
+            let (inverse, offset) = (_mm512_set1_ps(1.0 / scale), _mm512_set1_ps(offset));
+            let (floor, ceiling) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
+            for chunk in 0..chunks {
+                let at = chunk * 16;
+                let value = _mm512_maskz_loadu_ps(mask(chunk), values.as_ptr().add(at));
+                let level = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                    _mm512_mul_ps(value, inverse),
+                );
+                let level =
+                    _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(level, offset), floor), ceiling);
+                _mm512_mask_cvtepi32_storeu_epi8(
+                    bytes.as_mut_ptr().add(at).cast(),
+                    mask(chunk),
+                    _mm512_cvtps_epi32(level),
+                );
+            }
+            bytes[values.len()..].fill(if signed {
+                super::SIGNED_OFFSET as u8
+            } else {
+                0
+            });
+            (scale, signed)
+        }
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512F and VNNI; `rows` holds `count` rows of `linear.padded` bytes and
+    /// `out` `count * linear.output` values.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub(super) unsafe fn forward(
+        linear: &QuantizedLinear,
+        rows: &QuantizedRows,
+        count: usize,
+        out: &mut [f32],
+    ) {
+        for panel in 0..linear.output.div_ceil(PANEL) {
+            let mut row = 0;
+            while row < count {
+                let block = (count - row).min(BLOCK_ROWS);
+                // SAFETY: as this function's; the block's rows and outputs are in range.
+                unsafe {
+                    match block {
+                        1 => tile::<1>(linear, rows, row, panel, out),
+                        2 => tile::<2>(linear, rows, row, panel, out),
+                        3 => tile::<3>(linear, rows, row, panel, out),
+                        4 => tile::<4>(linear, rows, row, panel, out),
+                        5 => tile::<5>(linear, rows, row, panel, out),
+                        6 => tile::<6>(linear, rows, row, panel, out),
+                        7 => tile::<7>(linear, rows, row, panel, out),
+                        8 => tile::<8>(linear, rows, row, panel, out),
+                        _ => unreachable!("row blocks are 1 to 8 rows"),
+                    }
+                }
+                row += block;
+            }
+        }
+    }
+
+    /// Rows `first..first + N` by panel `panel`: the sums in registers, then scaled, offset,
+    /// biased and stored.
+    ///
+    /// # Safety
+    /// As [`forward`]'s, with `first + N` rows in `rows` and `panel` a panel of `linear`.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn tile<const N: usize>(
+        linear: &QuantizedLinear,
+        rows: &QuantizedRows,
+        first: usize,
+        panel: usize,
+        out: &mut [f32],
+    ) {
+        let groups = linear.padded / GROUP;
+        let weights = &linear.panels[panel * groups * PANEL * GROUP..][..groups * PANEL * GROUP];
+        let inputs: [&[u8]; N] = std::array::from_fn(|index| rows.row(first + index));
+        let column = panel * PANEL;
+        // SAFETY: every pointer below stays inside `weights` (`groups` groups of 128 bytes), a
+        // row (`groups` groups of 4 bytes), the panel's 32 columns of the scales, sums and
+        // bias, and the block's rows of `out` (the stores are masked to `output`).
+        unsafe {
+            let mut acc = [[_mm512_setzero_si512(); 2]; N];
+            for group in 0..groups {
+                let at = weights.as_ptr().add(group * PANEL * GROUP).cast::<i32>();
+                let w0: __m512i = _mm512_loadu_epi32(at);
+                let w1: __m512i = _mm512_loadu_epi32(at.add(16));
+                for (acc, input) in acc.iter_mut().zip(&inputs) {
+                    let four = input
+                        .as_ptr()
+                        .add(group * GROUP)
+                        .cast::<i32>()
+                        .read_unaligned();
+                    let x = _mm512_set1_epi32(four);
+                    acc[0] = _mm512_dpbusd_epi32(acc[0], x, w0);
+                    acc[1] = _mm512_dpbusd_epi32(acc[1], x, w1);
+                }
+            }
+            let width = (linear.output - column).min(PANEL);
+            let masks = [mask16(width), mask16(width.saturating_sub(16))];
+            for (index, acc) in acc.iter().enumerate() {
+                let row = first + index;
+                let row_scale = _mm512_set1_ps(rows.scales[row]);
+                for (half, &sums) in acc.iter().enumerate() {
+                    if masks[half] == 0 {
+                        continue;
+                    }
+                    let at = column + half * 16;
+                    let sums = if rows.signed[row] {
+                        _mm512_sub_epi32(
+                            sums,
+                            _mm512_loadu_epi32(linear.offset_sums.as_ptr().add(at)),
+                        )
+                    } else {
+                        sums
+                    };
+                    let scale =
+                        _mm512_mul_ps(_mm512_loadu_ps(linear.scales.as_ptr().add(at)), row_scale);
+                    let mut value = _mm512_fmadd_ps(
+                        _mm512_cvtepi32_ps(sums),
+                        scale,
+                        _mm512_loadu_ps(linear.bias.as_ptr().add(at)),
+                    );
+                    if linear.relu {
+                        value = _mm512_max_ps(value, _mm512_setzero_ps());
+                    }
+                    let target = out
+                        .as_mut_ptr()
+                        .add(row * linear.output + half * 16 + column);
+                    _mm512_mask_storeu_ps(target, masks[half], value);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{QuantizedLinear, QuantizedRows};
+    use crate::lanes::{TEST_SHAPES, test_values as values};
+    use crate::linear::Dense;
+
+    /// The float product the quantized one approximates.
+    fn exact(x: &[f32], w: &[f32], b: &[f32], rows: usize, input: usize) -> Vec<f32> {
+        let output = b.len();
+        let mut out = vec![0.0; rows * output];
+        for row in 0..rows {
+            for column in 0..output {
+                let sum: f64 = (0..input)
+                    .map(|k| f64::from(x[row * input + k]) * f64::from(w[k * output + column]))
+                    .sum();
+                out[row * output + column] = (sum + f64::from(b[column])) as f32;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn rows_quantize_to_their_range_and_padding() {
+        if !QuantizedLinear::available() {
+            eprintln!("no AVX-512 VNNI on this CPU: the stack keeps its f32 kernels");
+            return;
+        }
+        let mut rows = QuantizedRows::default();
+        // A signed row, a non-negative one, an all-zero one; 5 inputs padded to 8.
+        let x = [
+            -1.0, 0.3, 0.0, 0.25, 1.0, 0.0, 2.0, 0.8, 0.4, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        ];
+        rows.quantize(&x, 5, 3, 5, 8);
+        assert_eq!(rows.row(0), [1, 166, 128, 160, 255, 128, 128, 128]);
+        assert_eq!(rows.row(1), [0, 255, 102, 51, 255, 0, 0, 0]);
+        assert_eq!(rows.row(2), [0; 8]);
+        assert_eq!(rows.signed, [true, false, false]);
+        assert_eq!(rows.scales, [1.0 / 127.0, 2.0 / 255.0, 1.0]);
+    }
+
+    #[test]
+    fn the_kernels_quantization_is_the_reference() {
+        if !QuantizedLinear::available() {
+            eprintln!("no AVX-512 VNNI on this CPU: the stack keeps its f32 kernels");
+            return;
+        }
+        for (rows, input, padded) in [(3, 5, 8), (4, 16, 16), (9, 37, 40), (20, 128, 128)] {
+            let mut x = values(rows * input, 7);
+            // Every other row non-negative, one all zero, one with exact ties.
+            for (row, values) in x.chunks_exact_mut(input).enumerate() {
+                match row % 4 {
+                    1 => values.iter_mut().for_each(|value| *value = value.abs()),
+                    2 => values.fill(0.0),
+                    3 => values.iter_mut().enumerate().for_each(|(k, value)| {
+                        *value = (k as f32 - 2.5) * 0.5;
+                    }),
+                    _ => {}
+                }
+            }
+            let mut got = QuantizedRows::default();
+            got.quantize(&x, input, rows, input, padded);
+            for row in 0..rows {
+                let mut want = vec![0; padded];
+                let (scale, signed) =
+                    super::quantize_row(&x[row * input..(row + 1) * input], &mut want);
+                let shape = format!("{rows}x{input} padded to {padded}, row {row}");
+                assert_eq!(got.row(row), want, "{shape}");
+                assert_eq!(
+                    (got.scales[row], got.signed[row]),
+                    (scale, signed),
+                    "{shape}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_kernel_computes_the_reference_and_approximates_the_float_product() {
+        if !QuantizedLinear::available() {
+            eprintln!("no AVX-512 VNNI on this CPU: the stack keeps its f32 kernels");
+            return;
+        }
+        // Signed rows and (after a ReLU-like clamp) non-negative ones.
+        for (rows, input, output) in TEST_SHAPES {
+            for (relu, non_negative) in [(false, false), (true, false), (false, true)] {
+                let mut x = values(rows * input, 1);
+                if non_negative {
+                    x.iter_mut().for_each(|value| *value = value.max(0.0));
+                }
+                let w = values(input * output, 2);
+                let b = values(output, 3);
+                let linear = QuantizedLinear::new(Dense {
+                    weight_t: &w,
+                    bias: &b,
+                    input,
+                    output,
+                    relu,
+                });
+                let mut scratch = QuantizedRows::default();
+                let mut got = vec![f32::NAN; rows * output];
+                linear.forward_into(&x, rows, &mut got, &mut scratch);
+                let reference = linear.forward_reference(&scratch, rows);
+                let float = exact(&x, &w, &b, rows, input);
+                let shape = format!("{rows}x{input}x{output} relu={relu} ≥0={non_negative}");
+                for (index, ((got, want), float)) in
+                    got.iter().zip(&reference).zip(&float).enumerate()
+                {
+                    assert!(
+                        (got - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                        "{shape} at {index}: kernel {got} vs reference {want}"
+                    );
+                    let float = if relu { float.max(0.0) } else { *float };
+                    // Each product's error is at most half a level of each factor; with
+                    // inputs and weights in [-1, 1) the sum's error stays far below this bound.
+                    let bound = 0.02 * (input as f32).sqrt();
+                    assert!(
+                        (got - float).abs() <= bound,
+                        "{shape} at {index}: int8 {got} vs f32 {float}"
+                    );
+                }
+            }
+        }
+    }
+}
