@@ -154,6 +154,8 @@ impl QuantizedLinear {
             relu,
             ..
         } = dense;
+        // A sum of `input` products of at most 255 · 127 stays within 32 bits.
+        assert!(input <= 1 << 16, "the int8 kernel sums at most 65,536 inputs");
         let padded = input.div_ceil(GROUP) * GROUP;
         let panel_count = output.div_ceil(PANEL);
         let columns = panel_count * PANEL;
