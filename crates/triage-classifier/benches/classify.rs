@@ -72,8 +72,12 @@ fn benches(c: &mut Criterion, classifier: &Classifier) {
     // on such a CPU, the same weights in f32 for comparison.
     let mut passes = vec![(format!("forward/{threads}"), classifier.clone())];
     if classifier.precision() == Precision::Int8 {
-        let f32 = classifier.clone().with_precision(Precision::F32);
-        passes.extend(f32.ok().map(|f32| (format!("forward-f32/{threads}"), f32)));
+        let float = classifier.clone().with_precision(Precision::F32);
+        passes.extend(
+            float
+                .ok()
+                .map(|float| (format!("forward-f32/{threads}"), float)),
+        );
     }
     for (name, classifier) in &passes {
         let mut group = c.benchmark_group(name);

@@ -25,7 +25,7 @@ fn main() -> anyhow::Result<()> {
     if int8.precision() != Precision::Int8 {
         bail!("this CPU does not run the int8 pass (it needs AVX-512 VNNI)");
     }
-    let f32 = int8.clone().with_precision(Precision::F32)?;
+    let float = int8.clone().with_precision(Precision::F32)?;
     let file = std::fs::File::open(&path).with_context(|| format!("cannot open {path}"))?;
     let (mut prompts, mut flips, mut largest, mut total) = (0usize, 0usize, 0f32, 0f64);
     let mut times = [Duration::ZERO; 2];
@@ -39,9 +39,9 @@ fn main() -> anyhow::Result<()> {
         let Some(text) = value["text"].as_str().or(value["prompt"].as_str()) else {
             bail!("{path}:{}: no `text` or `prompt`", index + 1);
         };
-        let ids = f32.encode(text)?;
+        let ids = float.encode(text)?;
         let mut answers = Vec::with_capacity(2);
-        for (classifier, time) in [&f32, &int8].into_iter().zip(&mut times) {
+        for (classifier, time) in [&float, &int8].into_iter().zip(&mut times) {
             let start = Instant::now();
             answers.push(classifier.probabilities(&ids)?);
             *time += start.elapsed();
@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
             total += f64::from((a - b).abs());
         }
     }
-    let outputs = prompts * f32.config().num_labels;
+    let outputs = prompts * float.config().num_labels;
     println!(
         "{prompts} prompts: top class differs on {flips} ({:.2}%); probability change max {largest:.4}, mean {:.5}",
         100.0 * flips as f64 / prompts.max(1) as f64,

@@ -40,16 +40,18 @@ impl Attention {
             let key = hidden + query;
             let value = 2 * hidden + query;
             // Scores: queries (tokens, head_size) times the keys transposed.
-            let keys = PackedLinear::from_fn(self.kernel, self.head_size, tokens, |dim, token| {
-                qkv[token * stride + key + dim]
+            let head = |token: usize, at: usize| {
+                &qkv[token * stride + at..token * stride + at + self.head_size]
+            };
+            let keys = PackedLinear::from_columns(self.kernel, self.head_size, tokens, |token| {
+                head(token, key)
             });
             keys.forward_strided(&qkv[query..], stride, tokens, &mut scores, tokens);
             softmax_rows(self.kernel, &mut scores, tokens);
             // Context: probabilities (tokens, tokens) times the values (tokens, head_size).
-            let values =
-                PackedLinear::from_fn(self.kernel, tokens, self.head_size, |token, dim| {
-                    qkv[token * stride + value + dim]
-                });
+            let values = PackedLinear::from_rows(self.kernel, tokens, self.head_size, |token| {
+                head(token, value)
+            });
             values.forward_strided(&scores, tokens, tokens, &mut out[query..], hidden);
         }
     }

@@ -52,15 +52,19 @@ pub(crate) struct Dense<'a> {
 }
 
 impl Dense<'_> {
-    /// `W` at `(row, column)`, after checking the shapes.
-    pub(crate) fn checked(&self) -> impl Fn(usize, usize) -> f32 + '_ {
+    /// Asserts that the weight and the bias have the stated shape.
+    pub(crate) fn check(&self) {
         assert_eq!(
             self.weight_t.len(),
             self.input * self.output,
             "weight shape"
         );
         assert_eq!(self.bias.len(), self.output, "bias length");
-        |row, column| self.weight_t[row * self.output + column]
+    }
+
+    /// Row `k` of `W`: the weights of input `k` (`output` values).
+    pub(crate) fn row(&self, k: usize) -> &[f32] {
+        &self.weight_t[k * self.output..(k + 1) * self.output]
     }
 }
 
@@ -82,36 +86,61 @@ pub(crate) struct PackedLinear {
 impl PackedLinear {
     /// Packs `dense` for `kernel`, which this CPU must run (see [`Kernel::available`]).
     pub(crate) fn with_kernel(kernel: Kernel, dense: Dense<'_>) -> Self {
-        let mut linear = Self::from_fn(kernel, dense.input, dense.output, dense.checked());
+        dense.check();
+        let mut linear = Self::from_rows(kernel, dense.input, dense.output, |k| dense.row(k));
         linear.bias[..dense.output].copy_from_slice(dense.bias);
         linear.relu = dense.relu;
         linear
     }
 
-    /// A linear map with no bias and no ReLU whose weight at `(row, column)` (of `(input,
-    /// output)`) is `weight(row, column)`: how attention packs its keys and values.
-    pub(crate) fn from_fn(
+    /// A linear map with no bias and no ReLU of `(input, output)` whose row `k` is `row(k)`
+    /// (`output` values): how attention packs its values.
+    pub(crate) fn from_rows<'a>(
         kernel: Kernel,
         input: usize,
         output: usize,
-        weight: impl Fn(usize, usize) -> f32,
+        row: impl Fn(usize) -> &'a [f32],
     ) -> Self {
-        let panel_count = output.div_ceil(PANEL);
-        let mut panels = vec![0.0; panel_count * input * PANEL];
-        // (`max(1)`: with no inputs there are no panel rows to fill, and chunks must not be empty.)
-        for (panel, values) in panels.chunks_exact_mut(input.max(1) * PANEL).enumerate() {
-            let columns = panel * PANEL..((panel + 1) * PANEL).min(output);
-            for (row, values) in values.chunks_exact_mut(PANEL).enumerate() {
-                for (value, column) in values.iter_mut().zip(columns.clone()) {
-                    *value = weight(row, column);
-                }
+        let mut linear = Self::zeroed(kernel, input, output);
+        for k in 0..input {
+            let values = row(k);
+            assert_eq!(values.len(), output, "row length");
+            for (panel, values) in values.chunks(PANEL).enumerate() {
+                let at = (panel * input + k) * PANEL;
+                linear.panels[at..at + values.len()].copy_from_slice(values);
             }
         }
+        linear
+    }
+
+    /// A linear map with no bias and no ReLU of `(input, output)` whose column `c` is
+    /// `column(c)` (`input` values): how attention packs its keys, the transpose of their rows.
+    pub(crate) fn from_columns<'a>(
+        kernel: Kernel,
+        input: usize,
+        output: usize,
+        column: impl Fn(usize) -> &'a [f32],
+    ) -> Self {
+        let mut linear = Self::zeroed(kernel, input, output);
+        for c in 0..output {
+            let values = column(c);
+            assert_eq!(values.len(), input, "column length");
+            let panel = &mut linear.panels[(c / PANEL) * input * PANEL..][..input * PANEL];
+            for (slot, value) in panel.iter_mut().skip(c % PANEL).step_by(PANEL).zip(values) {
+                *slot = *value;
+            }
+        }
+        linear
+    }
+
+    /// All-zero panels and bias for `(input, output)`.
+    fn zeroed(kernel: Kernel, input: usize, output: usize) -> Self {
+        let panel_count = output.div_ceil(PANEL);
         Self {
             kernel,
             input,
             output,
-            panels,
+            panels: vec![0.0; panel_count * input * PANEL],
             bias: vec![0.0; panel_count * PANEL],
             relu: false,
         }

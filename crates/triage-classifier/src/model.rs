@@ -217,7 +217,7 @@ impl Encoder {
         }
         let stack = match Kernel::detect() {
             Some(kernel) => Some(
-                pack(kernel, config, &layers, Precision::fastest()).map_err(|e| e.to_string())?,
+                pack(kernel, config, &layers, Precision::detect()).map_err(|e| e.to_string())?,
             ),
             None => None,
         };
@@ -236,10 +236,9 @@ impl Encoder {
 
     /// The arithmetic of the linear layers each pass runs.
     pub(crate) fn precision(&self) -> Precision {
-        match self.stack.as_ref().map(|stack| &stack.layers[..]) {
-            Some([first, ..]) if matches!(first.qkv, StackLinear::Int8(_)) => Precision::Int8,
-            _ => Precision::F32,
-        }
+        self.stack
+            .as_ref()
+            .map_or(Precision::F32, |stack| stack.precision)
     }
 
     /// Repacks the layers in `precision` (int8 only where the CPU runs it; see
@@ -393,6 +392,7 @@ fn pack(
         .collect::<candle_core::Result<_>>()?;
     Ok(Stack {
         kernel,
+        precision,
         hidden: config.hidden_size,
         intermediate: config.intermediate_size,
         layers,

@@ -59,8 +59,42 @@ pub(crate) struct QuantizedRows {
 
 impl QuantizedRows {
     /// Quantizes `rows` rows of `input` values of `x`, each `stride` values apart, padded to
-    /// `padded` bytes a row with the row's zero. The CPU must run the int8 kernel.
+    /// `padded` bytes a row with the row's zero, in the kernel's instructions.
     fn quantize(&mut self, x: &[f32], stride: usize, rows: usize, input: usize, padded: usize) {
+        assert!(
+            QuantizedLinear::available(),
+            "the int8 kernel needs AVX-512 VNNI"
+        );
+        self.prepare(x, stride, rows, input, padded);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512F (asserted above); `prepare` sized the buffers.
+        #[allow(unsafe_code)]
+        unsafe {
+            x86::quantize_rows(self, x, stride, rows, input);
+        }
+    }
+
+    /// [`QuantizedRows::quantize`] in plain Rust, on any CPU: the tests' reference.
+    #[cfg(test)]
+    fn quantize_reference(
+        &mut self,
+        x: &[f32],
+        stride: usize,
+        rows: usize,
+        input: usize,
+        padded: usize,
+    ) {
+        self.prepare(x, stride, rows, input, padded);
+        for row in 0..rows {
+            let bytes = &mut self.bytes[row * padded..(row + 1) * padded];
+            let (scale, signed) = quantize_row(&x[row * stride..row * stride + input], bytes);
+            self.scales.push(scale);
+            self.signed.push(signed);
+        }
+    }
+
+    /// Checks the shapes and sizes the buffers for `rows` rows.
+    fn prepare(&mut self, x: &[f32], stride: usize, rows: usize, input: usize, padded: usize) {
         assert!(stride >= input && padded >= input, "strides");
         assert!(
             rows == 0 || x.len() >= (rows - 1) * stride + input,
@@ -70,14 +104,6 @@ impl QuantizedRows {
         self.bytes.resize(rows * padded, 0);
         self.scales.clear();
         self.signed.clear();
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the int8 kernel's CPU has AVX-512F (see `QuantizedLinear::available`).
-        #[allow(unsafe_code)]
-        unsafe {
-            x86::quantize_rows(self, x, stride, input);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        quantize_rows(self, x, stride, input);
     }
 
     fn row(&self, row: usize) -> &[u8] {
@@ -85,19 +111,9 @@ impl QuantizedRows {
     }
 }
 
-/// Fills `rows` (its buffers sized by [`QuantizedRows::quantize`]) from `x`.
-#[cfg(not(target_arch = "x86_64"))]
-fn quantize_rows(rows: &mut QuantizedRows, x: &[f32], stride: usize, input: usize) {
-    for (row, bytes) in rows.bytes.chunks_exact_mut(rows.padded.max(1)).enumerate() {
-        let (scale, signed) = quantize_row(&x[row * stride..row * stride + input], bytes);
-        rows.scales.push(scale);
-        rows.signed.push(signed);
-    }
-}
-
 /// Quantizes one row into `bytes` (its padding included); returns `s_x` and whether the row is
-/// signed. The reference for the kernels' own quantization.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+/// signed. The tests' reference for the kernel's own quantization.
+#[cfg(test)]
 fn quantize_row(values: &[f32], bytes: &mut [u8]) -> (f32, bool) {
     let high = values.iter().copied().fold(0.0, f32::max);
     let low = values.iter().copied().fold(0.0, f32::min);
@@ -146,7 +162,7 @@ impl QuantizedLinear {
 
     /// Quantizes `dense`.
     pub(crate) fn new(dense: Dense<'_>) -> Self {
-        let weight_at = dense.checked();
+        dense.check();
         let Dense {
             input,
             output,
@@ -155,7 +171,10 @@ impl QuantizedLinear {
             ..
         } = dense;
         // A sum of `input` products of at most 255 · 127 stays within 32 bits.
-        assert!(input <= 1 << 16, "the int8 kernel sums at most 65,536 inputs");
+        assert!(
+            input <= 1 << 16,
+            "the int8 kernel sums at most 65,536 inputs"
+        );
         let padded = input.div_ceil(GROUP) * GROUP;
         let panel_count = output.div_ceil(PANEL);
         let columns = panel_count * PANEL;
@@ -163,7 +182,7 @@ impl QuantizedLinear {
         let mut offset_sums = vec![0; columns];
         let mut levels = vec![0i8; padded * columns];
         for column in 0..output {
-            let weight = |row: usize| weight_at(row, column);
+            let weight = |row: usize| dense.row(row)[column];
             let magnitude = (0..input).map(|row| weight(row).abs()).fold(0.0, f32::max);
             let scale = if magnitude > 0.0 {
                 magnitude / 127.0
@@ -220,10 +239,12 @@ impl QuantizedLinear {
         assert_eq!(x.len(), rows * self.input, "input shape");
         assert_eq!(out.len(), rows * self.output, "output shape");
         scratch.quantize(x, self.input, rows, self.input, self.padded);
+        debug_assert_eq!(scratch.bytes.len(), rows * self.padded);
+        debug_assert_eq!(scratch.scales.len(), rows);
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the CPU has AVX-512F and VNNI (asserted above); `scratch` holds `rows` rows of
-        // `padded` bytes and `out` `rows * output` values (asserted above), the panels, scales,
-        // sums and bias are whole panels (built so in `new`).
+        // SAFETY: the CPU has AVX-512F and VNNI (asserted above); `quantize` filled `scratch`
+        // with `rows` rows of `padded` bytes, `out` holds `rows * output` values (asserted
+        // above), and the panels, scales, sums and bias are whole panels (built so in `new`).
         #[allow(unsafe_code)]
         unsafe {
             x86::forward(self, scratch, rows, out);
@@ -276,26 +297,27 @@ mod x86 {
     use super::{BLOCK_ROWS, GROUP, PANEL, QuantizedLinear, QuantizedRows};
     use crate::lanes::mask16;
 
-    /// [`super::quantize_rows`] in AVX-512 intrinsics (the same bytes and scales: a test checks
-    /// them on random rows).
+    /// Quantizes `rows` rows of `x` into `quantized` (its buffers sized for them), as the
+    /// scalar reference `quantize_row` does (a test checks the bytes and scales agree).
     ///
     /// # Safety
-    /// The CPU has AVX-512F; `rows`' buffers are sized by [`QuantizedRows::quantize`].
+    /// The CPU has AVX-512F.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn quantize_rows(
-        rows: &mut QuantizedRows,
+        quantized: &mut QuantizedRows,
         x: &[f32],
         stride: usize,
+        rows: usize,
         input: usize,
     ) {
-        let padded = rows.padded;
-        for row in 0..rows.bytes.len() / padded.max(1) {
+        let padded = quantized.padded;
+        for row in 0..rows {
             let values = &x[row * stride..row * stride + input];
-            let bytes = &mut rows.bytes[row * padded..(row + 1) * padded];
+            let bytes = &mut quantized.bytes[row * padded..(row + 1) * padded];
             // SAFETY: the loads are masked to `values`, the stores to `bytes`.
             let (scale, signed) = unsafe { quantize_row(values, bytes) };
-            rows.scales.push(scale);
-            rows.signed.push(signed);
+            quantized.scales.push(scale);
+            quantized.signed.push(signed);
         }
     }
 
@@ -401,12 +423,12 @@ mod x86 {
                 let w0: __m512i = _mm512_loadu_epi32(at);
                 let w1: __m512i = _mm512_loadu_epi32(at.add(16));
                 for (acc, input) in acc.iter_mut().zip(&inputs) {
-                    let four = input
+                    let group_bytes = input
                         .as_ptr()
                         .add(group * GROUP)
                         .cast::<i32>()
                         .read_unaligned();
-                    let x = _mm512_set1_epi32(four);
+                    let x = _mm512_set1_epi32(group_bytes);
                     acc[0] = _mm512_dpbusd_epi32(acc[0], x, w0);
                     acc[1] = _mm512_dpbusd_epi32(acc[1], x, w1);
                 }
@@ -455,118 +477,185 @@ mod tests {
     use crate::lanes::{TEST_SHAPES, test_values as values};
     use crate::linear::Dense;
 
-    /// The float product the quantized one approximates.
-    fn exact(x: &[f32], w: &[f32], b: &[f32], rows: usize, input: usize) -> Vec<f32> {
-        let output = b.len();
-        let mut out = vec![0.0; rows * output];
-        for row in 0..rows {
-            for column in 0..output {
-                let sum: f64 = (0..input)
-                    .map(|k| f64::from(x[row * input + k]) * f64::from(w[k * output + column]))
-                    .sum();
-                out[row * output + column] = (sum + f64::from(b[column])) as f32;
-            }
+    fn no_vnni() -> bool {
+        let missing = !QuantizedLinear::available();
+        if missing {
+            eprintln!("no AVX-512 VNNI on this CPU: only the scalar reference is tested");
         }
-        out
+        missing
+    }
+
+    fn layer<'a>(w: &'a [f32], b: &'a [f32], input: usize, relu: bool) -> QuantizedLinear {
+        QuantizedLinear::new(Dense {
+            weight_t: w,
+            bias: b,
+            input,
+            output: b.len(),
+            relu,
+        })
+    }
+
+    /// Rows of `input` values: random, every other one non-negative (as after a ReLU).
+    fn mixed_rows(rows: usize, input: usize) -> Vec<f32> {
+        let mut x = values(rows * input, 1);
+        for values in x.chunks_exact_mut(input).skip(1).step_by(2) {
+            values.iter_mut().for_each(|value| *value = value.abs());
+        }
+        x
     }
 
     #[test]
     fn rows_quantize_to_their_range_and_padding() {
-        if !QuantizedLinear::available() {
-            eprintln!("no AVX-512 VNNI on this CPU: the stack keeps its f32 kernels");
+        // A signed row, a non-negative one, an all-zero one, one of exact ties (scale 1); 5
+        // inputs padded to 8.
+        let x = [
+            -1.0, 0.3, 0.0, 0.25, 1.0, //
+            0.0, 2.0, 0.8, 0.4, 2.0, //
+            0.0, 0.0, 0.0, 0.0, 0.0, //
+            255.0, 0.5, 1.5, 2.5, 3.5,
+        ];
+        let mut want = QuantizedRows::default();
+        want.quantize_reference(&x, 5, 4, 5, 8);
+        assert_eq!(want.row(0), [1, 166, 128, 160, 255, 128, 128, 128]);
+        assert_eq!(want.row(1), [0, 255, 102, 51, 255, 0, 0, 0]);
+        assert_eq!(want.row(2), [0; 8]);
+        assert_eq!(want.row(3), [255, 0, 2, 2, 4, 0, 0, 0]);
+        assert_eq!(want.signed, [true, false, false, false]);
+        assert_eq!(want.scales, [1.0 / 127.0, 2.0 / 255.0, 1.0, 1.0]);
+        if no_vnni() {
             return;
         }
-        let mut rows = QuantizedRows::default();
-        // A signed row, a non-negative one, an all-zero one; 5 inputs padded to 8.
-        let x = [
-            -1.0, 0.3, 0.0, 0.25, 1.0, 0.0, 2.0, 0.8, 0.4, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-        ];
-        rows.quantize(&x, 5, 3, 5, 8);
-        assert_eq!(rows.row(0), [1, 166, 128, 160, 255, 128, 128, 128]);
-        assert_eq!(rows.row(1), [0, 255, 102, 51, 255, 0, 0, 0]);
-        assert_eq!(rows.row(2), [0; 8]);
-        assert_eq!(rows.signed, [true, false, false]);
-        assert_eq!(rows.scales, [1.0 / 127.0, 2.0 / 255.0, 1.0]);
+        let mut got = QuantizedRows::default();
+        got.quantize(&x, 5, 4, 5, 8);
+        assert_eq!(
+            (got.bytes, got.scales, got.signed),
+            (want.bytes, want.scales, want.signed)
+        );
     }
 
     #[test]
     fn the_kernels_quantization_is_the_reference() {
-        if !QuantizedLinear::available() {
-            eprintln!("no AVX-512 VNNI on this CPU: the stack keeps its f32 kernels");
+        if no_vnni() {
             return;
         }
         for (rows, input, padded) in [(3, 5, 8), (4, 16, 16), (9, 37, 40), (20, 128, 128)] {
-            let mut x = values(rows * input, 7);
-            // Every other row non-negative, one all zero, one with exact ties.
-            for (row, values) in x.chunks_exact_mut(input).enumerate() {
-                match row % 4 {
-                    1 => values.iter_mut().for_each(|value| *value = value.abs()),
-                    2 => values.fill(0.0),
-                    3 => values.iter_mut().enumerate().for_each(|(k, value)| {
-                        *value = (k as f32 - 2.5) * 0.5;
-                    }),
-                    _ => {}
-                }
-            }
+            let mut x = mixed_rows(rows, input);
+            x[2 * input..3 * input].fill(0.0);
             let mut got = QuantizedRows::default();
             got.quantize(&x, input, rows, input, padded);
+            let mut want = QuantizedRows::default();
+            want.quantize_reference(&x, input, rows, input, padded);
+            let shape = format!("{rows}x{input} padded to {padded}");
+            assert_eq!(got.bytes, want.bytes, "{shape}");
+            assert_eq!(
+                (got.scales, got.signed),
+                (want.scales, want.signed),
+                "{shape}"
+            );
+        }
+    }
+
+    /// One-hot rows read the packed weights back, independently of the packing's layout:
+    /// `+e_k` is unsigned (level 255, scale 1/255) and gives `q_w[k] · s_w + b`; `−e_k` is signed
+    /// (level 1 = −127 + 128, scale 1/127) and gives `−q_w[k] · s_w + b` only if the offset is
+    /// taken back out right.
+    #[test]
+    fn one_hot_rows_give_back_the_quantized_weights() {
+        for (_, input, output) in TEST_SHAPES {
+            let w = values(input * output, 2);
+            let b = values(output, 3);
+            let linear = layer(&w, &b, input, false);
+            let mut x = vec![0.0; 2 * input * input];
+            for k in 0..input {
+                x[2 * k * input + k] = 1.0;
+                x[(2 * k + 1) * input + k] = -1.0;
+            }
+            let mut rows = QuantizedRows::default();
+            rows.quantize_reference(&x, input, 2 * input, input, linear.padded);
+            let reference = linear.forward_reference(&rows, 2 * input);
+            let mut kernel = vec![f32::NAN; reference.len()];
+            if QuantizedLinear::available() {
+                linear.forward_into(&x, 2 * input, &mut kernel, &mut QuantizedRows::default());
+            }
+            for column in 0..output {
+                let magnitude = (0..input).map(|k| w[k * output + column].abs());
+                let scale = magnitude.fold(0.0, f32::max) / 127.0;
+                for k in 0..input {
+                    let level = (w[k * output + column] / scale).round_ties_even();
+                    for (row, sign) in [(2 * k, 1.0), (2 * k + 1, -1.0)] {
+                        let want = sign * level * scale + b[column];
+                        let at = row * output + column;
+                        let shape =
+                            format!("{input}x{output}, input {k}, sign {sign}, column {column}");
+                        assert!(
+                            (reference[at] - want).abs() <= 1e-5,
+                            "{shape}: {} vs {want}",
+                            reference[at]
+                        );
+                        if QuantizedLinear::available() {
+                            assert_eq!(kernel[at].to_bits(), reference[at].to_bits(), "{shape}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The scheme's error is within its worst case: each product off by at most half a level of
+    /// each factor, `|x_k| s_w / 2 + |w_k| s_x / 2 + s_x s_w / 4`.
+    #[test]
+    fn the_reference_is_within_the_quantization_error_of_the_float_product() {
+        for (rows, input, output) in TEST_SHAPES {
+            let x = mixed_rows(rows, input);
+            let w = values(input * output, 2);
+            let b = values(output, 3);
+            let linear = layer(&w, &b, input, false);
+            let mut quantized = QuantizedRows::default();
+            quantized.quantize_reference(&x, input, rows, input, linear.padded);
+            let got = linear.forward_reference(&quantized, rows);
             for row in 0..rows {
-                let mut want = vec![0; padded];
-                let (scale, signed) =
-                    super::quantize_row(&x[row * input..(row + 1) * input], &mut want);
-                let shape = format!("{rows}x{input} padded to {padded}, row {row}");
-                assert_eq!(got.row(row), want, "{shape}");
-                assert_eq!(
-                    (got.scales[row], got.signed[row]),
-                    (scale, signed),
-                    "{shape}"
-                );
+                let s_x = quantized.scales[row];
+                for column in 0..output {
+                    let s_w = linear.scales[column];
+                    let (mut exact, mut bound) = (f64::from(b[column]), 1e-5);
+                    for k in 0..input {
+                        let (x, w) = (
+                            f64::from(x[row * input + k]),
+                            f64::from(w[k * output + column]),
+                        );
+                        exact += x * w;
+                        bound += (x.abs() * f64::from(s_w) + w.abs() * f64::from(s_x)) / 2.0
+                            + f64::from(s_x * s_w) / 4.0;
+                    }
+                    let got = f64::from(got[row * output + column]);
+                    assert!(
+                        (got - exact).abs() <= bound,
+                        "{rows}x{input}x{output} at ({row}, {column}): {got} vs {exact} (bound {bound})"
+                    );
+                }
             }
         }
     }
 
     #[test]
-    fn the_kernel_computes_the_reference_and_approximates_the_float_product() {
-        if !QuantizedLinear::available() {
-            eprintln!("no AVX-512 VNNI on this CPU: the stack keeps its f32 kernels");
+    fn the_kernel_computes_the_reference_bit_for_bit() {
+        if no_vnni() {
             return;
         }
-        // Signed rows and (after a ReLU-like clamp) non-negative ones.
         for (rows, input, output) in TEST_SHAPES {
-            for (relu, non_negative) in [(false, false), (true, false), (false, true)] {
-                let mut x = values(rows * input, 1);
-                if non_negative {
-                    x.iter_mut().for_each(|value| *value = value.max(0.0));
-                }
-                let w = values(input * output, 2);
-                let b = values(output, 3);
-                let linear = QuantizedLinear::new(Dense {
-                    weight_t: &w,
-                    bias: &b,
-                    input,
-                    output,
-                    relu,
-                });
+            for relu in [false, true] {
+                let x = mixed_rows(rows, input);
+                let (w, b) = (values(input * output, 2), values(output, 3));
+                let linear = layer(&w, &b, input, relu);
                 let mut scratch = QuantizedRows::default();
                 let mut got = vec![f32::NAN; rows * output];
                 linear.forward_into(&x, rows, &mut got, &mut scratch);
-                let reference = linear.forward_reference(&scratch, rows);
-                let float = exact(&x, &w, &b, rows, input);
-                let shape = format!("{rows}x{input}x{output} relu={relu} ≥0={non_negative}");
-                for (index, ((got, want), float)) in
-                    got.iter().zip(&reference).zip(&float).enumerate()
-                {
-                    assert!(
-                        (got - want).abs() <= 1e-6 * (1.0 + want.abs()),
-                        "{shape} at {index}: kernel {got} vs reference {want}"
-                    );
-                    let float = if relu { float.max(0.0) } else { *float };
-                    // Each product's error is at most half a level of each factor; with
-                    // inputs and weights in [-1, 1) the sum's error stays far below this bound.
-                    let bound = 0.02 * (input as f32).sqrt();
-                    assert!(
-                        (got - float).abs() <= bound,
-                        "{shape} at {index}: int8 {got} vs f32 {float}"
+                let want = linear.forward_reference(&scratch, rows);
+                for (index, (got, want)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{rows}x{input}x{output} relu={relu} at {index}: {got} vs {want}"
                     );
                 }
             }

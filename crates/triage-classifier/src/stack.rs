@@ -7,6 +7,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 
+use crate::Precision;
 use crate::attention::Attention;
 use crate::lanes;
 use crate::linear::{Kernel, PackedLinear};
@@ -55,6 +56,8 @@ pub(crate) struct StackLayer {
 #[derive(Debug, Clone)]
 pub(crate) struct Stack {
     pub(crate) kernel: Kernel,
+    /// The arithmetic of every layer's linear maps.
+    pub(crate) precision: Precision,
     pub(crate) hidden: usize,
     pub(crate) intermediate: usize,
     pub(crate) layers: Vec<StackLayer>,
