@@ -53,6 +53,7 @@
 //!
 //! [classifier]
 //! model_dir = "models/custom"
+//! precision = "f32"             # or "int8"; default "auto" (int8 where the CPU has VNNI)
 //!
 //! [fallback]                    # retries, failover, escalation, circuit breakers
 //! max_attempts = 6
@@ -107,7 +108,7 @@ use triage_types::RouteClass;
 pub use error::ConfigError;
 pub use sections::aliases::Alias;
 pub use sections::catalog::CatalogSettings;
-pub use sections::classifier::ClassifierSettings;
+pub use sections::classifier::{ClassifierPrecision, ClassifierSettings};
 pub use sections::keys::{ClientKeySettings, KeySecret};
 pub use sections::ledger::LedgerSettings;
 pub use sections::providers::{ProviderOverrides, ProvidersSection};

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use time::Date;
 use triage_catalog::{Catalog, Location};
-use triage_classifier::Classifier;
-use triage_config::{Config, ModelRef};
+use triage_classifier::{Classifier, Precision};
+use triage_config::{ClassifierPrecision, Config, ModelRef};
 use triage_engine::{Engine, EngineOptions};
 use triage_ledger::{Ledger, LedgerLocation, LedgerOptions};
 use triage_strategies::{ModelStrategy, Strategy, StrategyKind};
@@ -172,6 +172,7 @@ impl Context {
                     None => Classifier::embedded()
                         .context("cannot load the embedded classifier model")?,
                 };
+                let classifier = with_precision(classifier, self.config.classifier.precision)?;
                 Arc::new(ModelStrategy::new(Arc::new(classifier)))
             }
         })
@@ -239,4 +240,45 @@ pub(crate) fn ledger_location(
         (None, None, Some(path)) => LedgerLocation::Sqlite(path.clone()),
         (None, None, None) => LedgerLocation::Sqlite(default_ledger_path()?),
     })
+}
+
+/// `classifier` in the arithmetic `[classifier] precision` asks for; `int8` on a CPU without
+/// AVX-512 VNNI runs f32 and says so.
+fn with_precision(
+    classifier: Classifier,
+    precision: ClassifierPrecision,
+) -> anyhow::Result<Classifier> {
+    let wanted = match precision {
+        ClassifierPrecision::Auto => return Ok(classifier),
+        ClassifierPrecision::F32 => Precision::F32,
+        ClassifierPrecision::Int8 => Precision::Int8,
+    };
+    let classifier = classifier
+        .with_precision(wanted)
+        .context("cannot repack the classifier's weights")?;
+    if classifier.precision() != wanted {
+        eprintln!(
+            "warning: [classifier] precision = \"int8\" needs AVX-512 VNNI, which this CPU lacks; the classifier runs f32"
+        );
+    }
+    Ok(classifier)
+}
+
+#[cfg(test)]
+mod tests {
+    use triage_classifier::{Classifier, Precision};
+    use triage_config::ClassifierPrecision;
+
+    #[test]
+    fn the_classifier_runs_the_configured_precision() {
+        let embedded = Classifier::embedded().unwrap();
+        for (setting, want) in [
+            (ClassifierPrecision::Auto, Precision::detect()),
+            (ClassifierPrecision::F32, Precision::F32),
+            (ClassifierPrecision::Int8, Precision::detect()),
+        ] {
+            let classifier = super::with_precision(embedded.clone(), setting).unwrap();
+            assert_eq!(classifier.precision(), want, "{setting:?}");
+        }
+    }
 }

@@ -72,6 +72,10 @@ fn errors_name_file_line_and_key() {
         ("wrong_type", "[routing]\nlow_confidence = \"high\"\n"),
         ("unknown_strategy", "[routing]\nstrategy = \"dice\"\n"),
         (
+            "unknown_classifier_precision",
+            "[classifier]\nprecision = \"fp16\"\n",
+        ),
+        (
             "threshold_out_of_range",
             "[routing]\nlow_confidence = 1.5\n",
         ),

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use time::macros::date;
 use triage_catalog::Catalog;
-use triage_config::{Alias, Config};
+use triage_config::{Alias, ClassifierPrecision, Config};
 use triage_strategies::StrategyKind;
 use triage_types::{ChatRequest, RouteClass};
 
@@ -85,6 +85,7 @@ disabled = ["deepseek"]
 
 [classifier]
 model_dir = "models/custom"
+precision = "f32"
 "#;
     let path = dir.path().join("triage.toml");
     std::fs::write(&path, text).unwrap();
@@ -95,6 +96,7 @@ model_dir = "models/custom"
         config.classifier.model_dir,
         Some(dir.path().join("models/custom"))
     );
+    assert_eq!(config.classifier.precision, ClassifierPrecision::F32);
     assert!(matches!(config.aliases["cheap-json"], Alias::Model(_)));
     assert_eq!(config.rules.rules.len(), 2);
     assert_eq!(config.rules.rules[1].name, "rule 2");
