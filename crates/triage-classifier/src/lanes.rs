@@ -1,6 +1,6 @@
 //! Reductions over a slice in 16 independent lanes, folded in a fixed order at the end, so the
 //! compiler can vectorise them without reordering floating-point sums itself; the kernels'
-//! 16-lane masks; and the kernels' test inputs.
+//! 16-lane masks and row dispatch; and the kernels' test inputs.
 
 /// The largest of `values` (negative infinity for none).
 #[inline(always)]
@@ -42,6 +42,19 @@ pub(crate) fn mask16(lanes: usize) -> u16 {
         (1u16 << lanes) - 1
     }
 }
+
+/// Calls `$tile::<N>($args)` for the `$rows` of a block (one of the listed `N`): the kernels'
+/// register tiles are compiled once per row count.
+macro_rules! dispatch_rows {
+    ($tile:ident, $rows:expr, $args:tt; $($n:literal)+) => {
+        match $rows {
+            $($n => $tile::<$n> $args,)+
+            _ => unreachable!("no register tile for {} rows", $rows),
+        }
+    };
+}
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
+pub(crate) use dispatch_rows;
 
 /// A deterministic pseudo-random matrix in [-1, 1), for the kernels' tests.
 #[cfg(test)]

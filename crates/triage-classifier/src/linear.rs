@@ -221,15 +221,7 @@ mod x86 {
     use super::{PANEL, PackedLinear, Strides};
     use crate::lanes::mask16;
 
-    /// Calls `$tile::<N>` for the `$rows` left (one of the listed `N`).
-    macro_rules! dispatch_rows {
-        ($tile:ident, $rows:expr, $block:expr, $out:expr; $($n:literal)+) => {
-            match $rows {
-                $($n => $tile::<$n>($block, $out),)+
-                _ => unreachable!("row blocks are 1 to 8 rows"),
-            }
-        };
-    }
+    use crate::lanes::dispatch_rows;
 
     /// # Safety
     /// The CPU has AVX-512F; the shapes are as [`PackedLinear::forward_strided`] checks.
@@ -251,7 +243,7 @@ mod x86 {
             PANEL,
             |tile, block, out| {
                 // SAFETY: as this function's; `out` holds `block` rows from the tile's column.
-                unsafe { dispatch_rows!(tile_avx512, block, tile, out; 1 2 3 4 5 6 7 8) }
+                unsafe { dispatch_rows!(tile_avx512, block, (tile, out); 1 2 3 4 5 6 7 8) }
             },
         );
     }
@@ -276,7 +268,7 @@ mod x86 {
             PANEL / 2,
             |tile, block, out| {
                 // SAFETY: as this function's; `out` holds `block` rows from the tile's column.
-                unsafe { dispatch_rows!(tile_avx2, block, tile, out; 1 2 3 4 5 6) }
+                unsafe { dispatch_rows!(tile_avx2, block, (tile, out); 1 2 3 4 5 6) }
             },
         );
     }

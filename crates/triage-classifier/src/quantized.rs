@@ -295,7 +295,7 @@ mod x86 {
     };
 
     use super::{BLOCK_ROWS, GROUP, PANEL, QuantizedLinear, QuantizedRows};
-    use crate::lanes::mask16;
+    use crate::lanes::{dispatch_rows, mask16};
 
     /// Quantizes `rows` rows of `x` into `quantized` (its buffers sized for them), as the
     /// scalar reference `quantize_row` does (a test checks the bytes and scales agree).
@@ -379,17 +379,7 @@ mod x86 {
                 let block = (count - row).min(BLOCK_ROWS);
                 // SAFETY: as this function's; the block's rows and outputs are in range.
                 unsafe {
-                    match block {
-                        1 => tile::<1>(linear, rows, row, panel, out),
-                        2 => tile::<2>(linear, rows, row, panel, out),
-                        3 => tile::<3>(linear, rows, row, panel, out),
-                        4 => tile::<4>(linear, rows, row, panel, out),
-                        5 => tile::<5>(linear, rows, row, panel, out),
-                        6 => tile::<6>(linear, rows, row, panel, out),
-                        7 => tile::<7>(linear, rows, row, panel, out),
-                        8 => tile::<8>(linear, rows, row, panel, out),
-                        _ => unreachable!("row blocks are 1 to 8 rows"),
-                    }
+                    dispatch_rows!(tile, block, (linear, rows, row, panel, out); 1 2 3 4 5 6 7 8);
                 }
                 row += block;
             }
