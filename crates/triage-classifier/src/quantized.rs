@@ -11,6 +11,10 @@
 //! or `x ≈ (q_x − 128) · s_x` with `q_x` in 1..=255 otherwise; then
 //! `y = s_x · s_w · (Σ q_x q_w − offset · Σ q_w) + b`.
 
+// Elsewhere than on x86-64 no int8 kernel exists (`QuantizedLinear::available` is false), so
+// nothing packed here is ever read.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
 use crate::linear::Dense;
 
 /// Output columns in one packed panel: two vectors of 16 accumulators.
