@@ -126,8 +126,8 @@ impl PackedLinear {
             let values = column(c);
             assert_eq!(values.len(), input, "column length");
             let panel = &mut linear.panels[(c / PANEL) * input * PANEL..][..input * PANEL];
-            for (slot, value) in panel.iter_mut().skip(c % PANEL).step_by(PANEL).zip(values) {
-                *slot = *value;
+            for (row, value) in panel.chunks_exact_mut(PANEL).zip(values) {
+                row[c % PANEL] = *value;
             }
         }
         linear
