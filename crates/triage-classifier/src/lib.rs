@@ -97,11 +97,12 @@ impl Precision {
 
     /// What a classifier runs unless told otherwise: int8 where this CPU runs it, else f32.
     pub fn detect() -> Self {
-        if Self::Int8.available() {
-            Self::Int8
-        } else {
-            Self::F32
-        }
+        Self::Int8.or_f32()
+    }
+
+    /// `self` where this CPU runs it, else f32 (which every CPU runs).
+    pub fn or_f32(self) -> Self {
+        if self.available() { self } else { Self::F32 }
     }
 }
 

@@ -219,9 +219,7 @@ mod x86 {
     };
 
     use super::{PANEL, PackedLinear, Strides};
-    use crate::lanes::mask16;
-
-    use crate::lanes::dispatch_rows;
+    use crate::lanes::{dispatch_rows, mask16};
 
     /// # Safety
     /// The CPU has AVX-512F; the shapes are as [`PackedLinear::forward_strided`] checks.

@@ -242,14 +242,13 @@ impl Encoder {
     }
 
     /// Repacks the layers in `precision` (int8 only where the CPU runs it; see
-    /// [`Precision::available`]); a CPU without the packed kernels keeps candle's f32 path.
+    /// [`Precision::or_f32`]) unless they are packed so already; a CPU without the packed
+    /// kernels keeps candle's f32 path.
     pub(crate) fn set_precision(&mut self, precision: Precision) -> candle_core::Result<()> {
-        if let Some(stack) = &self.stack {
-            let precision = if precision.available() {
-                precision
-            } else {
-                Precision::F32
-            };
+        let precision = precision.or_f32();
+        if let Some(stack) = &self.stack
+            && stack.precision != precision
+        {
             self.stack = Some(pack(stack.kernel, &self.config, &self.layers, precision)?);
         }
         Ok(())
